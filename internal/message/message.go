@@ -1,0 +1,78 @@
+// Package message defines an SMS to send and the states it moves through,
+// from the decision that created it to its delivery receipt. It is a leaf
+// shared by the pipeline stages and the ledger; it does no I/O.
+package message
+
+import "time"
+
+// State is where a message is in its life.
+type State string
+
+// The states. Final states are Delivered, Failed, Expired, Cancelled and
+// Suppressed; Unknown is final until reconciled.
+const (
+	StateScheduled  State = "scheduled"  // waiting for NotBefore (timing, quiet hours)
+	StateQueued     State = "queued"     // due, waiting for a bind
+	StateSending    State = "sending"    // claimed by a sender, submit_sm in flight
+	StateSubmitted  State = "submitted"  // every part accepted by the SMSC, awaiting receipts
+	StateDelivered  State = "delivered"  // every part's receipt says DELIVRD
+	StateFailed     State = "failed"     // permanent error or negative receipt; Reason says why
+	StateExpired    State = "expired"    // ExpiresAt passed before it could be sent, or receipt EXPIRED
+	StateCancelled  State = "cancelled"  // a later event made it moot
+	StateSuppressed State = "suppressed" // policy decided not to send; Reason says why
+	StateUnknown    State = "unknown"    // connection lost after submit; outcome being reconciled
+)
+
+// Final reports whether no further transition is expected.
+func (s State) Final() bool {
+	switch s {
+	case StateDelivered, StateFailed, StateExpired, StateCancelled, StateSuppressed:
+		return true
+	}
+	return false
+}
+
+// Message is one SMS to one recipient, as the ledger keeps it.
+type Message struct {
+	ID  int64  // ledger row id; 0 until stored
+	Key string // idempotency key: event id + rule id + recipient; unique in the ledger
+
+	EventID   string
+	EventType string
+	Entity    string // licence number, plate or advisory id the event was about
+	RuleID    string
+	Template  string
+	Priority  int
+	Urgent    bool // bypasses per-recipient caps
+
+	// DedupeKey groups messages that must not repeat within a window (for
+	// example rule + licence number, so the daily snapshot sweep does not
+	// remind the same driver every day). Empty: no dedupe beyond Key.
+	DedupeKey string
+
+	Recipient string // national mobile number, 11 digits (e.g. "13800138000")
+	Carrier   string // route.Carrier value, set when routed
+	Source    string // source address, "12123" plus optional extension
+	Text      string // full text including the signature
+	Encoding  string // "gsm7" or "ucs2"
+	Segments  int
+
+	State     State
+	Reason    string // why suppressed, failed, expired, cancelled or unknown
+	NotBefore time.Time
+	ExpiresAt time.Time // zero: never expires
+	Attempts  int
+
+	CarrierIDs    []string // SMSC message ids, one per part
+	ReceiptStatus string   // last receipt stat, e.g. "DELIVRD"
+	ReceiptError  string   // last receipt err code
+
+	CreatedAt   time.Time
+	SubmittedAt time.Time
+	DoneAt      time.Time
+}
+
+// Key builds the idempotency key of a message.
+func Key(eventID, ruleID, recipient string) string {
+	return eventID + "|" + ruleID + "|" + recipient
+}
