@@ -50,6 +50,12 @@ type Message struct {
 	// remind the same driver every day). Empty: no dedupe beyond Key.
 	DedupeKey string
 
+	// CancelKey names the fact this message is about (for example rule +
+	// plate + inspection deadline) so that a later event that makes it moot
+	// can cancel it while it is still scheduled or queued. Empty: not
+	// cancellable.
+	CancelKey string
+
 	Recipient string // national mobile number, 11 digits (e.g. "13800138000")
 	Carrier   string // route.Carrier value, set when routed
 	Source    string // source address, "12123" plus optional extension
