@@ -180,7 +180,7 @@ func Unpack7(b []byte, fill, n int) ([]byte, error) {
 	if fill < 0 || fill > 6 || n < 0 {
 		return nil, errors.New("coding: bad fill or count")
 	}
-	if fill+7*n > 8*len(b) {
+	if n > 0 && fill+7*n > 8*len(b) {
 		return nil, ErrShortPacked
 	}
 	out := make([]byte, n)
