@@ -1,0 +1,352 @@
+// Package config is the schema of smsgw's configuration file and its
+// strict loader: unknown keys are errors with their line, durations and
+// enums are checked, and secrets are read from the environment or files so
+// that none has to be written inline. Each section validates itself; the
+// components that use a section own its meaning.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole smsgw configuration.
+type Config struct {
+	Instance string    `yaml:"instance"` // unique per running process; default: hostname
+	Kafka    Kafka     `yaml:"kafka"`
+	Ledger   Ledger    `yaml:"ledger"`
+	Rules    Rules     `yaml:"rules"`
+	Policy   Policy    `yaml:"policy"`
+	Route    Route     `yaml:"route"`
+	Carriers []Carrier `yaml:"carriers"`
+	Sender   Sender    `yaml:"sender"`
+	HTTP     HTTP      `yaml:"http"`
+	Log      Log       `yaml:"log"`
+}
+
+// Kafka is where events come from and where statuses and rejects go.
+type Kafka struct {
+	Brokers        []string `yaml:"brokers"`
+	GroupID        string   `yaml:"group_id"`
+	Topics         []string `yaml:"topics"`
+	DeadLetter     string   `yaml:"dead_letter_topic"`
+	StatusTopic    string   `yaml:"status_topic"` // empty: do not publish status changes
+	MaxBatch       int      `yaml:"max_batch"`
+	MaxWait        Duration `yaml:"max_wait"`
+	SessionTimeout Duration `yaml:"session_timeout"`
+}
+
+// Ledger is the message store.
+type Ledger struct {
+	// DSN: "sqlite:///var/lib/smsgw/ledger.db" or "postgres://user@host/db".
+	// DSNEnv and DSNFile, when set, supply it instead (it may hold a password).
+	DSN       string   `yaml:"dsn"`
+	DSNEnv    string   `yaml:"dsn_env"`
+	DSNFile   string   `yaml:"dsn_file"`
+	Retention Duration `yaml:"retention"` // final rows older than this are pruned; 0 keeps them
+}
+
+// Rules is where the operator-tuned rules live.
+type Rules struct {
+	Dir   string `yaml:"dir"`
+	Watch bool   `yaml:"watch"` // reload when a file in Dir changes
+}
+
+// Policy holds the per-recipient limits applied after the rules.
+type Policy struct {
+	DailyCap   int    `yaml:"daily_cap"`    // messages per recipient per day across rules; urgent rules bypass; 0 = no cap
+	OptOutFile string `yaml:"opt_out_file"` // one number per line, merged into the ledger's opt-out list at start
+	Timezone   string `yaml:"timezone"`     // for "a day" of the cap; default Asia/Shanghai
+}
+
+// Route maps numbers to carriers beyond libphonenumber's data.
+type Route struct {
+	Fallback   string            `yaml:"fallback"`    // carrier for valid numbers with no known carrier; empty: fail them
+	Prefixes   map[string]string `yaml:"prefixes"`    // prefix -> carrier
+	Numbers    map[string]string `yaml:"numbers"`     // number -> carrier (ported)
+	PortedFile string            `yaml:"ported_file"` // "number,carrier" lines
+}
+
+// Carrier is one carrier's SMPP account.
+type Carrier struct {
+	Name            string   `yaml:"name"` // china_mobile, china_unicom, china_telecom, china_broadnet
+	Addr            string   `yaml:"addr"`
+	SystemID        string   `yaml:"system_id"`
+	Password        string   `yaml:"password"` // discouraged; use PasswordEnv or PasswordFile
+	PasswordEnv     string   `yaml:"password_env"`
+	PasswordFile    string   `yaml:"password_file"`
+	SystemType      string   `yaml:"system_type"`
+	Binds           int      `yaml:"binds"`
+	BindType        string   `yaml:"bind_type"` // transceiver (default), transmitter, receiver
+	Window          int      `yaml:"window"`
+	TPS             int      `yaml:"tps"`
+	Source          string   `yaml:"source"` // default "12123"
+	TLS             bool     `yaml:"tls"`
+	TLSCAFile       string   `yaml:"tls_ca_file"`
+	TLSSkipVerify   bool     `yaml:"tls_insecure_skip_verify"`
+	ResponseTimeout Duration `yaml:"response_timeout"`
+	EnquireLink     Duration `yaml:"enquire_link"`
+}
+
+// Sender tunes the stage that claims messages from the ledger and submits them.
+type Sender struct {
+	ClaimBatch         int      `yaml:"claim_batch"`
+	InFlight           int      `yaml:"in_flight"` // concurrent submits per carrier
+	MaxAttempts        int      `yaml:"max_attempts"`
+	RetryBackoff       Duration `yaml:"retry_backoff"`
+	RetryBackoffMax    Duration `yaml:"retry_backoff_max"`
+	UnknownGrace       Duration `yaml:"unknown_grace"`        // wait this long for a receipt before deciding an unknown outcome
+	UnknownResendLimit int      `yaml:"unknown_resend_limit"` // resends after unknown outcomes; 0 = never resend, fail instead
+	Poll               Duration `yaml:"poll"`
+	DrainTimeout       Duration `yaml:"drain_timeout"` // on shutdown, how long to wait for in-flight submits and receipts
+}
+
+// HTTP serves /metrics, /healthz, /readyz and /-/reload.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Log chooses the log format and level.
+type Log struct {
+	Format string `yaml:"format"` // text or json
+	Level  string `yaml:"level"`  // debug, info, warn, error
+}
+
+// Duration is a time.Duration written as "1500ms", "30s", "72h".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use 500ms, 30s, 5m, 72h)", n.Line, s)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: negative duration %q", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration in Go's notation.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration that Load starts from.
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Instance: host,
+		Kafka: Kafka{
+			GroupID:        "smsgw",
+			Topics:         []string{"events.licence", "events.vehicle", "events.violation", "events.advisory"},
+			DeadLetter:     "events.dlq",
+			StatusTopic:    "sms.status",
+			MaxBatch:       2000,
+			MaxWait:        Duration(50 * time.Millisecond),
+			SessionTimeout: Duration(10 * time.Second),
+		},
+		Ledger: Ledger{DSN: "sqlite://data/ledger.db", Retention: Duration(30 * 24 * time.Hour)},
+		Rules:  Rules{Dir: "rules", Watch: true},
+		Policy: Policy{DailyCap: 5, Timezone: "Asia/Shanghai"},
+		Sender: Sender{
+			ClaimBatch:         1000,
+			InFlight:           256,
+			MaxAttempts:        5,
+			RetryBackoff:       Duration(2 * time.Second),
+			RetryBackoffMax:    Duration(5 * time.Minute),
+			UnknownGrace:       Duration(10 * time.Minute),
+			UnknownResendLimit: 1,
+			Poll:               Duration(time.Second),
+			DrainTimeout:       Duration(15 * time.Second),
+		},
+		HTTP: HTTP{Listen: "127.0.0.1:9123"},
+		Log:  Log{Format: "text", Level: "info"},
+	}
+}
+
+// LoadFile reads and validates a configuration file.
+func LoadFile(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Load(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Load parses YAML over Default strictly and validates the result.
+func Load(b []byte) (*Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks every section and returns all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Instance == "" {
+		add("instance: must not be empty")
+	}
+	if len(c.Kafka.Topics) == 0 {
+		add("kafka.topics: at least one topic")
+	}
+	if c.Kafka.GroupID == "" {
+		add("kafka.group_id: must not be empty")
+	}
+	if c.Kafka.DeadLetter == "" {
+		add("kafka.dead_letter_topic: must not be empty (bad records must go somewhere)")
+	}
+	if c.Kafka.MaxBatch <= 0 {
+		add("kafka.max_batch: must be positive")
+	}
+	if n := btoi(c.Ledger.DSN != "") + btoi(c.Ledger.DSNEnv != "") + btoi(c.Ledger.DSNFile != ""); n != 1 {
+		add("ledger: set exactly one of dsn, dsn_env, dsn_file")
+	}
+	if c.Rules.Dir == "" {
+		add("rules.dir: must not be empty")
+	}
+	if c.Policy.DailyCap < 0 {
+		add("policy.daily_cap: must not be negative")
+	}
+	if _, err := time.LoadLocation(c.Policy.Timezone); err != nil {
+		add("policy.timezone: %v", err)
+	}
+	if c.Route.Fallback != "" && !validCarrier(c.Route.Fallback) {
+		add("route.fallback: unknown carrier %q (want one of %s)", c.Route.Fallback, strings.Join(CarrierNames, ", "))
+	}
+	for p, car := range c.Route.Prefixes {
+		if !validCarrier(car) {
+			add("route.prefixes[%s]: unknown carrier %q", p, car)
+		}
+	}
+	for n, car := range c.Route.Numbers {
+		if !validCarrier(car) {
+			add("route.numbers[%s…]: unknown carrier %q", n[:min(3, len(n))], car)
+		}
+	}
+	seen := map[string]bool{}
+	for i := range c.Carriers {
+		k := &c.Carriers[i]
+		where := fmt.Sprintf("carriers[%d]", i)
+		if !validCarrier(k.Name) {
+			add("%s.name: unknown carrier %q (want one of %s)", where, k.Name, strings.Join(CarrierNames, ", "))
+		}
+		if seen[k.Name] {
+			add("%s.name: %s configured twice", where, k.Name)
+		}
+		seen[k.Name] = true
+		if k.Addr == "" {
+			add("%s.addr: must not be empty", where)
+		}
+		if k.SystemID == "" {
+			add("%s.system_id: must not be empty", where)
+		}
+		if btoi(k.Password != "")+btoi(k.PasswordEnv != "")+btoi(k.PasswordFile != "") > 1 {
+			add("%s: set at most one of password, password_env, password_file", where)
+		}
+		switch k.BindType {
+		case "", "transceiver", "transmitter", "receiver":
+		default:
+			add("%s.bind_type: %q is not transceiver, transmitter or receiver", where, k.BindType)
+		}
+		if k.Binds < 0 || k.Window < 0 || k.TPS < 0 {
+			add("%s: binds, window and tps must not be negative", where)
+		}
+	}
+	s := c.Sender
+	if s.ClaimBatch <= 0 || s.InFlight <= 0 || s.MaxAttempts <= 0 {
+		add("sender: claim_batch, in_flight and max_attempts must be positive")
+	}
+	if s.UnknownResendLimit < 0 {
+		add("sender.unknown_resend_limit: must not be negative")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format: %q is not text or json", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// CarrierNames are the accepted carrier names (route.Carrier values).
+var CarrierNames = []string{"china_mobile", "china_unicom", "china_telecom", "china_broadnet"}
+
+func validCarrier(s string) bool {
+	for _, n := range CarrierNames {
+		if s == n {
+			return true
+		}
+	}
+	return false
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// LedgerDSN resolves the ledger DSN from the inline value, the
+// environment or a file.
+func (c *Config) LedgerDSN() (string, error) {
+	return secret("ledger dsn", c.Ledger.DSN, c.Ledger.DSNEnv, c.Ledger.DSNFile)
+}
+
+// ResolvePassword returns a carrier's password from the inline value,
+// the environment or a file. No password at all is allowed (some test
+// SMSCs accept any).
+func (k *Carrier) ResolvePassword() (string, error) {
+	return secret(k.Name+" password", k.Password, k.PasswordEnv, k.PasswordFile)
+}
+
+func secret(what, inline, env, file string) (string, error) {
+	switch {
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", fmt.Errorf("config: %s: environment variable %s is not set", what, env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("config: %s: %w", what, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return inline, nil
+}

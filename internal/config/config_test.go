@@ -1,0 +1,73 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDefaultsAndExample(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.GroupID != "smsgw" || c.Sender.ClaimBatch != 1000 {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	t.Setenv("SMSGW_CMCC_PASSWORD", "s3cret")
+	t.Setenv("SMSGW_CUCC_PASSWORD", "x")
+	t.Setenv("SMSGW_CTCC_PASSWORD", "x")
+	t.Setenv("SMSGW_CBN_PASSWORD", "x")
+	c, err = LoadFile("../../config/smsgw.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Carriers) != 4 {
+		t.Fatalf("example config has %d carriers", len(c.Carriers))
+	}
+	pw, err := c.Carriers[0].ResolvePassword()
+	if err != nil || pw != "s3cret" {
+		t.Fatalf("password = %q, %v", pw, err)
+	}
+}
+
+func TestStrict(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"kafka:\n  brokrs: [a]\n", "line 2: field brokrs not found"},
+		{"sender:\n  retry_backoff: soon\n", `line 2: "soon" is not a duration`},
+		{"carriers:\n  - name: att\n    addr: x\n    system_id: y\n", `carriers[0].name: unknown carrier "att"`},
+		{"ledger:\n  dsn_env: X\n", "exactly one of dsn, dsn_env, dsn_file"},
+		{"log:\n  format: xml\n", `log.format: "xml"`},
+		{"route:\n  fallback: nokia\n", "route.fallback"},
+	} {
+		_, err := Load([]byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%q) error = %v, want it to mention %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "dsn")
+	if err := os.WriteFile(f, []byte("postgres://u:p@127.0.0.1/db\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load([]byte("ledger:\n  dsn: ''\n  dsn_file: " + f + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn, err := c.LedgerDSN()
+	if err != nil || dsn != "postgres://u:p@127.0.0.1/db" {
+		t.Fatalf("dsn = %q, %v", dsn, err)
+	}
+	c.Ledger = Ledger{DSNEnv: "SMSGW_TEST_UNSET_VAR"}
+	if _, err := c.LedgerDSN(); err == nil {
+		t.Fatal("unset env accepted")
+	}
+	if d := c.Sender.UnknownGrace.D(); d != 10*time.Minute {
+		t.Fatalf("unknown grace %v", d)
+	}
+}
