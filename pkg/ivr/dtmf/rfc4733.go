@@ -1,0 +1,109 @@
+// Package dtmf turns the three ways a telephone network carries key presses
+// into digits: RFC 4733 telephone-event RTP payloads, SIP INFO bodies
+// (application/dtmf-relay and application/dtmf) and in-band tones (Goertzel).
+// It does no I/O: callers feed it packets, bodies or samples and get runes.
+//
+// The RFC 4733 decoder reports a digit on the first packet of an event,
+// identified by its RTP timestamp, so it tolerates senders that start a digit
+// with duration 0 (sipp's shipped captures), retransmitted end packets and the
+// same key pressed twice in a row (a new timestamp each time).
+package dtmf
+
+import (
+	"errors"
+)
+
+// ErrShortPayload is returned for a telephone-event payload under 4 bytes.
+var ErrShortPayload = errors.New("dtmf: telephone-event payload shorter than 4 bytes")
+
+// Event is one decoded RFC 4733 payload.
+type Event struct {
+	Code     uint8 // 0-9, 10 '*', 11 '#', 12-15 A-D, others non-DTMF
+	End      bool
+	Volume   uint8
+	Duration uint16 // in RTP timestamp units
+}
+
+// ParseEvent decodes a telephone-event payload (RFC 4733 section 2.3).
+func ParseEvent(p []byte) (Event, error) {
+	if len(p) < 4 {
+		return Event{}, ErrShortPayload
+	}
+	return Event{
+		Code:     p[0],
+		End:      p[1]&0x80 != 0,
+		Volume:   p[1] & 0x3f,
+		Duration: uint16(p[2])<<8 | uint16(p[3]),
+	}, nil
+}
+
+// Rune maps an event code to its key, false when the code is no DTMF key.
+func Rune(code uint8) (rune, bool) {
+	const keys = "0123456789*#ABCD"
+	if int(code) < len(keys) {
+		return rune(keys[code]), true
+	}
+	return 0, false
+}
+
+// Code maps a key to its event code, false when r is no DTMF key.
+func Code(r rune) (uint8, bool) {
+	switch {
+	case r >= '0' && r <= '9':
+		return uint8(r - '0'), true
+	case r == '*':
+		return 10, true
+	case r == '#':
+		return 11, true
+	case r >= 'A' && r <= 'D':
+		return uint8(r-'A') + 12, true
+	case r >= 'a' && r <= 'd':
+		return uint8(r-'a') + 12, true
+	}
+	return 0, false
+}
+
+// Decoder follows one RTP stream of telephone-events. The zero value is
+// ready. It is not safe for concurrent use.
+type Decoder struct {
+	started bool
+	ts      uint32 // timestamp of the current event
+	code    uint8
+	ended   bool
+}
+
+// Packet feeds one telephone-event packet with its RTP timestamp and returns
+// the key when the packet starts a new event.
+func (d *Decoder) Packet(timestamp uint32, payload []byte) (rune, bool) {
+	ev, err := ParseEvent(payload)
+	if err != nil {
+		return 0, false
+	}
+	r, ok := Rune(ev.Code)
+	if !ok {
+		return 0, false
+	}
+	if d.started {
+		diff := int32(timestamp - d.ts)
+		switch {
+		case diff < 0:
+			// A late packet of an earlier event.
+			return 0, false
+		case diff == 0:
+			// Same event: a continuation or a retransmitted end. A sender
+			// that reuses the timestamp for a different key after ending the
+			// previous one still gets its key reported.
+			if !(d.ended && !ev.End && ev.Code != d.code) {
+				if ev.End {
+					d.ended = true
+				}
+				return 0, false
+			}
+		}
+	}
+	d.started = true
+	d.ts = timestamp
+	d.code = ev.Code
+	d.ended = ev.End
+	return r, true
+}
