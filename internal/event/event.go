@@ -82,10 +82,10 @@ type Vehicle struct {
 	Region                string      `json:"region"` // 6-digit administrative division code of registration
 	Use                   string      `json:"use"`    // one of the Use* constants
 	Status                string      `json:"status"` // GA status code: "A" normal, "G" overdue inspection, "M" forced scrap ...
-	InspectionValidUntil  time.Time   `json:"inspection_valid_until"`
-	MissedInspections     int64       `json:"missed_inspections"` // consecutive inspection cycles missed
-	ScrapDeadline         time.Time   `json:"scrap_deadline"`     // forced-scrap deadline; zero when none
-	TransferInDue         time.Time   `json:"transfer_in_due"`    // transfer-in registration deadline; zero when none
+	InspectionValidUntil  time.Time   `json:"inspection_valid_until,omitzero"`
+	MissedInspections     int64       `json:"missed_inspections"`       // consecutive inspection cycles missed
+	ScrapDeadline         time.Time   `json:"scrap_deadline,omitzero"`  // forced-scrap deadline; zero when none
+	TransferInDue         time.Time   `json:"transfer_in_due,omitzero"` // transfer-in registration deadline; zero when none
 	UnprocessedViolations int64       `json:"unprocessed_violations"`
 	Enterprise            *Enterprise `json:"enterprise,omitempty"`
 }
@@ -112,11 +112,11 @@ type Licence struct {
 	Class          string    `json:"class"`  // permitted classes, e.g. "C1", "A2", "B2E"
 	Status         string    `json:"status"` // GA status code: "A" normal, "B" 12 points reached, "E" revoked, "G" cancelled ...
 	Points         int64     `json:"points"` // points accumulated in the current scoring cycle
-	CycleEnd       time.Time `json:"cycle_end"`
-	ValidUntil     time.Time `json:"valid_until"`
-	ProbationUntil time.Time `json:"probation_until"` // zero when not on probation
-	ReviewDue      time.Time `json:"review_due"`      // 审验 date; zero when not required
-	MedicalDue     time.Time `json:"medical_due"`     // medical certificate due; zero when not required
+	CycleEnd       time.Time `json:"cycle_end,omitzero"`
+	ValidUntil     time.Time `json:"valid_until,omitzero"`
+	ProbationUntil time.Time `json:"probation_until,omitzero"` // zero when not on probation
+	ReviewDue      time.Time `json:"review_due,omitzero"`      // 审验 date; zero when not required
+	MedicalDue     time.Time `json:"medical_due,omitzero"`     // medical certificate due; zero when not required
 }
 
 // ViolationRecorded is the data of violation.recorded.
