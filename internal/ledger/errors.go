@@ -1,0 +1,17 @@
+package ledger
+
+import "errors"
+
+// Sentinel errors.
+var (
+	// ErrClosed is returned by a Store used after Close.
+	ErrClosed = errors.New("ledger: closed")
+	// ErrBadDSN is returned for a DSN no implementation understands.
+	ErrBadDSN = errors.New("ledger: unsupported dsn")
+	// ErrEmptyQuery is returned by Trace when no field of the query is set.
+	ErrEmptyQuery = errors.New("ledger: empty trace query")
+	// ErrBadTransition is returned for a transition to a state that
+	// Transition does not accept (sending, submitted, delivered: those
+	// have their own methods).
+	ErrBadTransition = errors.New("ledger: bad transition")
+)

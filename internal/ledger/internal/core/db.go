@@ -1,0 +1,113 @@
+package core
+
+import (
+	"context"
+	"strconv"
+	"strings"
+)
+
+// Rows is what a query returns (database/sql and pgx rows both fit with a
+// thin adapter).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Q runs statements. SQL uses $1, $2 … placeholders, which SQLite (modernc)
+// and PostgreSQL both bind by position.
+type Q interface {
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+}
+
+// DB is an implementation's connection handling.
+type DB interface {
+	// Write runs fn in one write transaction (serialised for SQLite).
+	Write(ctx context.Context, fn func(Q) error) error
+	// Read returns a Q for reads outside any transaction.
+	Read() Q
+	Close() error
+}
+
+// OutRow is one status outbox row.
+type OutRow struct {
+	MessageID int64
+	State     string
+	Reason    string
+	At        int64
+}
+
+// Inserted is a row Insert created.
+type Inserted struct {
+	ID  int64
+	Key string
+}
+
+// Dialect holds what differs between the databases.
+type Dialect struct {
+	// InsertMessages inserts msgs (ON CONFLICT (key) DO NOTHING) and
+	// returns the rows created.
+	InsertMessages func(ctx context.Context, q Q, args [][]any) ([]Inserted, error)
+	// InsertOutbox appends outbox rows.
+	InsertOutbox func(ctx context.Context, q Q, rows []OutRow) error
+	// SkipLocked is appended to the claim's row selection
+	// (" FOR UPDATE SKIP LOCKED" on PostgreSQL).
+	SkipLocked string
+	// Greatest is the two-argument maximum function.
+	Greatest string
+	// Strings and Ints render "col IN (…)" for the list starting at
+	// placeholder $pos and return the arguments to append.
+	Strings func(col string, pos int, vals []string) (string, []any)
+	Ints    func(col string, pos int, vals []int64) (string, []any)
+	// MaxList is the largest list Strings/Ints should be given.
+	MaxList int
+}
+
+// ExpandStrings renders an IN list with one placeholder per value.
+func ExpandStrings(col string, pos int, vals []string) (string, []any) {
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return col + " IN (" + Placeholders(pos, len(vals)) + ")", args
+}
+
+// ExpandInts renders an IN list with one placeholder per value.
+func ExpandInts(col string, pos int, vals []int64) (string, []any) {
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return col + " IN (" + Placeholders(pos, len(vals)) + ")", args
+}
+
+// Placeholders returns "$pos, $pos+1, …" n times.
+func Placeholders(pos, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(pos + i))
+	}
+	return b.String()
+}
+
+// Tuples returns n parenthesised groups of width placeholders from $1.
+func Tuples(n, width int) string {
+	var b strings.Builder
+	p := 1
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		b.WriteString(Placeholders(p, width))
+		b.WriteByte(')')
+		p += width
+	}
+	return b.String()
+}

@@ -1,0 +1,475 @@
+package core
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+)
+
+// queryEach runs sql and calls scan for every row.
+func queryEach(ctx context.Context, q Q, scan func(Rows) error, sql string, args ...any) error {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// RecentDedupe implements ledger.Store.
+func (s *Store) RecentDedupe(ctx context.Context, keys []string, since time.Time) (map[string]bool, error) {
+	q, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool)
+	err = Chunks(keys, s.d.MaxList, func(ks []string) error {
+		in, args := s.d.Strings("dedupe_key", 2, ks)
+		return queryEach(ctx, q, func(r Rows) error {
+			var k string
+			if err := r.Scan(&k); err != nil {
+				return err
+			}
+			out[k] = true
+			return nil
+		}, `SELECT DISTINCT dedupe_key FROM messages WHERE `+in+` AND dedupe_key <> '' AND created_at >= $1 AND state <> 'suppressed'`,
+			append([]any{Nanos(since)}, args...)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger recent dedupe: %w", err)
+	}
+	return out, nil
+}
+
+// CountSince implements ledger.Store.
+func (s *Store) CountSince(ctx context.Context, recipients []string, since time.Time) (map[string]int, error) {
+	q, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int)
+	err = Chunks(recipients, s.d.MaxList, func(rs []string) error {
+		in, args := s.d.Strings("recipient", 2, rs)
+		return queryEach(ctx, q, func(r Rows) error {
+			var k string
+			var n int64
+			if err := r.Scan(&k, &n); err != nil {
+				return err
+			}
+			out[k] += int(n)
+			return nil
+		}, `SELECT recipient, count(*) FROM messages WHERE `+in+` AND created_at >= $1
+			AND state NOT IN ('suppressed','cancelled') GROUP BY recipient`,
+			append([]any{Nanos(since)}, args...)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger count since: %w", err)
+	}
+	return out, nil
+}
+
+// OptOut implements ledger.Store.
+func (s *Store) OptOut(ctx context.Context, phone string, on bool) error {
+	err := s.write(ctx, func(t *wtx) error {
+		var err error
+		if on {
+			_, err = t.q.Exec(ctx, `INSERT INTO opt_outs (phone, at) VALUES ($1, $2) ON CONFLICT (phone) DO NOTHING`, phone, s.now())
+		} else {
+			_, err = t.q.Exec(ctx, `DELETE FROM opt_outs WHERE phone = $1`, phone)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger opt out: %w", err)
+	}
+	return nil
+}
+
+// OptedOut implements ledger.Store.
+func (s *Store) OptedOut(ctx context.Context, phones []string) (map[string]bool, error) {
+	q, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool)
+	err = Chunks(phones, s.d.MaxList, func(ps []string) error {
+		in, args := s.d.Strings("phone", 1, ps)
+		return queryEach(ctx, q, func(r Rows) error {
+			var k string
+			if err := r.Scan(&k); err != nil {
+				return err
+			}
+			out[k] = true
+			return nil
+		}, `SELECT phone FROM opt_outs WHERE `+in, args...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger opted out: %w", err)
+	}
+	return out, nil
+}
+
+// UpsertContacts implements ledger.Store.
+func (s *Store) UpsertContacts(ctx context.Context, cs []ledger.Contact) error {
+	err := s.write(ctx, func(t *wtx) error {
+		return Chunks(cs, 300, func(cs []ledger.Contact) error {
+			args := make([]any, 0, 3*len(cs))
+			for _, c := range cs {
+				args = append(args, c.Region, c.Phone, c.Entity)
+			}
+			_, err := t.q.Exec(ctx, `INSERT INTO contacts (region, phone, entity) VALUES `+Tuples(len(cs), 3)+
+				` ON CONFLICT (region, phone, entity) DO NOTHING`, args...)
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("ledger upsert contacts: %w", err)
+	}
+	return nil
+}
+
+// ContactsInRegions implements ledger.Store. Phones are visited in order,
+// each once.
+func (s *Store) ContactsInRegions(ctx context.Context, regions []string, fn func(phone string) error) error {
+	q, err := s.read()
+	if err != nil {
+		return err
+	}
+	if len(regions) == 0 {
+		return nil
+	}
+	var where string
+	var args []any
+	for i, r := range regions {
+		if i > 0 {
+			where += " OR "
+		}
+		lo, hi, exact := ledger.RegionRange(r)
+		if exact {
+			args = append(args, lo)
+			where += fmt.Sprintf("region = $%d", len(args))
+		} else {
+			args = append(args, lo, hi)
+			where += fmt.Sprintf("(region >= $%d AND region < $%d)", len(args)-1, len(args))
+		}
+	}
+	var phones []string
+	err = queryEach(ctx, q, func(r Rows) error {
+		var p string
+		if err := r.Scan(&p); err != nil {
+			return err
+		}
+		phones = append(phones, p)
+		return nil
+	}, `SELECT DISTINCT phone FROM contacts WHERE `+where+` ORDER BY phone`, args...)
+	if err != nil {
+		return fmt.Errorf("ledger contacts in regions: %w", err)
+	}
+	// Called after the rows are closed, so fn may use the store.
+	for _, p := range phones {
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PendingStatus implements ledger.Store.
+func (s *Store) PendingStatus(ctx context.Context, limit int) ([]ledger.StatusChange, error) {
+	q, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	var out []ledger.StatusChange
+	err = queryEach(ctx, q, func(r Rows) error {
+		var c ledger.StatusChange
+		var st string
+		var at int64
+		if err := r.Scan(&c.ID, &c.MessageID, &st, &c.Reason, &at, &c.Key, &c.EventID, &c.RuleID, &c.Recipient, &c.Carrier); err != nil {
+			return err
+		}
+		c.State, c.At = message.State(st), Time(at)
+		out = append(out, c)
+		return nil
+	}, `SELECT o.id, o.message_id, o.state, o.reason, o.at, COALESCE(m.key, ''), COALESCE(m.event_id, ''),
+			COALESCE(m.rule_id, ''), COALESCE(m.recipient, ''), COALESCE(m.carrier, '')
+		FROM status_outbox o LEFT JOIN messages m ON m.id = o.message_id
+		WHERE o.id > (SELECT v FROM meta WHERE k = 'status_acked') ORDER BY o.id LIMIT $1`, int64(limit))
+	if err != nil {
+		return nil, fmt.Errorf("ledger pending status: %w", err)
+	}
+	return out, nil
+}
+
+// AckStatus implements ledger.Store.
+func (s *Store) AckStatus(ctx context.Context, upToID int64) error {
+	err := s.write(ctx, func(t *wtx) error {
+		_, err := t.q.Exec(ctx, `UPDATE meta SET v = `+s.d.Greatest+`(v, $1) WHERE k = 'status_acked'`, upToID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger ack status: %w", err)
+	}
+	return nil
+}
+
+// Trace implements ledger.Store.
+func (s *Store) Trace(ctx context.Context, tq ledger.TraceQuery) ([]ledger.TraceEntry, error) {
+	q, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	var conds []string
+	var args []any
+	for _, f := range []struct{ col, v string }{{"recipient", tq.Phone}, {"event_id", tq.EventID}, {"entity", tq.Entity}} {
+		if f.v != "" {
+			args = append(args, f.v)
+			conds = append(conds, fmt.Sprintf("%s = $%d", f.col, len(args)))
+		}
+	}
+	if len(conds) == 0 {
+		return nil, ledger.ErrEmptyQuery
+	}
+	where := conds[0]
+	for _, c := range conds[1:] {
+		where += " AND " + c
+	}
+	msgs := make(map[int64]*message.Message)
+	var ids []int64
+	err = queryEach(ctx, q, func(r Rows) error {
+		m, err := ScanMessage(r)
+		if err != nil {
+			return err
+		}
+		msgs[m.ID] = m
+		ids = append(ids, m.ID)
+		return nil
+	}, `SELECT `+MsgCols+` FROM messages WHERE `+where+` ORDER BY id LIMIT 10000`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger trace: %w", err)
+	}
+	var out []ledger.TraceEntry
+	entry := func(id int64, k ledger.TraceKind, at int64) ledger.TraceEntry {
+		m := msgs[id]
+		return ledger.TraceEntry{At: Time(at), Kind: k, MessageID: id, Key: m.Key, EventID: m.EventID, RuleID: m.RuleID, Recipient: m.Recipient}
+	}
+	err = Chunks(ids, s.d.MaxList, func(ids []int64) error {
+		in, args := s.d.Ints("message_id", 1, ids)
+		if err := queryEach(ctx, q, func(r Rows) error {
+			var id, at int64
+			var st, reason string
+			if err := r.Scan(&id, &st, &reason, &at); err != nil {
+				return err
+			}
+			e := entry(id, ledger.TraceState, at)
+			e.State, e.Reason = message.State(st), reason
+			out = append(out, e)
+			return nil
+		}, `SELECT message_id, state, reason, at FROM status_outbox WHERE `+in+` ORDER BY id`, args...); err != nil {
+			return err
+		}
+		if err := queryEach(ctx, q, func(r Rows) error {
+			var id, seq, at int64
+			var carrier, cid string
+			if err := r.Scan(&id, &seq, &carrier, &cid, &at); err != nil {
+				return err
+			}
+			e := entry(id, ledger.TracePart, at)
+			e.Seq, e.Carrier, e.CarrierID = int(seq), carrier, cid
+			out = append(out, e)
+			return nil
+		}, `SELECT message_id, seq, carrier, carrier_id, submitted_at FROM parts WHERE `+in+` ORDER BY seq`, args...); err != nil {
+			return err
+		}
+		return queryEach(ctx, q, func(r Rows) error {
+			var id, at int64
+			var carrier, cid, stat, errCode string
+			if err := r.Scan(&id, &carrier, &cid, &stat, &errCode, &at); err != nil {
+				return err
+			}
+			e := entry(id, ledger.TraceReceipt, at)
+			e.Carrier, e.CarrierID, e.Stat, e.Err = carrier, cid, stat, errCode
+			out = append(out, e)
+			return nil
+		}, `SELECT message_id, carrier, carrier_id, stat, err, received_at FROM receipts WHERE `+in+` ORDER BY id`, args...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger trace: %w", err)
+	}
+	// At equal times: the part, then the receipt, then the state it caused.
+	kindOrder := map[ledger.TraceKind]int{ledger.TracePart: 0, ledger.TraceReceipt: 1, ledger.TraceState: 2}
+	slices.SortStableFunc(out, func(a, b ledger.TraceEntry) int {
+		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.MessageID, b.MessageID), cmp.Compare(kindOrder[a.Kind], kindOrder[b.Kind]))
+	})
+	return out, nil
+}
+
+// Summary implements ledger.Store.
+func (s *Store) Summary(ctx context.Context) (ledger.Summary, error) {
+	sum := ledger.Summary{
+		States:     make(map[message.State]int),
+		Carriers:   make(map[string]ledger.CarrierSummary),
+		Suppressed: make(map[string]int),
+	}
+	q, err := s.read()
+	if err != nil {
+		return sum, err
+	}
+	err = queryEach(ctx, q, func(r Rows) error {
+		var carrier, st, reason string
+		var submitted, n, segs int64
+		if err := r.Scan(&carrier, &st, &reason, &submitted, &n, &segs); err != nil {
+			return err
+		}
+		state := message.State(st)
+		sum.States[state] += int(n)
+		if state == message.StateSuppressed {
+			sum.Suppressed[reason] += int(n)
+			return nil
+		}
+		c := sum.Carriers[carrier]
+		c.Messages += int(n)
+		c.Segments += int(segs)
+		if submitted != 0 {
+			c.Submitted += int(n)
+		}
+		switch state {
+		case message.StateDelivered:
+			c.Delivered += int(n)
+		case message.StateFailed, message.StateExpired:
+			c.Failed += int(n)
+		}
+		sum.Carriers[carrier] = c
+		return nil
+	}, `SELECT carrier, state, CASE WHEN state = 'suppressed' THEN reason ELSE '' END,
+			CASE WHEN submitted_at > 0 THEN 1 ELSE 0 END, count(*), CAST(COALESCE(sum(segments), 0) AS BIGINT)
+		FROM messages GROUP BY 1, 2, 3, 4`)
+	if err != nil {
+		return sum, fmt.Errorf("ledger summary: %w", err)
+	}
+	err = queryEach(ctx, q, func(r Rows) error {
+		var n int64
+		err := r.Scan(&n)
+		sum.Pending = int(n)
+		return err
+	}, `SELECT count(*) FROM pending_receipts`)
+	if err != nil {
+		return sum, fmt.Errorf("ledger summary: %w", err)
+	}
+	return sum, nil
+}
+
+// Prune implements ledger.Store.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
+	beforeN := Nanos(before)
+	total := 0
+	for {
+		n, err := s.pruneBatch(ctx, beforeN, 1000)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("ledger prune: %w", err)
+		}
+		if n < 1000 {
+			break
+		}
+	}
+	pendingBefore := min(beforeN, s.opts.Now().Add(-s.opts.PendingRetention).UnixNano())
+	err := s.write(ctx, func(t *wtx) error {
+		_, err := t.q.Exec(ctx, `DELETE FROM pending_receipts WHERE received_at < $1`, pendingBefore)
+		return err
+	})
+	if err != nil {
+		return total, fmt.Errorf("ledger prune pending receipts: %w", err)
+	}
+	return total, nil
+}
+
+type auditKey struct{ day, rule, carrier, state string }
+
+func (s *Store) pruneBatch(ctx context.Context, before int64, limit int) (int, error) {
+	n := 0
+	err := s.write(ctx, func(t *wtx) error {
+		var ids []int64
+		agg := make(map[auditKey][2]int64)
+		err := queryEach(ctx, t.q, func(r Rows) error {
+			var id, created, segs int64
+			var rule, carrier, st string
+			if err := r.Scan(&id, &created, &rule, &carrier, &st, &segs); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+			k := auditKey{Time(created).UTC().Format(time.DateOnly), rule, carrier, st}
+			v := agg[k]
+			v[0]++
+			v[1] += segs
+			agg[k] = v
+			return nil
+		}, `SELECT m.id, m.created_at, m.rule_id, m.carrier, m.state, m.segments FROM messages m
+			WHERE m.state IN `+FinalStates+` AND m.updated_at < $1
+			AND NOT EXISTS (SELECT 1 FROM status_outbox o WHERE o.message_id = m.id
+				AND o.id > (SELECT v FROM meta WHERE k = 'status_acked'))
+			ORDER BY m.updated_at LIMIT $2`, before, int64(limit))
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		for k, v := range agg {
+			if _, err := t.q.Exec(ctx, `INSERT INTO audit (day, rule_id, carrier, state, messages, segments)
+				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (day, rule_id, carrier, state)
+				DO UPDATE SET messages = audit.messages + excluded.messages, segments = audit.segments + excluded.segments`,
+				k.day, k.rule, k.carrier, k.state, v[0], v[1]); err != nil {
+				return fmt.Errorf("audit: %w", err)
+			}
+		}
+		err = Chunks(ids, s.d.MaxList, func(ids []int64) error {
+			for _, tbl := range []string{"parts", "receipts", "status_outbox"} {
+				in, args := s.d.Ints("message_id", 1, ids)
+				if _, err := t.q.Exec(ctx, `DELETE FROM `+tbl+` WHERE `+in, args...); err != nil {
+					return fmt.Errorf("delete %s: %w", tbl, err)
+				}
+			}
+			in, args := s.d.Ints("id", 1, ids)
+			_, err := t.q.Exec(ctx, `DELETE FROM messages WHERE `+in, args...)
+			return err
+		})
+		n = len(ids)
+		return err
+	})
+	return n, err
+}
+
+// Audit implements ledger.Store.
+func (s *Store) Audit(ctx context.Context) ([]ledger.AuditRow, error) {
+	q, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	var out []ledger.AuditRow
+	err = queryEach(ctx, q, func(r Rows) error {
+		var a ledger.AuditRow
+		var st string
+		var n, segs int64
+		if err := r.Scan(&a.Day, &a.RuleID, &a.Carrier, &st, &n, &segs); err != nil {
+			return err
+		}
+		a.State, a.Messages, a.Segments = message.State(st), int(n), int(segs)
+		out = append(out, a)
+		return nil
+	}, `SELECT day, rule_id, carrier, state, messages, segments FROM audit ORDER BY day, rule_id, carrier, state`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger audit: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,424 @@
+package core
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+)
+
+// Store implements ledger.Store over a DB and a Dialect.
+type Store struct {
+	db     DB
+	d      *Dialect
+	opts   ledger.Options
+	closed atomic.Bool
+}
+
+var _ ledger.Store = (*Store)(nil)
+
+// NewStore builds a Store; the schema must exist.
+func NewStore(db DB, d *Dialect, opts ledger.Options) *Store {
+	return &Store{db: db, d: d, opts: opts.WithDefaults()}
+}
+
+func (s *Store) now() int64 { return s.opts.Now().UnixNano() }
+
+func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
+	if s.closed.Load() {
+		return ledger.ErrClosed
+	}
+	return s.db.Write(ctx, func(q Q) error {
+		t := &wtx{q: q, d: s.d}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flush(ctx)
+	})
+}
+
+func (s *Store) read() (Q, error) {
+	if s.closed.Load() {
+		return nil, ledger.ErrClosed
+	}
+	return s.db.Read(), nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// Insert implements ledger.Store.
+func (s *Store) Insert(ctx context.Context, msgs []*message.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	now := s.opts.Now()
+	nowN := now.UnixNano()
+	for _, m := range msgs {
+		Prepare(m, now)
+	}
+	err := s.write(ctx, func(t *wtx) error {
+		return Chunks(msgs, 200, func(ms []*message.Message) error {
+			args := make([][]any, len(ms))
+			for i, m := range ms {
+				args[i] = InsertArgs(m, nowN)
+			}
+			ins, err := s.d.InsertMessages(ctx, t.q, args)
+			if err != nil {
+				return fmt.Errorf("insert messages: %w", err)
+			}
+			ids := make(map[string]int64, len(ins))
+			for _, r := range ins {
+				ids[r.Key] = r.ID
+			}
+			var dups []string
+			for _, m := range ms {
+				if id, ok := ids[m.Key]; ok {
+					m.ID = id
+					t.out(id, m.State, m.Reason, nowN)
+					delete(ids, m.Key) // a repeat in the same batch is a duplicate
+				} else {
+					dups = append(dups, m.Key)
+				}
+			}
+			if len(dups) == 0 {
+				return nil
+			}
+			in, dargs := s.d.Strings("key", 1, dups)
+			rows, err := t.q.Query(ctx, `SELECT id, key, state, created_at FROM messages WHERE `+in, dargs...)
+			if err != nil {
+				return fmt.Errorf("look up duplicates: %w", err)
+			}
+			defer rows.Close()
+			type ex struct {
+				id      int64
+				state   string
+				created int64
+			}
+			exist := make(map[string]ex, len(dups))
+			for rows.Next() {
+				var e ex
+				var k string
+				if err := rows.Scan(&e.id, &k, &e.state, &e.created); err != nil {
+					return err
+				}
+				exist[k] = e
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, m := range ms {
+				if e, ok := exist[m.Key]; ok && (m.ID == 0 || m.ID == e.id) {
+					m.ID, m.State, m.CreatedAt = e.id, message.State(e.state), Time(e.created)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("ledger insert: %w", err)
+	}
+	return nil
+}
+
+// Claim implements ledger.Store.
+func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner string) ([]*message.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	nowN := now.UnixNano()
+	var out []*message.Message
+	err := s.write(ctx, func(t *wtx) error {
+		rows, err := t.q.Query(ctx, `UPDATE messages SET state = 'expired', reason = 'expired before send', done_at = $1, updated_at = $1
+			WHERE id IN (SELECT id FROM messages WHERE state IN ('queued','scheduled') AND expires_at > 0 AND expires_at < $1`+s.d.SkipLocked+`)
+			RETURNING id`, nowN)
+		if err != nil {
+			return fmt.Errorf("expire: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			t.out(id, message.StateExpired, "expired before send", nowN)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = t.q.Query(ctx, `UPDATE messages SET state = 'sending', attempts = attempts + 1, owner = $1, claimed_at = $2, updated_at = $2
+			WHERE id IN (SELECT id FROM messages WHERE state IN ('queued','scheduled') AND not_before <= $2
+				ORDER BY priority DESC, not_before, id LIMIT $3`+s.d.SkipLocked+`)
+			RETURNING `+MsgCols, owner, nowN, int64(limit))
+		if err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := ScanMessage(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger claim: %w", err)
+	}
+	slices.SortFunc(out, func(a, b *message.Message) int {
+		return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.NotBefore.Compare(b.NotBefore), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// NextDue implements ledger.Store.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	q, err := s.read()
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	rows, err := q.Query(ctx, `SELECT not_before FROM messages WHERE state IN ('queued','scheduled') ORDER BY not_before LIMIT 1`)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("ledger next due: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return time.Time{}, false, rows.Err()
+	}
+	var n int64
+	if err := rows.Scan(&n); err != nil {
+		return time.Time{}, false, err
+	}
+	return time.Unix(0, n), true, rows.Err()
+}
+
+// Submitted implements ledger.Store.
+func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) error {
+	if len(subs) == 0 {
+		return nil
+	}
+	nowN := s.now()
+	err := s.write(ctx, func(t *wtx) error {
+		for _, sub := range subs {
+			ids := make([]string, len(sub.CarrierIDs))
+			for i, id := range sub.CarrierIDs {
+				ids[i] = ledger.NormalizeID(id)
+			}
+			at := Nanos(sub.At)
+			if at == 0 {
+				at = nowN
+			}
+			n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'submitted', carrier = $1, carrier_ids = $2, submitted_at = $3, updated_at = $4
+				WHERE id = $5 AND state IN ('sending','unknown','queued','scheduled')`, sub.Carrier, JoinIDs(ids), at, nowN, sub.ID)
+			if err != nil {
+				return fmt.Errorf("message %d: %w", sub.ID, err)
+			}
+			if n > 0 {
+				t.out(sub.ID, message.StateSubmitted, "", nowN)
+			}
+			for i, id := range ids {
+				if err := t.InsertPart(ctx, sub.ID, i, sub.Carrier, id, "", "", 0, at); err != nil {
+					return fmt.Errorf("message %d part %d: %w", sub.ID, i, err)
+				}
+			}
+			if err := ApplyPending(ctx, t, sub.Carrier, ids, nowN); err != nil {
+				return fmt.Errorf("message %d pending receipts: %w", sub.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger submitted: %w", err)
+	}
+	return nil
+}
+
+// Transition implements ledger.Store.
+func (s *Store) Transition(ctx context.Context, ts []ledger.Transition) error {
+	for _, tr := range ts {
+		if !ledger.Transitionable(tr.State) {
+			return fmt.Errorf("ledger transition of %d to %q: %w", tr.ID, tr.State, ledger.ErrBadTransition)
+		}
+	}
+	nowN := s.now()
+	err := s.write(ctx, func(t *wtx) error {
+		for _, tr := range ts {
+			done := int64(0)
+			if tr.State.Final() {
+				done = nowN
+			}
+			n, err := t.q.Exec(ctx, `UPDATE messages SET state = $1, reason = $2,
+				not_before = CASE WHEN CAST($3 AS BIGINT) > 0 THEN CAST($3 AS BIGINT) ELSE not_before END, done_at = $4, updated_at = $5
+				WHERE id = $6 AND state NOT IN `+FinalStates, string(tr.State), tr.Reason, Nanos(tr.NotBefore), done, nowN, tr.ID)
+			if err != nil {
+				return fmt.Errorf("message %d: %w", tr.ID, err)
+			}
+			if n > 0 {
+				t.out(tr.ID, tr.State, tr.Reason, nowN)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger transition: %w", err)
+	}
+	return nil
+}
+
+// Receipts implements ledger.Store.
+func (s *Store) Receipts(ctx context.Context, rs []ledger.Receipt) ([]ledger.ReceiptResult, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	var out []ledger.ReceiptResult
+	err := s.write(ctx, func(t *wtx) error {
+		var err error
+		out, err = ApplyReceipts(ctx, t, rs, s.now())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger receipts: %w", err)
+	}
+	return out, nil
+}
+
+// updateReturningIDs runs an UPDATE … RETURNING id and records an outbox row
+// per id.
+func updateReturningIDs(ctx context.Context, t *wtx, st message.State, reason string, at int64, sql string, args ...any) (int, error) {
+	rows, err := t.q.Query(ctx, sql, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return n, err
+		}
+		t.out(id, st, reason, at)
+		n++
+	}
+	return n, rows.Err()
+}
+
+// Cancel implements ledger.Store.
+func (s *Store) Cancel(ctx context.Context, cancelKeys []string, reason string) (int, error) {
+	nowN := s.now()
+	total := 0
+	err := s.write(ctx, func(t *wtx) error {
+		return Chunks(cancelKeys, s.d.MaxList, func(keys []string) error {
+			in, args := s.d.Strings("cancel_key", 3, keys)
+			n, err := updateReturningIDs(ctx, t, message.StateCancelled, reason, nowN,
+				`UPDATE messages SET state = 'cancelled', reason = $1, done_at = $2, updated_at = $2
+				WHERE `+in+` AND cancel_key <> '' AND state IN ('queued','scheduled') RETURNING id`,
+				append([]any{reason, nowN}, args...)...)
+			total += n
+			return err
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger cancel: %w", err)
+	}
+	return total, nil
+}
+
+// Recover implements ledger.Store.
+func (s *Store) Recover(ctx context.Context, owner string, staleBefore time.Time) (int, error) {
+	nowN := s.now()
+	var n int
+	err := s.write(ctx, func(t *wtx) error {
+		var err error
+		n, err = updateReturningIDs(ctx, t, message.StateUnknown, ledger.ReasonCrash, nowN,
+			`UPDATE messages SET state = 'unknown', reason = $1, updated_at = $2
+			WHERE state = 'sending' AND (owner = $3 OR (CAST($4 AS BIGINT) > 0 AND claimed_at < CAST($4 AS BIGINT))) RETURNING id`,
+			ledger.ReasonCrash, nowN, owner, Nanos(staleBefore))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger recover: %w", err)
+	}
+	return n, nil
+}
+
+// Unknown implements ledger.Store.
+func (s *Store) Unknown(ctx context.Context, olderThan time.Time, limit int) ([]*message.Message, error) {
+	q, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, `SELECT `+MsgCols+` FROM messages WHERE state = 'unknown' AND updated_at < $1
+		ORDER BY updated_at, id LIMIT $2`, Nanos(olderThan), int64(limit))
+	if err != nil {
+		return nil, fmt.Errorf("ledger unknown: %w", err)
+	}
+	defer rows.Close()
+	var out []*message.Message
+	for rows.Next() {
+		m, err := ScanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Requeue implements ledger.Store.
+func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBefore time.Time) (ledger.RequeueResult, error) {
+	nowN := s.now()
+	var res ledger.RequeueResult
+	err := s.write(ctx, func(t *wtx) error {
+		for _, id := range ids {
+			rows, err := t.q.Query(ctx, `UPDATE messages SET state = 'queued', requeues = requeues + 1, not_before = $1, updated_at = $2,
+					reason = 'requeued after unknown outcome'
+				WHERE id = $3 AND state = 'unknown' AND requeues < $4 RETURNING requeues`,
+				Nanos(notBefore), nowN, id, int64(maxRequeues))
+			if err != nil {
+				return err
+			}
+			var requeues int64
+			found := rows.Next()
+			if found {
+				err = rows.Scan(&requeues)
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+			if err != nil {
+				return err
+			}
+			if found {
+				t.out(id, message.StateQueued, fmt.Sprintf("requeued after unknown outcome (%d/%d)", requeues, maxRequeues), nowN)
+				res.Requeued++
+				continue
+			}
+			reason := "unknown outcome: requeue limit reached"
+			n, err := updateReturningIDs(ctx, t, message.StateFailed, reason, nowN,
+				`UPDATE messages SET state = 'failed', reason = $1, done_at = $2, updated_at = $2
+				WHERE id = $3 AND state = 'unknown' RETURNING id`, reason, nowN, id)
+			if err != nil {
+				return err
+			}
+			res.Failed += n
+		}
+		return nil
+	})
+	if err != nil {
+		return ledger.RequeueResult{}, fmt.Errorf("ledger requeue: %w", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,194 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+)
+
+// wtx is a write transaction with a buffered outbox; it implements Tx.
+type wtx struct {
+	q      Q
+	d      *Dialect
+	outbox []OutRow
+}
+
+func (t *wtx) out(id int64, st message.State, reason string, at int64) {
+	t.outbox = append(t.outbox, OutRow{MessageID: id, State: string(st), Reason: reason, At: at})
+}
+
+func (t *wtx) flush(ctx context.Context) error {
+	if len(t.outbox) == 0 {
+		return nil
+	}
+	err := Chunks(t.outbox, 500, func(rows []OutRow) error { return t.d.InsertOutbox(ctx, t.q, rows) })
+	t.outbox = t.outbox[:0]
+	if err != nil {
+		return fmt.Errorf("status outbox: %w", err)
+	}
+	return nil
+}
+
+func (t *wtx) Part(ctx context.Context, carrier, id string) (Part, bool, error) {
+	rows, err := t.q.Query(ctx, `SELECT message_id, seq, stat FROM parts WHERE carrier = $1 AND carrier_id = $2`, carrier, id)
+	if err != nil {
+		return Part{}, false, err
+	}
+	defer rows.Close()
+	var p Part
+	var seq int64
+	if !rows.Next() {
+		return Part{}, false, rows.Err()
+	}
+	if err := rows.Scan(&p.MessageID, &seq, &p.Stat); err != nil {
+		return Part{}, false, err
+	}
+	p.Seq = int(seq)
+	return p, true, rows.Err()
+}
+
+func (t *wtx) UpdatePart(ctx context.Context, carrier, id, stat, errCode string, done int64) error {
+	_, err := t.q.Exec(ctx, `UPDATE parts SET stat = $1, err = $2, done_at = $3 WHERE carrier = $4 AND carrier_id = $5`,
+		stat, errCode, done, carrier, id)
+	return err
+}
+
+func (t *wtx) InsertPart(ctx context.Context, msgID int64, seq int, carrier, id, stat, errCode string, done, at int64) error {
+	_, err := t.q.Exec(ctx, `INSERT INTO parts (carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+			stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at`,
+		carrier, id, msgID, int64(seq), stat, errCode, done, at)
+	return err
+}
+
+func (t *wtx) LogReceipt(ctx context.Context, msgID int64, carrier, id, stat, errCode string, done, at int64) error {
+	_, err := t.q.Exec(ctx, `INSERT INTO receipts (message_id, carrier, carrier_id, stat, err, done_at, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, msgID, carrier, id, stat, errCode, done, at)
+	return err
+}
+
+func (t *wtx) PendingExists(ctx context.Context, carrier, id, stat string) (bool, error) {
+	rows, err := t.q.Query(ctx, `SELECT 1 FROM pending_receipts WHERE carrier = $1 AND carrier_id = $2 AND stat = $3`, carrier, id, stat)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	found := rows.Next()
+	return found, rows.Err()
+}
+
+func (t *wtx) InsertPending(ctx context.Context, r ledger.Receipt, at int64) error {
+	_, err := t.q.Exec(ctx, `INSERT INTO pending_receipts (carrier, carrier_id, stat, err, recipient, body, done_at, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (carrier, carrier_id, stat) DO NOTHING`,
+		r.Carrier, r.MessageID, r.Stat, r.Err, r.Recipient, r.Text, Nanos(r.Done), at)
+	return err
+}
+
+func (t *wtx) TakePending(ctx context.Context, carrier string, ids []string) ([]ledger.Receipt, error) {
+	in, args := t.d.Strings("carrier_id", 2, ids)
+	rows, err := t.q.Query(ctx, `DELETE FROM pending_receipts WHERE carrier = $1 AND `+in+`
+		RETURNING carrier, carrier_id, stat, err, recipient, body, done_at, received_at`, append([]any{carrier}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type pend struct {
+		r  ledger.Receipt
+		at int64
+	}
+	var ps []pend
+	for rows.Next() {
+		var p pend
+		var done int64
+		if err := rows.Scan(&p.r.Carrier, &p.r.MessageID, &p.r.Stat, &p.r.Err, &p.r.Recipient, &p.r.Text, &done, &p.at); err != nil {
+			return nil, err
+		}
+		p.r.Done = Time(done)
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Intermediate stats first, then by arrival, so a final stat wins.
+	out := make([]ledger.Receipt, 0, len(ps))
+	for pass := range 2 {
+		for _, p := range ps {
+			if ledger.FinalStat(p.r.Stat) == (pass == 1) {
+				out = append(out, p.r)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (t *wtx) UnknownCandidates(ctx context.Context, carrier, recipient string) ([]Candidate, error) {
+	rows, err := t.q.Query(ctx, `SELECT id, body, segments FROM messages
+		WHERE state = 'unknown' AND recipient = $1 AND (carrier = $2 OR carrier = '') ORDER BY updated_at, id`, recipient, carrier)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cs []Candidate
+	for rows.Next() {
+		var c Candidate
+		var segs int64
+		if err := rows.Scan(&c.ID, &c.Text, &segs); err != nil {
+			return nil, err
+		}
+		c.Segments = int(segs)
+		cs = append(cs, c)
+	}
+	return cs, rows.Err()
+}
+
+func (t *wtx) ForDerive(ctx context.Context, msgID int64) (Derive, error) {
+	var d Derive
+	rows, err := t.q.Query(ctx, `SELECT state, segments FROM messages WHERE id = $1`, msgID)
+	if err != nil {
+		return d, err
+	}
+	var state string
+	var segs int64
+	if rows.Next() {
+		err = rows.Scan(&state, &segs)
+	}
+	rows.Close()
+	if err != nil {
+		return d, err
+	}
+	if err := rows.Err(); err != nil {
+		return d, err
+	}
+	d.State, d.Segments = message.State(state), int(segs)
+	rows, err = t.q.Query(ctx, `SELECT stat FROM parts WHERE message_id = $1 ORDER BY seq`, msgID)
+	if err != nil {
+		return d, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return d, err
+		}
+		d.Stats = append(d.Stats, s)
+	}
+	return d, rows.Err()
+}
+
+func (t *wtx) SetReceipt(ctx context.Context, msgID int64, stat, errCode string, state message.State, reason string, at int64) error {
+	if state == "" {
+		_, err := t.q.Exec(ctx, `UPDATE messages SET receipt_status = $1, receipt_error = $2, updated_at = $3 WHERE id = $4`,
+			stat, errCode, at, msgID)
+		return err
+	}
+	_, err := t.q.Exec(ctx, `UPDATE messages SET receipt_status = $1, receipt_error = $2, updated_at = $3,
+		state = $4, reason = $5, done_at = $3 WHERE id = $6`, stat, errCode, at, string(state), reason, msgID)
+	if err != nil {
+		return err
+	}
+	t.out(msgID, state, reason, at)
+	return nil
+}

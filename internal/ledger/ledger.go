@@ -1,0 +1,296 @@
+// Package ledger is the gateway's durable record of every message: the Store
+// interface the pipeline stages code against and the types it exchanges.
+//
+// The ledger underpins the delivery guarantees:
+//
+//   - Insert is idempotent on the message key (event id + rule id +
+//     recipient), so a redelivered Kafka event never creates a second
+//     message; the ingest commits an offset only after Insert returned.
+//   - Claim moves due messages to "sending" durably before submit_sm, so a
+//     crash leaves "sending" rows that Recover turns into "unknown" (never
+//     blindly resent).
+//   - Receipts match parts by (carrier, normalised carrier message id); a
+//     receipt for an id not yet known is kept as pending and applied when
+//     Submitted records that id. A message's state is derived from its parts.
+//   - Every state change (except the internal claim into "sending") appends a
+//     row to a status outbox in the same transaction, for publishing to
+//     Kafka.
+//
+// Implementations live in ledger/sqlite (embedded default) and
+// ledger/postgres (several instances); ledger/open picks one by DSN and
+// ledger/ledgertest is the conformance suite both pass. Policy decisions,
+// routing, SMPP and Kafka are left to their own packages: the ledger only
+// stores and answers.
+//
+// Times are stored as Unix nanoseconds (0 = unset) in both databases, so the
+// schema is the same.
+package ledger
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/message"
+)
+
+// Store is the ledger. All methods are safe for concurrent use.
+type Store interface {
+	// Insert stores new messages in one transaction. New rows get their ID
+	// set (and CreatedAt when zero). A message whose Key already exists
+	// changes nothing: the existing row's ID, State and CreatedAt are copied
+	// into it, so a caller that set CreatedAt can tell a duplicate. An empty
+	// State is stored as queued.
+	Insert(ctx context.Context, msgs []*message.Message) error
+
+	// Claim moves up to limit due messages (queued or scheduled with
+	// NotBefore <= now; higher Priority first, then earlier NotBefore) to
+	// sending, counting an attempt and recording owner and claim time.
+	// Queued or scheduled messages whose ExpiresAt is before now become
+	// expired and are not returned.
+	Claim(ctx context.Context, now time.Time, limit int, owner string) ([]*message.Message, error)
+	// NextDue returns the earliest NotBefore of a queued or scheduled
+	// message; false when there is none.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+
+	// Submitted records that the SMSC accepted every part: the message
+	// becomes submitted and its parts are stored; pending receipts for
+	// those ids are applied in the same transaction.
+	Submitted(ctx context.Context, subs []Submission) error
+	// Transition moves messages to another state (retry: queued with
+	// NotBefore; failed with reason; unknown). Messages already in a final
+	// state are left alone.
+	Transition(ctx context.Context, ts []Transition) error
+	// Receipts applies delivery receipts in one transaction. It is
+	// idempotent: a receipt already applied is reported as a duplicate and
+	// changes nothing.
+	Receipts(ctx context.Context, rs []Receipt) ([]ReceiptResult, error)
+	// Cancel moves scheduled or queued messages with one of the cancel keys
+	// to cancelled and returns how many.
+	Cancel(ctx context.Context, cancelKeys []string, reason string) (int, error)
+	// Recover turns sending messages claimed by owner, or by anyone before
+	// staleBefore (zero: nobody else's), into unknown with reason
+	// ReasonCrash.
+	Recover(ctx context.Context, owner string, staleBefore time.Time) (int, error)
+
+	// Unknown lists unknown messages that last changed before olderThan,
+	// oldest first: candidates for the reconciliation policy.
+	Unknown(ctx context.Context, olderThan time.Time, limit int) ([]*message.Message, error)
+	// Requeue puts unknown messages back in the queue (due at notBefore)
+	// if they were requeued fewer than maxRequeues times, counting and
+	// recording the attempt; the others become failed. Messages no longer
+	// unknown are left alone.
+	Requeue(ctx context.Context, ids []int64, maxRequeues int, notBefore time.Time) (RequeueResult, error)
+
+	// RecentDedupe reports which dedupe keys have a non-suppressed message
+	// created at or after since.
+	RecentDedupe(ctx context.Context, keys []string, since time.Time) (map[string]bool, error)
+	// CountSince counts non-suppressed, non-cancelled messages per
+	// recipient created at or after since. Recipients with none are absent.
+	CountSince(ctx context.Context, recipients []string, since time.Time) (map[string]int, error)
+	// OptOut records (on) or removes (!on) an opt-out.
+	OptOut(ctx context.Context, phone string, on bool) error
+	// OptedOut reports which phones opted out.
+	OptedOut(ctx context.Context, phones []string) (map[string]bool, error)
+
+	// UpsertContacts adds (phone, region, entity) rows to the directory
+	// used for region-targeted advisories.
+	UpsertContacts(ctx context.Context, cs []Contact) error
+	// ContactsInRegions calls fn once per distinct phone whose region is
+	// covered by one of regions (see RegionPrefix). An error from fn stops
+	// the walk and is returned.
+	ContactsInRegions(ctx context.Context, regions []string, fn func(phone string) error) error
+
+	// PendingStatus returns up to limit status changes not yet
+	// acknowledged, in order.
+	PendingStatus(ctx context.Context, limit int) ([]StatusChange, error)
+	// AckStatus acknowledges every status change with ID <= upToID.
+	AckStatus(ctx context.Context, upToID int64) error
+
+	// Trace answers "why did (or didn't) this person get this reminder":
+	// the matching messages (suppressed ones too), their state changes,
+	// parts and receipts, in time order.
+	Trace(ctx context.Context, q TraceQuery) ([]TraceEntry, error)
+	// Summary counts messages by state, by carrier and suppressed ones by
+	// reason. It is cheap enough to call every second.
+	Summary(ctx context.Context) (Summary, error)
+	// Prune deletes messages in a final state that last changed before
+	// before (with their parts, receipts and status history), adding them
+	// to the audit table first; it also drops acknowledged status changes
+	// and pending receipts older than before. It returns the number of
+	// messages deleted.
+	Prune(ctx context.Context, before time.Time) (int, error)
+	// Audit returns the audit rows kept by Prune.
+	Audit(ctx context.Context) ([]AuditRow, error)
+
+	Close() error
+}
+
+// ReasonCrash is the reason Recover records.
+const ReasonCrash = "crash during submit"
+
+// Options are shared by the implementations.
+type Options struct {
+	// Now is the clock for the times the ledger records itself (created,
+	// updated, received). Default time.Now.
+	Now func() time.Time
+	// Logger; default discards.
+	Logger *slog.Logger
+	// PendingRetention is the minimum time an unmatched receipt is kept
+	// (Prune never drops younger ones). Default 72 h.
+	PendingRetention time.Duration
+}
+
+// DefaultPendingRetention is the default Options.PendingRetention.
+const DefaultPendingRetention = 72 * time.Hour
+
+// WithDefaults fills in unset options.
+func (o Options) WithDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.PendingRetention <= 0 {
+		o.PendingRetention = DefaultPendingRetention
+	}
+	return o
+}
+
+// Submission records the SMSC's acceptance of every part of a message.
+type Submission struct {
+	ID         int64
+	Carrier    string
+	CarrierIDs []string // one per part, in part order
+	At         time.Time
+}
+
+// Transition is a requested state change.
+type Transition struct {
+	ID        int64
+	State     message.State
+	Reason    string
+	NotBefore time.Time // for queued/scheduled: when it is due again
+}
+
+// Receipt is a delivery receipt as the SMPP layer parsed it.
+type Receipt struct {
+	Carrier   string
+	MessageID string // carrier message id (normalised again by the ledger)
+	Stat      string // DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, ACCEPTD, UNKNOWN, ENROUTE
+	Err       string
+	Recipient string // handset number, for reconciling unknown messages
+	Text      string // text excerpt, for reconciling unknown messages
+	Done      time.Time
+}
+
+// Outcome says what a receipt did.
+type Outcome string
+
+// Receipt outcomes.
+const (
+	OutcomeMatched   Outcome = "matched"   // applied to a known part
+	OutcomePending   Outcome = "pending"   // id not known yet; kept until Submitted records it
+	OutcomeDuplicate Outcome = "duplicate" // already applied or already pending: nothing changed
+)
+
+// ReceiptResult is the result of one receipt, in input order.
+type ReceiptResult struct {
+	Outcome    Outcome
+	MessageID  int64         // 0 when pending
+	Reconciled bool          // matched an unknown message by recipient and text
+	Changed    bool          // the message's state changed
+	State      message.State // the new state when Changed
+}
+
+// RequeueResult counts what Requeue did.
+type RequeueResult struct {
+	Requeued int
+	Failed   int // requeue limit reached
+}
+
+// Contact is a directory row: a phone reachable for advisories in a region.
+type Contact struct {
+	Phone  string
+	Region string // 6-digit administrative division code
+	Entity string // licence number, plate or enterprise id; may be empty
+}
+
+// StatusChange is one row of the status outbox.
+type StatusChange struct {
+	ID        int64 // outbox sequence
+	MessageID int64
+	Key       string
+	EventID   string
+	RuleID    string
+	Recipient string
+	Carrier   string
+	State     message.State
+	Reason    string
+	At        time.Time
+}
+
+// TraceQuery selects messages; set fields are combined with AND. At least one
+// must be set.
+type TraceQuery struct {
+	Phone   string
+	EventID string
+	Entity  string
+}
+
+// TraceKind says what a trace entry is.
+type TraceKind string
+
+// Trace entry kinds.
+const (
+	TraceState   TraceKind = "state"   // a state change (including creation and suppression)
+	TracePart    TraceKind = "part"    // a part accepted by the SMSC
+	TraceReceipt TraceKind = "receipt" // a receipt applied to a part
+)
+
+// TraceEntry is one line of a trace.
+type TraceEntry struct {
+	At        time.Time
+	Kind      TraceKind
+	MessageID int64
+	Key       string
+	EventID   string
+	RuleID    string
+	Recipient string
+	State     message.State // TraceState
+	Reason    string        // TraceState
+	Carrier   string        // TracePart, TraceReceipt
+	CarrierID string        // TracePart, TraceReceipt
+	Seq       int           // TracePart: part number from 0
+	Stat      string        // TraceReceipt
+	Err       string        // TraceReceipt
+}
+
+// Summary is the ledger at a glance.
+type Summary struct {
+	States     map[message.State]int
+	Carriers   map[string]CarrierSummary // by carrier; unrouted messages under ""
+	Suppressed map[string]int            // suppressed messages by reason
+	Pending    int                       // unmatched receipts
+}
+
+// CarrierSummary counts one carrier's messages.
+type CarrierSummary struct {
+	Messages  int // routed to this carrier
+	Segments  int // their segments
+	Submitted int // accepted by the SMSC at some point
+	Delivered int
+	Failed    int // failed or expired
+}
+
+// AuditRow counts pruned messages per day (UTC, YYYY-MM-DD of creation),
+// rule, carrier and final state.
+type AuditRow struct {
+	Day      string
+	RuleID   string
+	Carrier  string
+	State    message.State
+	Messages int
+	Segments int
+}

@@ -1,0 +1,127 @@
+package ledgertest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+)
+
+// BatchSize is the number of messages per benchmark operation.
+const BatchSize = 1000
+
+// Bench runs the ledger benchmarks: each operation is one batch of
+// BatchSize messages; rows/s is reported.
+func Bench(b *testing.B, f Factory) {
+	b.Run("Insert", func(b *testing.B) { benchStage(b, f, 0) })
+	b.Run("Claim", func(b *testing.B) { benchStage(b, f, 1) })
+	b.Run("Submitted", func(b *testing.B) { benchStage(b, f, 2) })
+	b.Run("Receipts", func(b *testing.B) { benchStage(b, f, 3) })
+	b.Run("Pipeline", func(b *testing.B) { benchStage(b, f, -1) })
+	b.Run("Summary100k", func(b *testing.B) { benchSummary(b, f) })
+}
+
+type benchEnv struct {
+	b     *testing.B
+	s     ledger.Store
+	clock *Clock
+	seq   int
+}
+
+func (e *benchEnv) batch() []*message.Message {
+	ms := make([]*message.Message, BatchSize)
+	for i := range ms {
+		e.seq++
+		m := Msg(fmt.Sprintf("ev%d", e.seq/BatchSize), "r", e.seq)
+		m.DedupeKey = "r|" + m.Entity
+		ms[i] = m
+	}
+	return ms
+}
+
+// stage runs stage i (0 insert, 1 claim, 2 submitted, 3 receipts) on ms.
+func (e *benchEnv) stage(i int, ms []*message.Message) {
+	ctx := e.b.Context()
+	var err error
+	switch i {
+	case 0:
+		err = e.s.Insert(ctx, ms)
+	case 1:
+		var got []*message.Message
+		got, err = e.s.Claim(ctx, e.clock.Now(), len(ms), "bench")
+		if err == nil && len(got) != len(ms) {
+			err = fmt.Errorf("claimed %d of %d", len(got), len(ms))
+		}
+	case 2:
+		subs := make([]ledger.Submission, len(ms))
+		for j, m := range ms {
+			subs[j] = ledger.Submission{ID: m.ID, Carrier: m.Carrier, CarrierIDs: []string{fmt.Sprintf("%x", m.ID)}, At: e.clock.Now()}
+		}
+		err = e.s.Submitted(ctx, subs)
+	case 3:
+		rs := make([]ledger.Receipt, len(ms))
+		for j, m := range ms {
+			rs[j] = ledger.Receipt{Carrier: m.Carrier, MessageID: fmt.Sprintf("%x", m.ID), Stat: "DELIVRD", Err: "000", Done: e.clock.Now()}
+		}
+		var res []ledger.ReceiptResult
+		res, err = e.s.Receipts(ctx, rs)
+		if err == nil && (len(res) != len(rs) || res[0].State != message.StateDelivered) {
+			err = fmt.Errorf("receipts: %+v", res[0])
+		}
+	}
+	if err != nil {
+		e.b.Fatal(err)
+	}
+}
+
+// benchStage measures stage (all four when -1) with the earlier stages done
+// outside the timer.
+func benchStage(b *testing.B, f Factory, stage int) {
+	c := NewClock(T0)
+	e := &benchEnv{b: b, s: f(b, c.Now), clock: c}
+	defer e.s.Close()
+	for b.Loop() {
+		ms := e.batch()
+		if stage < 0 {
+			for i := range 4 {
+				e.stage(i, ms)
+			}
+			continue
+		}
+		b.StopTimer()
+		for i := range stage {
+			e.stage(i, ms)
+		}
+		b.StartTimer()
+		e.stage(stage, ms)
+		b.StopTimer()
+		for i := stage + 1; i < 4; i++ { // keep the ledger realistic: mostly final rows
+			e.stage(i, ms)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N*BatchSize)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func benchSummary(b *testing.B, f Factory) {
+	c := NewClock(T0)
+	e := &benchEnv{b: b, s: f(b, c.Now), clock: c}
+	defer e.s.Close()
+	for range 100 {
+		ms := e.batch()
+		for i := range 4 {
+			if i == 3 && e.seq%3000 == 0 {
+				break // leave some submitted
+			}
+			e.stage(i, ms)
+		}
+	}
+	c.Add(time.Second)
+	for b.Loop() {
+		if _, err := e.s.Summary(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

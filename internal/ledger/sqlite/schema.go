@@ -1,0 +1,127 @@
+package sqlite
+
+// schema is the ledger schema. It matches ledger/postgres column for column;
+// times are Unix nanoseconds, 0 meaning unset.
+const schema = `
+CREATE TABLE IF NOT EXISTS messages (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	key TEXT NOT NULL UNIQUE,
+	event_id TEXT NOT NULL DEFAULT '',
+	event_type TEXT NOT NULL DEFAULT '',
+	entity TEXT NOT NULL DEFAULT '',
+	rule_id TEXT NOT NULL DEFAULT '',
+	template TEXT NOT NULL DEFAULT '',
+	priority INTEGER NOT NULL DEFAULT 0,
+	urgent INTEGER NOT NULL DEFAULT 0,
+	dedupe_key TEXT NOT NULL DEFAULT '',
+	cancel_key TEXT NOT NULL DEFAULT '',
+	recipient TEXT NOT NULL DEFAULT '',
+	carrier TEXT NOT NULL DEFAULT '',
+	source TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL DEFAULT '',
+	encoding TEXT NOT NULL DEFAULT '',
+	segments INTEGER NOT NULL DEFAULT 0,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	not_before INTEGER NOT NULL DEFAULT 0,
+	expires_at INTEGER NOT NULL DEFAULT 0,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	requeues INTEGER NOT NULL DEFAULT 0,
+	carrier_ids TEXT NOT NULL DEFAULT '',
+	receipt_status TEXT NOT NULL DEFAULT '',
+	receipt_error TEXT NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL DEFAULT 0,
+	submitted_at INTEGER NOT NULL DEFAULT 0,
+	done_at INTEGER NOT NULL DEFAULT 0,
+	updated_at INTEGER NOT NULL DEFAULT 0,
+	owner TEXT NOT NULL DEFAULT '',
+	claimed_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages (priority DESC, not_before, id) WHERE state IN ('queued','scheduled');
+CREATE INDEX IF NOT EXISTS messages_next ON messages (not_before) WHERE state IN ('queued','scheduled');
+CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at) WHERE state IN ('queued','scheduled') AND expires_at > 0;
+CREATE INDEX IF NOT EXISTS messages_sending ON messages (owner, claimed_at) WHERE state = 'sending';
+CREATE INDEX IF NOT EXISTS messages_unknown ON messages (updated_at) WHERE state = 'unknown';
+CREATE INDEX IF NOT EXISTS messages_unknown_rcpt ON messages (recipient) WHERE state = 'unknown';
+CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at);
+CREATE INDEX IF NOT EXISTS messages_dedupe ON messages (dedupe_key, created_at) WHERE dedupe_key <> '';
+CREATE INDEX IF NOT EXISTS messages_cancel ON messages (cancel_key) WHERE cancel_key <> '';
+CREATE INDEX IF NOT EXISTS messages_event ON messages (event_id);
+CREATE INDEX IF NOT EXISTS messages_entity ON messages (entity) WHERE entity <> '';
+CREATE INDEX IF NOT EXISTS messages_final ON messages (updated_at) WHERE state IN ('delivered','failed','expired','cancelled','suppressed');
+
+CREATE TABLE IF NOT EXISTS parts (
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	message_id INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	stat TEXT NOT NULL DEFAULT '',
+	err TEXT NOT NULL DEFAULT '',
+	done_at INTEGER NOT NULL DEFAULT 0,
+	submitted_at INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (carrier, carrier_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS parts_message ON parts (message_id, seq);
+
+CREATE TABLE IF NOT EXISTS receipts (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	message_id INTEGER NOT NULL,
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	stat TEXT NOT NULL,
+	err TEXT NOT NULL DEFAULT '',
+	done_at INTEGER NOT NULL DEFAULT 0,
+	received_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS receipts_message ON receipts (message_id);
+
+CREATE TABLE IF NOT EXISTS pending_receipts (
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	stat TEXT NOT NULL,
+	err TEXT NOT NULL DEFAULT '',
+	recipient TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL DEFAULT '',
+	done_at INTEGER NOT NULL DEFAULT 0,
+	received_at INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (carrier, carrier_id, stat)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pending_received ON pending_receipts (received_at);
+
+CREATE TABLE IF NOT EXISTS status_outbox (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	message_id INTEGER NOT NULL,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS status_outbox_message ON status_outbox (message_id);
+
+CREATE TABLE IF NOT EXISTS meta (
+	k TEXT PRIMARY KEY,
+	v INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO meta (k, v) VALUES ('status_acked', 0) ON CONFLICT (k) DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS opt_outs (
+	phone TEXT PRIMARY KEY,
+	at INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS contacts (
+	region TEXT NOT NULL,
+	phone TEXT NOT NULL,
+	entity TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (region, phone, entity)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS audit (
+	day TEXT NOT NULL,
+	rule_id TEXT NOT NULL,
+	carrier TEXT NOT NULL,
+	state TEXT NOT NULL,
+	messages INTEGER NOT NULL DEFAULT 0,
+	segments INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (day, rule_id, carrier, state)
+);
+`

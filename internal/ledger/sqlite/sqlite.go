@@ -1,0 +1,269 @@
+// Package sqlite is the embedded ledger: the ledger.Store on SQLite (pure Go,
+// modernc.org/sqlite), the default for a single gateway instance.
+//
+// Writes are serialised on one connection (WAL, synchronous=NORMAL,
+// BEGIN IMMEDIATE) with prepared statements and multi-row inserts; reads use
+// a separate pool of read-only connections. The SQL and the
+// store logic are shared with ledger/postgres (internal/core); this package
+// holds the connection handling and the SQLite-specific statements.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/ledger/internal/core"
+)
+
+// Store is the SQLite ledger.
+type Store struct {
+	*core.Store
+}
+
+var _ ledger.Store = (*Store)(nil)
+
+// Memory is the path of a private in-memory database.
+const Memory = ":memory:"
+
+// Open opens (creating if needed) the ledger database at path and applies
+// the schema. For Memory (or ""), the database lives in a temporary file
+// removed by Close: a private database that behaves exactly like a file one
+// (WAL, separate readers).
+func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error) {
+	var tmpDir string
+	if path == Memory || path == "" {
+		dir, err := os.MkdirTemp("", "ledger-*")
+		if err != nil {
+			return nil, fmt.Errorf("ledger sqlite temp dir: %w", err)
+		}
+		tmpDir, path = dir, filepath.Join(dir, "ledger.db")
+	}
+	db, err := openDB(ctx, path)
+	if err != nil {
+		if tmpDir != "" {
+			os.RemoveAll(tmpDir)
+		}
+		return nil, err
+	}
+	db.tmpDir = tmpDir
+	return &Store{Store: core.NewStore(db, dialect, opts)}, nil
+}
+
+func openDB(ctx context.Context, path string) (*dbConn, error) {
+	u := "file:" + (&url.URL{Path: path}).EscapedPath()
+	w, err := sql.Open("sqlite", u+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL")
+	if err != nil {
+		return nil, fmt.Errorf("ledger sqlite open: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	wc, err := w.Conn(ctx)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("ledger sqlite open: %w", err)
+	}
+	if _, err := wc.ExecContext(ctx, schema); err != nil {
+		wc.Close()
+		w.Close()
+		return nil, fmt.Errorf("ledger sqlite schema: %w", err)
+	}
+	r, err := sql.Open("sqlite", u+"?_busy_timeout=10000&_query_only=1")
+	if err != nil {
+		wc.Close()
+		w.Close()
+		return nil, fmt.Errorf("ledger sqlite open readers: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	return &dbConn{w: w, wc: wc, r: r, stmts: make(map[string]*sql.Stmt)}, nil
+}
+
+var dialect = &core.Dialect{
+	InsertMessages: insertMessages,
+	InsertOutbox:   insertOutbox,
+	Greatest:       "max",
+	Strings:        core.ExpandStrings,
+	Ints:           core.ExpandInts,
+	MaxList:        500,
+}
+
+var (
+	insertSQL     sync.Map // n -> string
+	outboxSQLOnce sync.Map
+)
+
+func insertMessages(ctx context.Context, q core.Q, args [][]any) ([]core.Inserted, error) {
+	n := len(args)
+	sqlAny, ok := insertSQL.Load(n)
+	if !ok {
+		sqlAny = `INSERT INTO messages (` + strings.Join(core.InsertCols, ", ") + `) VALUES ` +
+			core.Tuples(n, len(core.InsertCols)) + ` ON CONFLICT (key) DO NOTHING RETURNING id, key`
+		insertSQL.Store(n, sqlAny)
+	}
+	flat := make([]any, 0, n*len(core.InsertCols))
+	for _, a := range args {
+		flat = append(flat, a...)
+	}
+	rows, err := q.Query(ctx, sqlAny.(string), flat...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]core.Inserted, 0, n)
+	for rows.Next() {
+		var r core.Inserted
+		if err := rows.Scan(&r.ID, &r.Key); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func insertOutbox(ctx context.Context, q core.Q, rows []core.OutRow) error {
+	n := len(rows)
+	sqlAny, ok := outboxSQLOnce.Load(n)
+	if !ok {
+		sqlAny = `INSERT INTO status_outbox (message_id, state, reason, at) VALUES ` + core.Tuples(n, 4)
+		outboxSQLOnce.Store(n, sqlAny)
+	}
+	args := make([]any, 0, 4*n)
+	for _, r := range rows {
+		args = append(args, r.MessageID, r.State, r.Reason, r.At)
+	}
+	_, err := q.Exec(ctx, sqlAny.(string), args...)
+	return err
+}
+
+// dbConn is the writer connection with its prepared statements, and the
+// reader pool. Write transactions are serialised by mu and run as
+// BEGIN IMMEDIATE … COMMIT on the one writer connection, so statements
+// prepared on it are reused across transactions.
+type dbConn struct {
+	w, r   *sql.DB
+	tmpDir string
+
+	mu     sync.Mutex // serialises writes; guards wc, stmts
+	wc     *sql.Conn
+	stmts  map[string]*sql.Stmt
+	closed bool
+}
+
+// stmt returns the prepared statement for query; mu is held.
+func (d *dbConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := d.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := d.wc.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if len(d.stmts) > 2000 { // bounded: odd batch sizes make new texts
+		for k, v := range d.stmts {
+			v.Close()
+			delete(d.stmts, k)
+		}
+	}
+	d.stmts[query] = st
+	return st, nil
+}
+
+func (d *dbConn) Write(ctx context.Context, fn func(core.Q) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ledger.ErrClosed
+	}
+	if _, err := d.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(&txQ{d: d}); err != nil {
+		_, rerr := d.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return errors.Join(err, rerr)
+	}
+	if _, err := d.wc.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+		_, rerr := d.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return errors.Join(fmt.Errorf("commit: %w", err), rerr)
+	}
+	return nil
+}
+
+func (d *dbConn) Read() core.Q { return &readQ{db: d.r} }
+
+func (d *dbConn) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	for _, st := range d.stmts {
+		st.Close()
+	}
+	d.stmts = nil
+	err := errors.Join(d.r.Close(), d.wc.Close(), d.w.Close())
+	if d.tmpDir != "" {
+		err = errors.Join(err, os.RemoveAll(d.tmpDir))
+	}
+	return err
+}
+
+type txQ struct{ d *dbConn }
+
+func (q *txQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	st, err := q.d.stmt(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q *txQ) Query(ctx context.Context, query string, args ...any) (core.Rows, error) {
+	st, err := q.d.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+type readQ struct{ db *sql.DB }
+
+func (q *readQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q *readQ) Query(ctx context.Context, query string, args ...any) (core.Rows, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
