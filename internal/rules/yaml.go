@@ -88,7 +88,7 @@ func (f *yfile) fields(n *yaml.Node, what string, allowed ...string) map[string]
 		}
 		known := false
 		for _, a := range allowed {
-			if a == k.Value {
+			if a == k.Value || strings.HasSuffix(a, "*") && strings.HasPrefix(k.Value, a[:len(a)-1]) {
 				known = true
 				break
 			}

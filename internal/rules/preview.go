@@ -1,0 +1,82 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/event"
+)
+
+// Preview evaluates ev at now and describes, for operators (`smsgw rules
+// preview`), the rules that fire with their rendered messages, the rules
+// that matched but were skipped and why, the cancellations, and the rules
+// listening to the type that did not match.
+func Preview(set *Set, ev *event.Event, now time.Time) string {
+	loc := set.settings.Location
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.In(loc).Format("2006-01-02 15:04:05 MST")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "event %s %s (%s), evaluated at %s, rule set %.12s\n", ev.Type, ev.ID, ev.Entity(), ts(now), set.Hash())
+	res, err := set.Evaluate(ev, now)
+	if err != nil {
+		fmt.Fprintf(&b, "error: %v\n", err)
+		return b.String()
+	}
+	seen := map[string]bool{}
+	for _, d := range res.Decisions {
+		seen[d.RuleID] = true
+		to := d.Recipient
+		if len(d.Regions) > 0 {
+			to = "regions " + strings.Join(d.Regions, ",")
+		}
+		fmt.Fprintf(&b, "\nFIRES %s → %s (template %s, priority %d", d.RuleID, to, d.Template, d.Priority)
+		if d.Urgent {
+			b.WriteString(", urgent")
+		}
+		b.WriteString(")\n")
+		fmt.Fprintf(&b, "  text:       %s\n", d.Text)
+		fmt.Fprintf(&b, "  length:     %d chars, %s, %d segment(s)\n", d.Chars, d.Encoding, d.Segments)
+		nb := ts(d.NotBefore)
+		if d.NotBefore.After(now) {
+			nb += " (deferred"
+			if set.settings.InQuietHours(now) {
+				nb += ": quiet hours " + set.settings.QuietStart + "–" + set.settings.QuietEnd
+			}
+			nb += ")"
+		}
+		fmt.Fprintf(&b, "  not before: %s\n", nb)
+		fmt.Fprintf(&b, "  expires:    %s\n", ts(d.ExpiresAt))
+		if d.DedupeKey != "" {
+			fmt.Fprintf(&b, "  dedupe:     %s within %s\n", d.DedupeKey, fmtDuration(d.DedupeWindow))
+		}
+		if d.CancelKey != "" {
+			fmt.Fprintf(&b, "  cancel key: %s\n", d.CancelKey)
+		}
+	}
+	for _, s := range res.Skipped {
+		seen[s.RuleID] = true
+		fmt.Fprintf(&b, "\nSKIPPED %s: %s (%s)\n", s.RuleID, s.Reason, s.Detail)
+	}
+	for _, c := range res.Cancels {
+		fmt.Fprintf(&b, "\nCANCELS %s (%s)\n", c.CancelKey, c.Reason)
+	}
+	var quiet []string
+	for _, c := range set.byType[ev.Type] {
+		if !seen[c.rule.ID] && !slices.Contains(quiet, c.rule.ID) {
+			quiet = append(quiet, c.rule.ID)
+		}
+	}
+	if len(quiet) > 0 {
+		fmt.Fprintf(&b, "\nno match: %s\n", strings.Join(quiet, ", "))
+	}
+	if len(res.Decisions) == 0 && len(res.Skipped) == 0 && len(res.Cancels) == 0 {
+		b.WriteString("\nnothing fires\n")
+	}
+	return b.String()
+}
