@@ -218,6 +218,8 @@ func maxLen(a *celast.AST, e celast.Expr, over map[string]int) int {
 		return DefaultFieldLen
 	case celast.SelectKind:
 		return field(e.AsSelect().FieldName())
+	case celast.IdentKind:
+		return field(e.AsIdent())
 	case celast.CallKind:
 		c := e.AsCall()
 		args := c.Args()
