@@ -115,6 +115,39 @@ CREATE TABLE IF NOT EXISTS contacts (
 	PRIMARY KEY (region, phone, entity)
 ) WITHOUT ROWID;
 
+-- counters keeps Summary's numbers up to date (SQLite only: on PostgreSQL
+-- a shared counter row would serialise the instances, and GROUP BY is fast).
+CREATE TABLE IF NOT EXISTS counters (
+	carrier TEXT NOT NULL,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	submitted INTEGER NOT NULL,
+	messages INTEGER NOT NULL DEFAULT 0,
+	segments INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (carrier, state, reason, submitted)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS counters_insert AFTER INSERT ON messages BEGIN
+	INSERT INTO counters (carrier, state, reason, submitted, messages, segments)
+	VALUES (NEW.carrier, NEW.state, CASE WHEN NEW.state = 'suppressed' THEN NEW.reason ELSE '' END, NEW.submitted_at > 0, 1, NEW.segments)
+	ON CONFLICT (carrier, state, reason, submitted) DO UPDATE SET messages = messages + 1, segments = segments + excluded.segments;
+END;
+CREATE TRIGGER IF NOT EXISTS counters_update AFTER UPDATE OF state, carrier, submitted_at, segments ON messages
+WHEN OLD.state IS NOT NEW.state OR OLD.carrier IS NOT NEW.carrier OR (OLD.submitted_at > 0) IS NOT (NEW.submitted_at > 0)
+	OR OLD.segments IS NOT NEW.segments OR (NEW.state = 'suppressed' AND OLD.reason IS NOT NEW.reason)
+BEGIN
+	UPDATE counters SET messages = messages - 1, segments = segments - OLD.segments
+	WHERE carrier = OLD.carrier AND state = OLD.state AND reason = CASE WHEN OLD.state = 'suppressed' THEN OLD.reason ELSE '' END
+		AND submitted = (OLD.submitted_at > 0);
+	INSERT INTO counters (carrier, state, reason, submitted, messages, segments)
+	VALUES (NEW.carrier, NEW.state, CASE WHEN NEW.state = 'suppressed' THEN NEW.reason ELSE '' END, NEW.submitted_at > 0, 1, NEW.segments)
+	ON CONFLICT (carrier, state, reason, submitted) DO UPDATE SET messages = messages + 1, segments = segments + excluded.segments;
+END;
+CREATE TRIGGER IF NOT EXISTS counters_delete AFTER DELETE ON messages BEGIN
+	UPDATE counters SET messages = messages - 1, segments = segments - OLD.segments
+	WHERE carrier = OLD.carrier AND state = OLD.state AND reason = CASE WHEN OLD.state = 'suppressed' THEN OLD.reason ELSE '' END
+		AND submitted = (OLD.submitted_at > 0);
+END;
+
 CREATE TABLE IF NOT EXISTS audit (
 	day TEXT NOT NULL,
 	rule_id TEXT NOT NULL,

@@ -94,6 +94,7 @@ var dialect = &core.Dialect{
 	InsertMessages: insertMessages,
 	InsertOutbox:   insertOutbox,
 	Greatest:       "max",
+	SummarySQL:     `SELECT carrier, state, reason, submitted, messages, segments FROM counters WHERE messages <> 0`,
 	Strings:        core.ExpandStrings,
 	Ints:           core.ExpandInts,
 	MaxList:        500,
@@ -223,11 +224,12 @@ func (d *dbConn) Close() error {
 type txQ struct{ d *dbConn }
 
 func (q *txQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	st, err := q.d.stmt(ctx, query)
+	rw := rewrite(query)
+	st, err := q.d.stmt(ctx, rw.sql)
 	if err != nil {
 		return 0, err
 	}
-	res, err := st.ExecContext(ctx, args...)
+	res, err := st.ExecContext(ctx, rw.args(args)...)
 	if err != nil {
 		return 0, err
 	}
@@ -235,11 +237,12 @@ func (q *txQ) Exec(ctx context.Context, query string, args ...any) (int64, error
 }
 
 func (q *txQ) Query(ctx context.Context, query string, args ...any) (core.Rows, error) {
-	st, err := q.d.stmt(ctx, query)
+	rw := rewrite(query)
+	st, err := q.d.stmt(ctx, rw.sql)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, rw.args(args)...)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +252,8 @@ func (q *txQ) Query(ctx context.Context, query string, args ...any) (core.Rows, 
 type readQ struct{ db *sql.DB }
 
 func (q *readQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.db.ExecContext(ctx, query, args...)
+	rw := rewrite(query)
+	res, err := q.db.ExecContext(ctx, rw.sql, rw.args(args)...)
 	if err != nil {
 		return 0, err
 	}
@@ -257,7 +261,8 @@ func (q *readQ) Exec(ctx context.Context, query string, args ...any) (int64, err
 }
 
 func (q *readQ) Query(ctx context.Context, query string, args ...any) (core.Rows, error) {
-	rows, err := q.db.QueryContext(ctx, query, args...)
+	rw := rewrite(query)
+	rows, err := q.db.QueryContext(ctx, rw.sql, rw.args(args)...)
 	if err != nil {
 		return nil, err
 	}

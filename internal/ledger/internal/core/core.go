@@ -1,5 +1,8 @@
-// Package core holds the receipt-matching algorithm shared by the ledger
-// implementations. It decides; the implementations' Tx does the SQL.
+// Package core is the ledger logic shared by ledger/sqlite and
+// ledger/postgres: the SQL (with $n placeholders both databases bind), the
+// receipt-matching algorithm and the Store built on a small DB interface.
+// The implementations provide connections, the schema and the statements
+// that differ (Dialect).
 package core
 
 import (
@@ -28,78 +31,170 @@ type Candidate struct {
 type Derive struct {
 	State    message.State
 	Segments int
-	Stats    []string // last stat of every part, "" when none yet
+	Stats    []string // last stat of every part by seq, "" when none yet
 }
 
-// Tx is one open write transaction of an implementation. Times are Unix
-// nanoseconds.
-type Tx interface {
-	Part(ctx context.Context, carrier, id string) (Part, bool, error)
-	UpdatePart(ctx context.Context, carrier, id, stat, errCode string, done int64) error
-	InsertPart(ctx context.Context, msgID int64, seq int, carrier, id, stat, errCode string, done, at int64) error
-	LogReceipt(ctx context.Context, msgID int64, carrier, id, stat, errCode string, done, at int64) error
-	PendingExists(ctx context.Context, carrier, id, stat string) (bool, error)
-	InsertPending(ctx context.Context, r ledger.Receipt, at int64) error
-	// TakePending deletes and returns the pending receipts for ids, oldest
-	// first.
-	TakePending(ctx context.Context, carrier string, ids []string) ([]ledger.Receipt, error)
-	UnknownCandidates(ctx context.Context, carrier, recipient string) ([]Candidate, error)
-	ForDerive(ctx context.Context, msgID int64) (Derive, error)
-	// SetReceipt records the last receipt on the message and, when state is
-	// not empty, moves it to state (done_at set) with an outbox row.
-	SetReceipt(ctx context.Context, msgID int64, stat, errCode string, state message.State, reason string, at int64) error
+type partKey struct{ carrier, id string }
+
+// receiptCache holds, for one batch, the parts and messages the batch
+// touches, loaded with a few queries and kept up to date as receipts apply.
+type receiptCache struct {
+	parts map[partKey]Part
+	msgs  map[int64]*Derive
 }
 
-// ApplyReceipts applies rs in order within tx.
-func ApplyReceipts(ctx context.Context, tx Tx, rs []ledger.Receipt, now int64) ([]ledger.ReceiptResult, error) {
-	out := make([]ledger.ReceiptResult, len(rs))
-	for i := range rs {
-		r := rs[i]
+// prefetch loads the parts that rs name and their messages.
+func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache, error) {
+	c := &receiptCache{parts: make(map[partKey]Part, len(rs)), msgs: make(map[int64]*Derive, len(rs))}
+	byCarrier := make(map[string][]string)
+	for _, r := range rs {
+		byCarrier[r.Carrier] = append(byCarrier[r.Carrier], r.MessageID)
+	}
+	for carrier, ids := range byCarrier {
+		err := Chunks(ids, t.d.MaxList, func(ids []string) error {
+			in, args := t.d.Strings("carrier_id", 2, ids)
+			return queryEach(ctx, t.q, func(r Rows) error {
+				var id string
+				var p Part
+				var seq int64
+				if err := r.Scan(&id, &p.MessageID, &seq, &p.Stat); err != nil {
+					return err
+				}
+				p.Seq = int(seq)
+				c.parts[partKey{carrier, id}] = p
+				c.msgs[p.MessageID] = nil
+				return nil
+			}, `SELECT carrier_id, message_id, seq, stat FROM parts WHERE carrier = $1 AND `+in, append([]any{carrier}, args...)...)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("prefetch parts: %w", err)
+		}
+	}
+	if len(c.msgs) == 0 {
+		return c, nil
+	}
+	ids := make([]int64, 0, len(c.msgs))
+	for id := range c.msgs {
+		ids = append(ids, id)
+	}
+	var multi []int64
+	err := Chunks(ids, t.d.MaxList, func(ids []int64) error {
+		in, args := t.d.Ints("id", 1, ids)
+		return queryEach(ctx, t.q, func(r Rows) error {
+			var id, segs int64
+			var st string
+			if err := r.Scan(&id, &st, &segs); err != nil {
+				return err
+			}
+			c.msgs[id] = &Derive{State: message.State(st), Segments: int(segs)}
+			if segs > 1 {
+				multi = append(multi, id)
+			}
+			return nil
+		}, `SELECT id, state, segments FROM messages WHERE `+in, args...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prefetch messages: %w", err)
+	}
+	for k, p := range c.parts { // single-part messages: the part is all there is
+		if d := c.msgs[p.MessageID]; d != nil && d.Segments <= 1 && p.Seq == 0 {
+			d.Stats = []string{p.Stat}
+		}
+		_ = k
+	}
+	for _, id := range multi {
+		c.msgs[id].Stats = nil
+	}
+	err = Chunks(multi, t.d.MaxList, func(ids []int64) error {
+		in, args := t.d.Ints("message_id", 1, ids)
+		return queryEach(ctx, t.q, func(r Rows) error {
+			var id, seq int64
+			var st string
+			if err := r.Scan(&id, &seq, &st); err != nil {
+				return err
+			}
+			d := c.msgs[id]
+			for len(d.Stats) <= int(seq) {
+				d.Stats = append(d.Stats, "")
+			}
+			d.Stats[seq] = st
+			return nil
+		}, `SELECT message_id, seq, stat FROM parts WHERE `+in, args...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prefetch message parts: %w", err)
+	}
+	for id, d := range c.msgs {
+		if d == nil { // part without message (pruned): load lazily, finds nothing
+			delete(c.msgs, id)
+		}
+	}
+	return c, nil
+}
+
+// derivation returns the cached derivation input of a message, loading it
+// when the batch did not.
+func (t *wtx) derivation(ctx context.Context, c *receiptCache, id int64) (*Derive, error) {
+	if d, ok := c.msgs[id]; ok {
+		return d, nil
+	}
+	d, err := t.ForDerive(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.msgs[id] = &d
+	return &d, nil
+}
+
+// ApplyReceipts applies rs in order.
+func (t *wtx) ApplyReceipts(ctx context.Context, rs []ledger.Receipt, now int64) ([]ledger.ReceiptResult, error) {
+	norm := make([]ledger.Receipt, len(rs))
+	for i, r := range rs {
 		r.MessageID = ledger.NormalizeID(r.MessageID)
-		res, err := applyOne(ctx, tx, r, now)
+		norm[i] = r
+	}
+	c, err := t.prefetch(ctx, norm)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ledger.ReceiptResult, len(rs))
+	for i, r := range norm {
+		res, err := t.applyOne(ctx, c, r, now)
 		if err != nil {
 			return nil, fmt.Errorf("receipt %d: %w", i, err)
 		}
 		out[i] = res
 	}
-	return out, nil
+	return out, t.flushReceipts(ctx)
 }
 
-// ApplyPending applies the pending receipts for a message's freshly stored
-// parts.
-func ApplyPending(ctx context.Context, tx Tx, carrier string, ids []string, now int64) error {
-	rs, err := tx.TakePending(ctx, carrier, ids)
-	if err != nil {
+// ApplyPending applies the pending receipts of freshly stored parts.
+func (t *wtx) ApplyPending(ctx context.Context, carrier string, ids []string, now int64) error {
+	rs, err := t.TakePending(ctx, carrier, ids)
+	if err != nil || len(rs) == 0 {
 		return err
 	}
-	for _, r := range rs {
-		if _, err := applyOne(ctx, tx, r, now); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err = t.ApplyReceipts(ctx, rs, now)
+	return err
 }
 
-func applyOne(ctx context.Context, tx Tx, r ledger.Receipt, now int64) (ledger.ReceiptResult, error) {
+func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, now int64) (ledger.ReceiptResult, error) {
 	done := Nanos(r.Done)
-	p, found, err := tx.Part(ctx, r.Carrier, r.MessageID)
-	if err != nil {
-		return ledger.ReceiptResult{}, err
-	}
-	if found {
-		if p.Stat == r.Stat || (FinalStatDone(p.Stat) && !ledger.FinalStat(r.Stat)) {
+	k := partKey{r.Carrier, r.MessageID}
+	if p, found := c.parts[k]; found {
+		if p.Stat == r.Stat || (ledger.FinalStat(p.Stat) && !ledger.FinalStat(r.Stat)) {
 			// Same receipt again, or an intermediate one after the final.
 			return ledger.ReceiptResult{Outcome: ledger.OutcomeDuplicate, MessageID: p.MessageID}, nil
 		}
-		if err := tx.UpdatePart(ctx, r.Carrier, r.MessageID, r.Stat, r.Err, done); err != nil {
+		if err := t.UpdatePart(ctx, r.Carrier, r.MessageID, r.Stat, r.Err, done); err != nil {
 			return ledger.ReceiptResult{}, err
 		}
-		if err := tx.LogReceipt(ctx, p.MessageID, r.Carrier, r.MessageID, r.Stat, r.Err, done, now); err != nil {
-			return ledger.ReceiptResult{}, err
-		}
-		return derive(ctx, tx, p.MessageID, r, now, false)
+		p.Stat = r.Stat
+		c.parts[k] = p
+		t.LogReceipt(p.MessageID, r.Carrier, r.MessageID, r.Stat, r.Err, done, now)
+		return t.derive(ctx, c, p, r, now, false)
 	}
-	dup, err := tx.PendingExists(ctx, r.Carrier, r.MessageID, r.Stat)
+	dup, err := t.PendingExists(ctx, r.Carrier, r.MessageID, r.Stat)
 	if err != nil {
 		return ledger.ReceiptResult{}, err
 	}
@@ -107,42 +202,44 @@ func applyOne(ctx context.Context, tx Tx, r ledger.Receipt, now int64) (ledger.R
 		return ledger.ReceiptResult{Outcome: ledger.OutcomeDuplicate}, nil
 	}
 	if r.Recipient != "" && r.Text != "" {
-		cs, err := tx.UnknownCandidates(ctx, r.Carrier, r.Recipient)
+		cs, err := t.UnknownCandidates(ctx, r.Carrier, r.Recipient)
 		if err != nil {
 			return ledger.ReceiptResult{}, err
 		}
-		for _, c := range cs {
-			if !ledger.ReceiptMatchesText(c.Text, r.Text) {
+		for _, cand := range cs {
+			if !ledger.ReceiptMatchesText(cand.Text, r.Text) {
 				continue
 			}
-			d, err := tx.ForDerive(ctx, c.ID)
+			d, err := t.derivation(ctx, c, cand.ID)
 			if err != nil {
 				return ledger.ReceiptResult{}, err
 			}
-			if err := tx.InsertPart(ctx, c.ID, len(d.Stats), r.Carrier, r.MessageID, r.Stat, r.Err, done, now); err != nil {
+			p := Part{MessageID: cand.ID, Seq: len(d.Stats), Stat: r.Stat}
+			if err := t.InsertPart(ctx, cand.ID, p.Seq, r.Carrier, r.MessageID, r.Stat, r.Err, done, now); err != nil {
 				return ledger.ReceiptResult{}, err
 			}
-			if err := tx.LogReceipt(ctx, c.ID, r.Carrier, r.MessageID, r.Stat, r.Err, done, now); err != nil {
-				return ledger.ReceiptResult{}, err
-			}
-			return derive(ctx, tx, c.ID, r, now, true)
+			d.Stats = append(d.Stats, "")
+			c.parts[k] = p
+			t.LogReceipt(cand.ID, r.Carrier, r.MessageID, r.Stat, r.Err, done, now)
+			return t.derive(ctx, c, p, r, now, true)
 		}
 	}
-	if err := tx.InsertPending(ctx, r, now); err != nil {
+	if err := t.InsertPending(ctx, r, now); err != nil {
 		return ledger.ReceiptResult{}, err
 	}
 	return ledger.ReceiptResult{Outcome: ledger.OutcomePending}, nil
 }
 
-// FinalStatDone reports whether a stored part stat is final.
-func FinalStatDone(stat string) bool { return ledger.FinalStat(stat) }
-
-func derive(ctx context.Context, tx Tx, msgID int64, r ledger.Receipt, now int64, reconciled bool) (ledger.ReceiptResult, error) {
-	res := ledger.ReceiptResult{Outcome: ledger.OutcomeMatched, MessageID: msgID, Reconciled: reconciled}
-	d, err := tx.ForDerive(ctx, msgID)
+func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Receipt, now int64, reconciled bool) (ledger.ReceiptResult, error) {
+	res := ledger.ReceiptResult{Outcome: ledger.OutcomeMatched, MessageID: p.MessageID, Reconciled: reconciled}
+	d, err := t.derivation(ctx, c, p.MessageID)
 	if err != nil {
 		return res, err
 	}
+	for len(d.Stats) <= p.Seq {
+		d.Stats = append(d.Stats, "")
+	}
+	d.Stats[p.Seq] = r.Stat
 	var newState message.State
 	var reason string
 	if d.State == message.StateSubmitted || d.State == message.StateUnknown {
@@ -150,10 +247,11 @@ func derive(ctx context.Context, tx Tx, msgID int64, r ledger.Receipt, now int64
 			newState, reason = st, why
 		}
 	}
-	if err := tx.SetReceipt(ctx, msgID, r.Stat, r.Err, newState, reason, now); err != nil {
+	if err := t.SetReceipt(ctx, p.MessageID, r.Stat, r.Err, newState, reason, now); err != nil {
 		return res, err
 	}
 	if newState != "" {
+		d.State = newState
 		res.Changed, res.State = true, newState
 	}
 	return res, nil

@@ -55,6 +55,10 @@ type Dialect struct {
 	// SkipLocked is appended to the claim's row selection
 	// (" FOR UPDATE SKIP LOCKED" on PostgreSQL).
 	SkipLocked string
+	// SummarySQL returns rows of (carrier, state, reason of suppressed
+	// messages or '', submitted 0/1, messages, segments); default
+	// GroupBySummary.
+	SummarySQL string
 	// Greatest is the two-argument maximum function.
 	Greatest string
 	// Strings and Ints render "col IN (…)" for the list starting at
@@ -111,3 +115,8 @@ func Tuples(n, width int) string {
 	}
 	return b.String()
 }
+
+// GroupBySummary computes the summary rows from the messages table.
+const GroupBySummary = `SELECT carrier, state, CASE WHEN state = 'suppressed' THEN reason ELSE '' END,
+		CASE WHEN submitted_at > 0 THEN 1 ELSE 0 END, count(*), CAST(COALESCE(sum(segments), 0) AS BIGINT)
+	FROM messages GROUP BY 1, 2, 3, 4`

@@ -351,9 +351,7 @@ func (s *Store) Summary(ctx context.Context) (ledger.Summary, error) {
 		}
 		sum.Carriers[carrier] = c
 		return nil
-	}, `SELECT carrier, state, CASE WHEN state = 'suppressed' THEN reason ELSE '' END,
-			CASE WHEN submitted_at > 0 THEN 1 ELSE 0 END, count(*), CAST(COALESCE(sum(segments), 0) AS BIGINT)
-		FROM messages GROUP BY 1, 2, 3, 4`)
+	}, cmp.Or(s.d.SummarySQL, GroupBySummary))
 	if err != nil {
 		return sum, fmt.Errorf("ledger summary: %w", err)
 	}

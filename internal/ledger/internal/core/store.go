@@ -38,6 +38,9 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 		if err := fn(t); err != nil {
 			return err
 		}
+		if err := t.flushReceipts(ctx); err != nil {
+			return err
+		}
 		return t.flush(ctx)
 	})
 }
@@ -211,6 +214,8 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) error {
 	}
 	nowN := s.now()
 	err := s.write(ctx, func(t *wtx) error {
+		var parts []any // 8 values per part
+		byCarrier := make(map[string][]string)
 		for _, sub := range subs {
 			ids := make([]string, len(sub.CarrierIDs))
 			for i, id := range sub.CarrierIDs {
@@ -229,12 +234,25 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) error {
 				t.out(sub.ID, message.StateSubmitted, "", nowN)
 			}
 			for i, id := range ids {
-				if err := t.InsertPart(ctx, sub.ID, i, sub.Carrier, id, "", "", 0, at); err != nil {
-					return fmt.Errorf("message %d part %d: %w", sub.ID, i, err)
-				}
+				parts = append(parts, sub.Carrier, id, sub.ID, int64(i), "", "", int64(0), at)
 			}
-			if err := ApplyPending(ctx, t, sub.Carrier, ids, nowN); err != nil {
-				return fmt.Errorf("message %d pending receipts: %w", sub.ID, err)
+			byCarrier[sub.Carrier] = append(byCarrier[sub.Carrier], ids...)
+		}
+		err := Chunks(parts, 8*250, func(vals []any) error {
+			_, err := t.q.Exec(ctx, `INSERT INTO parts (carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at)
+				VALUES `+Tuples(len(vals)/8, 8)+`
+				ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+					stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at`, vals...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("parts: %w", err)
+		}
+		for carrier, ids := range byCarrier {
+			if err := Chunks(ids, s.d.MaxList, func(ids []string) error {
+				return t.ApplyPending(ctx, carrier, ids, nowN)
+			}); err != nil {
+				return fmt.Errorf("pending receipts: %w", err)
 			}
 		}
 		return nil
@@ -285,7 +303,7 @@ func (s *Store) Receipts(ctx context.Context, rs []ledger.Receipt) ([]ledger.Rec
 	var out []ledger.ReceiptResult
 	err := s.write(ctx, func(t *wtx) error {
 		var err error
-		out, err = ApplyReceipts(ctx, t, rs, s.now())
+		out, err = t.ApplyReceipts(ctx, rs, s.now())
 		return err
 	})
 	if err != nil {

@@ -8,11 +8,12 @@ import (
 	"github.com/traffic12123/gateway/internal/message"
 )
 
-// wtx is a write transaction with a buffered outbox; it implements Tx.
+// wtx is a write transaction with buffered outbox and receipt-log rows.
 type wtx struct {
-	q      Q
-	d      *Dialect
-	outbox []OutRow
+	q        Q
+	d        *Dialect
+	outbox   []OutRow
+	receipts []any // receipt-log rows, 7 values each
 }
 
 func (t *wtx) out(id int64, st message.State, reason string, at int64) {
@@ -64,10 +65,22 @@ func (t *wtx) InsertPart(ctx context.Context, msgID int64, seq int, carrier, id,
 	return err
 }
 
-func (t *wtx) LogReceipt(ctx context.Context, msgID int64, carrier, id, stat, errCode string, done, at int64) error {
-	_, err := t.q.Exec(ctx, `INSERT INTO receipts (message_id, carrier, carrier_id, stat, err, done_at, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, msgID, carrier, id, stat, errCode, done, at)
-	return err
+// LogReceipt buffers a receipt-log row until flushReceipts.
+func (t *wtx) LogReceipt(msgID int64, carrier, id, stat, errCode string, done, at int64) {
+	t.receipts = append(t.receipts, msgID, carrier, id, stat, errCode, done, at)
+}
+
+func (t *wtx) flushReceipts(ctx context.Context) error {
+	err := Chunks(t.receipts, 7*300, func(vals []any) error {
+		_, err := t.q.Exec(ctx, `INSERT INTO receipts (message_id, carrier, carrier_id, stat, err, done_at, received_at) VALUES `+
+			Tuples(len(vals)/7, 7), vals...)
+		return err
+	})
+	t.receipts = t.receipts[:0]
+	if err != nil {
+		return fmt.Errorf("receipt log: %w", err)
+	}
+	return nil
 }
 
 func (t *wtx) PendingExists(ctx context.Context, carrier, id, stat string) (bool, error) {
