@@ -1,0 +1,462 @@
+// Package ingest consumes the event topics with a Kafka consumer group
+// (segmentio/kafka-go), decodes each record with internal/event, sends the
+// records that break the contract to a dead-letter topic, and hands the
+// valid ones in batches to a Handler. An offset is committed only after the
+// Handler has said every message the batch produced is durable, so delivery
+// is at least once; what the Handler does with an event (rules, ledger) and
+// how it stays idempotent is left to it.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/traffic12123/gateway/internal/event"
+)
+
+// Record is one decoded Kafka record.
+type Record struct {
+	Event     *event.Event
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Time      time.Time // the Kafka record timestamp
+}
+
+// Handler takes a batch of valid records. It returns nil only when every
+// message the batch produced is durable; then the batch's offsets are
+// committed. An error makes the consumer retry the same batch after a
+// backoff: records are never skipped, and nothing is committed meanwhile.
+// Handle may be called again with records it has already seen (after an
+// error, a restart or a rebalance) and must be idempotent.
+type Handler interface {
+	Handle(ctx context.Context, batch []Record) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, batch []Record) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, batch []Record) error { return f(ctx, batch) }
+
+// Defaults for Config.
+const (
+	DefaultMaxBatch       = 1000
+	DefaultMaxWait        = 50 * time.Millisecond
+	DefaultMaxBytes       = 16 << 20
+	DefaultSessionTimeout = 10 * time.Second
+	DefaultBackoffMin     = 100 * time.Millisecond
+	DefaultBackoffMax     = 10 * time.Second
+	dlqErrorMax           = 512 // bytes of the dlq-error header
+)
+
+// DLQ header names.
+const (
+	HeaderReason    = "dlq-reason"
+	HeaderError     = "dlq-error"
+	HeaderTopic     = "dlq-topic"
+	HeaderPartition = "dlq-partition"
+	HeaderOffset    = "dlq-offset"
+)
+
+// Config configures a Consumer.
+type Config struct {
+	Brokers         []string
+	GroupID         string
+	Topics          []string
+	DeadLetterTopic string
+	MaxBatch        int           // records per Handle call; default DefaultMaxBatch
+	MaxWait         time.Duration // how long a batch waits to fill once its first record is in; default DefaultMaxWait
+	MinBytes        int           // fetch request minimum; default 1
+	MaxBytes        int           // fetch request maximum; default DefaultMaxBytes
+	SessionTimeout  time.Duration // group session; default DefaultSessionTimeout (the broker may impose a floor)
+	BackoffMin      time.Duration // first retry delay after a handler or DLQ error; default DefaultBackoffMin
+	BackoffMax      time.Duration // default DefaultBackoffMax
+	Logger          *slog.Logger
+	Metrics         *Metrics // nil: unregistered metrics
+}
+
+// Consumer is one member of a consumer group.
+type Consumer struct {
+	cfg Config
+	h   Handler
+	log *slog.Logger
+	m   *Metrics
+
+	mu       sync.Mutex
+	lag      map[partition]lagEntry
+	batchSeq uint64
+}
+
+type partition struct {
+	topic string
+	id    int
+}
+
+type lagEntry struct {
+	lag  int64
+	seen uint64 // batchSeq when last updated
+}
+
+// New checks cfg and returns a consumer; Run starts it.
+func New(cfg Config, h Handler) (*Consumer, error) {
+	switch {
+	case len(cfg.Brokers) == 0:
+		return nil, ErrNoBrokers
+	case cfg.GroupID == "":
+		return nil, ErrNoGroup
+	case len(cfg.Topics) == 0:
+		return nil, ErrNoTopics
+	case cfg.DeadLetterTopic == "":
+		return nil, ErrNoDLQ
+	case h == nil:
+		return nil, ErrNoHandler
+	case slices.Contains(cfg.Topics, cfg.DeadLetterTopic):
+		return nil, ErrDLQLoop
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.MinBytes <= 0 {
+		cfg.MinBytes = 1
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = DefaultBackoffMin
+	}
+	if cfg.BackoffMax < cfg.BackoffMin {
+		cfg.BackoffMax = max(DefaultBackoffMax, cfg.BackoffMin)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := cfg.Metrics
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Consumer{
+		cfg: cfg,
+		h:   h,
+		log: log.With("component", "ingest", "group", cfg.GroupID),
+		m:   m,
+		lag: map[partition]lagEntry{},
+	}, nil
+}
+
+func (c *Consumer) readerConfig() kafka.ReaderConfig {
+	hb := max(c.cfg.SessionTimeout/10, 50*time.Millisecond)
+	return kafka.ReaderConfig{
+		Brokers:           c.cfg.Brokers,
+		GroupID:           c.cfg.GroupID,
+		GroupTopics:       c.cfg.Topics,
+		MinBytes:          c.cfg.MinBytes,
+		MaxBytes:          c.cfg.MaxBytes,
+		MaxWait:           250 * time.Millisecond, // broker-side wait for MinBytes
+		QueueCapacity:     2 * c.cfg.MaxBatch,
+		SessionTimeout:    c.cfg.SessionTimeout,
+		HeartbeatInterval: hb,
+		RebalanceTimeout:  c.cfg.SessionTimeout,
+		JoinGroupBackoff:  max(hb, 200*time.Millisecond),
+		CommitInterval:    0, // synchronous: CommitMessages returns once the broker has the offsets
+		StartOffset:       kafka.FirstOffset,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		Logger:            kafka.LoggerFunc(func(f string, a ...any) { c.log.Debug(fmt.Sprintf(f, a...)) }),
+		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.log.Warn(fmt.Sprintf(f, a...)) }),
+	}
+}
+
+// Run joins the group and consumes until ctx is done, then leaves the group
+// and returns nil. A batch in progress when ctx ends is not committed (it
+// will be redelivered) unless its handler had already succeeded.
+func (c *Consumer) Run(ctx context.Context) error {
+	r := kafka.NewReader(c.readerConfig())
+	dlq := &kafka.Writer{
+		Addr:         kafka.TCP(c.cfg.Brokers...),
+		Topic:        c.cfg.DeadLetterTopic,
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    c.cfg.MaxBatch,
+		BatchBytes:   int64(c.cfg.MaxBytes),
+		BatchTimeout: time.Millisecond,
+		WriteTimeout: 10 * time.Second,
+	}
+	c.log.Info("consumer starting", "topics", c.cfg.Topics, "dlq", c.cfg.DeadLetterTopic)
+	err := c.loop(ctx, r, dlq)
+	// Leave the group before anything else so that the partitions move
+	// to the other members at once.
+	if cerr := r.Close(); cerr != nil {
+		c.log.Warn("closing reader", "err", cerr)
+	}
+	if cerr := dlq.Close(); cerr != nil {
+		c.log.Warn("closing dead-letter writer", "err", cerr)
+	}
+	c.log.Info("consumer stopped")
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (c *Consumer) loop(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer) error {
+	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
+	fails := 0
+	for {
+		var err error
+		batch, err = c.fetch(ctx, r, batch[:0])
+		if ctx.Err() != nil {
+			return nil // fetched but unprocessed records are redelivered
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("ingest: reader closed: %w", err)
+			}
+			fails++
+			c.log.Warn("fetch failed", "err", err)
+			if !sleep(ctx, c.backoff(fails)) {
+				return nil
+			}
+			if len(batch) == 0 {
+				continue
+			}
+		}
+		fails = 0
+		if !c.process(ctx, r, dlq, batch) {
+			return nil
+		}
+	}
+}
+
+// fetch waits for one record, then gathers more until the batch is full or
+// MaxWait has passed.
+func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Message) ([]kafka.Message, error) {
+	m, err := r.FetchMessage(ctx)
+	if err != nil {
+		return batch, err
+	}
+	batch = append(batch, m)
+	lctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
+	defer cancel()
+	for len(batch) < c.cfg.MaxBatch {
+		m, err := r.FetchMessage(lctx)
+		if err != nil {
+			if lctx.Err() != nil && ctx.Err() == nil {
+				return batch, nil // the batch has waited long enough
+			}
+			return batch, err
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// process decodes, dead-letters, handles and commits one batch. It returns
+// false when ctx ended first.
+func (c *Consumer) process(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer, batch []kafka.Message) bool {
+	records := make([]Record, 0, len(batch))
+	var dead []kafka.Message
+	perTopic := map[string]int{}
+	for i := range batch {
+		m := &batch[i]
+		perTopic[m.Topic]++
+		ev, err := event.Decode(m.Value)
+		if err != nil {
+			dead = append(dead, deadLetter(m, err))
+			continue
+		}
+		records = append(records, Record{Event: ev, Topic: m.Topic, Partition: m.Partition,
+			Offset: m.Offset, Key: m.Key, Time: m.Time})
+	}
+	for t, n := range perTopic {
+		c.m.Records.WithLabelValues(t).Add(float64(n))
+	}
+	if len(dead) > 0 && !c.writeDead(ctx, dlq, dead) {
+		return false
+	}
+	if len(records) > 0 && !c.handle(ctx, records) {
+		return false
+	}
+	c.commit(ctx, r, batch)
+	c.m.Batches.Inc()
+	c.m.BatchSize.Observe(float64(len(batch)))
+	c.updateLag(batch)
+	return true
+}
+
+func deadLetter(m *kafka.Message, err error) kafka.Message {
+	reason := event.ReasonOf(err)
+	if reason == "" {
+		reason = event.ReasonMalformedJSON
+	}
+	msg := err.Error()
+	if len(msg) > dlqErrorMax {
+		msg = msg[:dlqErrorMax]
+	}
+	headers := make([]kafka.Header, 0, 5+len(m.Headers))
+	headers = append(headers,
+		kafka.Header{Key: HeaderReason, Value: []byte(reason)},
+		kafka.Header{Key: HeaderError, Value: []byte(msg)},
+		kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
+		kafka.Header{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
+		kafka.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)},
+	)
+	headers = append(headers, m.Headers...)
+	return kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
+}
+
+// writeDead writes the refused records to the DLQ, retrying until it works:
+// a record is never dropped, and the batch is not committed before.
+func (c *Consumer) writeDead(ctx context.Context, dlq *kafka.Writer, dead []kafka.Message) bool {
+	for attempt := 1; ; attempt++ {
+		err := dlq.WriteMessages(ctx, dead...)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.m.DLQErrors.Inc()
+		c.log.Warn("dead-letter write failed; retrying", "records", len(dead), "attempt", attempt, "err", err)
+		if !sleep(ctx, c.backoff(attempt)) {
+			return false
+		}
+	}
+	for i := range dead {
+		reason := string(dead[i].Headers[0].Value)
+		c.m.DeadLettered.WithLabelValues(reason).Inc()
+		c.log.Debug("dead-lettered", "reason", reason, "error", string(dead[i].Headers[1].Value),
+			"topic", string(dead[i].Headers[2].Value), "partition", string(dead[i].Headers[3].Value),
+			"offset", string(dead[i].Headers[4].Value))
+	}
+	return true
+}
+
+func (c *Consumer) handle(ctx context.Context, records []Record) bool {
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := c.h.Handle(ctx, records)
+		c.m.Handle.Observe(time.Since(start).Seconds())
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.m.HandleErrors.Inc()
+		first, last := records[0], records[len(records)-1]
+		c.log.Warn("handler failed; retrying the same batch", "records", len(records), "attempt", attempt,
+			"first", fmt.Sprintf("%s/%d@%d", first.Topic, first.Partition, first.Offset),
+			"last", fmt.Sprintf("%s/%d@%d", last.Topic, last.Partition, last.Offset), "err", err)
+		if !sleep(ctx, c.backoff(attempt)) {
+			return false
+		}
+	}
+}
+
+// commit commits the last record of every partition in the batch
+// (CommitMessages advances only the partitions of the messages it is given).
+// The work is done, so a cancelled ctx still gets a few seconds to commit.
+func (c *Consumer) commit(ctx context.Context, r *kafka.Reader, batch []kafka.Message) {
+	last := lastPerPartition(batch)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.CommitMessages(cctx, last...); err != nil {
+		c.m.CommitErrors.Inc()
+		c.log.Warn("commit failed; the batch will be redelivered", "partitions", len(last), "err", err)
+	}
+}
+
+func lastPerPartition(batch []kafka.Message) []kafka.Message {
+	idx := map[partition]int{}
+	var out []kafka.Message
+	for _, m := range batch {
+		p := partition{m.Topic, m.Partition}
+		if i, ok := idx[p]; ok {
+			if m.Offset > out[i].Offset {
+				out[i] = m
+			}
+			continue
+		}
+		idx[p] = len(out)
+		out = append(out, m)
+	}
+	return out
+}
+
+// lagExpiry is how many batches a partition may go without a record before
+// its lag is dropped: it has been revoked (a partition with lag would be
+// fetched).
+const lagExpiry = 1000
+
+func (c *Consumer) updateLag(batch []kafka.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batchSeq++
+	for _, m := range lastPerPartition(batch) {
+		if m.HighWaterMark > 0 {
+			c.lag[partition{m.Topic, m.Partition}] = lagEntry{lag: max(0, m.HighWaterMark-m.Offset-1), seen: c.batchSeq}
+		}
+	}
+	perTopic := map[string]int64{}
+	for p, e := range c.lag {
+		if c.batchSeq-e.seen > lagExpiry {
+			delete(c.lag, p)
+			continue
+		}
+		perTopic[p.topic] += e.lag
+	}
+	for _, t := range c.cfg.Topics {
+		c.m.Lag.WithLabelValues(t).Set(float64(perTopic[t]))
+	}
+}
+
+// Lag returns the records between the last fetched offsets and the
+// partitions' high-water marks, summed over the partitions this consumer
+// has read from recently.
+func (c *Consumer) Lag() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for _, e := range c.lag {
+		n += e.lag
+	}
+	return n
+}
+
+func (c *Consumer) backoff(attempt int) time.Duration {
+	d := c.cfg.BackoffMin
+	for i := 1; i < attempt && d < c.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, c.cfg.BackoffMax)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
