@@ -1,0 +1,181 @@
+// Package postgres is the shared ledger: the ledger.Store on PostgreSQL
+// (github.com/jackc/pgx/v5 pool) for several gateway instances. Claims use
+// FOR UPDATE SKIP LOCKED so instances share the due messages without
+// blocking each other; batches are inserted with unnest arrays. The SQL and
+// the store logic are shared with ledger/sqlite (internal/core).
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/ledger/internal/core"
+)
+
+// Store is the PostgreSQL ledger.
+type Store struct {
+	*core.Store
+}
+
+var _ ledger.Store = (*Store)(nil)
+
+// schemaLock is the advisory lock key that serialises schema creation
+// between instances starting together.
+const schemaLock = 0x12123
+
+// Open connects to dsn (a postgres:// URL or key=value string; pool options
+// such as pool_max_conns are accepted) and applies the schema.
+func Open(ctx context.Context, dsn string, opts ledger.Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("ledger postgres config: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ledger postgres connect: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, poolBeginner{pool}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(schemaLock)+")"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, schema)
+		return err
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ledger postgres schema: %w", err)
+	}
+	return &Store{Store: core.NewStore(&db{pool: pool}, dialect, opts)}, nil
+}
+
+type poolBeginner struct{ p *pgxpool.Pool }
+
+func (b poolBeginner) Begin(ctx context.Context) (pgx.Tx, error) { return b.p.Begin(ctx) }
+
+var dialect = &core.Dialect{
+	InsertMessages: insertMessages,
+	InsertOutbox:   insertOutbox,
+	SkipLocked:     " FOR UPDATE SKIP LOCKED",
+	Greatest:       "GREATEST",
+	Strings: func(col string, pos int, vals []string) (string, []any) {
+		return col + " = ANY($" + strconv.Itoa(pos) + "::text[])", []any{vals}
+	},
+	Ints: func(col string, pos int, vals []int64) (string, []any) {
+		return col + " = ANY($" + strconv.Itoa(pos) + "::bigint[])", []any{vals}
+	},
+	MaxList: 5000,
+}
+
+// columnArrays turns rows into one typed array per column (text[] or
+// bigint[]) for unnest.
+func columnArrays(rows [][]any) (arrays []any, types []string) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	for c := range rows[0] {
+		switch rows[0][c].(type) {
+		case int64:
+			a := make([]int64, len(rows))
+			for r := range rows {
+				a[r] = rows[r][c].(int64)
+			}
+			arrays, types = append(arrays, a), append(types, "bigint[]")
+		default:
+			a := make([]string, len(rows))
+			for r := range rows {
+				a[r] = rows[r][c].(string)
+			}
+			arrays, types = append(arrays, a), append(types, "text[]")
+		}
+	}
+	return arrays, types
+}
+
+func unnest(types []string) string {
+	parts := make([]string, len(types))
+	for i, t := range types {
+		parts[i] = "$" + strconv.Itoa(i+1) + "::" + t
+	}
+	return "unnest(" + strings.Join(parts, ", ") + ")"
+}
+
+func insertMessages(ctx context.Context, q core.Q, args [][]any) ([]core.Inserted, error) {
+	arrays, types := columnArrays(args)
+	rows, err := q.Query(ctx, `INSERT INTO messages (`+strings.Join(core.InsertCols, ", ")+`)
+		SELECT * FROM `+unnest(types)+` ON CONFLICT (key) DO NOTHING RETURNING id, key`, arrays...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]core.Inserted, 0, len(args))
+	for rows.Next() {
+		var r core.Inserted
+		if err := rows.Scan(&r.ID, &r.Key); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func insertOutbox(ctx context.Context, q core.Q, rows []core.OutRow) error {
+	ids, states, reasons, ats := make([]int64, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i], states[i], reasons[i], ats[i] = r.MessageID, r.State, r.Reason, r.At
+	}
+	_, err := q.Exec(ctx, `INSERT INTO status_outbox (message_id, state, reason, at)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])`, ids, states, reasons, ats)
+	return err
+}
+
+// db adapts a pgx pool to core.DB.
+type db struct{ pool *pgxpool.Pool }
+
+// Write runs fn in a READ COMMITTED transaction, retried a few times on a
+// deadlock or serialisation failure between instances.
+func (d *db) Write(ctx context.Context, fn func(core.Q) error) error {
+	var err error
+	for range 5 {
+		err = pgx.BeginFunc(ctx, poolBeginner{d.pool}, func(tx pgx.Tx) error { return fn(pgQ{tx}) })
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			continue
+		}
+		return err
+	}
+	return err
+}
+
+func (d *db) Read() core.Q { return pgQ{d.pool} }
+
+func (d *db) Close() error {
+	d.pool.Close()
+	return nil
+}
+
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+type pgQ struct{ q querier }
+
+func (q pgQ) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := q.q.Exec(ctx, sql, args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (q pgQ) Query(ctx context.Context, sql string, args ...any) (core.Rows, error) {
+	return q.q.Query(ctx, sql, args...)
+}

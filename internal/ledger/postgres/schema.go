@@ -1,0 +1,129 @@
+package postgres
+
+// schema is the ledger schema: the same tables and columns as ledger/sqlite
+// (times are Unix nanoseconds, 0 meaning unset), without SQLite's
+// trigger-kept summary counters. Region codes use the "C" collation so that
+// a province or city is an index range.
+const schema = `
+CREATE TABLE IF NOT EXISTS messages (
+	id BIGSERIAL PRIMARY KEY,
+	key TEXT NOT NULL UNIQUE,
+	event_id TEXT NOT NULL DEFAULT '',
+	event_type TEXT NOT NULL DEFAULT '',
+	entity TEXT NOT NULL DEFAULT '',
+	rule_id TEXT NOT NULL DEFAULT '',
+	template TEXT NOT NULL DEFAULT '',
+	priority BIGINT NOT NULL DEFAULT 0,
+	urgent BIGINT NOT NULL DEFAULT 0,
+	dedupe_key TEXT NOT NULL DEFAULT '',
+	cancel_key TEXT NOT NULL DEFAULT '',
+	recipient TEXT NOT NULL DEFAULT '',
+	carrier TEXT NOT NULL DEFAULT '',
+	source TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL DEFAULT '',
+	encoding TEXT NOT NULL DEFAULT '',
+	segments BIGINT NOT NULL DEFAULT 0,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	not_before BIGINT NOT NULL DEFAULT 0,
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	attempts BIGINT NOT NULL DEFAULT 0,
+	requeues BIGINT NOT NULL DEFAULT 0,
+	carrier_ids TEXT NOT NULL DEFAULT '',
+	receipt_status TEXT NOT NULL DEFAULT '',
+	receipt_error TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL DEFAULT 0,
+	submitted_at BIGINT NOT NULL DEFAULT 0,
+	done_at BIGINT NOT NULL DEFAULT 0,
+	updated_at BIGINT NOT NULL DEFAULT 0,
+	owner TEXT NOT NULL DEFAULT '',
+	claimed_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages (priority DESC, not_before, id) WHERE state IN ('queued','scheduled');
+CREATE INDEX IF NOT EXISTS messages_next ON messages (not_before) WHERE state IN ('queued','scheduled');
+CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at) WHERE state IN ('queued','scheduled') AND expires_at > 0;
+CREATE INDEX IF NOT EXISTS messages_sending ON messages (owner, claimed_at) WHERE state = 'sending';
+CREATE INDEX IF NOT EXISTS messages_unknown ON messages (updated_at) WHERE state = 'unknown';
+CREATE INDEX IF NOT EXISTS messages_unknown_rcpt ON messages (recipient) WHERE state = 'unknown';
+CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at);
+CREATE INDEX IF NOT EXISTS messages_dedupe ON messages (dedupe_key, created_at) WHERE dedupe_key <> '';
+CREATE INDEX IF NOT EXISTS messages_cancel ON messages (cancel_key) WHERE cancel_key <> '';
+CREATE INDEX IF NOT EXISTS messages_event ON messages (event_id);
+CREATE INDEX IF NOT EXISTS messages_entity ON messages (entity) WHERE entity <> '';
+CREATE INDEX IF NOT EXISTS messages_final ON messages (updated_at) WHERE state IN ('delivered','failed','expired','cancelled','suppressed');
+
+CREATE TABLE IF NOT EXISTS parts (
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	message_id BIGINT NOT NULL,
+	seq BIGINT NOT NULL,
+	stat TEXT NOT NULL DEFAULT '',
+	err TEXT NOT NULL DEFAULT '',
+	done_at BIGINT NOT NULL DEFAULT 0,
+	submitted_at BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (carrier, carrier_id)
+);
+CREATE INDEX IF NOT EXISTS parts_message ON parts (message_id, seq);
+
+CREATE TABLE IF NOT EXISTS receipts (
+	id BIGSERIAL PRIMARY KEY,
+	message_id BIGINT NOT NULL,
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	stat TEXT NOT NULL,
+	err TEXT NOT NULL DEFAULT '',
+	done_at BIGINT NOT NULL DEFAULT 0,
+	received_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS receipts_message ON receipts (message_id);
+
+CREATE TABLE IF NOT EXISTS pending_receipts (
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	stat TEXT NOT NULL,
+	err TEXT NOT NULL DEFAULT '',
+	recipient TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL DEFAULT '',
+	done_at BIGINT NOT NULL DEFAULT 0,
+	received_at BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (carrier, carrier_id, stat)
+);
+CREATE INDEX IF NOT EXISTS pending_received ON pending_receipts (received_at);
+
+CREATE TABLE IF NOT EXISTS status_outbox (
+	id BIGSERIAL PRIMARY KEY,
+	message_id BIGINT NOT NULL,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS status_outbox_message ON status_outbox (message_id);
+
+CREATE TABLE IF NOT EXISTS meta (
+	k TEXT PRIMARY KEY,
+	v BIGINT NOT NULL DEFAULT 0
+);
+INSERT INTO meta (k, v) VALUES ('status_acked', 0) ON CONFLICT (k) DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS opt_outs (
+	phone TEXT PRIMARY KEY,
+	at BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS contacts (
+	region TEXT COLLATE "C" NOT NULL,
+	phone TEXT NOT NULL,
+	entity TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (region, phone, entity)
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+	day TEXT NOT NULL,
+	rule_id TEXT NOT NULL,
+	carrier TEXT NOT NULL,
+	state TEXT NOT NULL,
+	messages BIGINT NOT NULL DEFAULT 0,
+	segments BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (day, rule_id, carrier, state)
+);
+`
