@@ -622,13 +622,8 @@ func (l *loader) compileSrc(x exprCtx, n *yaml.Node, src string, want *cel.Type,
 		x.f.errAt(n, "%s%s: expression yields %s, want %s", what, x.where(), cel.FormatCELType(out), cel.FormatCELType(want))
 		return nil
 	}
-	est, err := x.env.EstimateCost(ast, estimator{})
-	if err != nil {
-		x.f.errAt(n, "%s%s: cost: %v", what, x.where(), err)
-		return nil
-	}
-	if est.Max > l.set.settings.MaxCost {
-		x.f.errAt(n, "%s%s: estimated cost %d exceeds max_cost %d: simplify the expression", what, x.where(), est.Max, l.set.settings.MaxCost)
+	if err := l.checkCost(x.env, ast); err != nil {
+		x.f.errAt(n, "%s%s: %v", what, x.where(), err)
 		return nil
 	}
 	p, err := x.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
@@ -637,6 +632,19 @@ func (l *loader) compileSrc(x exprCtx, n *yaml.Node, src string, want *cel.Type,
 		return nil
 	}
 	return p
+}
+
+// checkCost bounds the checker's estimate of an expression's cost; runtime
+// cost tracking stays off on the hot path.
+func (l *loader) checkCost(env *cel.Env, ast *cel.Ast) error {
+	est, err := env.EstimateCost(ast, estimator{})
+	if err != nil {
+		return fmt.Errorf("cost: %w", err)
+	}
+	if est.Max > l.set.settings.MaxCost {
+		return fmt.Errorf("estimated cost %d exceeds max_cost %d: simplify the expression", est.Max, l.set.settings.MaxCost)
+	}
+	return nil
 }
 
 func (l *loader) template(x exprCtx, t *TemplateDef, maxSeg int) *template.Template {
@@ -649,6 +657,7 @@ func (l *loader) template(x exprCtx, t *TemplateDef, maxSeg int) *template.Templ
 		MaxSegments:    maxSeg,
 		FieldLen:       l.set.settings.FieldMaxLen,
 		ProgramOptions: []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)},
+		Check:          func(a *cel.Ast) error { return l.checkCost(x.env, a) },
 	})
 	if err != nil {
 		var tes template.Errors

@@ -42,6 +42,9 @@ type Options struct {
 	FieldLen map[string]int
 	// ProgramOptions are passed to cel.Env.Program for every placeholder.
 	ProgramOptions []cel.ProgramOption
+	// Check, if set, vets every type-checked placeholder (the rule set bounds
+	// its estimated cost there); an error refuses the template.
+	Check func(*cel.Ast) error
 }
 
 // Template is a compiled template, safe for concurrent use.
@@ -166,6 +169,11 @@ func compileExpr(env *cel.Env, expr string, opts Options) (cel.Program, string, 
 	if iss != nil && iss.Err() != nil {
 		e := iss.Errors()[0]
 		return nil, "", &exprError{off: exprOffset(expr, e.Location.Line(), e.Location.Column()), msg: e.Message}
+	}
+	if opts.Check != nil {
+		if err := opts.Check(ast); err != nil {
+			return nil, "", &exprError{msg: err.Error()}
+		}
 	}
 	out := ast.OutputType()
 	var filler string
