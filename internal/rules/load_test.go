@@ -86,7 +86,7 @@ func TestLoadErrorPositions(t *testing.T) {
     when: "true"
     audience: regions
     template: {text: "{{ string(event.regions.map(a, event.regions.map(b, a + b)).size()) }}"}
-`}, "r.yaml:6:"+"|exceeds max_cost"},
+`}, "r.yaml:6:" + "|exceeds max_cost"},
 		{"template field typo, mapped into the template text", map[string]string{"r.yaml": minimalRule,
 			"templates/t.yaml": strings.Replace(minimalTemplate, "event.licence.points", "event.licence.point", 1)},
 			"templates/t.yaml:3:75: |undefined field 'point'"},
