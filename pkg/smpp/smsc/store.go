@@ -1,0 +1,166 @@
+package smsc
+
+import (
+	"sync"
+	"time"
+)
+
+// Submit is one submit_sm as the simulator received it.
+type Submit struct {
+	Bind       uint64 // bind number, 1 for the first bind since start
+	SystemID   string
+	Source     string
+	Dest       string
+	ESMClass   uint8
+	DataCoding uint8
+	// RegisteredDelivery is the submit's registered_delivery field.
+	RegisteredDelivery uint8
+	UDH                []byte // with its length byte; nil without UDHI
+	Payload            []byte // short_message (or message_payload) without the UDH
+	Text               string // Payload decoded with DecodeText
+	// Concatenation: Total parts of reference Ref, this is part Seq
+	// (1-based); Total is 0 for a single message. SAR says the SAR TLVs
+	// carried it rather than the UDH.
+	Ref        uint16
+	Total, Seq int
+	SAR        bool
+	MessageID  string // empty when refused
+	Status     uint32 // command_status answered (or that would have been)
+	Answered   bool   // false when a fault swallowed the response
+	Time       time.Time
+}
+
+// Delivered is a complete message as the handset shows it: all parts of a
+// concatenated message joined, or a single message.
+type Delivered struct {
+	Source, Dest string
+	Text         string
+	DataCoding   uint8
+	Parts        int
+	MessageIDs   []string  // one per part, in part order
+	Time         time.Time // when the last part arrived
+}
+
+type partKey struct {
+	source, dest string
+	ref          uint16
+	total        int
+}
+
+type partial struct {
+	payloads [][]byte
+	ids      []string
+	got      int
+	dc       uint8
+	seq      uint64 // arrival order, for eviction
+}
+
+// maxPartials bounds concatenated messages waiting for parts.
+const maxPartials = 10_000
+
+// store keeps the latest submits and delivered messages (rings bounded by
+// max) and reassembles concatenated messages.
+type store struct {
+	mu        sync.Mutex
+	max       int
+	submits   ring[Submit]
+	messages  ring[Delivered]
+	partials  map[partKey]*partial
+	nextSeq   uint64
+	evicted   uint64
+	delivered uint64
+}
+
+func newStore(max int) *store {
+	return &store{max: max, partials: map[partKey]*partial{}}
+}
+
+// ring keeps the latest max items.
+type ring[T any] struct {
+	items []T
+	start int
+}
+
+func (r *ring[T]) add(max int, v T) {
+	if len(r.items) < max {
+		r.items = append(r.items, v)
+		return
+	}
+	r.items[r.start] = v
+	r.start = (r.start + 1) % max
+}
+
+func (r *ring[T]) list() []T {
+	out := make([]T, 0, len(r.items))
+	out = append(out, r.items[r.start:]...)
+	return append(out, r.items[:r.start]...)
+}
+
+// add records a submit and, if it was accepted, what the handset gets.
+func (st *store) add(sub Submit) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.max > 0 {
+		st.submits.add(st.max, sub)
+	}
+	if sub.Status != StatusOK {
+		return
+	}
+	if sub.Total <= 1 || sub.Seq < 1 || sub.Seq > sub.Total {
+		st.deliver(Delivered{
+			Source: sub.Source, Dest: sub.Dest, Text: sub.Text, DataCoding: sub.DataCoding,
+			Parts: 1, MessageIDs: []string{sub.MessageID}, Time: sub.Time,
+		})
+		return
+	}
+	k := partKey{source: sub.Source, dest: sub.Dest, ref: sub.Ref, total: sub.Total}
+	p := st.partials[k]
+	if p == nil {
+		if len(st.partials) >= maxPartials {
+			st.evictOldest()
+		}
+		st.nextSeq++
+		p = &partial{payloads: make([][]byte, sub.Total), ids: make([]string, sub.Total), dc: sub.DataCoding, seq: st.nextSeq}
+		st.partials[k] = p
+	}
+	i := sub.Seq - 1
+	if p.payloads[i] == nil {
+		p.got++
+	}
+	p.payloads[i] = sub.Payload // owned by the record, never modified
+	if p.payloads[i] == nil {
+		p.payloads[i] = []byte{}
+	}
+	p.ids[i] = sub.MessageID
+	if p.got < sub.Total {
+		return
+	}
+	delete(st.partials, k)
+	var all []byte
+	for _, b := range p.payloads {
+		all = append(all, b...)
+	}
+	st.deliver(Delivered{
+		Source: sub.Source, Dest: sub.Dest, Text: DecodeText(p.dc, all), DataCoding: p.dc,
+		Parts: sub.Total, MessageIDs: p.ids, Time: sub.Time,
+	})
+}
+
+func (st *store) deliver(d Delivered) {
+	st.delivered++
+	if st.max > 0 {
+		st.messages.add(st.max, d)
+	}
+}
+
+func (st *store) evictOldest() {
+	var oldest partKey
+	var seq uint64
+	for k, p := range st.partials {
+		if seq == 0 || p.seq < seq {
+			oldest, seq = k, p.seq
+		}
+	}
+	delete(st.partials, oldest)
+	st.evicted++
+}
