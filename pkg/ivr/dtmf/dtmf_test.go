@@ -25,8 +25,8 @@ type pkt struct {
 
 func feed(d *Decoder, pkts []pkt) string {
 	var sb strings.Builder
-	for _, p := range pkts {
-		if r, ok := d.Packet(p.ts, p.payload); ok {
+	for i, p := range pkts {
+		if r, ok := d.Packet(uint16(i+100), p.ts, p.payload); ok {
 			sb.WriteRune(r)
 		}
 	}
@@ -62,6 +62,10 @@ func TestDecoder(t *testing.T) {
 		{"same timestamp reused for a new key after end", []pkt{
 			{1000, ev(8, false, 0)}, {1000, ev(8, true, 160)}, {1000, ev(9, false, 0)},
 		}, "89"},
+		{"timestamp never advances, same key twice (diago writer without audio)", []pkt{
+			{1000, ev(1, false, 160)}, {1000, ev(1, true, 320)}, {1000, ev(1, true, 320)},
+			{1000, ev(1, false, 160)}, {1000, ev(1, true, 320)}, {1000, ev(1, true, 320)},
+		}, "11"},
 		{"star and letters", []pkt{{10, ev(10, false, 0)}, {20, ev(12, false, 0)}}, "*A"},
 		{"flash and short payload ignored", []pkt{{10, ev(16, false, 0)}, {20, []byte{1, 2}}}, ""},
 	}
@@ -145,8 +149,9 @@ func TestSippCaptures(t *testing.T) {
 				if p[1]&0x7f < 96 {
 					continue // audio
 				}
+				seq := binary.BigEndian.Uint16(p[2:])
 				ts := binary.BigEndian.Uint32(p[4:])
-				if r, ok := d.Packet(ts, p[12:]); ok {
+				if r, ok := d.Packet(seq, ts, p[12:]); ok {
 					got.WriteRune(r)
 				}
 			}
@@ -216,19 +221,19 @@ func TestTone(t *testing.T) {
 }
 
 func FuzzDecoder(f *testing.F) {
-	f.Add(uint32(1000), []byte{5, 10, 0, 0})
-	f.Add(uint32(1000), []byte{5, 0x8a, 1, 0xe0})
-	f.Add(uint32(0), []byte{})
-	f.Fuzz(func(t *testing.T, ts uint32, p []byte) {
+	f.Add(uint16(1), uint32(1000), []byte{5, 10, 0, 0})
+	f.Add(uint16(9), uint32(1000), []byte{5, 0x8a, 1, 0xe0})
+	f.Add(uint16(0), uint32(0), []byte{})
+	f.Fuzz(func(t *testing.T, seq uint16, ts uint32, p []byte) {
 		var d Decoder
-		r1, ok1 := d.Packet(ts, p)
+		r1, ok1 := d.Packet(seq, ts, p)
 		if ok1 {
 			if _, valid := Code(r1); !valid {
 				t.Fatalf("reported non-key %q", r1)
 			}
 		}
 		// The same packet again is never a new key.
-		if _, ok := d.Packet(ts, p); ok {
+		if _, ok := d.Packet(seq, ts, p); ok {
 			t.Fatal("duplicate packet reported twice")
 		}
 	})
@@ -251,9 +256,11 @@ func BenchmarkDecoder(b *testing.B) {
 	var d Decoder
 	p := ev(5, false, 160)
 	ts := uint32(0)
+	seq := uint16(0)
 	for b.Loop() {
 		ts += 160
-		d.Packet(ts, p)
+		seq++
+		d.Packet(seq, ts, p)
 	}
 }
 

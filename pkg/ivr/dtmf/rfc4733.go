@@ -68,13 +68,18 @@ func Code(r rune) (uint8, bool) {
 type Decoder struct {
 	started bool
 	ts      uint32 // timestamp of the current event
-	code    uint8
 	ended   bool
+	endSeq  uint16 // sequence number of the first end packet seen
 }
 
-// Packet feeds one telephone-event packet with its RTP timestamp and returns
-// the key when the packet starts a new event.
-func (d *Decoder) Packet(timestamp uint32, payload []byte) (rune, bool) {
+// Packet feeds one telephone-event packet with its RTP sequence number and
+// timestamp and returns the key when the packet starts a new event.
+//
+// An event is its timestamp. Senders that never advance the timestamp (no
+// audio flowing, as diago's writer) are handled too: after an event ended, a
+// packet without the end bit and a newer sequence number starts a new one,
+// while retransmitted end packets and late packets do not.
+func (d *Decoder) Packet(seq uint16, timestamp uint32, payload []byte) (rune, bool) {
 	ev, err := ParseEvent(payload)
 	if err != nil {
 		return 0, false
@@ -87,23 +92,23 @@ func (d *Decoder) Packet(timestamp uint32, payload []byte) (rune, bool) {
 		diff := int32(timestamp - d.ts)
 		switch {
 		case diff < 0:
-			// A late packet of an earlier event.
-			return 0, false
+			return 0, false // a late packet of an earlier event
 		case diff == 0:
-			// Same event: a continuation or a retransmitted end. A sender
-			// that reuses the timestamp for a different key after ending the
-			// previous one still gets its key reported.
-			if !(d.ended && !ev.End && ev.Code != d.code) {
+			if !d.ended {
 				if ev.End {
-					d.ended = true
+					d.ended, d.endSeq = true, seq
 				}
 				return 0, false
 			}
+			if ev.End || int16(seq-d.endSeq) <= 0 {
+				return 0, false // retransmitted end or late packet
+			}
+			// The timestamp was reused for a new key.
 		}
 	}
 	d.started = true
 	d.ts = timestamp
-	d.code = ev.Code
 	d.ended = ev.End
+	d.endSeq = seq
 	return r, true
 }

@@ -1,0 +1,362 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
+
+	"github.com/traffic12123/gateway/pkg/ivr/dtmf"
+	"github.com/traffic12123/gateway/pkg/ivr/flow"
+)
+
+var errShutdown = errors.New("ivr: server shutting down")
+
+// call is one answered call: its keys, its media and its record.
+type call struct {
+	s      *Server
+	d      *diago.DialogServerSession
+	med    *diago.DialogMedia
+	codec  Codec
+	pt     uint8
+	tePT   int
+	phone  string
+	cancel context.CancelCauseFunc
+
+	mu           sync.Mutex
+	pending      []rune
+	notify       chan struct{} // cap 1: a key arrived
+	swallow      rune          // a terminator to drop if it comes next
+	swallowUntil time.Time
+
+	keys     atomic.Int64
+	verified bool
+	cdr      CDR
+}
+
+func (c *call) shutdown() { c.cancel(errShutdown) }
+
+// key queues a key from any source (reader goroutine, INFO handler).
+func (c *call) key(r rune, method string) {
+	c.s.m.DTMF.WithLabelValues(method).Inc()
+	c.keys.Add(1)
+	c.mu.Lock()
+	if c.swallow != 0 {
+		if r == c.swallow && time.Now().Before(c.swallowUntil) {
+			c.swallow = 0
+			c.mu.Unlock()
+			return
+		}
+		c.swallow = 0
+	}
+	if len(c.pending) < 64 {
+		c.pending = append(c.pending, r)
+	}
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (c *call) hasKey() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) > 0
+}
+
+func (c *call) flushKeys() {
+	c.mu.Lock()
+	c.pending = c.pending[:0]
+	c.mu.Unlock()
+}
+
+// nextKey waits up to timeout for a key.
+func (c *call) nextKey(ctx context.Context, timeout time.Duration) (rune, bool, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		if len(c.pending) > 0 {
+			r := c.pending[0]
+			c.pending = c.pending[1:]
+			c.mu.Unlock()
+			return r, true, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return 0, false, context.Cause(ctx)
+		case <-t.C:
+			return 0, false, nil
+		case <-c.notify:
+		}
+	}
+}
+
+// play sends clips (library keys) from the shared clock. With bargeIn a
+// key stops it; the key stays queued. It reports whether a key stopped it.
+func (c *call) play(ctx context.Context, names []string, bargeIn bool) (bool, error) {
+	clips := make([][]byte, 0, len(names))
+	for _, n := range names {
+		b, ok := c.s.lib.audio[c.codec][n]
+		if !ok {
+			c.s.m.MediaErrors.WithLabelValues("missing_audio").Inc()
+			continue
+		}
+		clips = append(clips, b)
+	}
+	if len(clips) == 0 {
+		return false, nil
+	}
+	if bargeIn && c.hasKey() {
+		return true, nil
+	}
+	st := c.s.pacer.play(c.med.RTPPacketWriter, c.pt, clips)
+	stop := func() {
+		st.stopped.Store(true)
+		<-st.done
+	}
+	for {
+		var notify chan struct{}
+		if bargeIn {
+			notify = c.notify
+		}
+		select {
+		case <-st.done:
+			if st.err != nil && !errors.Is(st.err, ErrClosed) && !errors.Is(st.err, context.Canceled) {
+				c.s.m.MediaErrors.WithLabelValues("write").Inc()
+			}
+			return false, ctx.Err()
+		case <-ctx.Done():
+			stop()
+			return false, context.Cause(ctx)
+		case <-notify:
+			if c.hasKey() {
+				stop()
+				// Put the wake-up back for the collector.
+				select {
+				case c.notify <- struct{}{}:
+				default:
+				}
+				return true, nil
+			}
+		}
+	}
+}
+
+// prompts plays prompt names.
+func (c *call) prompts(ctx context.Context, names []string, bargeIn bool) (bool, error) {
+	return c.play(ctx, names, bargeIn)
+}
+
+// collectStatus is how a digit collection ended.
+type collectStatus int
+
+const (
+	collected collectStatus = iota
+	noInput
+	badInput
+)
+
+// collect reads digits per cl. The first-key timer starts now (after the
+// prompt).
+func (c *call) collect(ctx context.Context, cl flow.Collect) (string, collectStatus, error) {
+	var digits []rune
+	timeout := cl.FirstTimeout
+	term := rune(0)
+	if cl.Terminator != "" {
+		term = rune(cl.Terminator[0])
+	}
+	for {
+		r, ok, err := c.nextKey(ctx, timeout)
+		if err != nil {
+			return "", noInput, err
+		}
+		if !ok {
+			switch {
+			case len(digits) == 0:
+				return "", noInput, nil
+			case len(digits) >= cl.Min:
+				return string(digits), collected, nil
+			default:
+				return string(digits), badInput, nil
+			}
+		}
+		if term != 0 && r == term {
+			if len(digits) >= cl.Min {
+				return string(digits), collected, nil
+			}
+			return string(digits), badInput, nil
+		}
+		digits = append(digits, r)
+		if len(digits) >= cl.Max {
+			if term != 0 {
+				// The caller will likely still press the terminator.
+				c.mu.Lock()
+				if len(c.pending) > 0 && c.pending[0] == term {
+					c.pending = c.pending[1:]
+				} else {
+					c.swallow, c.swallowUntil = term, time.Now().Add(cl.InterTimeout)
+				}
+				c.mu.Unlock()
+			}
+			return string(digits), collected, nil
+		}
+		timeout = cl.InterTimeout
+	}
+}
+
+// readMedia reads the caller's RTP: telephone-events go to the RFC 4733
+// decoder, audio to the in-band detector when enabled.
+func (c *call) readMedia(ctx context.Context) {
+	r := c.med.RTPPacketReader
+	buf := make([]byte, media.RTPBufSize)
+	var dec dtmf.Decoder
+	var tone *dtmf.Tone
+	var pcm []int16
+	if c.s.cfg.InBandDTMF {
+		tone = dtmf.NewTone()
+	}
+	errs := 0
+	for {
+		n, err := r.Read(buf)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			c.s.m.MediaErrors.WithLabelValues("read").Inc()
+			if errs++; errs > 100 {
+				return
+			}
+			continue
+		}
+		errs = 0
+		if n == 0 {
+			continue
+		}
+		h := r.PacketHeader
+		if c.tePT >= 0 && int(h.PayloadType) == c.tePT {
+			if k, ok := dec.Packet(h.SequenceNumber, h.Timestamp, buf[:n]); ok {
+				c.key(k, "rfc4733")
+			}
+			continue
+		}
+		if tone == nil || (h.PayloadType != 0 && h.PayloadType != 8) {
+			continue
+		}
+		law := PCMU
+		if h.PayloadType == 8 {
+			law = PCMA
+		}
+		pcm = append(pcm, Decode(law, buf[:n])...)
+		for len(pcm) >= dtmf.BlockSamples {
+			if k, ok := tone.Block(pcm[:dtmf.BlockSamples]); ok {
+				c.key(k, "inband")
+			}
+			pcm = pcm[dtmf.BlockSamples:]
+		}
+		if cap(pcm) > 4096 {
+			pcm = append([]int16(nil), pcm...)
+		}
+	}
+}
+
+// handleCall runs one call from answer to CDR. diago calls it for every
+// INVITE the middleware admitted and hangs up when it returns.
+func (s *Server) handleCall(d *diago.DialogServerSession) {
+	start := time.Now()
+	f := s.flow.Load()
+	phone := callerNumber(d.InviteRequest)
+	ctx, cancel := context.WithCancelCause(d.Context())
+	defer cancel(nil)
+	ctx, cancelT := context.WithTimeoutCause(ctx, s.cfg.MaxCallDuration, errors.New("max call duration"))
+	defer cancelT()
+	c := &call{
+		s: s, d: d, phone: phone, cancel: cancel, notify: make(chan struct{}, 1), tePT: -1,
+		cdr: CDR{Caller: MaskPhone(phone), Called: d.ToUser(), Transport: d.Transport(), Start: start, Verification: "none"},
+	}
+	if cid := d.InviteRequest.CallID(); cid != nil {
+		c.cdr.CallID = cid.Value()
+	}
+	s.mu.Lock()
+	s.calls[d.ID] = c
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.calls, d.ID)
+		s.mu.Unlock()
+	}()
+	log := s.log.With("call_id", c.cdr.CallID, "caller", c.cdr.Caller)
+
+	_ = d.Trying()
+	med, err := d.Answer(diago.AnswerOptions{})
+	if err != nil {
+		s.m.Calls.WithLabelValues("failed").Inc()
+		log.Warn("answer failed", "err", err)
+		c.cdr.End, c.cdr.Cause = time.Now(), "answer_failed"
+		s.record(c.cdr)
+		return
+	}
+	s.m.Calls.WithLabelValues("answered").Inc()
+	c.med = med
+	c.cdr.Answer = time.Now()
+	audio := media.CodecAudioFromSession(med.MediaSession())
+	c.pt = audio.PayloadType
+	if audio.Name == "PCMA" || audio.PayloadType == 8 {
+		c.codec = PCMA
+	}
+	c.cdr.Codec = c.codec.String()
+	for _, cd := range med.MediaSession().CommonCodecs() {
+		if cd.Matches(media.CodecTelephoneEvent8000) {
+			c.tePT = int(cd.PayloadTypeRecv())
+			break
+		}
+	}
+	med.RTPPacketWriter.ClockDisable() // the pacer keeps time
+
+	var wg sync.WaitGroup
+	wg.Go(func() { c.readMedia(ctx) })
+
+	cause := c.run(ctx, f)
+	callerGone := d.Context().Err() != nil
+	switch {
+	case callerGone && cause != "transferred":
+		cause = "caller_hangup"
+		s.m.Abandoned.Inc()
+	case errors.Is(context.Cause(ctx), errShutdown):
+		cause = "shutdown"
+	}
+	if !callerGone {
+		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := d.Hangup(hctx); err != nil && d.Context().Err() == nil {
+			log.Debug("hangup failed", "err", err)
+		}
+		hcancel()
+	}
+	cancel(ErrHangup)
+	_ = med.Close()
+	wg.Wait()
+	c.cdr.Keys = int(c.keys.Load())
+	c.cdr.End, c.cdr.Cause = time.Now(), cause
+	log.Info("call ended", "cause", cause, "path", c.cdr.Path, "verification", c.cdr.Verification)
+	s.record(c.cdr)
+}
+
+func (s *Server) record(c CDR) {
+	if s.cdr == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.cdr.Record(ctx, c); err != nil {
+		s.m.CDRErrors.Inc()
+		s.log.Warn("cdr not stored", "call_id", c.CallID, "err", err)
+	}
+}

@@ -1,0 +1,162 @@
+package ivr
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// frameWriter sends one frame of encoded audio. diago's RTPPacketWriter
+// satisfies it through WriteSamples (which does not sleep).
+type frameWriter interface {
+	WriteSamples(payload []byte, sampleRateTimestamp uint32, marker bool, payloadType uint8) (int, error)
+}
+
+// stream is one playback in progress: clips sent frame by frame.
+type stream struct {
+	w     frameWriter
+	pt    uint8
+	clips [][]byte
+	clip  int
+	off   int
+	first bool
+
+	stopped atomic.Bool
+	done    chan struct{}
+	started time.Time
+	frames  int
+	err     error
+}
+
+// Pacer sends the audio of every call from a few shared 20 ms clocks
+// (shards) instead of a ticker per call: at each tick a shard writes the
+// next frame of each of its streams. This keeps prompts on time with
+// thousands of calls where one timer per call does not.
+type Pacer struct {
+	closed atomic.Bool
+	shards []*shard
+	next   atomic.Uint64
+	late   func(d time.Duration)
+}
+
+type shard struct {
+	mu      sync.Mutex
+	streams []*stream
+}
+
+// NewPacer returns a pacer with n shards (at least 1). onDone, when set,
+// receives for each finished playback how much later than its nominal
+// length it ended.
+func NewPacer(n int, onDone func(late time.Duration)) *Pacer {
+	p := &Pacer{late: onDone}
+	for range max(n, 1) {
+		p.shards = append(p.shards, &shard{})
+	}
+	return p
+}
+
+// Run drives the clocks until ctx is done; then every stream is stopped.
+func (p *Pacer) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, s := range p.shards {
+		wg.Go(func() { p.runShard(ctx, s) })
+	}
+	wg.Wait()
+}
+
+func (p *Pacer) runShard(ctx context.Context, s *shard) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	var batch []*stream
+	for {
+		select {
+		case <-ctx.Done():
+			p.closed.Store(true)
+			s.mu.Lock()
+			for _, st := range s.streams {
+				st.err = ctx.Err()
+				close(st.done)
+			}
+			s.streams = nil
+			s.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		batch = append(batch[:0], s.streams...)
+		s.mu.Unlock()
+		var finished []*stream
+		for _, st := range batch {
+			if st.stopped.Load() || st.step() {
+				finished = append(finished, st)
+			}
+		}
+		if len(finished) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		kept := s.streams[:0]
+		for _, st := range s.streams {
+			fin := false
+			for _, f := range finished {
+				if f == st {
+					fin = true
+					break
+				}
+			}
+			if !fin {
+				kept = append(kept, st)
+			}
+		}
+		clear(s.streams[len(kept):])
+		s.streams = kept
+		s.mu.Unlock()
+		now := time.Now()
+		for _, st := range finished {
+			if !st.stopped.Load() && p.late != nil && st.err == nil {
+				nominal := time.Duration(st.frames) * 20 * time.Millisecond
+				p.late(now.Sub(st.started) - nominal)
+			}
+			close(st.done)
+		}
+	}
+}
+
+// step writes one frame; true when the stream is finished.
+func (st *stream) step() bool {
+	for st.clip < len(st.clips) && st.off >= len(st.clips[st.clip]) {
+		st.clip++
+		st.off = 0
+	}
+	if st.clip >= len(st.clips) {
+		return true
+	}
+	c := st.clips[st.clip]
+	end := min(st.off+FrameSamples, len(c))
+	if _, err := st.w.WriteSamples(c[st.off:end], FrameSamples, st.first, st.pt); err != nil {
+		st.err = err
+		return true
+	}
+	st.first = false
+	st.off = end
+	return false
+}
+
+// play starts a stream; the caller waits on st.done or stops it.
+func (p *Pacer) play(w frameWriter, pt uint8, clips [][]byte) *stream {
+	st := &stream{w: w, pt: pt, clips: clips, first: true, done: make(chan struct{}), started: time.Now()}
+	for _, c := range clips {
+		st.frames += (len(c) + FrameSamples - 1) / FrameSamples
+	}
+	s := p.shards[p.next.Add(1)%uint64(len(p.shards))]
+	s.mu.Lock()
+	if p.closed.Load() {
+		st.err = ErrClosed
+		close(st.done)
+	} else {
+		s.streams = append(s.streams, st)
+	}
+	s.mu.Unlock()
+	return st
+}
