@@ -63,6 +63,8 @@ func (b poolBeginner) Begin(ctx context.Context) (pgx.Tx, error) { return b.p.Be
 var dialect = &core.Dialect{
 	InsertMessages: insertMessages,
 	InsertOutbox:   insertOutbox,
+	Values:         values,
+	InSubquery:     func(col, sub string) string { return col + " = ANY(ARRAY(" + sub + "))" },
 	SkipLocked:     " FOR UPDATE SKIP LOCKED",
 	Greatest:       "GREATEST",
 	Strings: func(col string, pos int, vals []string) (string, []any) {
@@ -105,6 +107,16 @@ func unnest(types []string) string {
 		parts[i] = "$" + strconv.Itoa(i+1) + "::" + t
 	}
 	return "unnest(" + strings.Join(parts, ", ") + ")"
+}
+
+// values renders rows as unnest of typed arrays with columns column1 ….
+func values(rows [][]any) (string, []any) {
+	arrays, types := columnArrays(rows)
+	cols := make([]string, len(types))
+	for i := range cols {
+		cols[i] = "column" + strconv.Itoa(i+1)
+	}
+	return "(SELECT * FROM " + unnest(types) + " AS u(" + strings.Join(cols, ", ") + "))", arrays
 }
 
 func insertMessages(ctx context.Context, q core.Q, args [][]any) ([]core.Inserted, error) {

@@ -93,6 +93,8 @@ func openDB(ctx context.Context, path string) (*dbConn, error) {
 var dialect = &core.Dialect{
 	InsertMessages: insertMessages,
 	InsertOutbox:   insertOutbox,
+	Values:         core.ValuesList,
+	InSubquery:     core.InList,
 	Greatest:       "max",
 	SummarySQL:     `SELECT carrier, state, reason, submitted, messages, segments FROM counters WHERE messages <> 0`,
 	Strings:        core.ExpandStrings,

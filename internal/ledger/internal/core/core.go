@@ -165,6 +165,9 @@ func (t *wtx) ApplyReceipts(ctx context.Context, rs []ledger.Receipt, now int64)
 		}
 		out[i] = res
 	}
+	if err := t.flushUpdates(ctx); err != nil {
+		return nil, err
+	}
 	return out, t.flushReceipts(ctx)
 }
 
@@ -186,9 +189,7 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 			// Same receipt again, or an intermediate one after the final.
 			return ledger.ReceiptResult{Outcome: ledger.OutcomeDuplicate, MessageID: p.MessageID}, nil
 		}
-		if err := t.UpdatePart(ctx, r.Carrier, r.MessageID, r.Stat, r.Err, done); err != nil {
-			return ledger.ReceiptResult{}, err
-		}
+		t.UpdatePart(r.Carrier, r.MessageID, r.Stat, r.Err, done)
 		p.Stat = r.Stat
 		c.parts[k] = p
 		t.LogReceipt(p.MessageID, r.Carrier, r.MessageID, r.Stat, r.Err, done, now)
@@ -247,9 +248,7 @@ func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Rece
 			newState, reason = st, why
 		}
 	}
-	if err := t.SetReceipt(ctx, p.MessageID, r.Stat, r.Err, newState, reason, now); err != nil {
-		return res, err
-	}
+	t.SetReceipt(p.MessageID, r.Stat, r.Err, newState, reason, now)
 	if newState != "" {
 		d.State = newState
 		res.Changed, res.State = true, newState

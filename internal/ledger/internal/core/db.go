@@ -52,6 +52,13 @@ type Dialect struct {
 	InsertMessages func(ctx context.Context, q Q, args [][]any) ([]Inserted, error)
 	// InsertOutbox appends outbox rows.
 	InsertOutbox func(ctx context.Context, q Q, rows []OutRow) error
+	// Values renders rows (all of one shape: int64 or string values) as
+	// a row source usable as "FROM <src> AS v", with columns v.column1 …
+	// and placeholders from $1.
+	Values func(rows [][]any) (src string, args []any)
+	// InSubquery renders "col IN (sub)" in the form the planner handles
+	// best (PostgreSQL: col = ANY(ARRAY(sub)), an index lookup per id).
+	InSubquery func(col, sub string) string
 	// SkipLocked is appended to the claim's row selection
 	// (" FOR UPDATE SKIP LOCKED" on PostgreSQL).
 	SkipLocked string
@@ -120,3 +127,19 @@ func Tuples(n, width int) string {
 const GroupBySummary = `SELECT carrier, state, CASE WHEN state = 'suppressed' THEN reason ELSE '' END,
 		CASE WHEN submitted_at > 0 THEN 1 ELSE 0 END, count(*), CAST(COALESCE(sum(segments), 0) AS BIGINT)
 	FROM messages GROUP BY 1, 2, 3, 4`
+
+// ValuesList renders rows as a VALUES list (SQLite).
+func ValuesList(rows [][]any) (string, []any) {
+	if len(rows) == 0 {
+		return "(VALUES (NULL))", nil
+	}
+	w := len(rows[0])
+	args := make([]any, 0, w*len(rows))
+	for _, r := range rows {
+		args = append(args, r...)
+	}
+	return "(VALUES " + Tuples(len(rows), w) + ")", args
+}
+
+// InList renders "col IN (sub)".
+func InList(col, sub string) string { return col + " IN (" + sub + ")" }

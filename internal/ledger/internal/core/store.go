@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -143,7 +144,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 	var out []*message.Message
 	err := s.write(ctx, func(t *wtx) error {
 		rows, err := t.q.Query(ctx, `UPDATE messages SET state = 'expired', reason = 'expired before send', done_at = $1, updated_at = $1
-			WHERE id IN (SELECT id FROM messages WHERE state IN ('queued','scheduled') AND expires_at > 0 AND expires_at < $1`+s.d.SkipLocked+`)
+			WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled') AND expires_at > 0 AND expires_at < $1`+s.d.SkipLocked)+`
 			RETURNING id`, nowN)
 		if err != nil {
 			return fmt.Errorf("expire: %w", err)
@@ -161,8 +162,8 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 			return err
 		}
 		rows, err = t.q.Query(ctx, `UPDATE messages SET state = 'sending', attempts = attempts + 1, owner = $1, claimed_at = $2, updated_at = $2
-			WHERE id IN (SELECT id FROM messages WHERE state IN ('queued','scheduled') AND not_before <= $2
-				ORDER BY priority DESC, not_before, id LIMIT $3`+s.d.SkipLocked+`)
+			WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled') AND not_before <= $2
+				ORDER BY priority DESC, not_before, id LIMIT $3`+s.d.SkipLocked)+`
 			RETURNING `+MsgCols, owner, nowN, int64(limit))
 		if err != nil {
 			return fmt.Errorf("claim: %w", err)
@@ -215,6 +216,7 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) error {
 	nowN := s.now()
 	err := s.write(ctx, func(t *wtx) error {
 		var parts []any // 8 values per part
+		var upd [][]any
 		byCarrier := make(map[string][]string)
 		for _, sub := range subs {
 			ids := make([]string, len(sub.CarrierIDs))
@@ -225,20 +227,25 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) error {
 			if at == 0 {
 				at = nowN
 			}
-			n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'submitted', carrier = $1, carrier_ids = $2, submitted_at = $3, updated_at = $4
-				WHERE id = $5 AND state IN ('sending','unknown','queued','scheduled')`, sub.Carrier, JoinIDs(ids), at, nowN, sub.ID)
-			if err != nil {
-				return fmt.Errorf("message %d: %w", sub.ID, err)
-			}
-			if n > 0 {
-				t.out(sub.ID, message.StateSubmitted, "", nowN)
-			}
+			upd = append(upd, []any{sub.ID, sub.Carrier, JoinIDs(ids), at})
 			for i, id := range ids {
 				parts = append(parts, sub.Carrier, id, sub.ID, int64(i), "", "", int64(0), at)
 			}
 			byCarrier[sub.Carrier] = append(byCarrier[sub.Carrier], ids...)
 		}
-		err := Chunks(parts, 8*250, func(vals []any) error {
+		err := Chunks(upd, 300, func(rows [][]any) error {
+			src, args := s.d.Values(rows)
+			_, err := updateReturningIDs(ctx, t, message.StateSubmitted, "", nowN,
+				`UPDATE messages SET state = 'submitted', carrier = v.column2, carrier_ids = v.column3, submitted_at = v.column4,
+					updated_at = $`+strconv.Itoa(len(args)+1)+`
+				FROM `+src+` AS v WHERE messages.id = v.column1 AND messages.state IN ('sending','unknown','queued','scheduled')
+				RETURNING messages.id`, append(args, nowN)...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("update messages: %w", err)
+		}
+		err = Chunks(parts, 8*250, func(vals []any) error {
 			_, err := t.q.Exec(ctx, `INSERT INTO parts (carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at)
 				VALUES `+Tuples(len(vals)/8, 8)+`
 				ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,

@@ -14,6 +14,20 @@ type wtx struct {
 	d        *Dialect
 	outbox   []OutRow
 	receipts []any // receipt-log rows, 7 values each
+
+	// Receipt updates of the current batch, applied by flushUpdates.
+	partUpd map[partKey]partUpdate
+	msgUpd  map[int64]*msgUpdate
+}
+
+type partUpdate struct {
+	stat, err string
+	done      int64
+}
+
+type msgUpdate struct {
+	stat, err, state, reason string
+	at                       int64
 }
 
 func (t *wtx) out(id int64, st message.State, reason string, at int64) {
@@ -50,10 +64,53 @@ func (t *wtx) Part(ctx context.Context, carrier, id string) (Part, bool, error) 
 	return p, true, rows.Err()
 }
 
-func (t *wtx) UpdatePart(ctx context.Context, carrier, id, stat, errCode string, done int64) error {
-	_, err := t.q.Exec(ctx, `UPDATE parts SET stat = $1, err = $2, done_at = $3 WHERE carrier = $4 AND carrier_id = $5`,
-		stat, errCode, done, carrier, id)
-	return err
+// UpdatePart buffers a part's new receipt stat until flushUpdates.
+func (t *wtx) UpdatePart(carrier, id, stat, errCode string, done int64) {
+	if t.partUpd == nil {
+		t.partUpd = make(map[partKey]partUpdate)
+	}
+	t.partUpd[partKey{carrier, id}] = partUpdate{stat, errCode, done}
+}
+
+// flushUpdates applies the buffered part and message receipt updates, one
+// statement per chunk.
+func (t *wtx) flushUpdates(ctx context.Context) error {
+	if len(t.partUpd) > 0 {
+		rows := make([][]any, 0, len(t.partUpd))
+		for k, u := range t.partUpd {
+			rows = append(rows, []any{k.carrier, k.id, u.stat, u.err, u.done})
+		}
+		clear(t.partUpd)
+		err := Chunks(rows, 400, func(rows [][]any) error {
+			src, args := t.d.Values(rows)
+			_, err := t.q.Exec(ctx, `UPDATE parts SET stat = v.column3, err = v.column4, done_at = v.column5
+				FROM `+src+` AS v WHERE parts.carrier = v.column1 AND parts.carrier_id = v.column2`, args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("update parts: %w", err)
+		}
+	}
+	if len(t.msgUpd) > 0 {
+		rows := make([][]any, 0, len(t.msgUpd))
+		for id, u := range t.msgUpd {
+			rows = append(rows, []any{id, u.stat, u.err, u.state, u.reason, u.at})
+		}
+		clear(t.msgUpd)
+		err := Chunks(rows, 300, func(rows [][]any) error {
+			src, args := t.d.Values(rows)
+			_, err := t.q.Exec(ctx, `UPDATE messages SET receipt_status = v.column2, receipt_error = v.column3, updated_at = v.column6,
+				state = CASE WHEN v.column4 <> '' THEN v.column4 ELSE state END,
+				reason = CASE WHEN v.column4 <> '' THEN v.column5 ELSE reason END,
+				done_at = CASE WHEN v.column4 <> '' THEN v.column6 ELSE done_at END
+				FROM `+src+` AS v WHERE messages.id = v.column1`, args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("update messages: %w", err)
+		}
+	}
+	return nil
 }
 
 func (t *wtx) InsertPart(ctx context.Context, msgID int64, seq int, carrier, id, stat, errCode string, done, at int64) error {
@@ -191,17 +248,20 @@ func (t *wtx) ForDerive(ctx context.Context, msgID int64) (Derive, error) {
 	return d, rows.Err()
 }
 
-func (t *wtx) SetReceipt(ctx context.Context, msgID int64, stat, errCode string, state message.State, reason string, at int64) error {
-	if state == "" {
-		_, err := t.q.Exec(ctx, `UPDATE messages SET receipt_status = $1, receipt_error = $2, updated_at = $3 WHERE id = $4`,
-			stat, errCode, at, msgID)
-		return err
+// SetReceipt buffers the last receipt of a message and, when state is not
+// empty, its move to state (with an outbox row) until flushUpdates.
+func (t *wtx) SetReceipt(msgID int64, stat, errCode string, state message.State, reason string, at int64) {
+	if t.msgUpd == nil {
+		t.msgUpd = make(map[int64]*msgUpdate)
 	}
-	_, err := t.q.Exec(ctx, `UPDATE messages SET receipt_status = $1, receipt_error = $2, updated_at = $3,
-		state = $4, reason = $5, done_at = $3 WHERE id = $6`, stat, errCode, at, string(state), reason, msgID)
-	if err != nil {
-		return err
+	u := t.msgUpd[msgID]
+	if u == nil {
+		u = &msgUpdate{}
+		t.msgUpd[msgID] = u
 	}
-	t.out(msgID, state, reason, at)
-	return nil
+	u.stat, u.err, u.at = stat, errCode, at
+	if state != "" {
+		u.state, u.reason = string(state), reason
+		t.out(msgID, state, reason, at)
+	}
 }
