@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/traffic12123/gateway/internal/event"
 )
@@ -22,7 +23,7 @@ type PublishOptions struct {
 	MalformedFraction float64
 	Chunk             int           // records per WriteMessages call; default 10000
 	BatchSize         int           // kafka-go Writer.BatchSize; default 2000
-	BatchBytes        int64         // default 4 MiB
+	BatchBytes        int64         // default 1,000,000 (Kafka's default message.max.bytes is 1,048,588)
 	BatchTimeout      time.Duration // default 2ms (kafka-go's 1 s default stalls small loads)
 	RequiredAcks      kafka.RequiredAcks
 	Stats             *PublishStats // filled in when not nil
@@ -49,7 +50,7 @@ func Publish(ctx context.Context, brokers []string, g *Generator, n int, opts Pu
 		opts.BatchSize = 2000
 	}
 	if opts.BatchBytes <= 0 {
-		opts.BatchBytes = 4 << 20
+		opts.BatchBytes = 1_000_000
 	}
 	if opts.BatchTimeout <= 0 {
 		opts.BatchTimeout = 2 * time.Millisecond
@@ -79,44 +80,82 @@ func Publish(ctx context.Context, brokers []string, g *Generator, n int, opts Pu
 	st.ByTopic = map[string]int{}
 	st.Malformed = map[event.Reason]int{}
 	start := time.Now()
-	bad := rand.New(rand.NewPCG(uint64(n), 7))
-	msgs := make([]kafka.Message, 0, min(n, opts.Chunk))
-	flush := func() error {
-		if len(msgs) == 0 {
-			return nil
+
+	// Generation (sequential: the generator is deterministic), encoding
+	// (parallel within a chunk, order kept) and writing overlap.
+	chunks := make(chan []kafka.Message, 2)
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		for msgs := range chunks {
+			if err := w.WriteMessages(ctx, msgs...); err != nil {
+				return fmt.Errorf("eventgen: publish: %w", summarize(err))
+			}
+			st.Records += len(msgs)
 		}
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("eventgen: publish: %w", err)
-		}
-		st.Records += len(msgs)
-		msgs = msgs[:0]
 		return nil
-	}
-	for i := 0; i < n; i++ {
-		topic, key, ev := g.Next()
-		value, err := event.Encode(ev)
-		if err != nil {
-			return fmt.Errorf("eventgen: generated an invalid event: %w", err)
-		}
-		if opts.MalformedFraction > 0 && bad.Float64() < opts.MalformedFraction {
-			reason := event.Reasons[bad.IntN(len(event.Reasons))]
-			value = Corrupt(value, reason)
-			st.Malformed[reason]++
-		}
-		st.ByTopic[topic]++
-		msgs = append(msgs, kafka.Message{Topic: topic, Key: key, Value: value})
-		if len(msgs) == opts.Chunk {
-			if err := flush(); err != nil {
+	})
+	eg.Go(func() error {
+		defer close(chunks)
+		bad := rand.New(rand.NewPCG(uint64(n), 7))
+		events := make([]*event.Event, 0, opts.Chunk)
+		for done := 0; done < n; {
+			k := min(opts.Chunk, n-done)
+			events = events[:0]
+			msgs := make([]kafka.Message, k)
+			for i := range k {
+				topic, key, ev := g.Next()
+				events = append(events, ev)
+				msgs[i] = kafka.Message{Topic: topic, Key: key}
+				st.ByTopic[topic]++
+			}
+			if err := encodeAll(events, msgs); err != nil {
 				return err
 			}
+			if opts.MalformedFraction > 0 {
+				for i := range msgs {
+					if bad.Float64() < opts.MalformedFraction {
+						reason := event.Reasons[bad.IntN(len(event.Reasons))]
+						msgs[i].Value = Corrupt(msgs[i].Value, reason)
+						st.Malformed[reason]++
+					}
+				}
+			}
+			done += k
+			select {
+			case chunks <- msgs:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-	}
-	if err := flush(); err != nil {
+		return nil
+	})
+	if err := eg.Wait(); err != nil {
 		return err
 	}
 	st.Elapsed = time.Since(start)
 	log.Info("published", "records", st.Records, "elapsed", st.Elapsed)
 	return nil
+}
+
+// encodeAll encodes events into msgs[i].Value on two goroutines.
+func encodeAll(events []*event.Event, msgs []kafka.Message) error {
+	var eg errgroup.Group
+	const workers = 2
+	per := (len(events) + workers - 1) / workers
+	for lo := 0; lo < len(events); lo += per {
+		hi := min(lo+per, len(events))
+		eg.Go(func() error {
+			for i := lo; i < hi; i++ {
+				v, err := event.Encode(events[i])
+				if err != nil {
+					return fmt.Errorf("eventgen: generated an invalid event: %w", err)
+				}
+				msgs[i].Value = v
+			}
+			return nil
+		})
+	}
+	return eg.Wait()
 }
 
 // Corrupt returns a copy of an encoded event broken so that Decode refuses
@@ -137,4 +176,18 @@ func Corrupt(value []byte, r event.Reason) []byte {
 	default: // malformed_json: truncated
 		return v[:len(v)/2]
 	}
+}
+
+// summarize shortens kafka-go's WriteErrors (one entry per message) to a
+// count and the first error.
+func summarize(err error) error {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e != nil {
+				return fmt.Errorf("%d of %d messages failed, first: %w", we.Count(), len(we), e)
+			}
+		}
+	}
+	return err
 }

@@ -53,7 +53,7 @@ func (f HandlerFunc) Handle(ctx context.Context, batch []Record) error { return 
 const (
 	DefaultMaxBatch       = 1000
 	DefaultMaxWait        = 50 * time.Millisecond
-	DefaultMaxBytes       = 16 << 20
+	DefaultMaxBytes       = 8 << 20
 	DefaultSessionTimeout = 10 * time.Second
 	DefaultBackoffMin     = 100 * time.Millisecond
 	DefaultBackoffMax     = 10 * time.Second
@@ -196,7 +196,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    c.cfg.MaxBatch,
-		BatchBytes:   int64(c.cfg.MaxBytes),
+		BatchBytes:   1_000_000, // under Kafka's default message.max.bytes
 		BatchTimeout: time.Millisecond,
 		WriteTimeout: 10 * time.Second,
 	}
@@ -335,7 +335,7 @@ func (c *Consumer) writeDead(ctx context.Context, dlq *kafka.Writer, dead []kafk
 			return false
 		}
 		c.m.DLQErrors.Inc()
-		c.log.Warn("dead-letter write failed; retrying", "records", len(dead), "attempt", attempt, "err", err)
+		c.log.Warn("dead-letter write failed; retrying", "records", len(dead), "attempt", attempt, "err", summarize(err))
 		if !sleep(ctx, c.backoff(attempt)) {
 			return false
 		}
@@ -459,4 +459,18 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// summarize shortens kafka-go's WriteErrors (one entry per message) to a
+// count and the first error.
+func summarize(err error) error {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e != nil {
+				return fmt.Errorf("%d of %d messages failed, first: %w", we.Count(), len(we), e)
+			}
+		}
+	}
+	return err
 }
