@@ -79,8 +79,8 @@ func (s *Set) Evaluate(ev *event.Event, now time.Time) (Result, error) {
 	}
 	act := &activation{
 		event: s.envs[ev.Type].CELTypeAdapter().NativeToValue(p),
-		typ:   types.String(ev.Type),
-		id:    types.String(ev.ID),
+		typ:   string(ev.Type),
+		id:    ev.ID,
 		now:   types.Timestamp{Time: now},
 	}
 	for _, c := range rules {

@@ -101,10 +101,10 @@ func newEnvs(loc *time.Location) (map[event.Type]*cel.Env, error) {
 // activation resolves the variables of one evaluation without a map. The
 // payload is adapted to a CEL value once per event and shared by every rule.
 type activation struct {
-	event ref.Val
-	typ   types.String
-	id    types.String
-	now   types.Timestamp
+	// event and now are boxed once per event (returning a struct value as
+	// `any` allocates, and most rules use them); type and id only when used.
+	event, now ref.Val
+	typ, id    string
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -116,9 +116,9 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "now":
 		return a.now, true
 	case "type":
-		return a.typ, true
+		return types.String(a.typ), true
 	case "id":
-		return a.id, true
+		return types.String(a.id), true
 	}
 	return nil, false
 }
