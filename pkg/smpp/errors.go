@@ -29,6 +29,8 @@ var (
 	ErrFieldTooLong = errors.New("smpp: field too long")
 	// ErrNotReceipt means a deliver_sm that is not a delivery receipt.
 	ErrNotReceipt = errors.New("smpp: not a delivery receipt")
+	// ErrInvalidMessage means a message the client cannot send as given.
+	ErrInvalidMessage = errors.New("smpp: invalid message")
 	// ErrGenericNack means the SMSC answered generic_nack.
 	ErrGenericNack = errors.New("smpp: generic_nack")
 )

@@ -1,0 +1,640 @@
+package smpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/traffic12123/gateway/pkg/smpp/coding"
+)
+
+// Client defaults.
+const (
+	DefaultBinds           = 1
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultReconnectMin    = 500 * time.Millisecond
+	DefaultReconnectMax    = 30 * time.Second
+	DefaultShutdownTimeout = 5 * time.Second
+	DefaultThrottleRetries = 3
+	DefaultThrottleBackoff = 200 * time.Millisecond
+	DefaultDestPrefix      = "86"
+)
+
+// Config configures a Client: the binds to one carrier's SMSC.
+type Config struct {
+	Name string // carrier name, the metrics label and log attribute (bounded set: from config)
+	Addr string // host:port of the SMSC
+
+	SystemID     string
+	Password     string
+	SystemType   string
+	AddressRange string
+	Mode         BindMode // default transceiver
+
+	Binds          int           // binds kept up in parallel
+	Window         int           // per bind: requests awaiting a response
+	TPS            float64       // submit_sm per second over all binds; 0: no limit
+	Burst          int           // token bucket depth; default max(1, TPS/10)
+	RequestTimeout time.Duration // per response
+	EnquireLink    time.Duration // keep-alive interval; negative disables
+	ConnectTimeout time.Duration // connect plus bind
+	ReconnectMin   time.Duration // first backoff after a failed bind or a lost session
+	ReconnectMax   time.Duration // backoff ceiling
+	// ShutdownTimeout bounds the graceful unbind when Run's ctx ends.
+	ShutdownTimeout time.Duration
+
+	// ThrottleRetries is how often a part refused with ESME_RTHROTTLED or
+	// ESME_RMSGQFUL is tried again inside Send (so that a long message is
+	// not left half-sent by a burst limit), waiting ThrottleBackoff × try.
+	// Negative: never.
+	ThrottleRetries int
+	ThrottleBackoff time.Duration
+
+	SourceTON  byte   // source_addr TON; 0 (unknown) unless the carrier asks otherwise
+	SourceNPI  byte   // source_addr NPI
+	DestTON    byte   // default international
+	DestNPI    byte   // default ISDN
+	DestPrefix string // prepended to 11-digit national mobile numbers when DestTON is international; default "86"
+	// NoDestDefaults keeps DestTON, DestNPI and DestPrefix as given even
+	// when zero.
+	NoDestDefaults bool
+
+	ServiceType        string
+	RegisteredDelivery byte // default RegisteredDeliveryAlways; see NoReceipts
+	NoReceipts         bool // ask for no receipts (registered_delivery 0)
+
+	// OnReceipt gets each delivery receipt. An error makes the session
+	// answer with its status (StatusOf; a plain error becomes
+	// ESME_RX_T_APPN, so the SMSC delivers the receipt again later).
+	OnReceipt func(ctx context.Context, r Receipt) error
+	// OnMessage gets mobile-originated messages (deliver_sm and data_sm
+	// that are not receipts).
+	OnMessage func(ctx context.Context, m Incoming) error
+
+	HandlerWorkers int // per bind
+	InboundQueue   int // per bind
+
+	// Dial opens the TCP connection; default net.Dialer.DialContext.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// Validate reports configuration errors.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if c.Addr == "" {
+		errs = append(errs, errors.New("addr is required"))
+	} else if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr: %w", err))
+	}
+	if len(c.SystemID) > 15 {
+		errs = append(errs, errors.New("system_id: at most 15 characters"))
+	}
+	if len(c.Password) > 8 {
+		errs = append(errs, errors.New("password: at most 8 characters"))
+	}
+	if len(c.SystemType) > 12 {
+		errs = append(errs, errors.New("system_type: at most 12 characters"))
+	}
+	if _, err := c.Mode.command(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TPS < 0 || c.Binds < 0 || c.Window < 0 || c.Burst < 0 {
+		errs = append(errs, errors.New("tps, binds, window and burst must not be negative"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("smpp: config %q: %w", c.Name, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c *Config) defaults() {
+	if c.Mode == "" {
+		c.Mode = DefaultBindMode
+	}
+	if c.Binds == 0 {
+		c.Binds = DefaultBinds
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.ReconnectMin <= 0 {
+		c.ReconnectMin = DefaultReconnectMin
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		c.ReconnectMax = max(DefaultReconnectMax, c.ReconnectMin)
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.ThrottleRetries == 0 {
+		c.ThrottleRetries = DefaultThrottleRetries
+	}
+	if c.ThrottleBackoff <= 0 {
+		c.ThrottleBackoff = DefaultThrottleBackoff
+	}
+	if !c.NoDestDefaults {
+		if c.DestTON == 0 {
+			c.DestTON = TONInternational
+		}
+		if c.DestNPI == 0 {
+			c.DestNPI = NPIISDN
+		}
+		if c.DestPrefix == "" && c.DestTON == TONInternational {
+			c.DestPrefix = DefaultDestPrefix
+		}
+	}
+	if c.RegisteredDelivery == 0 && !c.NoReceipts {
+		c.RegisteredDelivery = RegisteredDeliveryAlways
+	}
+	if c.NoReceipts {
+		c.RegisteredDelivery = RegisteredDeliveryNone
+	}
+	if c.Dial == nil {
+		var d net.Dialer
+		c.Dial = d.DialContext
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Message is one SMS to send.
+type Message struct {
+	Source   string          // source address, e.g. "12123" or "12123" + extension
+	Dest     string          // recipient: 11-digit national mobile number, or already international
+	Text     string          // full text, signature included
+	Encoding coding.Encoding // Auto (default): GSM7 if it fits, else UCS2
+	// Validity, when positive, becomes a relative validity_period: the
+	// SMSC gives up after it.
+	Validity time.Duration
+	Priority byte
+}
+
+// Result is what the SMSC said about an accepted message.
+type Result struct {
+	IDs      []string        // the SMSC message id of each part, in part order
+	Encoding coding.Encoding // the encoding used
+	Parts    int
+}
+
+// SendError is a message some or all of whose parts were not accepted.
+// Result.IDs has "" for the parts that failed.
+type SendError struct {
+	Result Result
+	Failed int   // parts not accepted
+	Err    error // the first part's error
+}
+
+func (e *SendError) Error() string {
+	return fmt.Sprintf("smpp: %d of %d parts not accepted: %v", e.Failed, e.Result.Parts, e.Err)
+}
+
+// Unwrap returns the first part's error.
+func (e *SendError) Unwrap() error { return e.Err }
+
+// Incoming is a mobile-originated message.
+type Incoming struct {
+	Source     Address // the handset
+	Dest       Address // our address it was sent to
+	Text       string  // decoded text ("" if the data_coding is not text)
+	DataCoding byte
+	Data       []byte     // short_message or message_payload, header stripped
+	UDH        coding.UDH // concatenation info when the message is a part
+}
+
+// Client keeps Config.Binds sessions to one SMSC bound and sends messages
+// over them. Run owns its goroutines; Send may be called from any
+// goroutine while Run runs.
+type Client struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *carrierMetrics
+	limiter *rate.Limiter
+	ref     atomic.Uint32 // concatenation reference
+
+	mu      sync.Mutex
+	binds   []*Session // up sessions
+	changed chan struct{}
+	next    int
+	running bool
+	stopped bool
+}
+
+// NewClient checks the configuration and returns a Client. Nothing
+// connects until Run.
+func NewClient(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	c := &Client{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "smpp", "carrier", cfg.Name),
+		metrics: cfg.Metrics.forCarrier(cfg.Name),
+		changed: make(chan struct{}),
+	}
+	if cfg.TPS > 0 {
+		burst := cfg.Burst
+		if burst <= 0 {
+			burst = max(1, int(cfg.TPS/10))
+		}
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.TPS), burst)
+	}
+	c.ref.Store(rand.Uint32())
+	return c, nil
+}
+
+// Name is the carrier name.
+func (c *Client) Name() string { return c.cfg.Name }
+
+// BindsUp is the number of sessions bound now.
+func (c *Client) BindsUp() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.binds)
+}
+
+// WaitReady waits until at least one bind is up.
+func (c *Client) WaitReady(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		n, ch, stopped := len(c.binds), c.changed, c.stopped
+		c.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		if stopped {
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Run keeps the binds up until ctx ends, then unbinds them (bounded by
+// ShutdownTimeout) and returns nil. It may be called once.
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running || c.stopped {
+		c.mu.Unlock()
+		return errors.New("smpp: Client.Run called twice")
+	}
+	c.running = true
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := range c.cfg.Binds {
+		wg.Go(func() { c.keepBound(ctx, i) })
+	}
+	wg.Wait()
+	c.mu.Lock()
+	c.stopped = true
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *Client) keepBound(ctx context.Context, slot int) {
+	log := c.log.With("bind", slot)
+	backoff := c.cfg.ReconnectMin
+	for ctx.Err() == nil {
+		s, err := c.bind(ctx)
+		c.metrics.bindAttempt(err == nil)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("bind failed", "err", err, "retry_in", backoff)
+			if !sleep(ctx, jitter(backoff)) {
+				return
+			}
+			backoff = min(2*backoff, c.cfg.ReconnectMax)
+			continue
+		}
+		log.Info("bound", "peer", s.PeerSystemID(), "mode", s.Mode())
+		backoff = c.cfg.ReconnectMin
+		c.add(s)
+		c.metrics.bindsUp(1)
+		select {
+		case <-s.Done():
+			c.remove(s)
+			s.Close()
+			log.Warn("bind lost", "err", s.Err())
+			c.metrics.bindsUp(-1)
+			if !sleep(ctx, jitter(backoff)) {
+				return
+			}
+		case <-ctx.Done():
+			c.remove(s)
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ShutdownTimeout)
+			if err := s.Unbind(uctx); err != nil {
+				log.Warn("unbind", "err", err)
+			}
+			cancel()
+			c.metrics.bindsUp(-1)
+			return
+		}
+	}
+}
+
+func (c *Client) bind(ctx context.Context) (*Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	defer cancel()
+	conn, err := c.cfg.Dial(ctx, "tcp", c.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("smpp: dial: %w", err)
+	}
+	return Open(ctx, conn, SessionConfig{
+		Bind: Bind{
+			SystemID: c.cfg.SystemID, Password: c.cfg.Password, SystemType: c.cfg.SystemType,
+			AddressRange: c.cfg.AddressRange,
+		},
+		Mode:           c.cfg.Mode,
+		Window:         c.cfg.Window,
+		RequestTimeout: c.cfg.RequestTimeout,
+		EnquireLink:    c.cfg.EnquireLink,
+		Handler:        HandlerFunc(c.handle),
+		HandlerWorkers: c.cfg.HandlerWorkers,
+		InboundQueue:   c.cfg.InboundQueue,
+		Logger:         c.cfg.Logger,
+		Metrics:        c.cfg.Metrics,
+		Name:           c.cfg.Name,
+	})
+}
+
+func (c *Client) add(s *Session) {
+	c.mu.Lock()
+	c.binds = append(c.binds, s)
+	c.notifyLocked()
+	c.mu.Unlock()
+}
+
+func (c *Client) remove(s *Session) {
+	c.mu.Lock()
+	for i, b := range c.binds {
+		if b == s {
+			c.binds = append(c.binds[:i], c.binds[i+1:]...)
+			break
+		}
+	}
+	c.notifyLocked()
+	c.mu.Unlock()
+}
+
+// pick returns the up session with the fewest requests in flight
+// (round-robin among equals), waiting for one to come up.
+func (c *Client) pick(ctx context.Context) (*Session, error) {
+	for {
+		c.mu.Lock()
+		var best *Session
+		n := len(c.binds)
+		for i := range n {
+			s := c.binds[(c.next+i)%n]
+			if s.Mode() == ModeReceiver || s.Err() != nil {
+				continue
+			}
+			if best == nil || s.InFlight() < best.InFlight() {
+				best = s
+			}
+		}
+		if n > 0 {
+			c.next = (c.next + 1) % n
+		}
+		ch, stopped := c.changed, c.stopped
+		c.mu.Unlock()
+		if best != nil {
+			return best, nil
+		}
+		if stopped {
+			return nil, ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrNotBound, ctx.Err())
+		}
+	}
+}
+
+// Dest formats a recipient for destination_addr.
+func (c *Client) dest(n string) string {
+	if c.cfg.DestPrefix != "" && len(n) == 11 && n[0] == '1' {
+		return c.cfg.DestPrefix + n
+	}
+	return n
+}
+
+// Send encodes m, splits it into parts and submits them over one bind,
+// pipelined, under the TPS limit. It returns when every part has its
+// response. ctx bounds waiting for a bind, for the rate limiter and for
+// the responses.
+func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
+	if m.Dest == "" || strings.IndexByte(m.Dest, 0) >= 0 {
+		return Result{}, fmt.Errorf("%w: empty destination", ErrInvalidMessage)
+	}
+	ref := byte(c.ref.Add(1))
+	plan, err := coding.Split(m.Text, m.Encoding, ref)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	res := Result{Encoding: plan.Encoding, Parts: len(plan.Parts), IDs: make([]string, len(plan.Parts))}
+	base := SM{
+		ServiceType:        c.cfg.ServiceType,
+		Source:             Address{TON: c.cfg.SourceTON, NPI: c.cfg.SourceNPI, Addr: m.Source},
+		Dest:               Address{TON: c.cfg.DestTON, NPI: c.cfg.DestNPI, Addr: c.dest(m.Dest)},
+		PriorityFlag:       m.Priority,
+		RegisteredDelivery: c.cfg.RegisteredDelivery,
+		DataCoding:         plan.DataCoding,
+	}
+	if plan.UDHI() {
+		base.ESMClass |= ESMClassUDHI
+	}
+	if m.Validity > 0 {
+		base.ValidityPeriod = RelativeTime(m.Validity)
+	}
+	errs := make([]error, len(plan.Parts))
+	var wg sync.WaitGroup
+	for i, part := range plan.Parts {
+		sm := base
+		sm.ShortMessage = part
+		if i == len(plan.Parts)-1 {
+			// Last part inline: a one-part message needs no goroutine.
+			res.IDs[i], errs[i] = c.submitPart(ctx, &sm)
+			break
+		}
+		wg.Go(func() { res.IDs[i], errs[i] = c.submitPart(ctx, &sm) })
+	}
+	wg.Wait()
+	var first error
+	failed := 0
+	for _, e := range errs {
+		if e != nil {
+			failed++
+			if first == nil {
+				first = e
+			}
+		}
+	}
+	if failed > 0 {
+		return res, &SendError{Result: res, Failed: failed, Err: first}
+	}
+	return res, nil
+}
+
+// submitPart submits one part, on any bind, retrying refusals that say
+// "not now" (throttled, queue full) and failures that sent nothing.
+func (c *Client) submitPart(ctx context.Context, sm *SM) (string, error) {
+	tries := 0
+	for {
+		if c.limiter != nil {
+			if err := c.limiter.Wait(ctx); err != nil {
+				c.metrics.submit(string(ReasonCanceled), -1)
+				return "", &RequestError{Command: SubmitSM, Err: err}
+			}
+		}
+		s, err := c.pick(ctx)
+		if err != nil {
+			c.metrics.submit(string(ReasonNoBind), -1)
+			return "", err
+		}
+		start := time.Now()
+		id, err := s.Submit(ctx, sm)
+		if err == nil {
+			c.metrics.submit(string(ReasonOK), time.Since(start).Seconds())
+			return id, nil
+		}
+		retry, reason := Classify(err)
+		c.metrics.submit(string(reason), -1)
+		var re *RequestError
+		notSent := errors.As(err, &re) && !re.Sent && ctx.Err() == nil && reason == ReasonNoBind
+		throttled := reason == ReasonThrottled || reason == ReasonQueueFull
+		if !retry || !(notSent || throttled) || tries >= max(c.cfg.ThrottleRetries, 0) {
+			return "", err
+		}
+		tries++
+		if throttled && !sleep(ctx, time.Duration(tries)*c.cfg.ThrottleBackoff) {
+			return "", err
+		}
+	}
+}
+
+// handle is every bind's Handler: receipts to OnReceipt, the rest to
+// OnMessage.
+func (c *Client) handle(ctx context.Context, p *PDU) error {
+	var sm *SM
+	switch b := p.Body.(type) {
+	case *SM:
+		sm = b
+	case *DataSMBody:
+		payload, _ := b.TLVs.Get(TagMessagePayload)
+		sm = &SM{ServiceType: b.ServiceType, Source: b.Source, Dest: b.Dest, ESMClass: b.ESMClass,
+			DataCoding: b.DataCoding, ShortMessage: payload, TLVs: b.TLVs}
+	default:
+		return nil // alert_notification: nothing to do
+	}
+	if sm.ESMClass&ESMClassTypeMsk == ESMClassReceipt {
+		r, err := ParseReceipt(sm)
+		if err != nil {
+			c.metrics.receipt("unparsed")
+			c.log.Warn("unparsed receipt", "seq", p.Seq, "err", err)
+			return nil // acked: sending it again will not make it parse
+		}
+		c.metrics.receipt(r.Stat)
+		if c.cfg.OnReceipt == nil {
+			return nil
+		}
+		return appErr(c.cfg.OnReceipt(ctx, r))
+	}
+	if c.cfg.OnMessage == nil {
+		return nil
+	}
+	in := Incoming{Source: sm.Source, Dest: sm.Dest, DataCoding: sm.DataCoding, Data: sm.ShortMessage}
+	if len(in.Data) == 0 {
+		in.Data, _ = sm.TLVs.Get(TagMessagePayload)
+	}
+	if sm.ESMClass&ESMClassUDHI != 0 {
+		h, rest, err := coding.SplitUDH(in.Data)
+		if err != nil {
+			c.log.Warn("MO with bad UDH", "from", MaskNumber(sm.Source.Addr), "err", err)
+			return ErrRejectAppError
+		}
+		in.UDH, in.Data = h, rest
+	}
+	in.Text, _ = coding.Decode(sm.DataCoding, in.Data)
+	return appErr(c.cfg.OnMessage(ctx, in))
+}
+
+// appErr turns a handler error into one that answers ESME_RX_T_APPN
+// unless it already names a status.
+func appErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrTempAppError, err)
+}
+
+// RelativeTime formats d as an SMPP relative time ("YYMMDDhhmmss000R").
+func RelativeTime(d time.Duration) string {
+	secs := int64(d / time.Second)
+	days := secs / 86400
+	secs %= 86400
+	years := days / 365
+	days %= 365
+	months := days / 30
+	days %= 30
+	if years > 99 {
+		years = 99
+	}
+	return fmt.Sprintf("%02d%02d%02d%02d%02d%02d000R", years, months, days, secs/3600, secs%3600/60, secs%60)
+}
+
+// MaskNumber keeps the first 3 and last 4 digits of a phone number for
+// logs: "13812345678" → "138****5678". Short strings are masked whole.
+func MaskNumber(n string) string {
+	if len(n) < 8 {
+		return strings.Repeat("*", len(n))
+	}
+	return n[:3] + strings.Repeat("*", len(n)-7) + n[len(n)-4:]
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
