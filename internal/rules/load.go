@@ -234,6 +234,7 @@ func Load(files map[string][]byte, opts Options) (*Set, error) {
 		}
 		l.readRules(f, root)
 	}
+	l.lintUnused()
 	if len(set.rules) == 0 && len(errs.errs) == 0 {
 		errs.add("", 1, 1, "no rules")
 	}
@@ -632,6 +633,43 @@ func (l *loader) compileSrc(x exprCtx, n *yaml.Node, src string, want *cel.Type,
 		return nil
 	}
 	return p
+}
+
+// lintUnused checks templates no rule uses: they must compile for at
+// least one event type (an operator staging a template still learns about
+// typos). Errors are reported for the type that fits best.
+func (l *loader) lintUnused() {
+	used := map[string]bool{}
+	for _, r := range l.set.rules {
+		used[r.Template] = true
+	}
+	for _, t := range l.set.Templates() {
+		if used[t.Name] || t.node == nil {
+			continue
+		}
+		maxSeg := t.MaxSegments
+		if maxSeg == 0 {
+			maxSeg = l.set.settings.MaxSegments
+		}
+		var best template.Errors
+		for _, typ := range event.Types {
+			_, err := template.Compile(l.set.envs[typ], t.Name, t.Text, template.Options{
+				Signature: l.set.settings.Signature, MaxSegments: maxSeg, FieldLen: l.set.settings.FieldMaxLen,
+			})
+			if err == nil {
+				best = nil
+				break
+			}
+			var tes template.Errors
+			if errors.As(err, &tes) && (best == nil || len(tes) < len(best)) {
+				best = tes
+			}
+		}
+		for _, te := range best {
+			line, col := t.f.pos(t.node, te.Offset)
+			l.errs.add(t.f.name, line, col, "template %s (used by no rule): %s", t.Name, te.Msg)
+		}
+	}
 }
 
 // checkCost bounds the checker's estimate of an expression's cost; runtime
