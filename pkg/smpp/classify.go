@@ -51,6 +51,9 @@ func Classify(err error) (retry bool, reason Reason) {
 	if errors.Is(err, ErrTimeout) {
 		return true, ReasonTimeout
 	}
+	if errors.Is(err, ErrNotBound) {
+		return true, ReasonNoBind
+	}
 	var re *RequestError
 	sent := errors.As(err, &re) && re.Sent
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
