@@ -279,6 +279,11 @@ func TestPreview(t *testing.T) {
 			t.Errorf("preview lacks %q:\n%s", want, out)
 		}
 	}
+	out = Preview(set, pointsEvent(8, 10), testNow)
+	if !strings.Contains(out, "FIRES violation.points_9 → 189****5678") || !strings.Contains(out, "(**************4567)") ||
+		strings.Contains(out, "18912345678") || strings.Contains(out, "310115198808124567") {
+		t.Errorf("preview does not mask phone and ID numbers:\n%s", out)
+	}
 	ev.AdvisoryPublished.ValidUntil = at("2026-11-28T06:00:00+08:00")
 	if out := Preview(set, ev, at("2026-11-27T23:00:00+08:00")); !strings.Contains(out, "SKIPPED advisory.notice: expired") {
 		t.Errorf("preview of an expiring notice:\n%s", out)

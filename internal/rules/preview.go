@@ -7,12 +7,23 @@ import (
 	"time"
 
 	"github.com/traffic12123/gateway/internal/event"
+	"github.com/traffic12123/gateway/internal/template"
 )
+
+// maskEntity hides an ID (licence) number but its last 4 characters; plates
+// and advisory ids pass.
+func maskEntity(s string) string {
+	if len(s) == 18 && strings.Trim(s[:17], "0123456789") == "" {
+		return strings.Repeat("*", 14) + s[14:]
+	}
+	return s
+}
 
 // Preview evaluates ev at now and describes, for operators (`smsgw rules
 // preview`), the rules that fire with their rendered messages, the rules
 // that matched but were skipped and why, the cancellations, and the rules
-// listening to the type that did not match.
+// listening to the type that did not match. Phone and ID numbers outside the
+// message texts are masked.
 func Preview(set *Set, ev *event.Event, now time.Time) string {
 	loc := set.settings.Location
 	ts := func(t time.Time) string {
@@ -22,7 +33,7 @@ func Preview(set *Set, ev *event.Event, now time.Time) string {
 		return t.In(loc).Format("2006-01-02 15:04:05 MST")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "event %s %s (%s), evaluated at %s, rule set %.12s\n", ev.Type, ev.ID, ev.Entity(), ts(now), set.Hash())
+	fmt.Fprintf(&b, "event %s %s (%s), evaluated at %s, rule set %.12s\n", ev.Type, ev.ID, maskEntity(ev.Entity()), ts(now), set.Hash())
 	res, err := set.Evaluate(ev, now)
 	if err != nil {
 		fmt.Fprintf(&b, "error: %v\n", err)
@@ -31,7 +42,7 @@ func Preview(set *Set, ev *event.Event, now time.Time) string {
 	seen := map[string]bool{}
 	for _, d := range res.Decisions {
 		seen[d.RuleID] = true
-		to := d.Recipient
+		to := template.MaskPhone(d.Recipient)
 		if len(d.Regions) > 0 {
 			to = "regions " + strings.Join(d.Regions, ",")
 		}
