@@ -408,9 +408,6 @@ func (s *Server) trusted(ip netip.Addr) bool {
 
 // admit reserves a call slot or says why not.
 func (s *Server) admit(ip netip.Addr, req *sip.Request) *RejectError {
-	if !ParseOffer(req.Body()).Usable() {
-		return &RejectError{Status: 488, Reason: "media"}
-	}
 	now := time.Now()
 	s.mu.Lock()
 	if s.closing {
@@ -436,6 +433,9 @@ func (s *Server) admit(ip netip.Addr, req *sip.Request) *RejectError {
 	}
 	if s.active.Load() >= int64(s.cfg.MaxCalls) {
 		return &RejectError{Status: sip.StatusServiceUnavailable, Reason: "busy"}
+	}
+	if !ParseOffer(req.Body()).Usable() {
+		return &RejectError{Status: 488, Reason: "media"}
 	}
 	s.active.Add(1)
 	s.callsWG.Add(1) // under s.mu, so never concurrent with Serve's Wait
