@@ -82,4 +82,6 @@ func BenchmarkPacerStep(b *testing.B) {
 
 type discardWriter struct{}
 
-func (discardWriter) WriteSamples(p []byte, _ uint32, _ bool, _ uint8) (int, error) { return len(p), nil }
+func (discardWriter) WriteSamples(p []byte, _ uint32, _ bool, _ uint8) (int, error) {
+	return len(p), nil
+}
