@@ -336,8 +336,8 @@ func (c *Client) keepBound(ctx context.Context, slot int) {
 		}
 		log.Info("bound", "peer", s.PeerSystemID(), "mode", s.Mode())
 		backoff = c.cfg.ReconnectMin
-		c.add(s)
 		c.metrics.bindsUp(1)
+		c.add(s)
 		select {
 		case <-s.Done():
 			c.remove(s)

@@ -52,6 +52,18 @@ func waitReady(t *testing.T, c *Client) {
 	}
 }
 
+// waitBinds waits (up to 10 s) until n binds are up.
+func waitBinds(t *testing.T, c *Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.BindsUp() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d binds up, want %d", c.BindsUp(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 const longText = "【交管12123】您的小型汽车（京A·12345）检验有效期至2026年12月31日，请在有效期满前三个月内到检验机构检验。逾期未检验的，不得上道路行驶，将被依法处罚。连续三个检验周期未取得检验合格标志的，将被强制报废。"
 
 func TestClientSendLongWithReceipts(t *testing.T) {
@@ -117,6 +129,7 @@ func TestClientSendLongWithReceipts(t *testing.T) {
 	if n := metricValue(t, m.Receipts.WithLabelValues("test", "DELIVRD")); n != 2 {
 		t.Fatalf("receipts %v", n)
 	}
+	waitBinds(t, c, 2)
 	if n := metricValue(t, m.BindsUp.WithLabelValues("test")); n != 2 {
 		t.Fatalf("binds up %v", n)
 	}
@@ -217,10 +230,7 @@ func TestClientShutdownUnbinds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	waitReady(t, c)
-	for c.BindsUp() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	waitBinds(t, c, 2)
 	cancel()
 	tp.waitFor(t, Unbind)
 	tp.waitFor(t, Unbind)
