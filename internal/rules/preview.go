@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -13,11 +14,10 @@ import (
 // maskEntity hides an ID (licence) number but its last 4 characters; plates
 // and advisory ids pass.
 func maskEntity(s string) string {
-	if len(s) == 18 && strings.Trim(s[:17], "0123456789") == "" {
-		return strings.Repeat("*", 14) + s[14:]
-	}
-	return s
+	return idNumberRE.ReplaceAllStringFunc(s, func(id string) string { return strings.Repeat("*", 14) + id[14:] })
 }
+
+var idNumberRE = regexp.MustCompile(`\b\d{17}[\dXx]\b`)
 
 // Preview evaluates ev at now and describes, for operators (`smsgw rules
 // preview`), the rules that fire with their rendered messages, the rules
@@ -64,10 +64,10 @@ func Preview(set *Set, ev *event.Event, now time.Time) string {
 		fmt.Fprintf(&b, "  not before: %s\n", nb)
 		fmt.Fprintf(&b, "  expires:    %s\n", ts(d.ExpiresAt))
 		if d.DedupeKey != "" {
-			fmt.Fprintf(&b, "  dedupe:     %s within %s\n", d.DedupeKey, fmtDuration(d.DedupeWindow))
+			fmt.Fprintf(&b, "  dedupe:     %s within %s\n", maskEntity(d.DedupeKey), fmtDuration(d.DedupeWindow))
 		}
 		if d.CancelKey != "" {
-			fmt.Fprintf(&b, "  cancel key: %s\n", d.CancelKey)
+			fmt.Fprintf(&b, "  cancel key: %s\n", maskEntity(d.CancelKey))
 		}
 	}
 	for _, s := range res.Skipped {
@@ -75,7 +75,7 @@ func Preview(set *Set, ev *event.Event, now time.Time) string {
 		fmt.Fprintf(&b, "\nSKIPPED %s: %s (%s)\n", s.RuleID, s.Reason, s.Detail)
 	}
 	for _, c := range res.Cancels {
-		fmt.Fprintf(&b, "\nCANCELS %s (%s)\n", c.CancelKey, c.Reason)
+		fmt.Fprintf(&b, "\nCANCELS %s (%s)\n", maskEntity(c.CancelKey), c.Reason)
 	}
 	var quiet []string
 	for _, c := range set.byType[ev.Type] {
