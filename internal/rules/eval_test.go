@@ -272,20 +272,26 @@ func TestPreview(t *testing.T) {
 	ev := &event.Event{ID: "adv-1", Type: event.TypeAdvisoryPublished, AdvisoryPublished: &event.AdvisoryPublished{
 		ID: "adv-1", Regions: []string{"310115"}, Kind: event.AdvisoryRoadworks, Text: "龙阳路半幅封闭施工，请绕行。",
 		ValidUntil: at("2026-11-30T00:00:00+08:00")}}
-	out := Preview(set, ev, at("2026-11-27T23:00:00+08:00"))
+	out, err := Preview(set, ev, at("2026-11-27T23:00:00+08:00"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"FIRES advisory.notice → regions 310115", "【交管12123】交通安全提示：龙阳路半幅封闭施工，请绕行。",
 		"ucs2, 1 segment(s)", "2026-11-28 08:00:00", "quiet hours", "no match: advisory.warning"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("preview lacks %q:\n%s", want, out)
 		}
 	}
-	out = Preview(set, pointsEvent(8, 10), testNow)
+	out, _ = Preview(set, pointsEvent(8, 10), testNow)
 	if !strings.Contains(out, "FIRES violation.points_9 → 189****5678") || !strings.Contains(out, "(**************4567)") ||
 		strings.Contains(out, "18912345678") || strings.Contains(out, "310115198808124567") {
 		t.Errorf("preview does not mask phone and ID numbers:\n%s", out)
 	}
 	ev.AdvisoryPublished.ValidUntil = at("2026-11-28T06:00:00+08:00")
-	if out := Preview(set, ev, at("2026-11-27T23:00:00+08:00")); !strings.Contains(out, "SKIPPED advisory.notice: expired") {
+	if out, _ := Preview(set, ev, at("2026-11-27T23:00:00+08:00")); !strings.Contains(out, "SKIPPED advisory.notice: expired") {
 		t.Errorf("preview of an expiring notice:\n%s", out)
+	}
+	if _, err := Preview(set, &event.Event{ID: "x", Type: event.TypeLicenceSnapshot}, testNow); !errors.Is(err, ErrEvent) {
+		t.Errorf("preview of an event without data: %v", err)
 	}
 }

@@ -23,8 +23,9 @@ var idNumberRE = regexp.MustCompile(`\b\d{17}[\dXx]\b`)
 // preview`), the rules that fire with their rendered messages, the rules
 // that matched but were skipped and why, the cancellations, and the rules
 // listening to the type that did not match. Phone and ID numbers outside the
-// message texts are masked.
-func Preview(set *Set, ev *event.Event, now time.Time) string {
+// message texts are masked. The error is Evaluate's: the event cannot be
+// evaluated.
+func Preview(set *Set, ev *event.Event, now time.Time) (string, error) {
 	loc := set.settings.Location
 	ts := func(t time.Time) string {
 		if t.IsZero() {
@@ -36,8 +37,7 @@ func Preview(set *Set, ev *event.Event, now time.Time) string {
 	fmt.Fprintf(&b, "event %s %s (%s), evaluated at %s, rule set %.12s\n", ev.Type, ev.ID, maskEntity(ev.Entity()), ts(now), set.Hash())
 	res, err := set.Evaluate(ev, now)
 	if err != nil {
-		fmt.Fprintf(&b, "error: %v\n", err)
-		return b.String()
+		return "", err
 	}
 	seen := map[string]bool{}
 	for _, d := range res.Decisions {
@@ -89,5 +89,5 @@ func Preview(set *Set, ev *event.Event, now time.Time) string {
 	if len(res.Decisions) == 0 && len(res.Skipped) == 0 && len(res.Cancels) == 0 {
 		b.WriteString("\nnothing fires\n")
 	}
-	return b.String()
+	return b.String(), nil
 }
