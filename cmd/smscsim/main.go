@@ -1,0 +1,148 @@
+// Command smscsim runs the SMPP SMSC simulator of pkg/smpp/smsc on its own,
+// as the carrier for the demo, manual tests and benchmarks:
+//
+//	smscsim -listen :2775 -receipt-delay 2s \
+//	    -outcomes DELIVRD=0.95,UNDELIV=0.03,EXPIRED=0.01,REJECTD=0.01 -tps 500
+//
+// It logs its counters every -stats-every and exits cleanly (unbinding every
+// ESME) on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/traffic12123/gateway/pkg/smpp/smsc"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "smscsim:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// options are the command line.
+type options struct {
+	listen, metrics    string
+	cfg                smsc.Config
+	statsEvery         time.Duration
+	logLevel           slog.Level
+	outcomes, idFormat string
+}
+
+func parse(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("smscsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:2775", "SMPP listen address")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus /metrics on this address (empty: off)")
+	fs.StringVar(&o.cfg.SystemID, "system-id", "", "accepted system_id (empty: any)")
+	fs.StringVar(&o.cfg.Password, "password", "", "accepted password (empty: any)")
+	fs.StringVar(&o.idFormat, "id-format", smsc.IDHex, "message id format: hex, decimal or uuid")
+	fs.DurationVar(&o.cfg.ReceiptDelay, "receipt-delay", time.Second, "delay between a submit and its receipt")
+	fs.StringVar(&o.outcomes, "outcomes", "DELIVRD=1", "receipt outcome weights, e.g. DELIVRD=0.95,UNDELIV=0.03,EXPIRED=0.01,REJECTD=0.01")
+	fs.IntVar(&o.cfg.TPS, "tps", 0, "submit_sm per second per bind before ESME_RTHROTTLED (0: unlimited)")
+	fs.Int64Var(&o.cfg.Seed, "seed", 0, "random seed for outcomes and faults (0: random)")
+	fs.DurationVar(&o.statsEvery, "stats-every", 10*time.Second, "log counters this often (0: never)")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fs.Float64Var(&o.cfg.Faults.QueueFull, "fault-queue-full", 0, "fraction of submits answered ESME_RMSGQFUL")
+	fs.Float64Var(&o.cfg.Faults.NoResponse, "fault-no-response", 0, "fraction of submits never answered (still delivered)")
+	fs.DurationVar(&o.cfg.Faults.SlowResponse, "fault-slow", 0, "delay every submit_sm_resp by this much")
+	fs.IntVar(&o.cfg.Faults.DropAfter, "fault-drop-after", 0, "drop a bind's connection after this many submits (0: never)")
+	fs.Float64Var(&o.cfg.Faults.DuplicateReceipts, "fault-duplicate-receipts", 0, "fraction of receipts sent twice")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	out, err := smsc.ParseOutcomes(o.outcomes)
+	if err != nil {
+		return nil, err
+	}
+	o.cfg.Outcomes, o.cfg.IDFormat = out, o.idFormat
+	return o, nil
+}
+
+// run serves until ctx is done. ready, if set, gets the SMPP address once
+// listening.
+func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) error {
+	o, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	o.cfg.Logger, o.cfg.Registerer = log, reg
+
+	s := smsc.New(o.cfg)
+	if err := s.Listen(o.listen); err != nil {
+		return err
+	}
+	var srv *http.Server
+	if o.metrics != "" {
+		ln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln) // stopped by Shutdown below
+		log.Info("metrics", "addr", ln.Addr().String())
+	}
+	if ready != nil {
+		ready(s.Addr())
+	}
+	var tick <-chan time.Time
+	if o.statsEvery > 0 {
+		t := time.NewTicker(o.statsEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	var last smsc.Stats
+	lastAt := time.Now()
+	for {
+		select {
+		case now := <-tick:
+			st := s.Stats()
+			secs := now.Sub(lastAt).Seconds()
+			log.Info("stats", "binds", st.Binds, "submits", st.Submits,
+				"submits_per_s", int(float64(st.Submits-last.Submits)/secs),
+				"accepted", st.Accepted, "throttled", st.Throttled, "queue_full", st.QueueFull,
+				"messages", st.Messages, "receipts_sent", st.ReceiptsSent,
+				"receipts_per_s", int(float64(st.ReceiptsSent-last.ReceiptsSent)/secs),
+				"receipts_pending", st.ReceiptsPending, "redelivered", st.Redelivered, "receipts_failed", st.ReceiptsFailed)
+			last, lastAt = st, now
+		case <-ctx.Done():
+			log.Info("shutting down")
+			if srv != nil {
+				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				srv.Shutdown(sctx)
+				cancel()
+			}
+			return s.Close()
+		}
+	}
+}
