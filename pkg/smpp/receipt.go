@@ -97,7 +97,14 @@ var receiptKeys = []string{"id:", "sub:", "dlvrd:", "submit date:", "done date:"
 // be missing except id and stat; "text:" takes the rest of the string.
 func ParseReceiptText(s string) (Receipt, error) {
 	var r Receipt
-	lower := strings.ToLower(s)
+	// ASCII-only lowering keeps byte offsets equal to s's, whatever s holds.
+	lb := []byte(s)
+	for i, c := range lb {
+		if 'A' <= c && c <= 'Z' {
+			lb[i] = c + 'a' - 'A'
+		}
+	}
+	lower := string(lb)
 	type hit struct{ key, at int }
 	var hits []hit
 	for k, key := range receiptKeys {
