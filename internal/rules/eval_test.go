@@ -295,3 +295,53 @@ func TestPreview(t *testing.T) {
 		t.Errorf("preview of an event without data: %v", err)
 	}
 }
+
+func TestEvaluateSkipsAndOptions(t *testing.T) {
+	set := loadDefault(t)
+	long := &event.Event{ID: "adv-long", Type: event.TypeAdvisoryPublished, AdvisoryPublished: &event.AdvisoryPublished{
+		ID: "adv-long", Regions: []string{"110100"}, Kind: event.AdvisoryWeather, Text: strings.Repeat("暴雨", 120),
+		ValidUntil: at("2026-11-28T00:00:00+08:00")}}
+	res, err := set.Evaluate(long, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Decisions) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != SkipTooLong {
+		t.Errorf("an advisory longer than max_segments: %+v", res)
+	}
+
+	files := map[string][]byte{"r.yaml": []byte(`rules:
+  - id: off
+    enabled: false
+    on: [vehicle.snapshot]
+    when: "true"
+    recipient: event.vehicle.phone
+    template: {text: "off"}
+  - id: on
+    on: [vehicle.snapshot]
+    when: event.vehicle.status == "G"
+    recipient: event.vehicle.phone
+    template: {text: "{{ mask_plate(event.vehicle.plate) }}逾期未检验"}
+    cancel_on:
+      events: [vehicle.status_changed]
+`)}
+	s2, err := Load(files, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s2.Rules()); n != 2 {
+		t.Errorf("Rules() lists %d, want the disabled one too", n)
+	}
+	car := quietCar()
+	car.VehicleSnapshot.Vehicle.Status = "G"
+	res, _ = s2.Evaluate(car, testNow)
+	if len(res.Decisions) != 1 || res.Decisions[0].RuleID != "on" || res.Decisions[0].Text != "【交管12123】京A***45逾期未检验" ||
+		res.Decisions[0].CancelKey != "on|京A12345" || res.Decisions[0].Segments != 1 || res.Decisions[0].Encoding != "ucs2" {
+		t.Errorf("decisions %+v", res.Decisions)
+	}
+	changed := &event.Event{ID: "c", Type: event.TypeVehicleStatusChanged, VehicleStatusChanged: &event.VehicleStatusChanged{
+		OldStatus: "G", NewStatus: "A", Vehicle: car.VehicleSnapshot.Vehicle}}
+	res, _ = s2.Evaluate(changed, testNow)
+	if len(res.Cancels) != 1 || res.Cancels[0].CancelKey != "on|京A12345" {
+		t.Errorf("cancels %+v", res.Cancels)
+	}
+}
