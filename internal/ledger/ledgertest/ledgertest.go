@@ -638,9 +638,24 @@ func testContacts(t *testing.T, e *env) {
 			}
 		})
 	}
+	// fn may use the store while the walk is on (an advisory inserts its
+	// messages as the directory streams).
+	i := 0
+	err := e.s.ContactsInRegions(e.ctx, []string{"440000"}, func(p string) error {
+		i++
+		m := Msg("adv1", "advisory", i)
+		m.Recipient, m.Key = p, message.Key("adv1", "advisory", p)
+		return e.s.Insert(e.ctx, []*message.Message{m})
+	})
+	if err != nil || i != 2 {
+		t.Fatalf("walk inserting messages: %v after %d", err, i)
+	}
+	if n, _ := e.s.CountSince(e.ctx, []string{"13800000003", "13800000004"}, T0); len(n) != 2 {
+		t.Fatalf("advisory messages %v", n)
+	}
 	stop := fmt.Errorf("stop")
 	n := 0
-	err := e.s.ContactsInRegions(e.ctx, []string{"110000"}, func(string) error { n++; return stop })
+	err = e.s.ContactsInRegions(e.ctx, []string{"110000"}, func(string) error { n++; return stop })
 	if err != stop || n != 1 {
 		t.Fatalf("callback error: %v after %d", err, n)
 	}

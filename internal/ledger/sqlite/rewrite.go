@@ -61,7 +61,7 @@ func (r *rewritten) args(args []any) []any {
 	}
 	out := make([]any, len(r.order))
 	for i, k := range r.order {
-		if k < len(args) {
+		if k >= 0 && k < len(args) {
 			out[i] = args[k]
 		}
 	}

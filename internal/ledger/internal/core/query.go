@@ -139,7 +139,8 @@ func (s *Store) UpsertContacts(ctx context.Context, cs []ledger.Contact) error {
 }
 
 // ContactsInRegions implements ledger.Store. Phones are visited in order,
-// each once.
+// each once, while the rows stream from a read connection (so memory stays
+// bounded for a province-wide advisory, and fn may use the store).
 func (s *Store) ContactsInRegions(ctx context.Context, regions []string, fn func(phone string) error) error {
 	q, err := s.read()
 	if err != nil {
@@ -163,23 +164,20 @@ func (s *Store) ContactsInRegions(ctx context.Context, regions []string, fn func
 			where += fmt.Sprintf("(region >= $%d AND region < $%d)", len(args)-1, len(args))
 		}
 	}
-	var phones []string
+	var fnErr error
 	err = queryEach(ctx, q, func(r Rows) error {
 		var p string
 		if err := r.Scan(&p); err != nil {
 			return err
 		}
-		phones = append(phones, p)
-		return nil
+		fnErr = fn(p)
+		return fnErr
 	}, `SELECT DISTINCT phone FROM contacts WHERE `+where+` ORDER BY phone`, args...)
+	if fnErr != nil {
+		return fnErr
+	}
 	if err != nil {
 		return fmt.Errorf("ledger contacts in regions: %w", err)
-	}
-	// Called after the rows are closed, so fn may use the store.
-	for _, p := range phones {
-		if err := fn(p); err != nil {
-			return err
-		}
 	}
 	return nil
 }

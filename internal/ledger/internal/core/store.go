@@ -71,6 +71,9 @@ func (s *Store) Insert(ctx context.Context, msgs []*message.Message) error {
 	for _, m := range msgs {
 		Prepare(m, now)
 	}
+	// Rows keep the caller's order (IDs ascend with it). Two PostgreSQL
+	// instances inserting overlapping batches in different orders may
+	// deadlock; the write is then retried (db.Write).
 	err := s.write(ctx, func(t *wtx) error {
 		return Chunks(msgs, 200, func(ms []*message.Message) error {
 			args := make([][]any, len(ms))
@@ -255,6 +258,7 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) error {
 		if err != nil {
 			return fmt.Errorf("parts: %w", err)
 		}
+		slices.SortFunc(upd, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
 		for carrier, ids := range byCarrier {
 			if err := Chunks(ids, s.d.MaxList, func(ids []string) error {
 				return t.ApplyPending(ctx, carrier, ids, nowN)

@@ -1,8 +1,10 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/message"
@@ -81,6 +83,11 @@ func (t *wtx) flushUpdates(ctx context.Context) error {
 			rows = append(rows, []any{k.carrier, k.id, u.stat, u.err, u.done})
 		}
 		clear(t.partUpd)
+		// A fixed lock order keeps concurrent PostgreSQL batches from
+		// deadlocking.
+		slices.SortFunc(rows, func(a, b []any) int {
+			return cmp.Or(cmp.Compare(a[0].(string), b[0].(string)), cmp.Compare(a[1].(string), b[1].(string)))
+		})
 		err := Chunks(rows, 400, func(rows [][]any) error {
 			src, args := t.d.Values(rows)
 			_, err := t.q.Exec(ctx, `UPDATE parts SET stat = v.column3, err = v.column4, done_at = v.column5
@@ -97,6 +104,7 @@ func (t *wtx) flushUpdates(ctx context.Context) error {
 			rows = append(rows, []any{id, u.stat, u.err, u.state, u.reason, u.at})
 		}
 		clear(t.msgUpd)
+		slices.SortFunc(rows, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
 		err := Chunks(rows, 300, func(rows [][]any) error {
 			src, args := t.d.Values(rows)
 			_, err := t.q.Exec(ctx, `UPDATE messages SET receipt_status = v.column2, receipt_error = v.column3, updated_at = v.column6,
