@@ -285,12 +285,13 @@ func (s *Set) readTemplates(f *yfile, root *yaml.Node) {
 		if v := tm["description"]; v != nil {
 			t.Description, _ = f.str(v, "description")
 		}
-		if v := tm["text"]; v == nil {
+		v := tm["text"]
+		if v == nil {
 			f.errAt(n, "template %q: missing text", t.Name)
 			continue
-		} else if t.Text, _ = f.str(v, "text"); true {
-			t.node = v
 		}
+		t.Text, _ = f.str(v, "text")
+		t.node = v
 		if v := tm["max_segments"]; v != nil {
 			if x, ok := f.integer(v, "max_segments"); ok {
 				if x < 1 || x > 10 {

@@ -66,7 +66,8 @@ type testCase struct {
 	expect     []expectDecision
 	skipped    []Skip
 	cancels    []string
-	optional   map[string]bool // optional decision fields the case compares
+	optional   map[string]bool // optional decision fields stated for any message of the case
+	loc        *time.Location  // the set's zone, for printing times
 }
 
 type expectDecision struct {
@@ -111,12 +112,12 @@ func runCases(set *Set, cases []*testCase) *TestReport {
 	quiet := map[string]bool{}
 	for _, tc := range cases {
 		res, err := set.Evaluate(tc.ev, tc.now)
-		want := tc.render(set, tc.expectLines())
+		want := tc.expectLines()
 		var got []string
 		if err != nil {
 			got = []string{"error: " + err.Error()}
 		} else {
-			got = tc.render(set, actualLines(res, tc, set.settings.Location))
+			got = actualLines(res, tc)
 		}
 		cr := CaseResult{File: tc.file, Line: tc.line, Name: tc.name, Pass: slices.Equal(want, got)}
 		if !cr.Pass {
@@ -151,15 +152,13 @@ func runCases(set *Set, cases []*testCase) *TestReport {
 	return rep
 }
 
-func (tc *testCase) render(_ *Set, lines []string) []string { return lines }
-
 // expectLines renders the expectations in the canonical form.
 func (tc *testCase) expectLines() []string {
 	var out []string
 	ds := slices.Clone(tc.expect)
 	sort.SliceStable(ds, func(i, j int) bool { return decisionLess(ds[i].fields, ds[j].fields) })
 	for _, d := range ds {
-		out = append(out, tc.decisionLines(d.fields)...)
+		out = append(out, tc.decisionLines(d.fields, d.fields)...)
 	}
 	out = append(out, skipLines(tc.skipped)...)
 	for _, c := range sorted(tc.cancels) {
@@ -168,15 +167,15 @@ func (tc *testCase) expectLines() []string {
 	return out
 }
 
-func actualLines(res Result, tc *testCase, loc *time.Location) []string {
+func actualLines(res Result, tc *testCase) []string {
 	var ds []map[string]string
 	for _, d := range res.Decisions {
-		ds = append(ds, decisionMap(d, loc))
+		ds = append(ds, decisionMap(d, tc.loc))
 	}
 	sort.SliceStable(ds, func(i, j int) bool { return decisionLess(ds[i], ds[j]) })
 	var out []string
 	for _, d := range ds {
-		out = append(out, tc.decisionLines(d)...)
+		out = append(out, tc.decisionLines(d, tc.expectationFor(d))...)
 	}
 	out = append(out, skipLines(res.Skipped)...)
 	var cs []string
@@ -211,10 +210,28 @@ func skipLines(ss []Skip) []string {
 	return out
 }
 
-func (tc *testCase) decisionLines(f map[string]string) []string {
+// expectationFor returns the expectation an actual decision is compared
+// with (same rule and recipient), nil if none.
+func (tc *testCase) expectationFor(d map[string]string) map[string]string {
+	for _, e := range tc.expect {
+		if e.fields["rule"] == d["rule"] && e.fields["recipient"] == d["recipient"] {
+			return e.fields
+		}
+	}
+	return nil
+}
+
+// decisionLines prints the always-compared fields of f and the optional
+// fields stated in the expectation exp (for an unexpected decision, every
+// optional field stated anywhere in the case).
+func (tc *testCase) decisionLines(f, exp map[string]string) []string {
 	out := []string{"- rule: " + f["rule"]}
 	for _, k := range decisionFields[1:] {
-		if k == "recipient" || k == "text" || k == "not_before" || tc.optional[k] {
+		_, stated := exp[k]
+		if exp == nil {
+			stated = tc.optional[k]
+		}
+		if k == "recipient" || k == "text" || k == "not_before" || stated {
 			out = append(out, "  "+k+": "+f[k])
 		}
 	}
@@ -272,7 +289,7 @@ func readTests(name string, data []byte, now time.Time, loc *time.Location, errs
 		if cm == nil {
 			continue
 		}
-		tc := &testCase{file: name, line: n.Line, now: now, optional: map[string]bool{}}
+		tc := &testCase{file: name, line: n.Line, now: now, optional: map[string]bool{}, loc: loc}
 		tc.name = fmt.Sprintf("test %d", i+1)
 		if v := cm["name"]; v != nil {
 			tc.name, _ = f.str(v, "name")
@@ -326,8 +343,7 @@ func readTests(name string, data []byte, now time.Time, loc *time.Location, errs
 						f.errAt(d, "expected message: missing %s", k)
 					}
 				}
-				out := e
-				tc.expect = append(tc.expect, out)
+				tc.expect = append(tc.expect, e)
 			}
 		}
 		if v := cm["skipped"]; v != nil {

@@ -184,8 +184,7 @@ func MaskName(s string) string {
 	if n <= 1 {
 		return s
 	}
-	r, size := utf8.DecodeRuneInString(s)
-	_ = r
+	_, size := utf8.DecodeRuneInString(s)
 	return s[:size] + strings.Repeat("*", n-1)
 }
 
