@@ -217,12 +217,45 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return err
 }
 
+// prepared is a batch fetched, decoded and dead-lettered, waiting for the
+// handler.
+type prepared struct {
+	msgs    []kafka.Message
+	records []Record
+}
+
+// loop runs two stages so that fetching and decoding the next batch
+// overlaps handling the current one: prepare (fetch, decode, dead-letter)
+// feeds finish (handle, commit) through a one-slot queue. Commits stay in
+// fetch order because finish is sequential.
 func (c *Consumer) loop(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer) error {
-	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan prepared, 1)
+	var prepErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(ready)
+		prepErr = c.prepareLoop(ctx, r, dlq, ready)
+	})
+	defer wg.Wait()
+	for p := range ready {
+		if len(p.records) > 0 && !c.handle(ctx, p.records) {
+			return nil
+		}
+		c.commit(ctx, r, p.msgs)
+		c.m.Batches.Inc()
+		c.m.BatchSize.Observe(float64(len(p.msgs)))
+		c.updateLag(p.msgs)
+	}
+	wg.Wait()
+	return prepErr
+}
+
+func (c *Consumer) prepareLoop(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer, ready chan<- prepared) error {
 	fails := 0
 	for {
-		var err error
-		batch, err = c.fetch(ctx, r, batch[:0])
+		batch, err := c.fetch(ctx, r, make([]kafka.Message, 0, c.cfg.MaxBatch))
 		if ctx.Err() != nil {
 			return nil // fetched but unprocessed records are redelivered
 		}
@@ -240,7 +273,13 @@ func (c *Consumer) loop(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer)
 			}
 		}
 		fails = 0
-		if !c.process(ctx, r, dlq, batch) {
+		p, ok := c.prepare(ctx, dlq, batch)
+		if !ok {
+			return nil
+		}
+		select {
+		case ready <- p:
+		case <-ctx.Done():
 			return nil
 		}
 	}
@@ -269,9 +308,9 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Mes
 	return batch, nil
 }
 
-// process decodes, dead-letters, handles and commits one batch. It returns
-// false when ctx ended first.
-func (c *Consumer) process(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer, batch []kafka.Message) bool {
+// prepare decodes a batch and dead-letters the records that break the
+// contract. It returns false when ctx ended first.
+func (c *Consumer) prepare(ctx context.Context, dlq *kafka.Writer, batch []kafka.Message) (prepared, bool) {
 	records := make([]Record, 0, len(batch))
 	var dead []kafka.Message
 	perTopic := map[string]int{}
@@ -290,16 +329,9 @@ func (c *Consumer) process(ctx context.Context, r *kafka.Reader, dlq *kafka.Writ
 		c.m.Records.WithLabelValues(t).Add(float64(n))
 	}
 	if len(dead) > 0 && !c.writeDead(ctx, dlq, dead) {
-		return false
+		return prepared{}, false
 	}
-	if len(records) > 0 && !c.handle(ctx, records) {
-		return false
-	}
-	c.commit(ctx, r, batch)
-	c.m.Batches.Inc()
-	c.m.BatchSize.Observe(float64(len(batch)))
-	c.updateLag(batch)
-	return true
+	return prepared{msgs: batch, records: records}, true
 }
 
 func deadLetter(m *kafka.Message, err error) kafka.Message {
