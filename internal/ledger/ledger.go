@@ -136,6 +136,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger; default discards.
 	Logger *slog.Logger
+	// Metrics; nil records nothing.
+	Metrics *Metrics
 	// PendingRetention is the minimum time an unmatched receipt is kept
 	// (Prune never drops younger ones). Default 72 h.
 	PendingRetention time.Duration

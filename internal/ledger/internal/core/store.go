@@ -62,10 +62,11 @@ func (s *Store) Close() error {
 }
 
 // Insert implements ledger.Store.
-func (s *Store) Insert(ctx context.Context, msgs []*message.Message) error {
+func (s *Store) Insert(ctx context.Context, msgs []*message.Message) (err error) {
 	if len(msgs) == 0 {
 		return nil
 	}
+	defer func(start time.Time) { s.opts.Metrics.Observe("insert", start, len(msgs), err) }(time.Now())
 	now := s.opts.Now()
 	nowN := now.UnixNano()
 	for _, m := range msgs {
@@ -74,7 +75,7 @@ func (s *Store) Insert(ctx context.Context, msgs []*message.Message) error {
 	// Rows keep the caller's order (IDs ascend with it). Two PostgreSQL
 	// instances inserting overlapping batches in different orders may
 	// deadlock; the write is then retried (db.Write).
-	err := s.write(ctx, func(t *wtx) error {
+	err = s.write(ctx, func(t *wtx) error {
 		return Chunks(msgs, 200, func(ms []*message.Message) error {
 			args := make([][]any, len(ms))
 			for i, m := range ms {
@@ -139,13 +140,13 @@ func (s *Store) Insert(ctx context.Context, msgs []*message.Message) error {
 }
 
 // Claim implements ledger.Store.
-func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner string) ([]*message.Message, error) {
+func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner string) (out []*message.Message, err error) {
 	if limit <= 0 {
 		return nil, nil
 	}
+	defer func(start time.Time) { s.opts.Metrics.Observe("claim", start, len(out), err) }(time.Now())
 	nowN := now.UnixNano()
-	var out []*message.Message
-	err := s.write(ctx, func(t *wtx) error {
+	err = s.write(ctx, func(t *wtx) error {
 		rows, err := t.q.Query(ctx, `UPDATE messages SET state = 'expired', reason = 'expired before send', done_at = $1, updated_at = $1
 			WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled') AND expires_at > 0 AND expires_at < $1`+s.d.SkipLocked)+`
 			RETURNING id`, nowN)
@@ -212,12 +213,13 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 }
 
 // Submitted implements ledger.Store.
-func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) error {
+func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err error) {
 	if len(subs) == 0 {
 		return nil
 	}
+	defer func(start time.Time) { s.opts.Metrics.Observe("submitted", start, len(subs), err) }(time.Now())
 	nowN := s.now()
-	err := s.write(ctx, func(t *wtx) error {
+	err = s.write(ctx, func(t *wtx) error {
 		var parts []any // 8 values per part
 		var upd [][]any
 		byCarrier := make(map[string][]string)
@@ -275,14 +277,15 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) error {
 }
 
 // Transition implements ledger.Store.
-func (s *Store) Transition(ctx context.Context, ts []ledger.Transition) error {
+func (s *Store) Transition(ctx context.Context, ts []ledger.Transition) (err error) {
+	defer func(start time.Time) { s.opts.Metrics.Observe("transition", start, len(ts), err) }(time.Now())
 	for _, tr := range ts {
 		if !ledger.Transitionable(tr.State) {
 			return fmt.Errorf("ledger transition of %d to %q: %w", tr.ID, tr.State, ledger.ErrBadTransition)
 		}
 	}
 	nowN := s.now()
-	err := s.write(ctx, func(t *wtx) error {
+	err = s.write(ctx, func(t *wtx) error {
 		for _, tr := range ts {
 			done := int64(0)
 			if tr.State.Final() {
@@ -307,12 +310,15 @@ func (s *Store) Transition(ctx context.Context, ts []ledger.Transition) error {
 }
 
 // Receipts implements ledger.Store.
-func (s *Store) Receipts(ctx context.Context, rs []ledger.Receipt) ([]ledger.ReceiptResult, error) {
+func (s *Store) Receipts(ctx context.Context, rs []ledger.Receipt) (out []ledger.ReceiptResult, err error) {
 	if len(rs) == 0 {
 		return nil, nil
 	}
-	var out []ledger.ReceiptResult
-	err := s.write(ctx, func(t *wtx) error {
+	defer func(start time.Time) {
+		s.opts.Metrics.Observe("receipts", start, len(rs), err)
+		s.opts.Metrics.Receipt(out)
+	}(time.Now())
+	err = s.write(ctx, func(t *wtx) error {
 		var err error
 		out, err = t.ApplyReceipts(ctx, rs, s.now())
 		return err
@@ -378,6 +384,9 @@ func (s *Store) Recover(ctx context.Context, owner string, staleBefore time.Time
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger recover: %w", err)
+	}
+	if n > 0 {
+		s.opts.Logger.Warn("messages left sending by a crash are now unknown", "count", n, "owner", owner)
 	}
 	return n, nil
 }
