@@ -1,10 +1,6 @@
 package template
 
-import (
-	"unicode/utf8"
-
-	"github.com/traffic12123/gateway/pkg/smpp/coding"
-)
+import "github.com/traffic12123/gateway/pkg/smpp/coding"
 
 // Rendered is a finished text as the carrier bills it.
 type Rendered struct {
@@ -18,11 +14,8 @@ type Rendered struct {
 // (pkg/smpp/coding.Count).
 func Measure(text string) Rendered {
 	enc, segs := coding.Count(text)
-	units := utf8.RuneCountInString(text)
 	if enc == coding.UCS2 {
-		units = coding.UCS2Len(text)
-	} else {
-		units = coding.GSM7Len(text)
+		return Rendered{Text: text, Encoding: "ucs2", Chars: coding.UCS2Len(text), Segments: segs}
 	}
-	return Rendered{Text: text, Encoding: string(enc), Chars: units, Segments: segs}
+	return Rendered{Text: text, Encoding: "gsm7", Chars: coding.GSM7Len(text), Segments: segs}
 }
