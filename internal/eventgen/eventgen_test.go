@@ -238,3 +238,35 @@ func BenchmarkNextEncode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeSweep decodes generated sweep snapshots, the bulk of the
+// daily load, and reports decodes per second on one goroutine.
+func BenchmarkDecodeSweep(b *testing.B) {
+	for _, mix := range []Mix{MixSweep, MixDefault} {
+		b.Run(string(mix), func(b *testing.B) {
+			g := NewWith(1, testNow, Options{Mix: mix})
+			raws := make([][]byte, 4096)
+			size := 0
+			for i := range raws {
+				_, _, ev := g.Next()
+				raw, err := event.Encode(ev)
+				if err != nil {
+					b.Fatal(err)
+				}
+				raws[i] = raw
+				size += len(raw)
+			}
+			b.SetBytes(int64(size / len(raws)))
+			b.ReportAllocs()
+			i := 0
+			start := time.Now()
+			for b.Loop() {
+				if _, err := event.Decode(raws[i%len(raws)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(i)/time.Since(start).Seconds(), "decodes/s")
+		})
+	}
+}
