@@ -45,3 +45,18 @@ func BenchmarkEvaluateFire(b *testing.B) {
 		benchEvaluate(b, ev, 1)
 	})
 }
+
+// BenchmarkEvaluateNoFireParallel: the same on every core (GOMAXPROCS
+// goroutines sharing one Set), events/s for the whole machine.
+func BenchmarkEvaluateNoFireParallel(b *testing.B) {
+	set := loadDefault(b)
+	ev := quietCar()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			set.Evaluate(ev, testNow)
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

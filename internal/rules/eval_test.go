@@ -345,3 +345,40 @@ func TestEvaluateSkipsAndOptions(t *testing.T) {
 		t.Errorf("cancels %+v", res.Cancels)
 	}
 }
+
+func TestEnvelopeVariables(t *testing.T) {
+	set, err := Load(map[string][]byte{"r.yaml": []byte(`rules:
+  - id: both
+    on: [licence.snapshot, licence.status_changed]
+    when: type == "licence.status_changed" || id.startsWith("sweep-")
+    recipient: event.licence.phone
+    template: {text: "{{ type }} {{ id }} {{ datetime(now) }}"}
+`)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lic := event.Licence{Number: "110105199003071239", Phone: "13900139000"}
+	tests := []struct {
+		ev   *event.Event
+		text string
+	}{
+		{&event.Event{ID: "sweep-1", Type: event.TypeLicenceSnapshot, LicenceSnapshot: &event.LicenceSnapshot{Licence: lic}},
+			"【交管12123】licence.snapshot sweep-1 2026年11月27日10时00分"},
+		{&event.Event{ID: "other", Type: event.TypeLicenceSnapshot, LicenceSnapshot: &event.LicenceSnapshot{Licence: lic}}, ""},
+		{&event.Event{ID: "c-1", Type: event.TypeLicenceStatusChanged, LicenceStatusChanged: &event.LicenceStatusChanged{Licence: lic}},
+			"【交管12123】licence.status_changed c-1 2026年11月27日10时00分"},
+	}
+	for _, tt := range tests {
+		res, err := set.Evaluate(tt.ev, testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if len(res.Decisions) == 1 {
+			got = res.Decisions[0].Text
+		}
+		if got != tt.text || len(res.Decisions) > 1 {
+			t.Errorf("%s %s: got %q, want %q", tt.ev.Type, tt.ev.ID, got, tt.text)
+		}
+	}
+}
