@@ -16,7 +16,7 @@ import (
 
 const (
 	writeTimeout   = 30 * time.Second
-	delayQueueSize = 4096
+	delayQueueSize = 256 // submit_sm_resp held back by SlowResponse; beyond it the read loop waits
 )
 
 // conn is one ESME connection and, once bound, one bind.
@@ -124,6 +124,13 @@ func (c *conn) serve() {
 	for _, e := range out {
 		c.s.redeliver(e.r, "bind lost")
 	}
+	// Receipts still pending keep a pointer to this conn (their origin):
+	// let the buffers go. Late writers (Close's unbind) write nowhere.
+	c.wmu.Lock()
+	c.bw = bufio.NewWriterSize(io.Discard, 16)
+	c.textBuf = nil
+	c.wmu.Unlock()
+	c.br = nil
 }
 
 func reason(err error) string {

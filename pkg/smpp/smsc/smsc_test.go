@@ -572,3 +572,37 @@ func TestConfig(t *testing.T) {
 		t.Error("ParseOutcomes accepted a bare stat")
 	}
 }
+
+func TestReceiptsSurviveLostBind(t *testing.T) {
+	s := start(t, smsc.Config{RedeliveryDelay: 10 * time.Millisecond})
+	a := bind(t, s.Addr(), smpp.BindTransceiver, "gw")
+	a.setAck(func(*smpp.PDU) (smpp.Status, bool) { return 0, false }) // never answers
+	p := a.submit(sm("12123", "13800138000", 0, []byte("x"), 1))
+	a.receipts(1, 5*time.Second)
+	a.nc.Close() // in flight, unanswered: the SMSC must send it again elsewhere
+	<-a.done
+	b := bind(t, s.Addr(), smpp.BindReceiver, "gw")
+	if r := b.receipts(1, 5*time.Second)[0]; r.MessageID != p.MessageID() {
+		t.Errorf("receipt %q for %q", r.MessageID, p.MessageID())
+	}
+	eventually(t, "settled", func() bool { return s.Stats().Receipts["DELIVRD"] == 1 })
+	if st := s.Stats(); st.Redelivered != 1 || st.ReceiptsPending != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestPendingReceiptsBounded(t *testing.T) {
+	s := start(t, smsc.Config{MaxPendingReceipts: 2})
+	tx := bind(t, s.Addr(), smpp.BindTransmitter, "gw") // nobody to take receipts
+	for range 5 {
+		if p := tx.submit(sm("12123", "13800138000", 0, []byte("x"), 1)); p.Status != smpp.StatusOK {
+			t.Fatal(statusOf(p))
+		}
+	}
+	if st := s.Stats(); st.ReceiptsPending != 2 || st.ReceiptsDropped != 3 || st.Accepted != 5 {
+		t.Errorf("stats %+v", st)
+	}
+	rx := bind(t, s.Addr(), smpp.BindReceiver, "gw")
+	rx.receipts(2, 5*time.Second)
+	rx.noMore(50 * time.Millisecond)
+}

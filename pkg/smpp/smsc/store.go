@@ -7,7 +7,7 @@ import (
 
 // Submit is one submit_sm as the simulator received it.
 type Submit struct {
-	Bind       uint64 // bind number, 1 for the first bind since start
+	Bind       uint64 // connection number, 1 for the first connection since start
 	SystemID   string
 	Source     string
 	Dest       string
