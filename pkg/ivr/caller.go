@@ -87,6 +87,17 @@ func NewCaller(cfg CallerConfig) (*Caller, error) {
 		ua.Close()
 		return nil, fmt.Errorf("caller listen: %w", err)
 	}
+	// sipgo reports "ready" before the UDP listener joins its connection
+	// pool; a request sent in between makes sipgo bind the same port again
+	// and fail. Wait for the pool.
+	if cfg.Transport == "udp" {
+		for deadline := time.Now().Add(2 * time.Second); ua.TransportLayer().Pool("udp").Size() == 0; {
+			if time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	return c, nil
 }
 
@@ -212,12 +223,22 @@ func (o *OutCall) Transcript(lib *Library) []string {
 // WaitFor waits until the transcript holds name at least n times (n 0 or 1:
 // once), or the call ends, or ctx is done.
 func (o *OutCall) WaitFor(ctx context.Context, lib *Library, name string, n int) error {
+	return o.wait(ctx, lib, name, n, false)
+}
+
+// WaitStarted is WaitFor counting clips that have started playing too, for
+// callers that press keys during a prompt (barge-in).
+func (o *OutCall) WaitStarted(ctx context.Context, lib *Library, name string, n int) error {
+	return o.wait(ctx, lib, name, n, true)
+}
+
+func (o *OutCall) wait(ctx context.Context, lib *Library, name string, n int, started bool) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
 		count := 0
 		for _, h := range o.Transcript(lib) {
-			if h == name {
+			if h == name || (started && h == name+"~") {
 				count++
 			}
 		}
@@ -232,7 +253,7 @@ func (o *OutCall) WaitFor(ctx context.Context, lib *Library, name string, n int)
 			time.Sleep(200 * time.Millisecond)
 			count = 0
 			for _, h := range o.Transcript(lib) {
-				if h == name {
+				if h == name || (started && h == name+"~") {
 					count++
 				}
 			}
