@@ -147,8 +147,7 @@ func TestHandlerErrorRetriesSameBatch(t *testing.T) {
 	m := NewMetrics(nil)
 	cfg := config(b, "retry")
 	cfg.Metrics = m
-	cfg.MaxBatch = 5000
-	cfg.MaxWait = 300 * time.Millisecond
+	cfg.MaxBatch = 40
 	rec := newRecorder()
 	release := make(chan struct{})
 	rec.fail = func(call int) error {
@@ -164,12 +163,18 @@ func TestHandlerErrorRetriesSameBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := run(t, c)
-	waitFor(t, "three failed attempts", func() bool {
+	waitFor(t, "three failed attempts and the next batch fetched", func() bool {
+		if c.Lag() == 0 {
+			return false
+		}
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		return len(rec.batches) >= 3
 	})
-	// While the handler fails nothing is committed.
+	// While the handler fails nothing is committed, and the rest waits.
+	if c.Lag() == 0 {
+		t.Error("no lag while the handler is failing")
+	}
 	for p, off := range committed(t, b, "retry") {
 		if off >= 0 {
 			t.Errorf("%v committed at %d while the handler fails", p, off)

@@ -246,7 +246,6 @@ func (c *Consumer) loop(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer)
 		c.commit(ctx, r, p.msgs)
 		c.m.Batches.Inc()
 		c.m.BatchSize.Observe(float64(len(p.msgs)))
-		c.updateLag(p.msgs)
 	}
 	wg.Wait()
 	return prepErr
@@ -328,6 +327,7 @@ func (c *Consumer) prepare(ctx context.Context, dlq *kafka.Writer, batch []kafka
 	for t, n := range perTopic {
 		c.m.Records.WithLabelValues(t).Add(float64(n))
 	}
+	c.updateLag(batch)
 	if len(dead) > 0 && !c.writeDead(ctx, dlq, dead) {
 		return prepared{}, false
 	}
@@ -463,7 +463,8 @@ func (c *Consumer) updateLag(batch []kafka.Message) {
 
 // Lag returns the records between the last fetched offsets and the
 // partitions' high-water marks, summed over the partitions this consumer
-// has read from recently.
+// has read from recently. Records fetched but not yet handled (at most two
+// batches plus kafka-go's queue) are not counted.
 func (c *Consumer) Lag() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
