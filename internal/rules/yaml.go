@@ -241,11 +241,10 @@ func (f *yfile) pos(n *yaml.Node, off int) (int, int) {
 			rem -= content + 1
 		}
 		return n.Line, n.Column
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		return f.quotedPos(n, off)
 	default:
 		start := n.Column
-		if n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle {
-			start++
-		}
 		for l := n.Line; l <= len(f.lines); l++ {
 			r := line(l)
 			col := start
@@ -259,6 +258,56 @@ func (f *yfile) pos(n *yaml.Node, off int) (int, int) {
 			rem -= content + 1
 		}
 		return n.Line, n.Column
+	}
+}
+
+// quotedPos walks a quoted scalar's source, decoding escapes (double
+// quotes: \x, \u, \U and one-character escapes; single quotes: ”) and line
+// folding, until off value characters have passed.
+func (f *yfile) quotedPos(n *yaml.Node, off int) (int, int) {
+	double := n.Style == yaml.DoubleQuotedStyle
+	l, c := n.Line, n.Column+1 // after the opening quote
+	var r []rune
+	if l <= len(f.lines) {
+		r = []rune(strings.TrimRight(f.lines[l-1], "\r"))
+	}
+	i := c - 1
+	for rem := off; ; rem-- {
+		if i >= len(r) { // line break: folded to one value character
+			if l >= len(f.lines) {
+				return l, i + 1
+			}
+			l++
+			r = []rune(strings.TrimRight(f.lines[l-1], "\r"))
+			i = 0
+			for i < len(r) && (r[i] == ' ' || r[i] == '\t') {
+				i++
+			}
+			if rem == 0 {
+				return l, i + 1
+			}
+			continue
+		}
+		if rem == 0 {
+			return l, i + 1
+		}
+		switch {
+		case double && r[i] == '\\' && i+1 < len(r):
+			switch r[i+1] {
+			case 'x':
+				i += 4
+			case 'u':
+				i += 6
+			case 'U':
+				i += 10
+			default:
+				i += 2
+			}
+		case !double && r[i] == '\'' && i+1 < len(r) && r[i+1] == '\'':
+			i += 2
+		default:
+			i++
+		}
 	}
 }
 
