@@ -162,6 +162,7 @@ func Default() Config {
 		Ledger: Ledger{DSN: "sqlite://data/ledger.db", Retention: Duration(30 * 24 * time.Hour)},
 		Rules:  Rules{Dir: "rules", Watch: true},
 		Policy: Policy{DailyCap: 5, Timezone: "Asia/Shanghai"},
+		Route:  Route{Prefixes: DefaultPrefixes()},
 		Sender: Sender{
 			ClaimBatch:         1000,
 			InFlight:           256,
@@ -299,6 +300,18 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// DefaultPrefixes are ranges libphonenumber has no carrier for, or gives
+// to the wrong one: China Telecom's 149 and its 1349 satellite range, and
+// the virtual operators' 162, 165, 167 hosted on Telecom, Mobile and
+// Unicom. Prefixes in the configuration file are added to these (and
+// override them).
+func DefaultPrefixes() map[string]string {
+	return map[string]string{
+		"149": "china_telecom", "1349": "china_telecom",
+		"162": "china_telecom", "165": "china_mobile", "167": "china_unicom",
+	}
 }
 
 // CarrierNames are the accepted carrier names (route.Carrier values).

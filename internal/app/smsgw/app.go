@@ -1,0 +1,508 @@
+// Package smsgw wires the SMS gateway process: configuration → ledger,
+// rules, policy, routes, carrier binds, sender, receipts, reconciler,
+// status publisher, Kafka ingest and the HTTP endpoints; and it owns their
+// life cycle (start order, reload, drain on shutdown). cmd/smsgw is a thin
+// shell around it and tests embed it.
+package smsgw
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/traffic12123/gateway/internal/config"
+	"github.com/traffic12123/gateway/internal/dispatch"
+	"github.com/traffic12123/gateway/internal/ingest"
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/ledger/open"
+	"github.com/traffic12123/gateway/internal/message"
+	"github.com/traffic12123/gateway/internal/policy"
+	"github.com/traffic12123/gateway/internal/route"
+	"github.com/traffic12123/gateway/pkg/smpp"
+)
+
+// Options are what Run needs besides the configuration file.
+type Options struct {
+	Config   *config.Config
+	Now      func() time.Time // the clock of rules, policy and scheduling; default time.Now
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // nil: a private one
+	// Ready, when set, is called once every component is started.
+	Ready func(*App)
+}
+
+// App is a running gateway.
+type App struct {
+	opts     Options
+	cfg      *config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	store    ledger.Store
+	reloader *Reloader
+	metrics  *dispatch.Metrics
+	pipeline *dispatch.Pipeline
+	sender   *dispatch.Sender
+	receipts *dispatch.Receipts
+	clients  map[string]*smpp.Client
+	consumer *ingest.Consumer
+	http     *http.Server
+	httpAddr string
+	ready    atomic.Bool
+}
+
+// Run builds the gateway from opts and runs it until ctx is done, then
+// drains and returns. An error means it could not start or a component
+// failed.
+func Run(ctx context.Context, opts Options) error {
+	a, err := New(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// New builds every component and validates everything; nothing runs yet
+// except what opening the ledger needs.
+func New(ctx context.Context, opts Options) (*App, error) {
+	if opts.Config == nil {
+		return nil, errors.New("smsgw: no configuration")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	cfg := opts.Config
+	a := &App{opts: opts, cfg: cfg, log: opts.Logger, reg: opts.Registry, clients: map[string]*smpp.Client{}}
+
+	reloader, err := NewReloader(cfg.Rules.Dir, opts.Logger.With("component", "rules"), opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	a.reloader = reloader
+
+	router, err := buildRouter(cfg.Route)
+	if err != nil {
+		return nil, err
+	}
+
+	dsn, err := cfg.LedgerDSN()
+	if err != nil {
+		return nil, err
+	}
+	store, err := open.Open(ctx, dsn, ledger.Options{Now: opts.Now, Logger: opts.Logger.With("component", "ledger")})
+	if err != nil {
+		return nil, fmt.Errorf("smsgw: ledger: %w", err)
+	}
+	a.store = store
+	if err := a.loadOptOuts(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+
+	m := dispatch.NewMetrics(opts.Registry)
+	loc, _ := time.LoadLocation(cfg.Policy.Timezone)
+	pol := policy.New(policy.Config{DailyCap: cfg.Policy.DailyCap, Location: loc}, store)
+
+	a.receipts = dispatch.NewReceipts(store, opts.Logger.With("component", "receipts"), m)
+	smppMetrics := smpp.NewMetrics(opts.Registry)
+	submitters := map[string]dispatch.Submitter{}
+	configured := map[route.Carrier]bool{}
+	for _, k := range cfg.Carriers {
+		c, err := buildClient(k, a.receipts, opts.Logger, smppMetrics)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		a.clients[k.Name] = c
+		submitters[k.Name] = c
+		configured[route.Carrier(k.Name)] = true
+	}
+
+	a.sender = dispatch.NewSender(dispatch.SenderConfig{
+		Ledger:          store,
+		Carriers:        submitters,
+		Owner:           cfg.Instance,
+		ClaimBatch:      cfg.Sender.ClaimBatch,
+		InFlight:        cfg.Sender.InFlight,
+		MaxAttempts:     cfg.Sender.MaxAttempts,
+		RetryBackoff:    cfg.Sender.RetryBackoff.D(),
+		RetryBackoffMax: cfg.Sender.RetryBackoffMax.D(),
+		Poll:            cfg.Sender.Poll.D(),
+		DrainTimeout:    cfg.Sender.DrainTimeout.D(),
+		Now:             opts.Now,
+		Logger:          opts.Logger.With("component", "sender"),
+		Metrics:         m,
+	})
+	a.pipeline = dispatch.NewPipeline(dispatch.PipelineConfig{
+		Rules:    reloader.Current(),
+		Policy:   pol,
+		Router:   router,
+		Ledger:   store,
+		Carriers: configured,
+		Now:      opts.Now,
+		Wake:     a.sender.Wake,
+		Logger:   opts.Logger.With("component", "pipeline"),
+		Metrics:  m,
+	})
+	a.consumer, err = ingest.New(ingest.Config{
+		Brokers:         cfg.Kafka.Brokers,
+		GroupID:         cfg.Kafka.GroupID,
+		Topics:          cfg.Kafka.Topics,
+		DeadLetterTopic: cfg.Kafka.DeadLetter,
+		MaxBatch:        cfg.Kafka.MaxBatch,
+		MaxWait:         cfg.Kafka.MaxWait.D(),
+		SessionTimeout:  cfg.Kafka.SessionTimeout.D(),
+		Logger:          opts.Logger.With("component", "ingest"),
+		Metrics:         ingest.NewMetrics(opts.Registry),
+	}, a.pipeline)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("smsgw: ingest: %w", err)
+	}
+	a.metrics = m
+	a.metricsUp()
+	return a, nil
+}
+
+// metricsUp registers gauges that read the app's state at scrape time.
+func (a *App) metricsUp() {
+	f := promauto.With(a.reg)
+	for name, c := range a.clients {
+		f.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "smsgw_binds_up", Help: "SMPP binds currently bound, per carrier.",
+			ConstLabels: prometheus.Labels{"carrier": name},
+		}, func() float64 { return float64(c.BindsUp()) })
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "smsgw_ready", Help: "1 when every component is started."},
+		func() float64 {
+			if a.ready.Load() {
+				return 1
+			}
+			return 0
+		})
+}
+
+// Run starts every component, serves until ctx is done, then drains in
+// order: stop consuming (the last batch is committed once durable), stop
+// claiming and let in-flight submits finish, wait for outstanding receipts,
+// unbind, close the ledger. It returns the first component failure, or nil
+// after a clean drain.
+func (a *App) Run(ctx context.Context) error {
+	defer a.store.Close()
+	cfg := a.cfg
+	log := a.log
+
+	n, err := a.store.Recover(ctx, cfg.Instance, time.Time{})
+	if err != nil {
+		return fmt.Errorf("smsgw: recover: %w", err)
+	}
+	if n > 0 {
+		log.Warn("submits interrupted by the last stop are now unknown and will be reconciled", "messages", n)
+	}
+	if err := a.startHTTP(); err != nil {
+		return err
+	}
+	defer a.stopHTTP()
+
+	// Carrier binds and the receipt committer run until the very end:
+	// receipts keep arriving while everything else drains.
+	base := context.WithoutCancel(ctx)
+	bindCtx, stopBinds := context.WithCancel(base)
+	var binds sync.WaitGroup
+	for name, c := range a.clients {
+		binds.Go(func() {
+			if err := c.Run(bindCtx); err != nil && bindCtx.Err() == nil {
+				log.Error("carrier client stopped", "carrier", name, "err", err)
+			}
+		})
+	}
+	receiptCtx, stopReceipts := context.WithCancel(base)
+	var receipts sync.WaitGroup
+	receipts.Go(func() { a.receipts.Run(receiptCtx) })
+	defer func() {
+		stopBinds()
+		binds.Wait()
+		stopReceipts()
+		receipts.Wait()
+	}()
+
+	// The sender outlives ingest so the last batch's messages can go out.
+	sendCtx, stopSender := context.WithCancel(base)
+	senderDone := make(chan error, 1)
+	go func() { senderDone <- a.sender.Run(sendCtx) }()
+
+	var bg sync.WaitGroup
+	bgCtx, stopBG := context.WithCancel(ctx)
+	bg.Go(func() { a.reloader.Watch(bgCtx, cfg.Rules.Watch) })
+	rec := &dispatch.Reconciler{
+		Ledger: a.store, Grace: cfg.Sender.UnknownGrace.D(), ResendLimit: cfg.Sender.UnknownResendLimit,
+		Now: a.opts.Now, Wake: a.sender.Wake, Logger: log.With("component", "reconciler"), Metrics: a.metrics,
+	}
+	bg.Go(func() { rec.Run(bgCtx) })
+	if cfg.Kafka.StatusTopic != "" {
+		w := &kafka.Writer{
+			Addr: kafka.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.StatusTopic,
+			Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond, BatchSize: 5000,
+			RequiredAcks: kafka.RequireAll,
+		}
+		defer w.Close()
+		pub := &dispatch.Publisher{Outbox: a.store, Writer: w, Logger: log.With("component", "status"), Metrics: a.metrics}
+		bg.Go(func() { pub.Run(bgCtx) })
+	}
+	if r := cfg.Ledger.Retention.D(); r > 0 {
+		bg.Go(func() { a.pruneLoop(bgCtx, r) })
+	}
+	ingestDone := make(chan error, 1)
+	go func() { ingestDone <- a.consumer.Run(bgCtx) }()
+
+	a.ready.Store(true)
+	log.Info("smsgw started", "instance", cfg.Instance, "carriers", len(a.clients), "rules", a.reloader.Hash(), "http", a.httpAddr)
+	if a.opts.Ready != nil {
+		a.opts.Ready(a)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-ingestDone:
+		ingestDone <- err
+		if err != nil {
+			runErr = fmt.Errorf("smsgw: ingest: %w", err)
+		}
+	}
+	a.ready.Store(false)
+	log.Info("draining", "timeout", cfg.Sender.DrainTimeout.D())
+	stopBG()
+	if err := <-ingestDone; err != nil && runErr == nil && !errors.Is(err, context.Canceled) {
+		runErr = fmt.Errorf("smsgw: ingest: %w", err)
+	}
+	bg.Wait()
+	stopSender()
+	if err := <-senderDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	a.awaitReceipts(cfg.Sender.DrainTimeout.D())
+	log.Info("stopped")
+	return runErr
+}
+
+// awaitReceipts waits, up to timeout, until no message this ledger knows
+// is still waiting for its receipts, so that the binds are not dropped
+// under receipts the SMSC is about to send.
+func (a *App) awaitReceipts(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		s, err := a.store.Summary(context.Background())
+		if err != nil || s.States[message.StateSubmitted] == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (a *App) pruneLoop(ctx context.Context, retention time.Duration) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := a.store.Prune(ctx, a.opts.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Error("prune failed", "err", err)
+		case n > 0:
+			a.log.Info("pruned final messages", "messages", n, "retention", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Store returns the ledger (for the demo's summary and tests).
+func (a *App) Store() ledger.Store { return a.store }
+
+// HTTPAddr is the address /metrics and friends are served on.
+func (a *App) HTTPAddr() string { return a.httpAddr }
+
+// Reload rebuilds the rules set and swaps it in; on error nothing changes.
+func (a *App) Reload() error { return a.reloader.Reload() }
+
+// BindsUp counts bound binds per carrier.
+func (a *App) BindsUp() map[string]int {
+	out := make(map[string]int, len(a.clients))
+	for n, c := range a.clients {
+		out[n] = c.BindsUp()
+	}
+	return out
+}
+
+func (a *App) startHTTP() error {
+	if a.cfg.HTTP.Listen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("smsgw: http: %w", err)
+	}
+	a.httpAddr = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "starting or draining", http.StatusServiceUnavailable)
+			return
+		}
+		var down []string
+		for n, c := range a.clients {
+			if c.BindsUp() == 0 {
+				down = append(down, n)
+			}
+		}
+		if len(down) > 0 {
+			http.Error(w, fmt.Sprintf("no bind up for %v", down), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if err := a.Reload(); err != nil {
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+		fmt.Fprintf(w, "reloaded %s\n", a.reloader.Hash())
+	})
+	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (a *App) stopHTTP() {
+	if a.http == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = a.http.Shutdown(ctx)
+}
+
+func buildRouter(c config.Route) (*route.Router, error) {
+	t := route.Table{Numbers: map[string]route.Carrier{}, Prefixes: map[string]route.Carrier{}}
+	if c.PortedFile != "" {
+		m, err := route.LoadPorted(c.PortedFile)
+		if err != nil {
+			return nil, err
+		}
+		t.Numbers = m
+	}
+	for n, car := range c.Numbers {
+		nn, err := route.Normalize(n)
+		if err != nil {
+			return nil, fmt.Errorf("route.numbers: %w", err)
+		}
+		t.Numbers[nn] = route.Carrier(car)
+	}
+	for p, car := range c.Prefixes {
+		t.Prefixes[p] = route.Carrier(car)
+	}
+	return route.New(t, route.Carrier(c.Fallback))
+}
+
+func buildClient(k config.Carrier, h *dispatch.Receipts, log *slog.Logger, m *smpp.Metrics) (*smpp.Client, error) {
+	pw, err := k.ResolvePassword()
+	if err != nil {
+		return nil, err
+	}
+	cc := smpp.Config{
+		Name: k.Name, Addr: k.Addr, SystemID: k.SystemID, Password: pw, SystemType: k.SystemType,
+		Mode: smpp.DefaultBindMode, Binds: k.Binds, Window: k.Window, TPS: float64(k.TPS),
+		RequestTimeout: k.ResponseTimeout.D(), EnquireLink: k.EnquireLink.D(),
+		OnReceipt: h.OnReceipt(k.Name), OnMessage: h.OnMessage(k.Name),
+		Logger: log.With("component", "smpp", "carrier", k.Name), Metrics: m,
+	}
+	if k.BindType != "" {
+		cc.Mode = smpp.BindMode(k.BindType)
+	}
+	if k.TLS {
+		tc := &tls.Config{InsecureSkipVerify: k.TLSSkipVerify, ServerName: hostOf(k.Addr)}
+		if k.TLSCAFile != "" {
+			pem, err := os.ReadFile(k.TLSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("carrier %s: %w", k.Name, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("carrier %s: no certificates in %s", k.Name, k.TLSCAFile)
+			}
+			tc.RootCAs = pool
+		}
+		cc.Dial = (&tls.Dialer{Config: tc}).DialContext
+	}
+	c, err := smpp.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("carrier %s: %w", k.Name, err)
+	}
+	return c, nil
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
+// loadOptOuts merges the opt-out file into the ledger's list.
+func (a *App) loadOptOuts(ctx context.Context) error {
+	f := a.cfg.Policy.OptOutFile
+	if f == "" {
+		return nil
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return fmt.Errorf("smsgw: opt-out file: %w", err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		phone, err := route.Normalize(line)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", f, i+1, err)
+		}
+		if err := a.store.OptOut(ctx, phone, true); err != nil {
+			return fmt.Errorf("smsgw: opt-out: %w", err)
+		}
+		n++
+	}
+	a.log.Info("opt-out list loaded", "numbers", n)
+	return nil
+}

@@ -1,0 +1,386 @@
+package smsgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/traffic12123/gateway/internal/broker"
+	"github.com/traffic12123/gateway/internal/config"
+	"github.com/traffic12123/gateway/internal/eventgen"
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+	"github.com/traffic12123/gateway/internal/policy"
+	"github.com/traffic12123/gateway/pkg/smpp/smsc"
+)
+
+// DemoOptions configure Demo.
+type DemoOptions struct {
+	Events       int
+	Seed         int64
+	Now          time.Time // the demo clock starts here; zero: today 10:00 Beijing time
+	DataDir      string    // kept when set; a temporary directory otherwise
+	RulesDir     string
+	BadFraction  float64 // share of malformed records published (they go to the DLQ)
+	ReceiptDelay time.Duration
+	Outcomes     map[string]float64 // receipt outcome mix of the simulators
+	Timeout      time.Duration
+	Progress     io.Writer // progress lines; nil: none
+	Logger       *slog.Logger
+}
+
+// DemoCarriers are the simulated carriers and their message-id formats.
+var DemoCarriers = []struct{ Name, IDFormat string }{
+	{"china_mobile", smsc.IDHex},
+	{"china_unicom", smsc.IDDecimal},
+	{"china_telecom", smsc.IDUUID},
+	{"china_broadnet", smsc.IDHex},
+}
+
+// Summary is what a demo (or a benchmark) run did.
+type Summary struct {
+	Events         int64                     `json:"events"`        // records consumed
+	DeadLettered   int64                     `json:"dead_lettered"` // of which went to the DLQ
+	RulesFired     int64                     `json:"rules_fired"`
+	Messages       int                       `json:"messages"` // to send now: neither suppressed, scheduled for later nor cancelled
+	Segments       int                       `json:"segments"`
+	Submitted      int                       `json:"submitted"`
+	Delivered      int                       `json:"delivered"`
+	Failed         int                       `json:"failed"` // failed or expired after submit (negative receipt)
+	Unknown        int                       `json:"unknown"`
+	Pending        int                       `json:"pending"` // still queued, sending or submitted
+	Unroutable     int                       `json:"unroutable"`
+	Scheduled      int                       `json:"scheduled"` // due later (timing rules); not part of messages
+	Cancelled      int                       `json:"cancelled"`
+	Suppressed     map[string]int            `json:"suppressed"` // by reason
+	Receipts       map[string]int64          `json:"receipts"`   // by status
+	ByCarrier      map[string]CarrierSummary `json:"by_carrier"`
+	SMSCSubmits    map[string]int64          `json:"smsc_submits"` // submit_sm the simulators accepted, per carrier
+	Seconds        float64                   `json:"seconds"`
+	MessagesPerSec float64                   `json:"messages_per_second"`
+	Complete       bool                      `json:"complete"` // every message reached a final receipt
+}
+
+// CarrierSummary is one carrier's share of a Summary.
+type CarrierSummary struct {
+	Messages  int `json:"messages"`
+	Segments  int `json:"segments"`
+	Submitted int `json:"submitted"`
+	Delivered int `json:"delivered"`
+	Failed    int `json:"failed"`
+}
+
+// Demo runs the whole SMS path in one process on embedded defaults: a
+// kfake broker with a data directory, four SMSC simulators on loopback, a
+// SQLite ledger and the rules in RulesDir; it publishes Events generated
+// events and waits until every message has reached a final receipt.
+func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.Now.IsZero() {
+		loc := policy.Shanghai()
+		y, m, d := time.Now().In(loc).Date()
+		o.Now = time.Date(y, m, d, 10, 0, 0, 0, loc)
+	}
+	start := time.Now()
+	clock := func() time.Time { return o.Now.Add(time.Since(start)) }
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+
+	dir := o.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "smsgw-demo-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	topics := map[string]int{"events.dlq": 1, "sms.status": 4}
+	for _, t := range eventgen.TopicNames() {
+		topics[t] = 4
+	}
+	b, err := broker.Start(ctx, broker.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "kafka"), Topics: topics, Logger: o.Logger.With("component", "broker")})
+	if err != nil {
+		return nil, fmt.Errorf("demo: broker: %w", err)
+	}
+	defer b.Close()
+
+	cfg := config.Default()
+	cfg.Instance = "demo"
+	cfg.Kafka.Brokers = b.Addrs()
+	cfg.Kafka.GroupID = "smsgw-demo"
+	cfg.Ledger.DSN = "sqlite://" + filepath.Join(dir, "ledger.db")
+	cfg.Rules.Dir = o.RulesDir
+	cfg.Rules.Watch = false
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Sender.UnknownGrace = config.Duration(10 * time.Second)
+	cfg.Sender.RetryBackoff = config.Duration(200 * time.Millisecond)
+	cfg.Sender.DrainTimeout = config.Duration(5 * time.Second)
+	sims := map[string]*smsc.Server{}
+	for i, c := range DemoCarriers {
+		s := smsc.New(smsc.Config{
+			Name: c.Name, SystemID: "12123", Password: "demo", IDFormat: c.IDFormat,
+			ReceiptDelay: o.ReceiptDelay, Outcomes: o.Outcomes, Seed: o.Seed + int64(i),
+			Logger: o.Logger.With("component", "smsc", "carrier", c.Name),
+		})
+		if err := s.Listen("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("demo: smsc %s: %w", c.Name, err)
+		}
+		defer s.Close()
+		sims[c.Name] = s
+		cfg.Carriers = append(cfg.Carriers, config.Carrier{
+			Name: c.Name, Addr: s.Addr(), SystemID: "12123", Password: "demo", Binds: 2, Window: 128,
+			ResponseTimeout: config.Duration(10 * time.Second), EnquireLink: config.Duration(30 * time.Second),
+		})
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+
+	gen := eventgen.New(o.Seed, o.Now)
+	if err := eventgen.Publish(ctx, b.Addrs(), gen, o.Events, eventgen.PublishOptions{MalformedFraction: o.BadFraction}); err != nil {
+		return nil, fmt.Errorf("demo: publish: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	a, err := New(ctx, Options{Config: &cfg, Now: clock, Logger: o.Logger, Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(runCtx) }()
+
+	topicList := eventgen.TopicNames()
+	sum := &Summary{}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var waitErr error
+	for {
+		select {
+		case err := <-runErr:
+			runErr <- err
+			waitErr = fmt.Errorf("demo: gateway stopped early: %v", err)
+		case <-ctx.Done():
+			waitErr = fmt.Errorf("demo: not complete after %v", o.Timeout)
+		case <-tick.C:
+		}
+		lag, lerr := groupLag(ctx, b.Addrs(), cfg.Kafka.GroupID, topicList)
+		s, serr := a.Store().Summary(ctx)
+		if lerr == nil && serr == nil {
+			fill(sum, s, reg, sims)
+			sum.Seconds = time.Since(start).Seconds()
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "%5.0fs  events %d/%d  messages %d  submitted %d  delivered %d  failed %d  pending %d  suppressed %d\n",
+					sum.Seconds, sum.Events, o.Events, sum.Messages, sum.Submitted, sum.Delivered, sum.Failed, sum.Pending, total(sum.Suppressed))
+			}
+			if lag == 0 && sum.Pending == 0 && sum.Unknown == 0 && sum.Events >= int64(o.Events) {
+				sum.Complete = true
+				break
+			}
+		}
+		if waitErr != nil {
+			break
+		}
+	}
+	stop()
+	if err := <-runErr; err != nil && waitErr == nil {
+		waitErr = err
+	}
+	if sum.Seconds > 0 {
+		sum.MessagesPerSec = float64(sum.Messages) / sum.Seconds
+	}
+	return sum, waitErr
+}
+
+// fill copies the ledger summary and the metrics into sum.
+func fill(sum *Summary, s ledger.Summary, reg *prometheus.Registry, sims map[string]*smsc.Server) {
+	st := s.States
+	sum.Delivered = st[message.StateDelivered]
+	sum.Unknown = st[message.StateUnknown]
+	sum.Pending = st[message.StateQueued] + st[message.StateSending] + st[message.StateSubmitted]
+	sum.Scheduled = st[message.StateScheduled]
+	sum.Cancelled = st[message.StateCancelled]
+	sum.Suppressed = s.Suppressed
+	sum.ByCarrier = map[string]CarrierSummary{}
+	sum.Segments, sum.Submitted, sum.Failed, sum.Unroutable = 0, 0, 0, 0
+	for name, c := range s.Carriers {
+		if name == "" {
+			sum.Unroutable = c.Messages
+			continue
+		}
+		sum.ByCarrier[name] = CarrierSummary(c)
+		sum.Segments += c.Segments
+		sum.Submitted += c.Submitted
+		sum.Failed += c.Failed
+	}
+	sum.Messages = 0
+	for state, n := range st {
+		switch state {
+		case message.StateSuppressed, message.StateScheduled, message.StateCancelled:
+		default:
+			sum.Messages += n
+		}
+	}
+	sum.Messages -= sum.Unroutable
+	mf := gather(reg)
+	sum.Events = int64(mf["ingest_records_total"])
+	sum.DeadLettered = int64(mf["ingest_dead_lettered_total"])
+	sum.RulesFired = int64(mf["smsgw_rules_fired_total"])
+	sum.Receipts = map[string]int64{}
+	for k, v := range mf {
+		if stat, ok := strings.CutPrefix(k, "smsgw_receipts_total/"); ok {
+			sum.Receipts[stat] += int64(v)
+		}
+	}
+	sum.SMSCSubmits = map[string]int64{}
+	for name, sim := range sims {
+		sum.SMSCSubmits[name] = int64(sim.Stats().Submits)
+	}
+}
+
+// gather sums each counter family, and smsgw_receipts_total also per stat
+// under "smsgw_receipts_total/STAT".
+func gather(reg *prometheus.Registry) map[string]float64 {
+	out := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return out
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetCounter().GetValue()
+			out[mf.GetName()] += v
+			if mf.GetName() == "smsgw_receipts_total" {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "stat" {
+						out["smsgw_receipts_total/"+l.GetValue()] += v
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// groupLag is how many records of topics the group has not committed yet.
+func groupLag(ctx context.Context, brokers []string, group string, topics []string) (int64, error) {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return 0, err
+	}
+	parts := map[string][]int{}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, t := range md.Topics {
+		for _, p := range t.Partitions {
+			parts[t.Name] = append(parts[t.Name], p.ID)
+			req[t.Name] = append(req[t.Name], kafka.LastOffsetOf(p.ID))
+		}
+	}
+	ends, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return 0, err
+	}
+	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
+	if err != nil {
+		return 0, err
+	}
+	if committed.Error != nil {
+		return 0, committed.Error
+	}
+	var lag int64
+	for t, ps := range ends.Topics {
+		done := map[int]int64{}
+		for _, p := range committed.Topics[t] {
+			done[p.Partition] = p.CommittedOffset
+		}
+		for _, p := range ps {
+			if p.Error != nil {
+				return 0, p.Error
+			}
+			c := max(done[p.Partition], 0)
+			lag += max(p.LastOffset-c, 0)
+		}
+	}
+	return lag, nil
+}
+
+// WriteSummary prints s as one JSON object or as a table.
+func WriteSummary(w io.Writer, s *Summary, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		return enc.Encode(s)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "events consumed      %d (dead-lettered %d)\n", s.Events, s.DeadLettered)
+	fmt.Fprintf(&b, "rules fired          %d\n", s.RulesFired)
+	fmt.Fprintf(&b, "messages             %d (%d segments)  scheduled later %d  cancelled %d  unroutable %d\n", s.Messages, s.Segments, s.Scheduled, s.Cancelled, s.Unroutable)
+	fmt.Fprintf(&b, "submitted            %d  delivered %d  failed %d  unknown %d  pending %d\n", s.Submitted, s.Delivered, s.Failed, s.Unknown, s.Pending)
+	fmt.Fprintf(&b, "receipts             %s\n", kv(s.Receipts))
+	fmt.Fprintf(&b, "suppressed           %s\n", kvi(s.Suppressed))
+	fmt.Fprintf(&b, "%-16s %9s %9s %9s %9s %9s %9s\n", "carrier", "messages", "segments", "submitted", "delivered", "failed", "smsc")
+	names := make([]string, 0, len(s.ByCarrier))
+	for n := range s.ByCarrier {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := s.ByCarrier[n]
+		fmt.Fprintf(&b, "%-16s %9d %9d %9d %9d %9d %9d\n", n, c.Messages, c.Segments, c.Submitted, c.Delivered, c.Failed, s.SMSCSubmits[n])
+	}
+	fmt.Fprintf(&b, "%.1f s, %.0f messages/s, complete: %v\n", s.Seconds, s.MessagesPerSec, s.Complete)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func kv(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+func kvi(m map[string]int) string {
+	m64 := make(map[string]int64, len(m))
+	for k, v := range m {
+		m64[k] = int64(v)
+	}
+	return kv(m64)
+}
+
+// ErrIncomplete is returned by callers when a demo did not complete.
+var ErrIncomplete = errors.New("demo incomplete: not every message reached a final receipt")

@@ -1,0 +1,129 @@
+package dispatch
+
+import (
+	"context"
+	"time"
+)
+
+// batcher group-commits items: callers Add and wait, one goroutine flushes
+// whatever has gathered (up to max items, or after linger) in one call.
+// This turns many small ledger writes (one per receipt, one per submit
+// result) into few transactions without making any caller wait long.
+type batcher[T, R any] struct {
+	in     chan batchItem[T, R]
+	max    int
+	linger time.Duration
+	flush  func(ctx context.Context, items []T) ([]R, error)
+}
+
+type batchItem[T, R any] struct {
+	v    T
+	done chan batchResult[R] // nil: fire and forget
+}
+
+type batchResult[R any] struct {
+	r   R
+	err error
+}
+
+func newBatcher[T, R any](max int, linger time.Duration, flush func(context.Context, []T) ([]R, error)) *batcher[T, R] {
+	return &batcher[T, R]{in: make(chan batchItem[T, R], max*2), max: max, linger: linger, flush: flush}
+}
+
+// Add queues v and waits until the batch holding it was flushed.
+func (b *batcher[T, R]) Add(ctx context.Context, v T) (R, error) {
+	done := make(chan batchResult[R], 1)
+	select {
+	case b.in <- batchItem[T, R]{v: v, done: done}:
+	case <-ctx.Done():
+		var zero R
+		return zero, ctx.Err()
+	}
+	select {
+	case res := <-done:
+		return res.r, res.err
+	case <-ctx.Done():
+		var zero R
+		return zero, ctx.Err()
+	}
+}
+
+// Run flushes batches until ctx is done and the queue is empty. Flushes
+// use flushCtx, which outlives ctx so that a shutdown still writes what
+// was handed in.
+func (b *batcher[T, R]) Run(ctx, flushCtx context.Context) {
+	items := make([]batchItem[T, R], 0, b.max)
+	vals := make([]T, 0, b.max)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	do := func() {
+		vals = vals[:0]
+		for _, it := range items {
+			vals = append(vals, it.v)
+		}
+		rs, err := b.flush(flushCtx, vals)
+		for i, it := range items {
+			if it.done == nil {
+				continue
+			}
+			var r R
+			if err == nil && i < len(rs) {
+				r = rs[i]
+			}
+			it.done <- batchResult[R]{r: r, err: err}
+		}
+		items = items[:0]
+	}
+	for {
+		select {
+		case it := <-b.in:
+			items = append(items, it)
+			// take what is already waiting without blocking
+		drain:
+			for len(items) < b.max {
+				select {
+				case it := <-b.in:
+					items = append(items, it)
+				default:
+					break drain
+				}
+			}
+			if len(items) >= b.max {
+				do()
+				continue
+			}
+			timer.Reset(b.linger)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+			}
+			// anything that arrived while lingering
+		drain2:
+			for len(items) < b.max {
+				select {
+				case it := <-b.in:
+					items = append(items, it)
+				default:
+					break drain2
+				}
+			}
+			do()
+		case <-ctx.Done():
+			for {
+				select {
+				case it := <-b.in:
+					items = append(items, it)
+					if len(items) >= b.max {
+						do()
+					}
+				default:
+					if len(items) > 0 {
+						do()
+					}
+					return
+				}
+			}
+		}
+	}
+}

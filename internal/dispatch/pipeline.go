@@ -1,0 +1,252 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/event"
+	"github.com/traffic12123/gateway/internal/ingest"
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+	"github.com/traffic12123/gateway/internal/policy"
+	"github.com/traffic12123/gateway/internal/route"
+	"github.com/traffic12123/gateway/internal/rules"
+)
+
+// Reasons for messages the pipeline itself does not let through; policy
+// adds its own (policy.Reasons).
+const (
+	ReasonInvalidRecipient = "invalid_recipient" // no or malformed phone number in the event
+	ReasonUnroutable       = "unroutable"        // no carrier for the number
+	ReasonNoCarrier        = "carrier_not_configured"
+	ReasonExpired          = "expired" // expired before it could be sent
+)
+
+// Evaluator is a compiled rules set.
+type Evaluator interface {
+	Evaluate(ev *event.Event, now time.Time) (rules.Result, error)
+}
+
+// Router maps a number to its carrier.
+type Router interface {
+	Route(number string) (route.Carrier, error)
+}
+
+// Intake is the part of the ledger the pipeline writes to.
+type Intake interface {
+	Insert(ctx context.Context, msgs []*message.Message) error
+	Cancel(ctx context.Context, cancelKeys []string, reason string) (int, error)
+	UpsertContacts(ctx context.Context, cs []ledger.Contact) error
+	ContactsInRegions(ctx context.Context, regions []string, fn func(phone string) error) error
+}
+
+// PipelineConfig wires a Pipeline.
+type PipelineConfig struct {
+	Rules    *atomic.Pointer[Evaluator] // swapped on reload; each batch uses one set throughout
+	Policy   *policy.Policy
+	Router   Router
+	Ledger   Intake
+	Carriers map[route.Carrier]bool // carriers that have an account configured
+	Source   string                 // source address, default "12123"
+	Now      func() time.Time
+	Wake     func() // tells the sender that new messages are due
+	Logger   *slog.Logger
+	Metrics  *Metrics
+}
+
+// Pipeline turns batches of events into messages in the ledger. It is
+// the ingest.Handler: when Handle returns nil, every message the batch
+// produced is durable, and the offsets may be committed.
+type Pipeline struct {
+	cfg PipelineConfig
+}
+
+var _ ingest.Handler = (*Pipeline)(nil)
+
+// NewPipeline returns a pipeline.
+func NewPipeline(cfg PipelineConfig) *Pipeline {
+	if cfg.Source == "" {
+		cfg.Source = "12123"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Wake == nil {
+		cfg.Wake = func() {}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{cfg: cfg}
+}
+
+// Handle evaluates every event of the batch against one rules set,
+// applies policy, routes, and stores the resulting messages in one ledger
+// transaction. Any error leaves nothing half-done that a retry of the same
+// batch would duplicate.
+func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
+	now := p.cfg.Now()
+	ev := *p.cfg.Rules.Load()
+	m := p.cfg.Metrics
+	var (
+		cands    []policy.Candidate
+		cancels  []string
+		contacts []ledger.Contact
+	)
+	for i := range batch {
+		e := batch[i].Event
+		contacts = appendContacts(contacts, e)
+		res, err := ev.Evaluate(e, now)
+		if err != nil {
+			// A rule that fails at run time on a valid event is an
+			// operator's bug: the event must not be lost, so the batch
+			// is retried (and the failure shows in metrics and logs).
+			m.ruleErrors.Inc()
+			return fmt.Errorf("dispatch: evaluate event %s: %w", e.ID, err)
+		}
+		for _, c := range res.Cancels {
+			cancels = append(cancels, c.CancelKey)
+		}
+		for _, s := range res.Skipped {
+			m.skipped.WithLabelValues(s.RuleID, s.Reason).Inc()
+		}
+		for j := range res.Decisions {
+			d := &res.Decisions[j]
+			m.fired.WithLabelValues(d.RuleID).Inc()
+			if len(d.Regions) > 0 {
+				if err := p.cfg.Ledger.ContactsInRegions(ctx, d.Regions, func(phone string) error {
+					cands = append(cands, p.candidate(e, d, phone, now))
+					return nil
+				}); err != nil {
+					return fmt.Errorf("dispatch: audience of %s: %w", d.RuleID, err)
+				}
+				continue
+			}
+			cands = append(cands, p.candidate(e, d, d.Recipient, now))
+		}
+	}
+	if len(contacts) > 0 {
+		if err := p.cfg.Ledger.UpsertContacts(ctx, contacts); err != nil {
+			return fmt.Errorf("dispatch: contacts: %w", err)
+		}
+	}
+	if len(cands) > 0 {
+		if err := p.cfg.Policy.Apply(ctx, cands, now); err != nil {
+			return fmt.Errorf("dispatch: %w", err)
+		}
+		msgs := make([]*message.Message, len(cands))
+		for i, c := range cands {
+			msgs[i] = c.Msg
+		}
+		start := time.Now()
+		if err := p.cfg.Ledger.Insert(ctx, msgs); err != nil {
+			return fmt.Errorf("dispatch: store %d messages: %w", len(msgs), err)
+		}
+		m.ledgerSeconds.WithLabelValues("insert").Observe(time.Since(start).Seconds())
+		due := false
+		for _, msg := range msgs {
+			if !msg.CreatedAt.Equal(now) {
+				m.duplicates.Inc() // an earlier delivery of this event stored it already
+				continue
+			}
+			m.created.WithLabelValues(string(msg.State)).Inc()
+			if msg.State == message.StateSuppressed {
+				m.suppressed.WithLabelValues(msg.Reason).Inc()
+			}
+			due = due || msg.State == message.StateQueued
+		}
+		if due {
+			p.cfg.Wake()
+		}
+	}
+	if len(cancels) > 0 {
+		n, err := p.cfg.Ledger.Cancel(ctx, cancels, "made moot by a later event")
+		if err != nil {
+			return fmt.Errorf("dispatch: cancel: %w", err)
+		}
+		m.cancelled.Add(float64(n))
+	}
+	return nil
+}
+
+// candidate builds the message of one decision for one recipient.
+func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, now time.Time) policy.Candidate {
+	msg := &message.Message{
+		EventID:   e.ID,
+		EventType: string(e.Type),
+		Entity:    e.Entity(),
+		RuleID:    d.RuleID,
+		Template:  d.Template,
+		Priority:  d.Priority,
+		Urgent:    d.Urgent,
+		Source:    p.cfg.Source,
+		Text:      d.Text,
+		Encoding:  d.Encoding,
+		Segments:  d.Segments,
+		NotBefore: d.NotBefore,
+		ExpiresAt: d.ExpiresAt,
+		CancelKey: d.CancelKey,
+		CreatedAt: now,
+		State:     message.StateQueued,
+	}
+	if msg.NotBefore.After(now) {
+		msg.State = message.StateScheduled
+	} else {
+		msg.NotBefore = now
+	}
+	n, err := route.Normalize(phone)
+	if err != nil {
+		msg.Recipient = phone
+		msg.Key = message.Key(e.ID, d.RuleID, phone)
+		msg.State, msg.Reason = message.StateSuppressed, ReasonInvalidRecipient
+		return policy.Candidate{Msg: msg}
+	}
+	msg.Recipient = n
+	msg.Key = message.Key(e.ID, d.RuleID, n)
+	if d.DedupeKey != "" {
+		// dedupe is "do not tell this person the same thing twice"
+		msg.DedupeKey = d.DedupeKey + "|" + n
+	}
+	c, err := p.cfg.Router.Route(n)
+	switch {
+	case errors.Is(err, route.ErrUnroutable) || errors.Is(err, route.ErrInvalidNumber):
+		msg.State, msg.Reason = message.StateFailed, ReasonUnroutable
+	case err != nil:
+		msg.State, msg.Reason = message.StateFailed, ReasonUnroutable
+	case !p.cfg.Carriers[c]:
+		msg.Carrier = string(c)
+		msg.State, msg.Reason = message.StateFailed, ReasonNoCarrier
+	default:
+		msg.Carrier = string(c)
+	}
+	return policy.Candidate{Msg: msg, DedupeWindow: d.DedupeWindow}
+}
+
+// appendContacts records who can be reached in which region, for
+// region-targeted advisories.
+func appendContacts(cs []ledger.Contact, e *event.Event) []ledger.Contact {
+	add := func(phone, region, entity string) {
+		if n, err := route.Normalize(phone); err == nil && len(region) == 6 {
+			cs = append(cs, ledger.Contact{Phone: n, Region: region, Entity: entity})
+		}
+	}
+	switch {
+	case e.LicenceSnapshot != nil:
+		l := &e.LicenceSnapshot.Licence
+		add(l.Phone, l.Region, l.Number)
+	case e.LicenceStatusChanged != nil:
+		l := &e.LicenceStatusChanged.Licence
+		add(l.Phone, l.Region, l.Number)
+	case e.VehicleSnapshot != nil:
+		v := &e.VehicleSnapshot.Vehicle
+		add(v.Phone, v.Region, v.Plate)
+	case e.VehicleStatusChanged != nil:
+		v := &e.VehicleStatusChanged.Vehicle
+		add(v.Phone, v.Region, v.Plate)
+	}
+	return cs
+}

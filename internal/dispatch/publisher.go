@@ -1,0 +1,106 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/traffic12123/gateway/internal/ledger"
+)
+
+// StatusOutbox is the ledger's status outbox.
+type StatusOutbox interface {
+	PendingStatus(ctx context.Context, limit int) ([]ledger.StatusChange, error)
+	AckStatus(ctx context.Context, upToID int64) error
+}
+
+// StatusWriter publishes records (kafka-go's Writer).
+type StatusWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Publisher copies the ledger's status outbox to a Kafka topic so the
+// platform can show "reminder delivered". Publishing is at least once:
+// a crash between write and ack republishes; consumers dedupe on the
+// outbox sequence (header "seq").
+type Publisher struct {
+	Outbox  StatusOutbox
+	Writer  StatusWriter
+	Every   time.Duration
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// StatusRecord is the JSON value published per status change; the record
+// key is the message key so one message's changes stay in order.
+type StatusRecord struct {
+	Seq       int64     `json:"seq"`
+	MessageID int64     `json:"message_id"`
+	Key       string    `json:"key"`
+	EventID   string    `json:"event_id"`
+	RuleID    string    `json:"rule_id"`
+	Recipient string    `json:"recipient"`
+	Carrier   string    `json:"carrier,omitempty"`
+	State     string    `json:"state"`
+	Reason    string    `json:"reason,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Run publishes until ctx is done.
+func (p *Publisher) Run(ctx context.Context) {
+	every := p.Every
+	if every <= 0 {
+		every = 200 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := p.Once(ctx)
+		if err != nil && ctx.Err() == nil {
+			p.Logger.Warn("publishing status changes failed; will retry", "err", err)
+		}
+		if n == 0 || err != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// Once publishes one batch and returns how many changes it published.
+func (p *Publisher) Once(ctx context.Context) (int, error) {
+	cs, err := p.Outbox.PendingStatus(ctx, 5000)
+	if err != nil || len(cs) == 0 {
+		return 0, err
+	}
+	recs := make([]kafka.Message, len(cs))
+	for i, c := range cs {
+		v, err := json.Marshal(StatusRecord{
+			Seq: c.ID, MessageID: c.MessageID, Key: c.Key, EventID: c.EventID, RuleID: c.RuleID,
+			Recipient: c.Recipient, Carrier: c.Carrier, State: string(c.State), Reason: c.Reason, At: c.At,
+		})
+		if err != nil {
+			return 0, fmt.Errorf("encode status: %w", err)
+		}
+		recs[i] = kafka.Message{
+			Key:     []byte(c.Key),
+			Value:   v,
+			Headers: []kafka.Header{{Key: "seq", Value: []byte(strconv.FormatInt(c.ID, 10))}},
+		}
+	}
+	if err := p.Writer.WriteMessages(ctx, recs...); err != nil {
+		return 0, fmt.Errorf("write status: %w", err)
+	}
+	if err := p.Outbox.AckStatus(ctx, cs[len(cs)-1].ID); err != nil {
+		return 0, fmt.Errorf("ack status: %w", err)
+	}
+	p.Metrics.statusPublished.Add(float64(len(cs)))
+	return len(cs), nil
+}

@@ -1,0 +1,80 @@
+package dispatch
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+)
+
+// Unknowns is the part of the ledger the reconciler works on.
+type Unknowns interface {
+	Unknown(ctx context.Context, olderThan time.Time, limit int) ([]*message.Message, error)
+	Requeue(ctx context.Context, ids []int64, maxRequeues int, notBefore time.Time) (ledger.RequeueResult, error)
+}
+
+// Reconciler settles messages whose submit outcome is unknown (the link
+// dropped or no response came after submit_sm was written, or the process
+// died mid-submit). The ledger matches late receipts to them by recipient
+// and text; those that stay unknown for Grace are resent, at most
+// ResendLimit times, or failed with the reason.
+type Reconciler struct {
+	Ledger      Unknowns
+	Grace       time.Duration
+	ResendLimit int
+	Every       time.Duration
+	Now         func() time.Time
+	Wake        func()
+	Logger      *slog.Logger
+	Metrics     *Metrics
+}
+
+// Run reconciles every Every until ctx is done.
+func (r *Reconciler) Run(ctx context.Context) {
+	every := r.Every
+	if every <= 0 {
+		every = min(max(r.Grace/4, time.Second), time.Minute)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.Once(ctx); err != nil && ctx.Err() == nil {
+				r.Logger.Error("reconciling unknown outcomes failed", "err", err)
+			}
+		}
+	}
+}
+
+// Once handles every unknown message older than Grace.
+func (r *Reconciler) Once(ctx context.Context) error {
+	now := r.Now()
+	for {
+		ms, err := r.Ledger.Unknown(ctx, now.Add(-r.Grace), 500)
+		if err != nil || len(ms) == 0 {
+			return err
+		}
+		ids := make([]int64, len(ms))
+		for i, m := range ms {
+			ids[i] = m.ID
+		}
+		res, err := r.Ledger.Requeue(ctx, ids, r.ResendLimit, now)
+		if err != nil {
+			return err
+		}
+		r.Metrics.reconciled.WithLabelValues("resent").Add(float64(res.Requeued))
+		r.Metrics.reconciled.WithLabelValues("failed").Add(float64(res.Failed))
+		r.Logger.Info("unknown outcomes settled", "resent", res.Requeued, "failed", res.Failed)
+		if res.Requeued > 0 && r.Wake != nil {
+			r.Wake()
+		}
+		if len(ms) < 500 {
+			return nil
+		}
+	}
+}

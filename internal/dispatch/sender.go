@@ -1,0 +1,357 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+	"github.com/traffic12123/gateway/internal/redact"
+	"github.com/traffic12123/gateway/pkg/smpp"
+)
+
+// Submitter is one carrier account (pkg/smpp's Client).
+type Submitter interface {
+	Send(ctx context.Context, m smpp.Message) (smpp.Result, error)
+}
+
+var _ Submitter = (*smpp.Client)(nil)
+
+// Outbox is the part of the ledger the sender works on.
+type Outbox interface {
+	Claim(ctx context.Context, now time.Time, limit int, owner string) ([]*message.Message, error)
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	Submitted(ctx context.Context, subs []ledger.Submission) error
+	Transition(ctx context.Context, ts []ledger.Transition) error
+}
+
+// SenderConfig wires a Sender.
+type SenderConfig struct {
+	Ledger          Outbox
+	Carriers        map[string]Submitter
+	Owner           string // this instance's name in the ledger's claims
+	ClaimBatch      int
+	InFlight        int // concurrent submits per carrier
+	MaxAttempts     int
+	RetryBackoff    time.Duration
+	RetryBackoffMax time.Duration
+	Poll            time.Duration
+	DrainTimeout    time.Duration
+	Now             func() time.Time
+	Logger          *slog.Logger
+	Metrics         *Metrics
+}
+
+// Sender claims due messages from the ledger and submits them over the
+// carriers' binds. Claims are sized to free submit capacity, so when a
+// carrier has no bind up its workers block in Submit and no further
+// messages are claimed: back-pressure instead of a requeue loop.
+type Sender struct {
+	cfg    SenderConfig
+	wake   chan struct{}
+	queues map[string]chan *message.Message
+	slots  chan struct{} // one token per message claimed and not yet finished
+	result *batcher[result, struct{}]
+}
+
+// result is what happened to one claimed message.
+type result struct {
+	sub *ledger.Submission
+	tr  *ledger.Transition
+}
+
+// NewSender returns a sender; Run starts it.
+func NewSender(cfg SenderConfig) *Sender {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Sender{
+		cfg:    cfg,
+		wake:   make(chan struct{}, 1),
+		queues: make(map[string]chan *message.Message),
+	}
+	capacity := 0
+	for name := range cfg.Carriers {
+		s.queues[name] = make(chan *message.Message, cfg.InFlight)
+		capacity += 2 * cfg.InFlight
+	}
+	s.slots = make(chan struct{}, max(capacity, 1))
+	s.result = newBatcher(1000, 2*time.Millisecond, s.flushResults)
+	return s
+}
+
+// Wake tells the sender new messages are due; it never blocks.
+func (s *Sender) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and submits until ctx is done; then it stops claiming, gives
+// in-flight submits DrainTimeout to finish, hands messages that never
+// reached the wire back to the queue, and returns.
+func (s *Sender) Run(ctx context.Context) error {
+	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFlush()
+	resultsDone := make(chan struct{})
+	resultsCtx, stopResults := context.WithCancel(flushCtx)
+	go func() { defer close(resultsDone); s.result.Run(resultsCtx, flushCtx) }()
+
+	// Submits outlive ctx by DrainTimeout.
+	submitCtx, cancelSubmits := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSubmits()
+	var workers sync.WaitGroup
+	for name, q := range s.queues {
+		sub := s.cfg.Carriers[name]
+		for range s.cfg.InFlight {
+			workers.Go(func() { s.worker(submitCtx, name, sub, q) })
+		}
+	}
+
+	err := s.claimLoop(ctx)
+
+	for _, q := range s.queues {
+		close(q)
+	}
+	drained := make(chan struct{})
+	go func() { workers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(s.cfg.DrainTimeout):
+		s.cfg.Logger.Warn("drain timeout: cancelling in-flight submits", "timeout", s.cfg.DrainTimeout)
+		cancelSubmits()
+		<-drained
+	}
+	stopResults()
+	<-resultsDone
+	return err
+}
+
+func (s *Sender) claimLoop(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		case <-timer.C:
+		}
+		for ctx.Err() == nil {
+			n, err := s.claimOnce(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.cfg.Logger.Error("claim failed; retrying", "err", err)
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		timer.Reset(s.nextWait(ctx))
+	}
+}
+
+// nextWait is how long to sleep when nothing is due: until the earliest
+// scheduled message, at most Poll.
+func (s *Sender) nextWait(ctx context.Context) time.Duration {
+	wait := s.cfg.Poll
+	if t, ok, err := s.cfg.Ledger.NextDue(ctx); err == nil && ok {
+		if d := t.Sub(s.cfg.Now()); d < wait {
+			wait = max(d, time.Millisecond)
+		}
+	}
+	return wait
+}
+
+// claimOnce claims as many messages as there is room for and queues them
+// to their carriers' workers. It blocks while every slot is taken.
+func (s *Sender) claimOnce(ctx context.Context) (int, error) {
+	// wait for at least one free slot, then take what is free
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, nil
+	}
+	free := 1
+	for free < s.cfg.ClaimBatch {
+		select {
+		case s.slots <- struct{}{}:
+			free++
+			continue
+		default:
+		}
+		break
+	}
+	start := time.Now()
+	msgs, err := s.cfg.Ledger.Claim(ctx, s.cfg.Now(), free, s.cfg.Owner)
+	s.cfg.Metrics.ledgerSeconds.WithLabelValues("claim").Observe(time.Since(start).Seconds())
+	for range free - len(msgs) {
+		<-s.slots
+	}
+	if err != nil {
+		return 0, fmt.Errorf("claim: %w", err)
+	}
+	for _, m := range msgs {
+		q, ok := s.queues[m.Carrier]
+		if !ok {
+			// routed to a carrier that is no longer configured
+			s.finish(ctx, result{tr: &ledger.Transition{ID: m.ID, State: message.StateFailed, Reason: ReasonNoCarrier}})
+			continue
+		}
+		q <- m // room is guaranteed: each queue holds InFlight and slots bound the total
+	}
+	return len(msgs), nil
+}
+
+func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-chan *message.Message) {
+	m := s.cfg.Metrics
+	for msg := range q {
+		if ctx.Err() != nil {
+			// shutting down: this one never reached the wire
+			s.finish(ctx, result{tr: &ledger.Transition{ID: msg.ID, State: message.StateQueued, NotBefore: msg.NotBefore, Reason: "handed back at shutdown"}})
+			continue
+		}
+		m.inflight.WithLabelValues(carrier).Inc()
+		start := time.Now()
+		res, err := sub.Send(ctx, smpp.Message{
+			Source:   msg.Source,
+			Dest:     msg.Recipient,
+			Text:     msg.Text,
+			Validity: validity(msg, s.cfg.Now()),
+			Priority: byte(min(max(msg.Priority, 0), 3)),
+		})
+		m.inflight.WithLabelValues(carrier).Dec()
+		m.submitSeconds.WithLabelValues(carrier).Observe(time.Since(start).Seconds())
+		if err == nil {
+			m.submits.WithLabelValues(carrier, "ok").Inc()
+			m.segments.WithLabelValues(carrier).Add(float64(len(res.IDs)))
+			if !msg.CreatedAt.IsZero() {
+				m.eventToSubmit.Observe(s.cfg.Now().Sub(msg.CreatedAt).Seconds())
+			}
+			s.finish(ctx, result{sub: &ledger.Submission{ID: msg.ID, Carrier: carrier, CarrierIDs: res.IDs, At: s.cfg.Now()}})
+			continue
+		}
+		tr := s.onError(carrier, msg, err)
+		s.finish(ctx, result{tr: &tr})
+	}
+}
+
+// onError decides what a failed submit means for the message:
+//   - the SMSC may have accepted it (timeout, link lost after the write):
+//     unknown, settled by a receipt or the reconciler, never resent here;
+//   - some parts of a long message were accepted and others refused:
+//     failed, since resending would deliver the accepted parts twice;
+//   - temporary (throttled, queue full, no bind, SMSC error): queued again
+//     with backoff until MaxAttempts;
+//   - permanent (rejected, invalid): failed with the reason.
+func (s *Sender) onError(carrier string, msg *message.Message, err error) ledger.Transition {
+	m := s.cfg.Metrics
+	retry, reason := smpp.Classify(err)
+	log := s.cfg.Logger.With("carrier", carrier, "msg", msg.ID, "to", redact.Phone(msg.Recipient), "attempt", msg.Attempts, "reason", reason, "err", err)
+	var partial *smpp.SendError
+	switch {
+	case reason == smpp.ReasonTimeout || reason == smpp.ReasonUnknown:
+		m.submits.WithLabelValues(carrier, "unknown").Inc()
+		log.Warn("submit outcome unknown; waiting for a receipt before any resend")
+		return ledger.Transition{ID: msg.ID, State: message.StateUnknown, Reason: string(reason)}
+	case errors.As(err, &partial) && partial.Failed < partial.Result.Parts:
+		m.submits.WithLabelValues(carrier, "failed").Inc()
+		log.Warn("long message only partly accepted; not resent")
+		return ledger.Transition{ID: msg.ID, State: message.StateFailed,
+			Reason: fmt.Sprintf("partly accepted: %d of %d parts refused (%s)", partial.Failed, partial.Result.Parts, reason)}
+	case reason == smpp.ReasonCanceled:
+		// never reached the wire: shutting down
+		m.submits.WithLabelValues(carrier, "retry").Inc()
+		return ledger.Transition{ID: msg.ID, State: message.StateQueued, Reason: "handed back at shutdown", NotBefore: msg.NotBefore}
+	case retry:
+		if msg.Attempts >= s.cfg.MaxAttempts {
+			m.submits.WithLabelValues(carrier, "failed").Inc()
+			log.Warn("submit failed; attempts exhausted")
+			return ledger.Transition{ID: msg.ID, State: message.StateFailed, Reason: "attempts exhausted: " + string(reason)}
+		}
+		m.submits.WithLabelValues(carrier, "retry").Inc()
+		log.Debug("submit failed temporarily; retrying")
+		return ledger.Transition{ID: msg.ID, State: message.StateQueued, Reason: string(reason), NotBefore: s.cfg.Now().Add(s.backoff(msg.Attempts))}
+	default:
+		m.submits.WithLabelValues(carrier, "failed").Inc()
+		log.Warn("submit failed permanently")
+		return ledger.Transition{ID: msg.ID, State: message.StateFailed, Reason: fmt.Sprintf("%s: %v", reason, err)}
+	}
+}
+
+// backoff doubles from RetryBackoff per attempt, capped at RetryBackoffMax.
+func (s *Sender) backoff(attempts int) time.Duration {
+	d := s.cfg.RetryBackoff
+	for i := 1; i < attempts && d < s.cfg.RetryBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, s.cfg.RetryBackoffMax)
+}
+
+// finish records a result (group-committed) and frees the message's slot.
+func (s *Sender) finish(ctx context.Context, r result) {
+	defer func() { <-s.slots }()
+	if _, err := s.result.Add(context.WithoutCancel(ctx), r); err != nil {
+		// The ledger refused the result: the row stays "sending" and the
+		// next start's recovery turns it into unknown. Nothing is resent
+		// blindly.
+		s.cfg.Logger.Error("recording submit result failed", "err", err)
+	}
+}
+
+func (s *Sender) flushResults(ctx context.Context, rs []result) ([]struct{}, error) {
+	var subs []ledger.Submission
+	var trs []ledger.Transition
+	for _, r := range rs {
+		if r.sub != nil {
+			subs = append(subs, *r.sub)
+		} else {
+			trs = append(trs, *r.tr)
+		}
+	}
+	start := time.Now()
+	var errs []error
+	for attempt := 0; ; attempt++ {
+		errs = errs[:0]
+		if len(subs) > 0 {
+			if err := s.cfg.Ledger.Submitted(ctx, subs); err != nil {
+				errs = append(errs, err)
+			} else {
+				subs = nil
+			}
+		}
+		if len(trs) > 0 {
+			if err := s.cfg.Ledger.Transition(ctx, trs); err != nil {
+				errs = append(errs, err)
+			} else {
+				trs = nil
+			}
+		}
+		if len(errs) == 0 || attempt == 5 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+	}
+	s.cfg.Metrics.ledgerSeconds.WithLabelValues("results").Observe(time.Since(start).Seconds())
+	return nil, errors.Join(errs...)
+}
+
+// validity is how long the SMSC may keep trying: until the message
+// expires, if it does.
+func validity(m *message.Message, now time.Time) time.Duration {
+	if m.ExpiresAt.IsZero() {
+		return 0
+	}
+	return max(m.ExpiresAt.Sub(now), time.Minute)
+}
