@@ -2,9 +2,11 @@ package smsc_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -605,4 +607,106 @@ func TestPendingReceiptsBounded(t *testing.T) {
 	rx := bind(t, s.Addr(), smpp.BindReceiver, "gw")
 	rx.receipts(2, 5*time.Second)
 	rx.noMore(50 * time.Millisecond)
+}
+
+// TestManyBindsWithFaults runs several binds at once with mixed faults and
+// checks that nothing is lost: every accepted message reaches its handset
+// once and gets at least one receipt, and every receipt settles.
+func TestManyBindsWithFaults(t *testing.T) {
+	s := start(t, smsc.Config{
+		Seed: 42, RedeliveryDelay: 5 * time.Millisecond, MaxRedeliveries: 10,
+		Outcomes: map[string]float64{"DELIVRD": 0.9, "UNDELIV": 0.1},
+		Faults:   smsc.Faults{DuplicateReceipts: 0.1, NoResponse: 0.05, QueueFull: 0.05, ReceiptOtherBind: true},
+	})
+	const binds, per = 4, 300
+	var es []*esme
+	for i := range binds {
+		e := bind(t, s.Addr(), smpp.BindTransceiver, "gw")
+		n := 0
+		e.setAck(func(*smpp.PDU) (smpp.Status, bool) {
+			n++
+			if n%10 == i { // every tenth receipt refused once in a while
+				return smpp.Status(0x64), true // ESME_RX_T_APPN
+			}
+			return smpp.StatusOK, true
+		})
+		es = append(es, e)
+	}
+	var wg sync.WaitGroup
+	chans := make([][]chan *smpp.PDU, binds)
+	for i, e := range es {
+		wg.Go(func() {
+			for k := range per {
+				chans[i] = append(chans[i], e.start(&smpp.PDU{Command: smpp.SubmitSM, Body: sm("12123", fmt.Sprintf("1380000%04d", i*per+k), 0, []byte("m"), 1)}))
+			}
+		})
+	}
+	wg.Wait()
+	total := 0 // responses received; the NoResponse ones never come
+	eventually(t, "all answers", func() bool {
+		for i := range chans {
+			chans[i] = slices.DeleteFunc(chans[i], func(ch chan *smpp.PDU) bool {
+				select {
+				case <-ch:
+					total++
+					return true
+				default:
+					return false
+				}
+			})
+		}
+		return uint64(total)+s.Stats().Unanswered == binds*per
+	})
+	eventually(t, "receipts settled", func() bool { return s.Stats().ReceiptsPending == 0 })
+	st := s.Stats()
+	if st.Submits != binds*per || uint64(total)+st.Unanswered != st.Submits {
+		t.Errorf("%d answered + %d unanswered, %d submits", total, st.Unanswered, st.Submits)
+	}
+	if st.Accepted != st.Submits-st.QueueFull || st.Messages != st.Accepted || st.ReceiptsFailed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if st.Redelivered == 0 || st.Duplicated == 0 || st.Unanswered == 0 || st.QueueFull == 0 {
+		t.Errorf("faults did not all fire: %+v", st)
+	}
+	var settled uint64
+	for _, n := range st.Receipts {
+		settled += n
+	}
+	if settled != st.Accepted+st.Duplicated {
+		t.Errorf("%d receipts settled, want %d accepted + %d duplicates", settled, st.Accepted, st.Duplicated)
+	}
+	accepted := map[string]bool{}
+	for _, sub := range s.Submits() {
+		if sub.MessageID != "" {
+			accepted[sub.MessageID] = true
+		}
+	}
+	got := map[string]bool{}
+	for _, e := range es {
+	drain:
+		for {
+			select {
+			case p := <-e.delivers:
+				r, err := smpp.ParseReceipt(p.SM())
+				if err != nil || !accepted[r.MessageID] {
+					t.Fatalf("receipt %+v, %v", r, err)
+				}
+				got[r.MessageID] = true
+			default:
+				break drain
+			}
+		}
+	}
+	if len(got) != len(accepted) {
+		t.Errorf("receipts for %d ids, %d accepted", len(got), len(accepted))
+	}
+	handsets := map[string]int{}
+	for _, m := range s.Messages() {
+		handsets[m.Dest]++
+	}
+	for d, n := range handsets {
+		if n != 1 {
+			t.Errorf("%s got %d messages", d, n)
+		}
+	}
 }
