@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // SQLite resolves a named or numbered parameter ($1, ?1) by a linear search
@@ -17,7 +18,13 @@ type rewritten struct {
 	order []int // argument index per "?"
 }
 
-var rewrites sync.Map // string -> *rewritten
+var (
+	rewrites     sync.Map // string -> *rewritten
+	rewriteCount atomic.Int64
+)
+
+// maxRewrites bounds the cache; texts beyond it are rewritten every time.
+const maxRewrites = 4096
 
 func rewrite(query string) *rewritten {
 	if r, ok := rewrites.Load(query); ok {
@@ -41,7 +48,9 @@ func rewrite(query string) *rewritten {
 		i = j - 1
 	}
 	r := &rewritten{sql: b.String(), order: order}
-	rewrites.Store(query, r)
+	if rewriteCount.Add(1) <= maxRewrites {
+		rewrites.Store(query, r)
+	}
 	return r
 }
 

@@ -166,6 +166,10 @@ type dbConn struct {
 	closed bool
 }
 
+// maxStmts bounds the prepared statements kept; the cache is emptied
+// between transactions when it grows beyond.
+const maxStmts = 1000
+
 // stmt returns the prepared statement for query; mu is held.
 func (d *dbConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := d.stmts[query]; ok {
@@ -174,12 +178,6 @@ func (d *dbConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	st, err := d.wc.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
-	}
-	if len(d.stmts) > 2000 { // bounded: odd batch sizes make new texts
-		for k, v := range d.stmts {
-			v.Close()
-			delete(d.stmts, k)
-		}
 	}
 	d.stmts[query] = st
 	return st, nil
@@ -190,6 +188,12 @@ func (d *dbConn) Write(ctx context.Context, fn func(core.Q) error) error {
 	defer d.mu.Unlock()
 	if d.closed {
 		return ledger.ErrClosed
+	}
+	if len(d.stmts) > maxStmts { // bounded: odd batch sizes make new texts
+		for k, st := range d.stmts {
+			st.Close()
+			delete(d.stmts, k)
+		}
 	}
 	if _, err := d.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -76,22 +76,38 @@ type Dialect struct {
 	MaxList int
 }
 
-// ExpandStrings renders an IN list with one placeholder per value.
+// ExpandStrings renders an IN list with one placeholder per value. The list
+// is padded (repeating the last value) to a power of two so that few
+// distinct statement texts are prepared.
 func ExpandStrings(col string, pos int, vals []string) (string, []any) {
-	args := make([]any, len(vals))
-	for i, v := range vals {
-		args[i] = v
+	n := padded(len(vals))
+	args := make([]any, n)
+	for i := range args {
+		args[i] = vals[min(i, len(vals)-1)]
 	}
-	return col + " IN (" + Placeholders(pos, len(vals)) + ")", args
+	return col + " IN (" + Placeholders(pos, n) + ")", args
 }
 
-// ExpandInts renders an IN list with one placeholder per value.
+// ExpandInts is ExpandStrings for integers.
 func ExpandInts(col string, pos int, vals []int64) (string, []any) {
-	args := make([]any, len(vals))
-	for i, v := range vals {
-		args[i] = v
+	n := padded(len(vals))
+	args := make([]any, n)
+	for i := range args {
+		args[i] = vals[min(i, len(vals)-1)]
 	}
-	return col + " IN (" + Placeholders(pos, len(vals)) + ")", args
+	return col + " IN (" + Placeholders(pos, n) + ")", args
+}
+
+// padded rounds n up to a power of two (0 stays 0).
+func padded(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	if n == 0 {
+		return 0
+	}
+	return p
 }
 
 // Placeholders returns "$pos, $pos+1, …" n times.
