@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func BenchmarkIngest(b *testing.B) {
 	st := publish(b, br, 11, n, eventgen.PublishOptions{})
 	b.Logf("published %d records in %v (%.0f/s)", n, st.Elapsed, float64(n)/st.Elapsed.Seconds())
 	var total int64
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	group := 0
 	for b.Loop() {
 		group++
@@ -51,7 +52,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		go func() { errc <- c.Run(ctx) }()
 		select {
 		case <-done:
@@ -59,6 +60,7 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatalf("consumed %d of %d", got.Load(), n)
 		}
 		elapsed += time.Since(start)
+		cpu += cpuTime() - cpu0
 		b.Logf("first batch after %v, all %d after %v", time.Unix(0, firstAt.Load()).Sub(start), n, time.Since(start))
 		total += n
 		cancel()
@@ -67,6 +69,18 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
+	// CPU time of the whole process (consumer and broker) per record: less
+	// sensitive than wall time to other load on the machine.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-us/record")
+}
+
+// cpuTime returns the user+system CPU time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkPublish measures eventgen.Publish (generate, encode, produce)
