@@ -24,6 +24,7 @@ func BenchmarkSubmitWithReceipts(b *testing.B) {
 	}{
 		{"receipts", smsc.Config{MaxRecords: -1}},
 		{"receipts+records", smsc.Config{}},
+		{"receipts_delayed_20ms", smsc.Config{MaxRecords: -1, ReceiptDelay: 20 * time.Millisecond}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchSubmit(b, bc.cfg) })
 	}
