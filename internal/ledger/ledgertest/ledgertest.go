@@ -215,7 +215,7 @@ func testClaimOrder(t *testing.T, e *env) {
 	high := Msg("ev", "high", 2)
 	high.Priority = 5
 	later := Msg("ev", "later", 3)
-	later.State, later.NotBefore = message.StateScheduled, now.Add(time.Hour)
+	later.State, later.NotBefore, later.Priority = message.StateScheduled, now.Add(time.Hour), 9
 	early := Msg("ev", "early", 4)
 	early.State, early.NotBefore = message.StateScheduled, now.Add(-time.Hour)
 	gone := Msg("ev", "gone", 5)

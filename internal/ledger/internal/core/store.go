@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -165,22 +166,42 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		rows, err = t.q.Query(ctx, `UPDATE messages SET state = 'sending', attempts = attempts + 1, owner = $1, claimed_at = $2, updated_at = $2
-			WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled') AND not_before <= $2
-				ORDER BY priority DESC, not_before, id LIMIT $3`+s.d.SkipLocked)+`
-			RETURNING `+MsgCols, owner, nowN, int64(limit))
-		if err != nil {
-			return fmt.Errorf("claim: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := ScanMessage(rows)
+		// One priority level at a time, highest first: each level is an
+		// index range on (priority, not_before), so rows scheduled far
+		// ahead at a high priority (a night's advisories waiting for the
+		// end of quiet hours) are never scanned.
+		prev := int64(math.MaxInt64)
+		for len(out) < limit {
+			var p int64
+			found := false
+			err := queryEach(ctx, t.q, func(r Rows) error {
+				found = true
+				return r.Scan(&p)
+			}, `SELECT priority FROM messages WHERE state IN ('queued','scheduled') AND priority < $1
+				ORDER BY priority DESC LIMIT 1`, prev)
 			if err != nil {
-				return err
+				return fmt.Errorf("claim: %w", err)
 			}
-			out = append(out, m)
+			if !found {
+				break
+			}
+			prev = p
+			err = queryEach(ctx, t.q, func(r Rows) error {
+				m, err := ScanMessage(r)
+				if err != nil {
+					return err
+				}
+				out = append(out, m)
+				return nil
+			}, `UPDATE messages SET state = 'sending', attempts = attempts + 1, owner = $1, claimed_at = $2, updated_at = $2
+				WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled')
+					AND priority = $3 AND not_before <= $2 ORDER BY not_before, id LIMIT $4`+s.d.SkipLocked)+`
+				RETURNING `+MsgCols, owner, nowN, p, int64(limit-len(out)))
+			if err != nil {
+				return fmt.Errorf("claim: %w", err)
+			}
 		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger claim: %w", err)
