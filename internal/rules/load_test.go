@@ -269,3 +269,38 @@ func copyDir(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzExprPosition feeds arbitrary condition text in each YAML scalar style:
+// loading must not panic and every error must point inside the file.
+func FuzzExprPosition(f *testing.F) {
+	for _, s := range []string{"event.licence.pionts > 1", "'a' == \"b\" && event.x", "\\u0041 +", "1 +\n  event.y", "(", "''"} {
+		for style := range 4 {
+			f.Add(s, style)
+		}
+	}
+	f.Fuzz(func(t *testing.T, expr string, style int) {
+		var when string
+		switch style % 4 {
+		case 0:
+			when = "    when: " + expr + "\n"
+		case 1:
+			when = "    when: \"" + expr + "\"\n"
+		case 2:
+			when = "    when: '" + expr + "'\n"
+		default:
+			when = "    when: |\n      " + strings.ReplaceAll(expr, "\n", "\n      ") + "\n"
+		}
+		src := strings.Replace(minimalRule, "    when: event.licence.points >= 9\n", when, 1)
+		_, err := Load(map[string][]byte{"r.yaml": []byte(src), "templates/t.yaml": []byte(minimalTemplate)}, Options{})
+		var les LoadErrors
+		if !errors.As(err, &les) {
+			return
+		}
+		lines := strings.Count(src, "\n") + 1
+		for _, e := range les {
+			if e.File == "r.yaml" && (e.Line < 1 || e.Line > lines || e.Col < 1) {
+				t.Fatalf("error outside the file (%d lines): %v", lines, e)
+			}
+		}
+	})
+}
