@@ -11,8 +11,10 @@ var testNow = time.Date(2026, 11, 27, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)
 
 // TestCatalogue runs the examples of rules/tests against the default rules:
 // golden tests of every rule's text, recipient and timing, with coverage.
+// The examples carry their own clock, so the runner's (`smsgw rules test`
+// runs with the real one) must not matter: a night years away is used.
 func TestCatalogue(t *testing.T) {
-	rep, err := RunTests("../../rules", testNow)
+	rep, err := RunTests("../../rules", time.Date(2031, 6, 1, 3, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatalf("rules do not load:\n%v", err)
 	}

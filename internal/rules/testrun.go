@@ -271,7 +271,16 @@ func readTests(name string, data []byte, now time.Time, loc *time.Location, errs
 	if root == nil {
 		return nil
 	}
-	m := f.fields(root, "tests file", "tests", "x-*") // x-…: anchors for shared data
+	m := f.fields(root, "tests file", "now", "tests", "x-*") // x-…: anchors for shared data
+	if v := m["now"]; v != nil { // the file's default evaluation time
+		if s, ok := f.str(v, "now"); ok {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				f.errAt(v, "now: %v", err)
+			}
+			now = t
+		}
+	}
 	list := m["tests"]
 	if list == nil {
 		if m != nil {
