@@ -272,7 +272,7 @@ func readTests(name string, data []byte, now time.Time, loc *time.Location, errs
 		return nil
 	}
 	m := f.fields(root, "tests file", "now", "tests", "x-*") // x-…: anchors for shared data
-	if v := m["now"]; v != nil { // the file's default evaluation time
+	if v := m["now"]; v != nil {                             // the file's default evaluation time
 		if s, ok := f.str(v, "now"); ok {
 			t, err := time.Parse(time.RFC3339, s)
 			if err != nil {
