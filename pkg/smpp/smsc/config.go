@@ -127,6 +127,10 @@ type Faults struct {
 	// ReceiptOtherBind sends receipts on another receiver bind of the same
 	// system_id when there is one.
 	ReceiptOtherBind bool
+	// ReceiptTextIDDecimal writes the id: of the receipt text in decimal
+	// when the message id is hex (the receipted_message_id TLV keeps the
+	// id as given), as some SMSCs do.
+	ReceiptTextIDDecimal bool
 	// DuplicateReceipts sends this fraction of receipts twice.
 	DuplicateReceipts float64
 	// RefuseBinds answers every bind with ESME_RBINDFAIL (0x0D).

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -467,11 +468,21 @@ func (c *conn) writeReceipt(r *receipt, slot bool) error {
 	c.outMu.Lock()
 	c.out[seq] = outEntry{r: r, sent: time.Now(), slot: slot}
 	c.outMu.Unlock()
+	if r.mo != nil {
+		c.wmu.Lock()
+		return c.writeLocked(appendDeliverMO(c.bw.AvailableBuffer(), seq, r), false)
+	}
 	info := statInfo[r.stat]
+	textID := r.id
+	if c.s.faults.Load().ReceiptTextIDDecimal {
+		if v, err := strconv.ParseUint(r.id, 16, 64); err == nil {
+			textID = strconv.FormatUint(v, 10)
+		}
+	}
 	c.wmu.Lock()
 	t := c.textBuf[:0]
 	t = append(t, "id:"...)
-	t = append(t, r.id...)
+	t = append(t, textID...)
 	t = append(t, " sub:001 dlvrd:"...)
 	if r.stat == StatDelivered {
 		t = append(t, "001"...)

@@ -11,7 +11,8 @@
 // mix of outcomes, over a window, redelivering on error or timeout. Faults a
 // real SMSC shows (queue full, slow or missing responses, dropped
 // connections, early, misrouted or duplicate receipts, outages) are injected
-// with SetFaults while it runs.
+// with SetFaults while it runs. Deliver sends mobile-originated messages
+// (replies, opt-out keywords) to the ESME.
 //
 // Submits and Messages record what arrived and what a handset would show,
 // so tests can assert that a message was delivered exactly once.

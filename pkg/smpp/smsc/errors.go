@@ -10,6 +10,8 @@ var (
 	ErrClosed = errors.New("smsc: server closed")
 	// ErrListening is returned by a second Listen.
 	ErrListening = errors.New("smsc: already listening")
+	// ErrBusy is returned by Deliver when MaxPendingReceipts is reached.
+	ErrBusy = errors.New("smsc: too many deliveries pending")
 	// ErrConfig wraps configuration errors found by Listen.
 	ErrConfig = errors.New("smsc: invalid config")
 )

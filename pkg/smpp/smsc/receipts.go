@@ -19,6 +19,7 @@ type receipt struct {
 	esme      addr   // destination of the deliver_sm: the submit's source
 	attempts  int    // deliveries tried so far
 	due       time.Time
+	mo        *moPart // set: a mobile-originated message, not a receipt
 }
 
 type addr struct {
@@ -205,6 +206,10 @@ func (s *Server) route(r *receipt) {
 // settle finishes a receipt the ESME acknowledged.
 func (s *Server) settle(r *receipt) {
 	s.pending.Add(-1)
+	if r.mo != nil {
+		s.st.moDelivered.Add(1)
+		return
+	}
 	s.st.mu.Lock()
 	s.st.receipts[r.stat]++
 	s.st.mu.Unlock()
@@ -218,7 +223,7 @@ func (s *Server) redeliver(r *receipt, why string) {
 		s.pending.Add(-1)
 		s.st.failed.Add(1)
 		s.metrics.Failed.Inc()
-		s.log.Warn("receipt given up", "id", r.id, "attempts", r.attempts, "reason", why)
+		s.log.Warn("delivery given up", "id", r.id, "mo", r.mo != nil, "attempts", r.attempts, "reason", why)
 		return
 	}
 	s.st.redelivered.Add(1)

@@ -26,6 +26,7 @@ type Server struct {
 	pending atomic.Int64 // receipts created and not yet settled
 	cfgErr  error
 	bindSeq atomic.Uint64
+	moRef   atomic.Uint32
 
 	mu        sync.Mutex
 	ln        net.Listener
@@ -40,7 +41,7 @@ type Server struct {
 		bindsTotal, bindsRefused                                 atomic.Uint64
 		submits, accepted, throttled, queueFull, rejected, unans atomic.Uint64
 		receiptsSent, redelivered, duplicated, failed, dropped   atomic.Uint64
-		connsDropped                                             atomic.Uint64
+		connsDropped, moDelivered                                atomic.Uint64
 		mu                                                       sync.Mutex
 		receipts                                                 map[string]uint64
 	}
@@ -279,6 +280,7 @@ type Stats struct {
 	ReceiptsPending int64  // created and not yet acknowledged or given up
 
 	ConnsDropped uint64 // connections dropped by DropAfter
+	MODelivered  uint64 // mobile-originated parts acknowledged (Deliver)
 }
 
 // Stats returns a snapshot of the counters.
@@ -308,6 +310,7 @@ func (s *Server) Stats() Stats {
 		ReceiptsDropped: s.st.dropped.Load(),
 		ReceiptsPending: s.pending.Load(),
 		ConnsDropped:    s.st.connsDropped.Load(),
+		MODelivered:     s.st.moDelivered.Load(),
 		Receipts:        map[string]uint64{},
 	}
 	s.st.mu.Lock()

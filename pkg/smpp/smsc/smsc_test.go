@@ -710,3 +710,75 @@ func TestManyBindsWithFaults(t *testing.T) {
 		}
 	}
 }
+
+func TestDeliverMO(t *testing.T) {
+	long := strings.Repeat("退订", 40) // 80 UCS2 units: two parts
+	tests := []struct {
+		name, text string
+		dc         byte
+		parts      int
+	}{
+		{"gsm7 keyword", "TD", 0, 1},
+		{"ucs2", "退订 TD", 8, 1},
+		{"long ucs2", long, 8, 2},
+		{"long gsm7", strings.Repeat("STOP ", 40), 0, 2},
+	}
+	s := start(t, smsc.Config{})
+	rx := bind(t, s.Addr(), smpp.BindReceiver, "gw")
+	var want uint64
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.Deliver(smsc.MO{SystemID: "gw", From: "13800138000", To: "12123", Text: tt.text}); err != nil {
+				t.Fatal(err)
+			}
+			var text []byte
+			for i := range tt.parts {
+				var p *smpp.PDU
+				select {
+				case p = <-rx.delivers:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("part %d missing", i+1)
+				}
+				m := p.SM()
+				if m.ESMClass&smpp.ESMClassTypeMsk != 0 || m.DataCoding != tt.dc || m.Source.Addr != "13800138000" || m.Dest.Addr != "12123" {
+					t.Fatalf("deliver_sm %+v", m)
+				}
+				body := m.ShortMessage
+				if tt.parts > 1 {
+					if m.ESMClass&smpp.ESMClassUDHI == 0 || body[0] != 5 || int(body[4]) != tt.parts || int(body[5]) != i+1 {
+						t.Fatalf("part %d header % x", i+1, body[:6])
+					}
+					body = body[6:]
+				}
+				text = append(text, body...)
+			}
+			var got string
+			if tt.dc == 8 {
+				got, _ = coding.DecodeUCS2(text)
+			} else {
+				got, _ = coding.DecodeGSM7(text)
+			}
+			if got != tt.text {
+				t.Errorf("got %q, want %q", got, tt.text)
+			}
+			want += uint64(tt.parts)
+			eventually(t, "acknowledged", func() bool { return s.Stats().MODelivered == want })
+		})
+	}
+	if err := s.Deliver(smsc.MO{SystemID: "gw", Text: "x"}); !errors.Is(err, smsc.ErrConfig) {
+		t.Errorf("MO without addresses: %v", err)
+	}
+}
+
+func TestReceiptTextIDDecimal(t *testing.T) {
+	s := start(t, smsc.Config{Faults: smsc.Faults{ReceiptTextIDDecimal: true}})
+	e := bind(t, s.Addr(), smpp.BindTransceiver, "gw")
+	p := e.submit(sm("12123", "13800138000", 0, []byte("x"), 1))
+	r := e.receipts(1, 5*time.Second)[0]
+	hex := p.MessageID()
+	var v uint64
+	fmt.Sscanf(hex, "%x", &v)
+	if r.MessageID != hex || r.TextID != fmt.Sprint(v) {
+		t.Errorf("TLV id %q text id %q; submit_sm_resp %q (= %d)", r.MessageID, r.TextID, hex, v)
+	}
+}

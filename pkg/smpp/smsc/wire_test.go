@@ -178,3 +178,32 @@ func FuzzDecodeText(f *testing.F) {
 		}
 	})
 }
+
+func FuzzSplitMO(f *testing.F) {
+	f.Add("TD")
+	f.Add(strings.Repeat("退订😀", 30))
+	f.Add(strings.Repeat("STOP ", 40))
+	f.Fuzz(func(t *testing.T, text string) {
+		if !utf8.ValidString(text) || len(text) > 2000 {
+			return
+		}
+		dc, parts := splitMO(text, 1)
+		var all []byte
+		for _, p := range parts {
+			if len(p) > 140 && dc == CodingUCS2 || len(p) > 160 {
+				t.Fatalf("part of %d octets", len(p))
+			}
+			if len(parts) > 1 {
+				p = p[6:]
+			}
+			all = append(all, p...)
+		}
+		want := text
+		if dc == CodingUCS2 {
+			want = strings.ToValidUTF8(text, "\uFFFD")
+		}
+		if got := DecodeText(dc, all); got != want {
+			t.Fatalf("round trip %q → %q", text, got)
+		}
+	})
+}
