@@ -271,8 +271,9 @@ func readTests(name string, data []byte, now time.Time, loc *time.Location, errs
 	if root == nil {
 		return nil
 	}
-	m := f.fields(root, "tests file", "now", "tests", "x-*") // x-…: anchors for shared data
-	if v := m["now"]; v != nil {                             // the file's default evaluation time
+	// now: the file's default evaluation time; x-…: anchors for shared data
+	m := f.fields(root, "tests file", "now", "tests", "x-*")
+	if v := m["now"]; v != nil {
 		if s, ok := f.str(v, "now"); ok {
 			t, err := time.Parse(time.RFC3339, s)
 			if err != nil {
