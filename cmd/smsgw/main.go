@@ -44,6 +44,7 @@ commands:
                                      the whole SMS path on embedded defaults
   rules    check [DIR] | test [DIR] [--now TIME] | preview --event FILE [--rules DIR] [--now TIME]
   trace    --phone N | --event ID | --licence N | --plate P  [--config FILE | --ledger DSN] [--unmask]
+  broker   [--listen ADDR] [--data DIR] the embedded Kafka-protocol broker on its own
   version                            print version and commit
 `
 
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdRules(rest, stdout, stderr)
 	case "trace":
 		err = cmdTrace(rest, stdout, stderr)
+	case "broker":
+		err = cmdBroker(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -127,8 +130,18 @@ func cmdRun(args []string, stderr io.Writer) error {
 	path := fs.String("config", "config/smsgw.yaml", "configuration file")
 	logFormat := fs.String("log-format", "", "text or json (overrides log.format)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides log.level)")
+	now := fs.String("now", "", "start the gateway's clock at this time (rehearsals and tests; default: the real clock)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	clock := time.Now
+	if *now != "" {
+		start, err := parseNow(*now)
+		if err != nil {
+			return err
+		}
+		real0 := time.Now()
+		clock = func() time.Time { return start.Add(time.Since(real0)) }
 	}
 	cfg, err := config.LoadFile(*path)
 	if err != nil {
@@ -146,7 +159,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := smsgw.New(ctx, smsgw.Options{Config: cfg, Logger: log, Registry: reg})
+	a, err := smsgw.New(ctx, smsgw.Options{Config: cfg, Logger: log, Registry: reg, Now: clock})
 	if err != nil {
 		return err
 	}

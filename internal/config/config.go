@@ -104,6 +104,7 @@ type Sender struct {
 	RetryBackoffMax    Duration `yaml:"retry_backoff_max"`
 	UnknownGrace       Duration `yaml:"unknown_grace"`        // wait this long for a receipt before deciding an unknown outcome
 	UnknownResendLimit int      `yaml:"unknown_resend_limit"` // resends after unknown outcomes; 0 = never resend, fail instead
+	ClaimLease         Duration `yaml:"claim_lease"`          // a claim older than this whose instance died is recovered by the others
 	Poll               Duration `yaml:"poll"`
 	DrainTimeout       Duration `yaml:"drain_timeout"` // on shutdown, how long to wait for in-flight submits and receipts
 }
@@ -171,6 +172,7 @@ func Default() Config {
 			RetryBackoffMax:    Duration(5 * time.Minute),
 			UnknownGrace:       Duration(10 * time.Minute),
 			UnknownResendLimit: 1,
+			ClaimLease:         Duration(2 * time.Minute),
 			Poll:               Duration(time.Second),
 			DrainTimeout:       Duration(15 * time.Second),
 		},
@@ -282,6 +284,9 @@ func (c *Config) Validate() error {
 	s := c.Sender
 	if s.ClaimBatch <= 0 || s.InFlight <= 0 || s.MaxAttempts <= 0 {
 		add("sender: claim_batch, in_flight and max_attempts must be positive")
+	}
+	if s.ClaimLease.D() < 10*time.Second {
+		add("sender.claim_lease: at least 10s (a submit may take up to half of it)")
 	}
 	if s.UnknownResendLimit < 0 {
 		add("sender.unknown_resend_limit: must not be negative")

@@ -11,6 +11,7 @@ import (
 
 // Unknowns is the part of the ledger the reconciler works on.
 type Unknowns interface {
+	Recover(ctx context.Context, owner string, staleBefore time.Time) (int, error)
 	Unknown(ctx context.Context, olderThan time.Time, limit int) ([]*message.Message, error)
 	Requeue(ctx context.Context, ids []int64, maxRequeues int, notBefore time.Time) (ledger.RequeueResult, error)
 }
@@ -19,10 +20,13 @@ type Unknowns interface {
 // dropped or no response came after submit_sm was written, or the process
 // died mid-submit). The ledger matches late receipts to them by recipient
 // and text; those that stay unknown for Grace are resent, at most
-// ResendLimit times, or failed with the reason.
+// ResendLimit times, or failed with the reason. It also takes over the
+// claims of instances that died: "sending" rows older than ClaimLease
+// become unknown.
 type Reconciler struct {
 	Ledger      Unknowns
 	Grace       time.Duration
+	ClaimLease  time.Duration
 	ResendLimit int
 	Every       time.Duration
 	Now         func() time.Time
@@ -54,6 +58,16 @@ func (r *Reconciler) Run(ctx context.Context) {
 // Once handles every unknown message older than Grace.
 func (r *Reconciler) Once(ctx context.Context) error {
 	now := r.Now()
+	if r.ClaimLease > 0 {
+		n, err := r.Ledger.Recover(ctx, "", now.Add(-r.ClaimLease))
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			r.Metrics.reconciled.WithLabelValues("claim_expired").Add(float64(n))
+			r.Logger.Warn("claims of a stopped instance expired; their outcome is now unknown", "messages", n)
+		}
+	}
 	for {
 		ms, err := r.Ledger.Unknown(ctx, now.Add(-r.Grace), 500)
 		if err != nil || len(ms) == 0 {

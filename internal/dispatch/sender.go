@@ -41,9 +41,14 @@ type SenderConfig struct {
 	RetryBackoffMax time.Duration
 	Poll            time.Duration
 	DrainTimeout    time.Duration
-	Now             func() time.Time
-	Logger          *slog.Logger
-	Metrics         *Metrics
+	// SendTimeout bounds one Send, waiting for a bind included; a message
+	// that has not reached the wire by then goes back to the queue. It
+	// must stay well under the claim lease after which other instances
+	// recover this one's claims.
+	SendTimeout time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 // Sender claims due messages from the ledger and submits them over the
@@ -71,6 +76,9 @@ func NewSender(cfg SenderConfig) *Sender {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = time.Minute
 	}
 	s := &Sender{
 		cfg:    cfg,
@@ -224,13 +232,15 @@ func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-
 		}
 		m.inflight.WithLabelValues(carrier).Inc()
 		start := time.Now()
-		res, err := sub.Send(ctx, smpp.Message{
+		sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+		res, err := sub.Send(sendCtx, smpp.Message{
 			Source:   msg.Source,
 			Dest:     msg.Recipient,
 			Text:     msg.Text,
 			Validity: validity(msg, s.cfg.Now()),
 			Priority: byte(min(max(msg.Priority, 0), 3)),
 		})
+		cancel()
 		m.inflight.WithLabelValues(carrier).Dec()
 		m.submitSeconds.WithLabelValues(carrier).Observe(time.Since(start).Seconds())
 		if err == nil {
@@ -271,9 +281,9 @@ func (s *Sender) onError(carrier string, msg *message.Message, err error) ledger
 		return ledger.Transition{ID: msg.ID, State: message.StateFailed,
 			Reason: fmt.Sprintf("partly accepted: %d of %d parts refused (%s)", partial.Failed, partial.Result.Parts, reason)}
 	case reason == smpp.ReasonCanceled:
-		// never reached the wire: shutting down
+		// never reached the wire: shutting down, or no bind within SendTimeout
 		m.submits.WithLabelValues(carrier, "retry").Inc()
-		return ledger.Transition{ID: msg.ID, State: message.StateQueued, Reason: "handed back at shutdown", NotBefore: msg.NotBefore}
+		return ledger.Transition{ID: msg.ID, State: message.StateQueued, Reason: "not sent in time; requeued", NotBefore: s.cfg.Now().Add(s.backoff(1))}
 	case retry:
 		if msg.Attempts >= s.cfg.MaxAttempts {
 			m.submits.WithLabelValues(carrier, "failed").Inc()

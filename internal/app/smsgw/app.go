@@ -149,6 +149,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		RetryBackoffMax: cfg.Sender.RetryBackoffMax.D(),
 		Poll:            cfg.Sender.Poll.D(),
 		DrainTimeout:    cfg.Sender.DrainTimeout.D(),
+		SendTimeout:     cfg.Sender.ClaimLease.D() / 2,
 		Now:             opts.Now,
 		Logger:          opts.Logger.With("component", "sender"),
 		Metrics:         m,
@@ -255,7 +256,7 @@ func (a *App) Run(ctx context.Context) error {
 	bgCtx, stopBG := context.WithCancel(ctx)
 	bg.Go(func() { a.reloader.Watch(bgCtx, cfg.Rules.Watch) })
 	rec := &dispatch.Reconciler{
-		Ledger: a.store, Grace: cfg.Sender.UnknownGrace.D(), ResendLimit: cfg.Sender.UnknownResendLimit,
+		Ledger: a.store, Grace: cfg.Sender.UnknownGrace.D(), ClaimLease: cfg.Sender.ClaimLease.D(), ResendLimit: cfg.Sender.UnknownResendLimit,
 		Now: a.opts.Now, Wake: a.sender.Wake, Logger: log.With("component", "reconciler"), Metrics: a.metrics,
 	}
 	bg.Go(func() { rec.Run(bgCtx) })
