@@ -5,11 +5,21 @@
 //	    -outcomes DELIVRD=0.95,UNDELIV=0.03,EXPIRED=0.01,REJECTD=0.01 -tps 500
 //
 // It logs its counters every -stats-every and exits cleanly (unbinding every
-// ESME) on SIGINT or SIGTERM.
+// ESME) on SIGINT or SIGTERM. With -http it also serves, for demos and
+// manual tests:
+//
+//	GET  /metrics  Prometheus metrics
+//	GET  /stats    the counters as JSON
+//	POST /mo       a mobile-originated message: JSON {"system_id","from","to","text"}
+//	PUT  /faults   replace the injected faults, e.g. {"queue_full":0.1} or
+//	               {"down":"10s"}; fields: queue_full, slow_response,
+//	               no_response, drop_after, receipt_first, receipt_other_bind,
+//	               receipt_text_id_decimal, duplicate_receipts, refuse_binds, down
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,12 +59,84 @@ type options struct {
 	outcomes, idFormat string
 }
 
+// faultsJSON is smsc.Faults as PUT /faults takes it.
+type faultsJSON struct {
+	QueueFull            float64  `json:"queue_full"`
+	SlowResponse         duration `json:"slow_response"`
+	NoResponse           float64  `json:"no_response"`
+	DropAfter            int      `json:"drop_after"`
+	ReceiptFirst         bool     `json:"receipt_first"`
+	ReceiptOtherBind     bool     `json:"receipt_other_bind"`
+	ReceiptTextIDDecimal bool     `json:"receipt_text_id_decimal"`
+	DuplicateReceipts    float64  `json:"duplicate_receipts"`
+	RefuseBinds          bool     `json:"refuse_binds"`
+	Down                 duration `json:"down"`
+}
+
+// duration reads "200ms", "10s" from JSON.
+type duration time.Duration
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = duration(v)
+	return err
+}
+
+// adminMux serves the metrics and the run-time controls.
+func adminMux(s *smsc.Server, reg *prometheus.Registry) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.Stats())
+	})
+	mux.HandleFunc("POST /mo", func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			SystemID string `json:"system_id"`
+			From     string `json:"from"`
+			To       string `json:"to"`
+			Text     string `json:"text"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := s.Deliver(smsc.MO{SystemID: m.SystemID, From: m.From, To: m.To, Text: m.Text}); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("PUT /faults", func(w http.ResponseWriter, r *http.Request) {
+		var f faultsJSON
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := s.SetFaults(smsc.Faults{
+			QueueFull: f.QueueFull, SlowResponse: time.Duration(f.SlowResponse), NoResponse: f.NoResponse,
+			DropAfter: f.DropAfter, ReceiptFirst: f.ReceiptFirst, ReceiptOtherBind: f.ReceiptOtherBind,
+			ReceiptTextIDDecimal: f.ReceiptTextIDDecimal, DuplicateReceipts: f.DuplicateReceipts,
+			RefuseBinds: f.RefuseBinds, Down: time.Duration(f.Down),
+		}); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
+
 func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("smscsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:2775", "SMPP listen address")
-	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus /metrics on this address (empty: off)")
+	fs.StringVar(&o.metrics, "http", "", "serve /metrics, /stats, /mo and /faults on this address (empty: off)")
 	fs.StringVar(&o.cfg.SystemID, "system-id", "", "accepted system_id (empty: any)")
 	fs.StringVar(&o.cfg.Password, "password", "", "accepted password (empty: any)")
 	fs.StringVar(&o.idFormat, "id-format", smsc.IDHex, "message id format: hex, decimal or uuid")
@@ -106,11 +188,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			s.Close()
 			return fmt.Errorf("metrics listen: %w", err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		srv = &http.Server{Handler: adminMux(s, reg), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln) // stopped by Shutdown below
-		log.Info("metrics", "addr", ln.Addr().String())
+		log.Info("http", "addr", ln.Addr().String())
 	}
 	if ready != nil {
 		ready(s.Addr())

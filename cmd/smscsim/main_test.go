@@ -5,12 +5,17 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/traffic12123/gateway/pkg/smpp"
+	"github.com/traffic12123/gateway/pkg/smpp/smsc"
 )
 
 type syncBuf struct {
@@ -128,5 +133,71 @@ func TestParseErrors(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-id-format", "base64"}, &bytes.Buffer{}, nil); err == nil {
 		t.Error("bad id format accepted")
+	}
+}
+
+func TestAdmin(t *testing.T) {
+	s := smsc.New(smsc.Config{})
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg := prometheus.NewRegistry()
+	srv := httptest.NewServer(adminMux(s, reg))
+	defer srv.Close()
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"stats", "GET", "/stats", "", http.StatusOK},
+		{"metrics", "GET", "/metrics", "", http.StatusOK},
+		{"mo", "POST", "/mo", `{"system_id":"gw","from":"13800138000","to":"12123","text":"TD"}`, http.StatusAccepted},
+		{"mo without from", "POST", "/mo", `{"system_id":"gw","to":"12123","text":"TD"}`, http.StatusBadRequest},
+		{"mo unknown field", "POST", "/mo", `{"sender":"x"}`, http.StatusBadRequest},
+		{"faults invalid", "PUT", "/faults", `{"queue_full":3}`, http.StatusBadRequest},
+		{"faults bad duration", "PUT", "/faults", `{"slow_response":"soon"}`, http.StatusBadRequest},
+		{"faults", "PUT", "/faults", `{"queue_full":1,"slow_response":"1ms"}`, http.StatusNoContent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+	// The fault took effect: the next submit is refused with queue full.
+	nc, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	for i, p := range []*smpp.PDU{
+		{Command: smpp.BindTransceiver, Seq: 1, Body: &smpp.Bind{SystemID: "gw", InterfaceVersion: 0x34}},
+		{Command: smpp.SubmitSM, Seq: 2, Body: &smpp.SM{Source: smpp.Address{Addr: "12123"}, Dest: smpp.Address{Addr: "13800138000"}, ShortMessage: []byte("x")}},
+	} {
+		b, _ := p.AppendTo(nil)
+		nc.Write(b)
+		for {
+			nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			f, err := smpp.ReadFrame(br, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _ := smpp.Decode(f)
+			if r.Command == smpp.DeliverSM { // the MO queued above
+				continue
+			}
+			if i == 1 && r.Status != smpp.Status(smsc.StatusQueueFull) {
+				t.Errorf("submit answered %s", r)
+			}
+			break
+		}
 	}
 }
