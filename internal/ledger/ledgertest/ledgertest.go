@@ -322,6 +322,14 @@ func testReceiptLifecycle(t *testing.T, e *env) {
 	if res[0] != want {
 		t.Fatalf("receipt result %+v, want %+v", res[0], want)
 	}
+	// A repeated Submitted (a late response reported twice) changes nothing.
+	e.submit(m, "a1b2")
+	if st := e.state(m); st != message.StateDelivered {
+		t.Fatalf("after repeated submit: %s", st)
+	}
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "a1b2", Stat: "DELIVRD"}); res[0].Outcome != ledger.OutcomeDuplicate {
+		t.Fatalf("receipt after repeated submit: %+v", res[0])
+	}
 	// Another carrier's id space does not match.
 	res = e.receipts(ledger.Receipt{Carrier: "unicom", MessageID: "a1b2", Stat: "DELIVRD"})
 	if res[0].Outcome != ledger.OutcomePending {

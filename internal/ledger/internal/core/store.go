@@ -275,7 +275,8 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 			_, err := t.q.Exec(ctx, `INSERT INTO parts (carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at)
 				VALUES `+Tuples(len(vals)/8, 8)+`
 				ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
-					stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at`, vals...)
+					stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at
+				WHERE parts.message_id <> excluded.message_id`, vals...)
 			return err
 		})
 		if err != nil {

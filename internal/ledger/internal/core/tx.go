@@ -125,7 +125,8 @@ func (t *wtx) InsertPart(ctx context.Context, msgID int64, seq int, carrier, id,
 	_, err := t.q.Exec(ctx, `INSERT INTO parts (carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
-			stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at`,
+			stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at
+				WHERE parts.message_id <> excluded.message_id`,
 		carrier, id, msgID, int64(seq), stat, errCode, done, at)
 	return err
 }
