@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -80,6 +81,7 @@ type Config struct {
 	MinBytes        int           // fetch request minimum; default 1
 	MaxBytes        int           // fetch request maximum; default DefaultMaxBytes
 	SessionTimeout  time.Duration // group session; default DefaultSessionTimeout (the broker may impose a floor)
+	DecodeWorkers   int           // goroutines decoding a large batch; default GOMAXPROCS, at most 4
 	BackoffMin      time.Duration // first retry delay after a handler or DLQ error; default DefaultBackoffMin
 	BackoffMax      time.Duration // default DefaultBackoffMax
 	Logger          *slog.Logger
@@ -135,6 +137,9 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.DecodeWorkers <= 0 {
+		cfg.DecodeWorkers = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = DefaultSessionTimeout
@@ -310,18 +315,18 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Mes
 // prepare decodes a batch and dead-letters the records that break the
 // contract. It returns false when ctx ended first.
 func (c *Consumer) prepare(ctx context.Context, dlq *kafka.Writer, batch []kafka.Message) (prepared, bool) {
+	evs, errs := c.decode(batch)
 	records := make([]Record, 0, len(batch))
 	var dead []kafka.Message
 	perTopic := map[string]int{}
 	for i := range batch {
 		m := &batch[i]
 		perTopic[m.Topic]++
-		ev, err := event.Decode(m.Value)
-		if err != nil {
-			dead = append(dead, deadLetter(m, err))
+		if errs[i] != nil {
+			dead = append(dead, deadLetter(m, errs[i]))
 			continue
 		}
-		records = append(records, Record{Event: ev, Topic: m.Topic, Partition: m.Partition,
+		records = append(records, Record{Event: evs[i], Topic: m.Topic, Partition: m.Partition,
 			Offset: m.Offset, Key: m.Key, Time: m.Time})
 	}
 	for t, n := range perTopic {
@@ -332,6 +337,31 @@ func (c *Consumer) prepare(ctx context.Context, dlq *kafka.Writer, batch []kafka
 		return prepared{}, false
 	}
 	return prepared{msgs: batch, records: records}, true
+}
+
+// decode decodes a batch, on DecodeWorkers goroutines when it is large
+// enough to be worth it.
+func (c *Consumer) decode(batch []kafka.Message) ([]*event.Event, []error) {
+	evs := make([]*event.Event, len(batch))
+	errs := make([]error, len(batch))
+	span := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			evs[i], errs[i] = event.Decode(batch[i].Value)
+		}
+	}
+	workers := c.cfg.DecodeWorkers
+	if workers <= 1 || len(batch) < 64*workers {
+		span(0, len(batch))
+		return evs, errs
+	}
+	per := (len(batch) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := per; lo < len(batch); lo += per {
+		wg.Go(func() { span(lo, min(lo+per, len(batch))) })
+	}
+	span(0, per)
+	wg.Wait()
+	return evs, errs
 }
 
 func deadLetter(m *kafka.Message, err error) kafka.Message {

@@ -45,7 +45,7 @@ func publish(t testing.TB, b *broker.Broker, seed int64, n int, opts eventgen.Pu
 	t.Helper()
 	st := new(eventgen.PublishStats)
 	opts.Stats = st
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := eventgen.Publish(ctx, b.Addrs(), eventgen.New(seed, testNow), n, opts); err != nil {
 		t.Fatal(err)
