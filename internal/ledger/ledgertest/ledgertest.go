@@ -188,10 +188,13 @@ func testInsertIdempotent(t *testing.T, e *env) {
 	for i := range 1000 {
 		many = append(many, Msg("ev2", "r1", i))
 	}
-	many = append(many, Msg("ev1", "r1", 2))
+	many = append(many, Msg("ev1", "r1", 2), Msg("ev2", "r1", 7)) // an old key, and a repeat within the batch
 	e.insert(many...)
 	if many[1000].ID != b.ID {
 		t.Fatalf("duplicate at the end of a big batch: id %d want %d", many[1000].ID, b.ID)
+	}
+	if many[1001].ID != many[7].ID {
+		t.Fatalf("repeat within a batch: id %d want %d", many[1001].ID, many[7].ID)
 	}
 	seen := map[int64]bool{}
 	for _, m := range many[:1000] {
