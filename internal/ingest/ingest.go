@@ -235,7 +235,6 @@ type prepared struct {
 // fetch order because finish is sequential.
 func (c *Consumer) loop(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	ready := make(chan prepared, 1)
 	var prepErr error
 	var wg sync.WaitGroup
@@ -243,7 +242,10 @@ func (c *Consumer) loop(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer)
 		defer close(ready)
 		prepErr = c.prepareLoop(ctx, r, dlq, ready)
 	})
-	defer wg.Wait()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	for p := range ready {
 		if len(p.records) > 0 && !c.handle(ctx, p.records) {
 			return nil
