@@ -1,9 +1,14 @@
 package postgres
 
 // schema is the ledger schema: the same tables and columns as ledger/sqlite
-// (times are Unix nanoseconds, 0 meaning unset), without SQLite's
-// trigger-kept summary counters. Region codes use the "C" collation so that
-// a province or city is an index range.
+// (times are Unix nanoseconds, 0 meaning unset). Region codes use the "C"
+// collation so that a province or city is an index range.
+//
+// Summary counters: SQLite keeps one row per bucket with row triggers. Here
+// a shared counter row would serialise the instances, so statement-level
+// triggers append one signed delta row per bucket a statement touched
+// (inserts only: no contention) and Summary adds the deltas up, folding
+// them together now and then (compactCounters). Needs PostgreSQL 14+.
 const schema = `
 CREATE TABLE IF NOT EXISTS messages (
 	id BIGSERIAL PRIMARY KEY,
@@ -116,6 +121,46 @@ CREATE TABLE IF NOT EXISTS contacts (
 	entity TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (region, phone, entity)
 );
+
+CREATE TABLE IF NOT EXISTS counter_deltas (
+	carrier TEXT NOT NULL,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	submitted BIGINT NOT NULL,
+	messages BIGINT NOT NULL,
+	segments BIGINT NOT NULL
+);
+CREATE OR REPLACE FUNCTION ledger_counters() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO counter_deltas (carrier, state, reason, submitted, messages, segments)
+		SELECT carrier, state, CASE WHEN state = 'suppressed' THEN reason ELSE '' END,
+			CASE WHEN submitted_at > 0 THEN 1 ELSE 0 END, count(*), sum(segments)
+		FROM new_rows GROUP BY 1, 2, 3, 4;
+	ELSIF TG_OP = 'UPDATE' THEN
+		INSERT INTO counter_deltas (carrier, state, reason, submitted, messages, segments)
+		SELECT carrier, state, r, s, sum(n), sum(g) FROM (
+			SELECT carrier, state, CASE WHEN state = 'suppressed' THEN reason ELSE '' END AS r,
+				CASE WHEN submitted_at > 0 THEN 1 ELSE 0 END AS s, 1 AS n, segments AS g FROM new_rows
+			UNION ALL
+			SELECT carrier, state, CASE WHEN state = 'suppressed' THEN reason ELSE '' END,
+				CASE WHEN submitted_at > 0 THEN 1 ELSE 0 END, -1, -segments FROM old_rows
+		) x GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0 OR sum(g) <> 0;
+	ELSE
+		INSERT INTO counter_deltas (carrier, state, reason, submitted, messages, segments)
+		SELECT carrier, state, CASE WHEN state = 'suppressed' THEN reason ELSE '' END,
+			CASE WHEN submitted_at > 0 THEN 1 ELSE 0 END, -count(*), -sum(segments)
+		FROM old_rows GROUP BY 1, 2, 3, 4;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER counters_insert AFTER INSERT ON messages
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ledger_counters();
+CREATE OR REPLACE TRIGGER counters_update AFTER UPDATE ON messages
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ledger_counters();
+CREATE OR REPLACE TRIGGER counters_delete AFTER DELETE ON messages
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ledger_counters();
 
 CREATE TABLE IF NOT EXISTS audit (
 	day TEXT NOT NULL,
