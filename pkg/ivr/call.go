@@ -44,6 +44,7 @@ func (c *call) shutdown() { c.cancel(errShutdown) }
 
 // key queues a key from any source (reader goroutine, INFO handler).
 func (c *call) key(r rune, method string) {
+	c.s.log.Debug("key", "call_id", c.cdr.CallID, "method", method)
 	c.s.m.DTMF.WithLabelValues(method).Inc()
 	c.keys.Add(1)
 	c.mu.Lock()
