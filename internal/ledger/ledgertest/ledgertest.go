@@ -793,6 +793,22 @@ func testSummary(t *testing.T, e *env) {
 	if c := s.Carriers["unicom"]; c.Messages != 3 || c.Segments != 6 {
 		t.Fatalf("unicom %+v", c)
 	}
+	// Counters follow every kind of change.
+	got = e.claim(1, "b")
+	if _, err := e.s.Recover(e.ctx, "b", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Transition(e.ctx, []ledger.Transition{{ID: got[0].ID, State: message.StateFailed, Reason: "gave up"}}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = e.s.Summary(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantStates = map[message.State]int{message.StateQueued: 1, message.StateSubmitted: 2, message.StateDelivered: 1,
+		message.StateFailed: 2, message.StateSuppressed: 1}
+	if fmt.Sprint(s.States) != fmt.Sprint(wantStates) {
+		t.Fatalf("states after recover and transition %v, want %v", s.States, wantStates)
+	}
 }
 
 func testPrune(t *testing.T, e *env) {
