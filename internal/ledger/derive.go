@@ -96,13 +96,39 @@ func RegionRange(region string) (lo, hi string, exact bool) {
 
 // ReceiptMatchesText reports whether a receipt's text excerpt identifies a
 // message text: the text starts with it, or (for a later part of a long
-// message) contains it. An empty excerpt matches nothing.
+// message) contains it. SMSCs write the excerpt of a UCS2 message in
+// ASCII with every other character replaced by '?', so a '?' in the
+// excerpt matches any one character of the text (then the ASCII in it,
+// such as the 12123 of the signature, digits, plates, still has to
+// match). An empty excerpt matches nothing.
 func ReceiptMatchesText(msgText, excerpt string) bool {
 	excerpt = strings.TrimSpace(excerpt)
 	if excerpt == "" {
 		return false
 	}
-	return strings.HasPrefix(msgText, excerpt) || strings.Contains(msgText, excerpt)
+	if strings.Contains(msgText, excerpt) {
+		return true
+	}
+	if !strings.Contains(excerpt, "?") {
+		return false
+	}
+	ex := []rune(excerpt)
+	text := []rune(msgText)
+	for start := 0; start+len(ex) <= len(text); start++ {
+		if wildcardAt(text[start:], ex) {
+			return true
+		}
+	}
+	return false
+}
+
+func wildcardAt(text, ex []rune) bool {
+	for i, r := range ex {
+		if r != '?' && r != text[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Transitionable reports whether Transition accepts a target state.
