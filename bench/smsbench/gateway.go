@@ -1,0 +1,641 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.yaml.in/yaml/v3"
+	_ "modernc.org/sqlite" // read the gateway's SQLite ledger
+
+	"github.com/traffic12123/gateway/internal/app/smsgw"
+	"github.com/traffic12123/gateway/internal/broker"
+	"github.com/traffic12123/gateway/internal/config"
+	"github.com/traffic12123/gateway/internal/eventgen"
+	"github.com/traffic12123/gateway/internal/rules"
+	"github.com/traffic12123/gateway/pkg/smpp/smsc"
+)
+
+// idFormats are the message-id formats of the simulated carriers (as in
+// the demo): the gateway must normalise all three.
+var idFormats = map[string]string{
+	"china_mobile": smsc.IDHex, "china_unicom": smsc.IDDecimal,
+	"china_telecom": smsc.IDUUID, "china_broadnet": smsc.IDHex,
+}
+
+// rig is the broker, the SMSC simulators and the rule set a run uses.
+type rig struct {
+	o        *options
+	dir      string
+	rulesDir string
+	set      *rules.Set
+	now      time.Time
+	broker   *broker.Broker
+	sims     map[string]*smsc.Server
+}
+
+func newRig(ctx context.Context, o *options, name string, records int) (*rig, error) {
+	dir, err := os.MkdirTemp("", "smsbench-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	r := &rig{o: o, dir: dir, rulesDir: filepath.Join(dir, "rules"), now: time.Now(), sims: map[string]*smsc.Server{}}
+	if err := copyRules(o.rules, r.rulesDir); err != nil {
+		r.close()
+		return nil, fmt.Errorf("copy rules: %w", err)
+	}
+	if r.set, err = rules.LoadDir(r.rulesDir, rules.Options{}); err != nil {
+		r.close()
+		return nil, err
+	}
+	topics := map[string]int{eventgen.DefaultDeadLetterTopic: 1, "sms.status": 4}
+	for _, t := range eventgen.TopicNames() {
+		topics[t] = 4
+	}
+	r.broker, err = broker.Start(ctx, broker.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "kafka"), Topics: topics})
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	for i, c := range o.carriers {
+		s := smsc.New(smsc.Config{
+			Name: "SIM-" + c, SystemID: "12123", Password: "bench", IDFormat: idFormats[c],
+			ReceiptDelay: o.receiptDelay, Seed: o.seed + int64(i), MaxRecords: records,
+			Location: time.FixedZone("CST", 8*3600),
+		})
+		if err := s.Listen("127.0.0.1:0"); err != nil {
+			r.close()
+			return nil, err
+		}
+		r.sims[c] = s
+	}
+	return r, nil
+}
+
+func (r *rig) close() {
+	for _, s := range r.sims {
+		s.Close()
+	}
+	if r.broker != nil {
+		r.broker.Close()
+	}
+	if r.o.keep {
+		fmt.Fprintf(os.Stderr, "kept %s\n", r.dir)
+		return
+	}
+	os.RemoveAll(r.dir)
+}
+
+// simSubmit is what the simulators saw of one destination.
+type simSubmit struct {
+	first, last time.Time
+	messages    int // submits that start a message (single or part 1)
+	parts       int
+}
+
+func (r *rig) submits() map[string]*simSubmit {
+	out := map[string]*simSubmit{}
+	for _, s := range r.sims {
+		for _, sub := range s.Submits() {
+			if sub.MessageID == "" {
+				continue
+			}
+			dest := sub.Dest
+			if len(dest) == 13 && strings.HasPrefix(dest, "86") {
+				dest = dest[2:]
+			}
+			x := out[dest]
+			if x == nil {
+				x = &simSubmit{first: sub.Time, last: sub.Time}
+				out[dest] = x
+			}
+			if sub.Time.Before(x.first) {
+				x.first = sub.Time
+			}
+			if sub.Time.After(x.last) {
+				x.last = sub.Time
+			}
+			x.parts++
+			if sub.Seq <= 1 {
+				x.messages++
+			}
+		}
+	}
+	return out
+}
+
+// gatewayConfig is the configuration the gateway runs with: the shipped
+// defaults, pointed at the rig.
+func (r *rig) gatewayConfig() (*config.Config, error) {
+	cfg := config.Default()
+	cfg.Instance = "bench"
+	cfg.Kafka.Brokers = r.broker.Addrs()
+	cfg.Kafka.GroupID = "smsgw-bench"
+	cfg.Ledger.DSN = "sqlite://" + filepath.Join(r.dir, "ledger.db")
+	cfg.Rules.Dir = r.rulesDir
+	cfg.Rules.Watch = false
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cfg.HTTP.Listen = addr
+	cfg.Log.Level = "warn"
+	cfg.Sender.DrainTimeout = config.Duration(5 * time.Second)
+	for _, c := range r.o.carriers {
+		cfg.Carriers = append(cfg.Carriers, config.Carrier{
+			Name: c, Addr: r.sims[c].Addr(), SystemID: "12123", Password: "bench",
+			Binds: r.o.binds, Window: r.o.window,
+			ResponseTimeout: config.Duration(10 * time.Second), EnquireLink: config.Duration(30 * time.Second),
+		})
+	}
+	return &cfg, cfg.Validate()
+}
+
+// gateway is a running smsgw, in its own process or in this one.
+type gateway interface {
+	cpu() float64 // CPU seconds so far
+	rss() float64 // peak RSS so far, MB
+	alive() error
+	httpAddr() string
+	stop() error
+}
+
+type gwProcess struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan error
+}
+
+// buildBinary builds a command of this module into dir.
+func buildBinary(ctx context.Context, pkg, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+func startProcess(ctx context.Context, r *rig, cfg *config.Config) (*gwProcess, error) {
+	bin := r.o.smsgwBin
+	if bin == "" {
+		bin = filepath.Join(r.dir, "smsgw")
+		if err := buildBinary(ctx, "./cmd/smsgw", bin); err != nil {
+			return nil, fmt.Errorf("build smsgw (run from the repository root): %w", err)
+		}
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.dir, "smsgw.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(r.dir, "smsgw.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", path)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	g := &gwProcess{cmd: cmd, addr: cfg.HTTP.Listen, done: make(chan error, 1)}
+	go func() { g.done <- cmd.Wait(); logf.Close() }()
+	if err := waitHTTP(ctx, "http://"+g.addr+"/readyz", 60*time.Second, g.alive); err != nil {
+		g.stop()
+		return nil, fmt.Errorf("smsgw did not get ready (log: %s): %w", logf.Name(), err)
+	}
+	return g, nil
+}
+
+func (g *gwProcess) cpu() float64     { c, _ := cpuSeconds(g.cmd.Process.Pid); return c }
+func (g *gwProcess) rss() float64     { r, _ := peakRSSMB(g.cmd.Process.Pid); return r }
+func (g *gwProcess) httpAddr() string { return g.addr }
+
+func (g *gwProcess) alive() error {
+	select {
+	case err := <-g.done:
+		g.done <- err
+		return fmt.Errorf("smsgw exited: %v", err)
+	default:
+		return nil
+	}
+}
+
+func (g *gwProcess) stop() error {
+	if g.alive() != nil {
+		return nil
+	}
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-g.done:
+		return err
+	case <-time.After(30 * time.Second):
+		g.cmd.Process.Kill()
+		return <-g.done
+	}
+}
+
+// gwInProc runs the gateway inside this process (for -cpuprofile): its
+// CPU and RSS then include the broker, the simulators and the harness.
+type gwInProc struct {
+	app    *smsgw.App
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startInProc(ctx context.Context, cfg *config.Config, logw io.Writer) (*gwInProc, error) {
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := smsgw.New(ctx, smsgw.Options{Config: cfg, Logger: log, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g := &gwInProc{app: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { g.done <- a.Run(runCtx) }()
+	if err := waitHTTP(ctx, "http://"+cfg.HTTP.Listen+"/readyz", 60*time.Second, g.alive); err != nil {
+		g.stop()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *gwInProc) cpu() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+func (g *gwInProc) rss() float64     { r, _ := peakRSSMB(os.Getpid()); return r }
+func (g *gwInProc) httpAddr() string { return g.app.HTTPAddr() }
+func (g *gwInProc) alive() error {
+	select {
+	case err := <-g.done:
+		g.done <- err
+		return fmt.Errorf("smsgw stopped: %v", err)
+	default:
+		return nil
+	}
+}
+func (g *gwInProc) stop() error {
+	g.cancel()
+	select {
+	case err := <-g.done:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("in-process gateway did not stop in 30 s")
+	}
+}
+
+// publish writes items to the broker, at rate events per second (0: as
+// fast as the broker takes them), and returns when each was acknowledged.
+func publish(ctx context.Context, brokers []string, items []item, rate float64) ([]time.Time, error) {
+	w := &kafka.Writer{
+		Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{},
+		BatchSize: 2000, BatchBytes: 1_000_000, BatchTimeout: 2 * time.Millisecond,
+		RequiredAcks: kafka.RequireAll, WriteTimeout: 30 * time.Second,
+	}
+	defer w.Close()
+	acked := make([]time.Time, len(items))
+	chunk := 5000
+	var tick *time.Ticker
+	if rate > 0 {
+		const every = 10 * time.Millisecond
+		chunk = max(1, int(rate*every.Seconds()))
+		tick = time.NewTicker(every)
+		defer tick.Stop()
+	}
+	msgs := make([]kafka.Message, 0, chunk)
+	for lo := 0; lo < len(items); lo += chunk {
+		if tick != nil && lo > 0 {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		hi := min(lo+chunk, len(items))
+		msgs = msgs[:0]
+		for _, it := range items[lo:hi] {
+			msgs = append(msgs, kafka.Message{Topic: it.Topic, Key: it.Key, Value: it.Value})
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+		now := time.Now()
+		for i := lo; i < hi; i++ {
+			acked[i] = now
+		}
+	}
+	return acked, nil
+}
+
+// ledger reads the gateway's SQLite ledger, read-only.
+type ledgerReader struct{ db *sql.DB }
+
+func openLedger(path string) (*ledgerReader, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return &ledgerReader{db: db}, nil
+}
+
+func (l *ledgerReader) states(ctx context.Context) (map[string]int, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM messages GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
+
+// ledgerRow is one message as the ledger has it at the end.
+type ledgerRow struct {
+	carrier  string
+	segments int
+	state    string
+	stored   time.Time // the last receipt stored
+}
+
+func (l *ledgerReader) rows(ctx context.Context) (map[string]ledgerRow, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT m.recipient, m.carrier, m.segments, m.state,
+		COALESCE((SELECT MAX(r.received_at) FROM receipts r WHERE r.message_id = m.id), 0) FROM messages m`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]ledgerRow{}
+	for rows.Next() {
+		var phone string
+		var r ledgerRow
+		var ns int64
+		if err := rows.Scan(&phone, &r.carrier, &r.segments, &r.state, &ns); err != nil {
+			return nil, err
+		}
+		if ns > 0 {
+			r.stored = time.Unix(0, ns)
+		}
+		out[phone] = r
+	}
+	return out, rows.Err()
+}
+
+var pendingStates = []string{"queued", "sending", "submitted", "unknown", "scheduled"}
+
+// waitLedger polls until want messages exist and none is pending.
+func waitLedger(ctx context.Context, l *ledgerReader, want int, timeout time.Duration, alive func() error, progress io.Writer) (bool, error) {
+	deadline := time.Now().Add(timeout)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	lastPrint := time.Now()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-t.C:
+		}
+		if err := alive(); err != nil {
+			return false, err
+		}
+		st, err := l.states(ctx)
+		if err != nil {
+			continue // the gateway may be mid-checkpoint; try again
+		}
+		total, pending := 0, 0
+		for s, n := range st {
+			total += n
+			for _, p := range pendingStates {
+				if s == p {
+					pending += n
+				}
+			}
+		}
+		if time.Since(lastPrint) >= 2*time.Second {
+			fmt.Fprintf(progress, "  ledger: %d/%d messages, %d pending %v\n", total, want, pending, st)
+			lastPrint = time.Now()
+		}
+		if total >= want && pending == 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// runGateway is the gateway mode.
+func runGateway(ctx context.Context, o *options) (*Result, error) {
+	r, err := newRig(ctx, o, "gw", 4*o.n+10000)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	items, err := makeItems(r.set, o.n, o.carriers, 1, 0, o.seed, r.now)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := r.gatewayConfig()
+	if err != nil {
+		return nil, err
+	}
+	var gw gateway
+	res := &Result{System: "smsgw"}
+	if o.cpuprofile != "" {
+		logf, err := os.Create(filepath.Join(r.dir, "smsgw.log"))
+		if err != nil {
+			return nil, err
+		}
+		defer logf.Close()
+		if gw, err = startInProc(ctx, cfg, logf); err != nil {
+			return nil, err
+		}
+		res.Notes = append(res.Notes, "in-process run for -cpuprofile: CPU and RSS include the broker, the simulators and the harness")
+	} else {
+		if gw, err = startProcess(ctx, r, cfg); err != nil {
+			return nil, err
+		}
+	}
+	defer gw.stop()
+	l, err := openLedger(filepath.Join(r.dir, "ledger.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer l.db.Close()
+
+	fmt.Fprintf(os.Stderr, "smsgw: %d messages (%s), publishing\n", len(items), o.carriersFlag)
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+	}
+	cpu0 := gw.cpu()
+	start := time.Now()
+	acked, err := publish(ctx, r.broker.Addrs(), items, o.rate)
+	if err != nil {
+		return nil, err
+	}
+	done, err := waitLedger(ctx, l, len(items), o.timeout, gw.alive, os.Stderr)
+	cpu1, rss := gw.cpu(), gw.rss()
+	if o.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Complete = done
+	res.CPUSeconds = cpu1 - cpu0
+	res.PeakRSSMB = rss
+	if err := r.fill(ctx, l, res, items, acked, start); err != nil {
+		return nil, err
+	}
+	if o.half && done && res.MessagesPerSec > 0 {
+		h, err := r.halfRate(ctx, l, gw, res.MessagesPerSec/2, len(items))
+		if err != nil {
+			return nil, err
+		}
+		res.HalfRate = h
+	}
+	if o.metricsOut != "" {
+		dumpMetrics(gw.httpAddr(), o.metricsOut)
+	}
+	return res, nil
+}
+
+// fill computes the figures of items from the ledger and the simulators.
+func (r *rig) fill(ctx context.Context, l *ledgerReader, res *Result, items []item, acked []time.Time, start time.Time) error {
+	rows, err := l.rows(ctx)
+	if err != nil {
+		return err
+	}
+	subs := r.submits()
+	res.Receipts = map[string]int{}
+	res.ByCarrier = map[string]CarrierResult{}
+	var e2s, s2r []time.Duration
+	perE2S, perS2R := map[string][]time.Duration{}, map[string][]time.Duration{}
+	lastByCarrier := map[string]time.Time{}
+	var last time.Time
+	for i, it := range items {
+		row, ok := rows[it.Phone]
+		if !ok {
+			res.Receipts["missing"]++
+			continue
+		}
+		res.Receipts[row.state]++
+		c := res.ByCarrier[it.Carrier]
+		c.Messages++
+		c.Segments += row.segments
+		res.ByCarrier[it.Carrier] = c
+		res.Messages++
+		res.Segments += row.segments
+		if row.stored.After(last) {
+			last = row.stored
+		}
+		if row.stored.After(lastByCarrier[it.Carrier]) {
+			lastByCarrier[it.Carrier] = row.stored
+		}
+		if s := subs[it.Phone]; s != nil {
+			if s.messages > 1 {
+				res.Duplicates++
+			}
+			d := s.first.Sub(acked[i])
+			e2s = append(e2s, d)
+			perE2S[it.Carrier] = append(perE2S[it.Carrier], d)
+			if !row.stored.IsZero() {
+				d := row.stored.Sub(s.last)
+				s2r = append(s2r, d)
+				perS2R[it.Carrier] = append(perS2R[it.Carrier], d)
+			}
+		}
+	}
+	res.EventToSubmit, res.SubmitToStored = latency(e2s), latency(s2r)
+	if !last.IsZero() {
+		res.Seconds = last.Sub(start).Seconds()
+		res.MessagesPerSec = float64(res.Messages) / res.Seconds
+		res.SegmentsPerSec = float64(res.Segments) / res.Seconds
+	}
+	if res.Messages > 0 {
+		res.CPUPer1000 = res.CPUSeconds / float64(res.Messages) * 1000
+	}
+	for name, c := range res.ByCarrier {
+		if t := lastByCarrier[name]; !t.IsZero() {
+			c.MessagesPerSec = float64(c.Messages) / t.Sub(start).Seconds()
+		}
+		c.EventToSubmit, c.SubmitToStored = latency(perE2S[name]), latency(perS2R[name])
+		res.ByCarrier[name] = c
+	}
+	return nil
+}
+
+// halfRate publishes a second batch at rate and measures its latencies.
+func (r *rig) halfRate(ctx context.Context, l *ledgerReader, gw gateway, rate float64, before int) (*HalfRate, error) {
+	n := max(1000, min(r.o.n, int(rate*r.o.halfSeconds.Seconds())))
+	items, err := makeItems(r.set, n, r.o.carriers, 2, 0, r.o.seed, r.now)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "smsgw: half rate, %d messages at %.0f/s\n", n, rate)
+	acked, err := publish(ctx, r.broker.Addrs(), items, rate)
+	if err != nil {
+		return nil, err
+	}
+	done, err := waitLedger(ctx, l, before+n, r.o.timeout, gw.alive, os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	var tmp Result
+	if err := r.fill(ctx, l, &tmp, items, acked, time.Now()); err != nil {
+		return nil, err
+	}
+	return &HalfRate{Rate: rate, Messages: tmp.Messages, EventToSubmit: tmp.EventToSubmit, SubmitToStored: tmp.SubmitToStored, Complete: done}, nil
+}
+
+// dumpMetrics saves the gateway's /metrics text (histograms and all).
+func dumpMetrics(addr, path string) {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "metrics dump: %v\n", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "metrics dump: %v\n", err)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
