@@ -310,6 +310,23 @@ func testNextDue(t *testing.T, e *env) {
 	if err != nil || !ok || !at.Equal(b.NotBefore) {
 		t.Fatalf("NextDue = %v %v %v, want %v", at, ok, err, b.NotBefore)
 	}
+	// Across priority levels; claimed and final rows do not count.
+	c := Msg("ev", "c", 3)
+	c.State, c.NotBefore, c.Priority = message.StateScheduled, T0.Add(time.Hour), 7
+	d := Msg("ev", "d", 4)
+	d.State, d.NotBefore, d.Priority = message.StateScheduled, T0.Add(30*time.Minute), 3
+	e.insert(c, d)
+	if n, err := e.s.Cancel(e.ctx, nil, ""); err != nil || n != 0 {
+		t.Fatalf("empty cancel: %d %v", n, err)
+	}
+	e.clock.Add(45 * time.Minute)
+	if got := e.claim(1, "a"); len(got) != 1 || got[0].ID != d.ID {
+		t.Fatalf("claimed %v, want d", ids(got))
+	}
+	at, ok, err = e.s.NextDue(e.ctx)
+	if err != nil || !ok || !at.Equal(c.NotBefore) {
+		t.Fatalf("NextDue = %v %v %v, want %v (priority 7)", at, ok, err, c.NotBefore)
+	}
 }
 
 func testReceiptLifecycle(t *testing.T, e *env) {

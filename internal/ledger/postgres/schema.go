@@ -44,8 +44,8 @@ CREATE TABLE IF NOT EXISTS messages (
 	owner TEXT NOT NULL DEFAULT '',
 	claimed_at BIGINT NOT NULL DEFAULT 0
 );
+DROP INDEX IF EXISTS messages_next;
 CREATE INDEX IF NOT EXISTS messages_due ON messages (priority DESC, not_before, id) WHERE state IN ('queued','scheduled');
-CREATE INDEX IF NOT EXISTS messages_next ON messages (not_before) WHERE state IN ('queued','scheduled');
 CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at) WHERE state IN ('queued','scheduled') AND expires_at > 0;
 CREATE INDEX IF NOT EXISTS messages_sending ON messages (owner, claimed_at) WHERE state = 'sending';
 CREATE INDEX IF NOT EXISTS messages_unknown ON messages (updated_at) WHERE state = 'unknown';

@@ -218,19 +218,40 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	rows, err := q.Query(ctx, `SELECT not_before FROM messages WHERE state IN ('queued','scheduled') ORDER BY not_before LIMIT 1`)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("ledger next due: %w", err)
+	// The earliest per priority level, each an index seek on
+	// (priority, not_before): no index of its own to keep up on every
+	// insert and claim.
+	var best int64
+	found := false
+	prev := int64(math.MaxInt64)
+	for {
+		var p, nb int64
+		ok := false
+		err := queryEach(ctx, q, func(r Rows) error {
+			ok = true
+			return r.Scan(&p)
+		}, `SELECT priority FROM messages WHERE state IN ('queued','scheduled') AND priority < $1
+			ORDER BY priority DESC LIMIT 1`, prev)
+		if err == nil && ok {
+			err = queryEach(ctx, q, func(r Rows) error { return r.Scan(&nb) },
+				`SELECT not_before FROM messages WHERE state IN ('queued','scheduled') AND priority = $1
+				ORDER BY not_before LIMIT 1`, p)
+		}
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("ledger next due: %w", err)
+		}
+		if !ok {
+			break
+		}
+		if !found || nb < best {
+			best, found = nb, true
+		}
+		prev = p
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return time.Time{}, false, rows.Err()
+	if !found {
+		return time.Time{}, false, nil
 	}
-	var n int64
-	if err := rows.Scan(&n); err != nil {
-		return time.Time{}, false, err
-	}
-	return time.Unix(0, n), true, rows.Err()
+	return time.Unix(0, best), true, nil
 }
 
 // Submitted implements ledger.Store.
