@@ -259,12 +259,14 @@ func (c *conn) handleBind(h header, body []byte) {
 		c.q = newRQueue()
 		c.win = make(chan struct{}, s.cfg.ReceiptWindow)
 	}
-	// The bind_resp goes out before any deliver_sm can.
-	c.writeBindResp(h.ID, StatusOK, h.Seq)
+	// Registered before the ESME learns it is bound, so that receipts for
+	// what it submits next can be routed here; but the bind_resp goes out
+	// before any deliver_sm can (sendLoop starts after it).
 	s.register(c)
 	c.bound.Store(true)
 	s.st.bindsTotal.Add(1)
 	s.metrics.Binds.Inc()
+	c.writeBindResp(h.ID, StatusOK, h.Seq)
 	c.log.Info("bound", "system_id", c.systemID, "type", bindType(h.ID))
 	if c.receiver {
 		c.wg.Go(c.sendLoop)

@@ -121,8 +121,8 @@ func (e *esme) read() {
 			default:
 			}
 		case p.Command == smpp.Unbind:
-			e.send(&smpp.PDU{Command: smpp.UnbindResp, Seq: p.Seq})
 			e.others <- p
+			e.send(&smpp.PDU{Command: smpp.UnbindResp, Seq: p.Seq})
 		default:
 			e.others <- p
 		}

@@ -121,10 +121,17 @@ func (s *Server) accept(ln net.Listener) {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return // Close or an outage
 			}
-			return // closed: Close or an outage
+			// Out of file descriptors and the like: wait, keep serving.
+			s.log.Warn("accept", "err", err)
+			select {
+			case <-time.After(50 * time.Millisecond):
+				continue
+			case <-s.done:
+				return
+			}
 		}
 		s.mu.Lock()
 		if s.closed || s.down {

@@ -335,7 +335,7 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("drop after", func(t *testing.T) {
 		s := start(t, smsc.Config{Faults: smsc.Faults{DropAfter: 3}})
-		e := bind(t, s.Addr(), smpp.BindTransceiver, "gw")
+		e := bind(t, s.Addr(), smpp.BindTransmitter, "gw") // receipts wait for a receiver
 		var chans []chan *smpp.PDU
 		for range 6 {
 			chans = append(chans, e.start(&smpp.PDU{Command: smpp.SubmitSM, Body: msg()}))
