@@ -59,6 +59,7 @@ type Config struct {
 	ThrottleRetries int
 	ThrottleBackoff time.Duration
 
+	Source     string // source address when Message.Source is empty, e.g. "12123"
 	SourceTON  byte   // source_addr TON; 0 (unknown) unless the carrier asks otherwise
 	SourceNPI  byte   // source_addr NPI
 	DestTON    byte   // default international
@@ -452,8 +453,14 @@ func (c *Client) dest(n string) string {
 // response. ctx bounds waiting for a bind, for the rate limiter and for
 // the responses.
 func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
+	if c.cfg.Mode == ModeReceiver {
+		return Result{}, ErrWrongBindMode
+	}
 	if m.Dest == "" || strings.IndexByte(m.Dest, 0) >= 0 {
 		return Result{}, fmt.Errorf("%w: empty destination", ErrInvalidMessage)
+	}
+	if m.Source == "" {
+		m.Source = c.cfg.Source
 	}
 	ref := byte(c.ref.Add(1))
 	plan, err := coding.Split(m.Text, m.Encoding, ref)
