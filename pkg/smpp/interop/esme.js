@@ -3,13 +3,16 @@
 // of ours). It binds as a transceiver to the SMSC at HOST:PORT, submits
 // UCS2 messages (two single ones and a long one split into parts with an
 // 8-bit concatenation UDH), acknowledges the receipts, waits for one per
-// part, unbinds and prints one JSON object on stdout.
+// part, unbinds and prints one JSON object on stdout. Mobile-originated
+// deliver_sm (esm_class without the receipt bit) are collected too; with
+// EXPECT_MO=n in the environment it also waits for n of them.
 //
 // Usage: node esme.js HOST PORT SYSTEM_ID PASSWORD LONG_TEXT SHORT_TEXT...
 const smpp = require('smpp');
 
 const [host, port, systemId, password, longText, ...shortTexts] = process.argv.slice(2);
-const out = { bind: null, submits: [], receipts: [], errors: [] };
+const out = { bind: null, submits: [], receipts: [], mo: [], errors: [] };
+const expectMO = Number(process.env.EXPECT_MO || 0);
 let finished = false;
 
 // parts cuts text into chunks of at most 67 UTF-16 units without splitting
@@ -64,7 +67,7 @@ function finish(err) {
 }
 
 function check() {
-  if (out.submits.length === pdus.length && out.receipts.length >= pdus.length) finish();
+  if (out.submits.length === pdus.length && out.receipts.length >= pdus.length && out.mo.length >= expectMO) finish();
 }
 
 session.on('error', (e) => finish(`session error: ${e.message}`));
@@ -72,6 +75,18 @@ session.on('error', (e) => finish(`session error: ${e.message}`));
 session.on('deliver_sm', (pdu) => {
   session.send(pdu.response());
   const sm = pdu.short_message || {};
+  if ((pdu.esm_class & 0x3c) !== 0x04) {
+    out.mo.push({
+      esm_class: pdu.esm_class,
+      source_addr: pdu.source_addr,
+      destination_addr: pdu.destination_addr,
+      data_coding: pdu.data_coding,
+      udh: sm.udh ? Buffer.concat(sm.udh).toString('hex') : '',
+      text: typeof sm.message === 'string' ? sm.message : String(sm.message),
+    });
+    check();
+    return;
+  }
   out.receipts.push({
     esm_class: pdu.esm_class,
     source_addr: pdu.source_addr,

@@ -53,9 +53,18 @@ func TestNodeESMEToSimulator(t *testing.T) {
 	host, port, _ := strings.Cut(s.Addr(), ":")
 	shorts := []string{"【交管12123】您有一条交通违法记录，请及时处理。", "【交管12123】Driver notice 驾驶证审验"}
 
+	// Mobile-originated messages queued before the ESME binds wait for it.
+	mos := []string{"TD", "退订"}
+	for _, text := range mos {
+		if err := s.Deliver(smsc.MO{SystemID: "nodeesme", From: "13900139000", To: "12123", Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"esme.js", host, port, "nodeesme", "pw", longText}, shorts...)...)
+	cmd.Env = append(os.Environ(), "EXPECT_MO=2")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -77,6 +86,13 @@ func TestNodeESMEToSimulator(t *testing.T) {
 			Text               string
 			ReceiptedMessageID string `json:"receipted_message_id"`
 			MessageState       int    `json:"message_state"`
+		}
+		MO []struct {
+			ESMClass        int    `json:"esm_class"`
+			SourceAddr      string `json:"source_addr"`
+			DestinationAddr string `json:"destination_addr"`
+			DataCoding      int    `json:"data_coding"`
+			Text            string
 		}
 		Errors []string
 	}
@@ -113,6 +129,19 @@ func TestNodeESMEToSimulator(t *testing.T) {
 	}
 	if len(seen) != 5 {
 		t.Errorf("receipts for %d ids, want 5", len(seen))
+	}
+
+	if len(res.MO) != len(mos) {
+		t.Fatalf("node got %d MO messages, want %d", len(res.MO), len(mos))
+	}
+	for i, m := range res.MO {
+		// "TD" goes as GSM7 (data_coding 0, which npm smpp reads as ASCII).
+		if m.Text != mos[i] || m.ESMClass != 0 || m.SourceAddr != "13900139000" || m.DestinationAddr != "12123" {
+			t.Errorf("MO %d: %+v", i, m)
+		}
+	}
+	if s.Stats().MODelivered != 2 {
+		t.Errorf("MO acknowledged: %d", s.Stats().MODelivered)
 	}
 
 	// What the handset shows: each message exactly once, the long one
