@@ -54,6 +54,7 @@ type options struct {
 	sweepN       int
 	metricsOut   string
 	kannelConc   int
+	kannelDLRs   int
 }
 
 func main() {
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up waiting for receipts after this long")
 	fs.IntVar(&o.sweepN, "sweep-n", 1_000_000, "events of the sweep mode")
 	fs.StringVar(&o.metricsOut, "metrics-out", "", "save the gateway's /metrics here at the end")
+	fs.IntVar(&o.kannelDLRs, "kannel-dlrs", 1, "delivery reports Kannel sends per message (0: one per segment)")
 	fs.IntVar(&o.kannelConc, "kannel-conc", 32, "concurrent sendsms HTTP requests")
 	if err := fs.Parse(args); err != nil {
 		return err
