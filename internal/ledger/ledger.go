@@ -37,7 +37,7 @@ import (
 // Store is the ledger. All methods are safe for concurrent use.
 type Store interface {
 	// Insert stores new messages in one transaction. New rows get their ID
-	// set (and CreatedAt when zero). A message whose Key already exists
+	// set (and CreatedAt when zero; NotBefore defaults to CreatedAt). A message whose Key already exists
 	// changes nothing: the existing row's ID, State and CreatedAt are copied
 	// into it, so a caller that set CreatedAt can tell a duplicate. An empty
 	// State is stored as queued.

@@ -395,6 +395,7 @@ type auditKey struct{ day, rule, carrier, state string }
 func (s *Store) pruneBatch(ctx context.Context, before int64, limit int) (int, error) {
 	n := 0
 	err := s.write(ctx, func(t *wtx) error {
+		n = 0 // a retried transaction starts afresh
 		var ids []int64
 		agg := make(map[auditKey][2]int64)
 		err := queryEach(ctx, t.q, func(r Rows) error {
@@ -414,7 +415,7 @@ func (s *Store) pruneBatch(ctx context.Context, before int64, limit int) (int, e
 			WHERE m.state IN `+FinalStates+` AND m.updated_at < $1
 			AND NOT EXISTS (SELECT 1 FROM status_outbox o WHERE o.message_id = m.id
 				AND o.id > (SELECT v FROM meta WHERE k = 'status_acked'))
-			ORDER BY m.updated_at LIMIT $2`, before, int64(limit))
+			ORDER BY m.updated_at LIMIT $2`+s.d.SkipLocked, before, int64(limit))
 		if err != nil {
 			return err
 		}

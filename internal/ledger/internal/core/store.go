@@ -77,6 +77,9 @@ func (s *Store) Insert(ctx context.Context, msgs []*message.Message) (err error)
 	// instances inserting overlapping batches in different orders may
 	// deadlock; the write is then retried (db.Write).
 	err = s.write(ctx, func(t *wtx) error {
+		for _, m := range msgs { // a retried transaction starts afresh
+			m.ID = 0
+		}
 		return Chunks(msgs, 200, func(ms []*message.Message) error {
 			args := make([][]any, len(ms))
 			for i, m := range ms {
@@ -148,6 +151,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 	defer func(start time.Time) { s.opts.Metrics.Observe("claim", start, len(out), err) }(time.Now())
 	nowN := now.UnixNano()
 	err = s.write(ctx, func(t *wtx) error {
+		out = out[:0] // a retried transaction starts afresh
 		rows, err := t.q.Query(ctx, `UPDATE messages SET state = 'expired', reason = 'expired before send', done_at = $1, updated_at = $1
 			WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled') AND expires_at > 0 AND expires_at < $1`+s.d.SkipLocked)+`
 			RETURNING id`, nowN)
@@ -280,6 +284,8 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 			}
 			byCarrier[sub.Carrier] = append(byCarrier[sub.Carrier], ids...)
 		}
+		// Fixed lock order between concurrent PostgreSQL batches.
+		slices.SortFunc(upd, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
 		err := Chunks(upd, 300, func(rows [][]any) error {
 			src, args := s.d.Values(rows)
 			_, err := updateReturningIDs(ctx, t, message.StateSubmitted, "", nowN,
@@ -303,7 +309,6 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		if err != nil {
 			return fmt.Errorf("parts: %w", err)
 		}
-		slices.SortFunc(upd, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
 		for carrier, ids := range byCarrier {
 			if err := Chunks(ids, s.d.MaxList, func(ids []string) error {
 				return t.ApplyPending(ctx, carrier, ids, nowN)
@@ -397,6 +402,7 @@ func (s *Store) Cancel(ctx context.Context, cancelKeys []string, reason string) 
 	nowN := s.now()
 	total := 0
 	err := s.write(ctx, func(t *wtx) error {
+		total = 0 // a retried transaction starts afresh
 		return Chunks(cancelKeys, s.d.MaxList, func(keys []string) error {
 			in, args := s.d.Strings("cancel_key", 3, keys)
 			n, err := updateReturningIDs(ctx, t, message.StateCancelled, reason, nowN,
@@ -462,6 +468,7 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 	nowN := s.now()
 	var res ledger.RequeueResult
 	err := s.write(ctx, func(t *wtx) error {
+		res = ledger.RequeueResult{} // a retried transaction starts afresh
 		for _, id := range ids {
 			rows, err := t.q.Query(ctx, `UPDATE messages SET state = 'queued', requeues = requeues + 1, not_before = $1, updated_at = $2,
 					reason = 'requeued after unknown outcome'
