@@ -73,6 +73,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"negative points", TypeLicenceSnapshot, "data.licence.points", -1, ReasonInvalidField, "data.licence.points", ErrNegative},
 		{"points a string", TypeLicenceSnapshot, "data.licence.points", "4", ReasonInvalidField, "data.licence.points", nil},
 		{"empty date", TypeLicenceSnapshot, "data.licence.review_due", "", ReasonInvalidField, "", nil},
+		{"another type's field of another kind", TypeLicenceSnapshot, "data.vehicle", "x", ReasonInvalidField, "data.vehicle", nil},
 		{"no class", TypeLicenceSnapshot, "data.licence.class", del, ReasonMissingField, "data.licence.class", ErrMissing},
 		{"status change without new", TypeLicenceStatusChanged, "data.new_status", del, ReasonMissingField, "data.new_status", ErrMissing},
 		{"plate without province", TypeVehicleSnapshot, "data.vehicle.plate", "AB12345", ReasonInvalidField, "data.vehicle.plate", ErrPlate},
