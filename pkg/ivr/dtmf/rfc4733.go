@@ -11,6 +11,7 @@ package dtmf
 
 import (
 	"errors"
+	"time"
 )
 
 // ErrShortPayload is returned for a telephone-event payload under 4 bytes.
@@ -69,17 +70,30 @@ type Decoder struct {
 	started bool
 	ts      uint32 // timestamp of the current event
 	ended   bool
-	endSeq  uint16 // sequence number of the first end packet seen
+	endSeq  uint16    // sequence number of the first end packet seen
+	last    time.Time // arrival of the current event's latest packet
 }
 
+// Replayed is how long an event must have been quiet before a packet that
+// looks like its own (same or older timestamp and sequence number, no end
+// bit) counts as a new key: what replaying the same capture twice, or
+// captures out of order, sends (sipp's play_pcap_audio). Retransmitted and
+// reordered packets arrive well within it.
+const Replayed = 250 * time.Millisecond
+
 // Packet feeds one telephone-event packet with its RTP sequence number and
-// timestamp and returns the key when the packet starts a new event.
+// timestamp, arriving now, and returns the key when it starts a new event.
 //
 // An event is its timestamp. Senders that never advance the timestamp (no
-// audio flowing, as diago's writer) are handled too: after an event ended, a
+// audio flowing, as diago's writer) are handled: after an event ended, a
 // packet without the end bit and a newer sequence number starts a new one,
 // while retransmitted end packets and late packets do not.
 func (d *Decoder) Packet(seq uint16, timestamp uint32, payload []byte) (rune, bool) {
+	return d.PacketAt(time.Now(), seq, timestamp, payload)
+}
+
+// PacketAt is Packet with the arrival time given.
+func (d *Decoder) PacketAt(now time.Time, seq uint16, timestamp uint32, payload []byte) (rune, bool) {
 	ev, err := ParseEvent(payload)
 	if err != nil {
 		return 0, false
@@ -89,18 +103,24 @@ func (d *Decoder) Packet(seq uint16, timestamp uint32, payload []byte) (rune, bo
 		return 0, false
 	}
 	if d.started {
+		quiet := now.Sub(d.last) > Replayed
 		diff := int32(timestamp - d.ts)
 		switch {
 		case diff < 0:
-			return 0, false // a late packet of an earlier event
+			if ev.End || !quiet {
+				return 0, false // a late packet of an earlier event
+			}
+			// An older capture replayed: a new key.
 		case diff == 0:
 			if !d.ended {
+				d.last = now
 				if ev.End {
 					d.ended, d.endSeq = true, seq
 				}
 				return 0, false
 			}
-			if ev.End || int16(seq-d.endSeq) <= 0 {
+			if ev.End || (int16(seq-d.endSeq) <= 0 && !quiet) {
+				d.last = now
 				return 0, false // retransmitted end or late packet
 			}
 			// The timestamp was reused for a new key.
@@ -110,5 +130,6 @@ func (d *Decoder) Packet(seq uint16, timestamp uint32, payload []byte) (rune, bo
 	d.ts = timestamp
 	d.ended = ev.End
 	d.endSeq = seq
+	d.last = now
 	return r, true
 }
