@@ -116,6 +116,7 @@ var dialect = &core.Dialect{
 	Values:         values,
 	InSubquery:     func(col, sub string) string { return col + " = ANY(ARRAY(" + sub + "))" },
 	SkipLocked:     " FOR UPDATE SKIP LOCKED",
+	ForUpdate:      " FOR UPDATE",
 	Greatest:       "GREATEST",
 	SummarySQL: `SELECT carrier, state, reason, submitted, CAST(sum(messages) AS BIGINT), CAST(sum(segments) AS BIGINT)
 		FROM counter_deltas GROUP BY 1, 2, 3, 4 HAVING sum(messages) <> 0`,

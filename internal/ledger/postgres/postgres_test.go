@@ -148,3 +148,70 @@ func TestInstancesShareWork(t *testing.T) {
 		t.Fatalf("recover = %d %v, want %d", n, err, len(claimed[1]))
 	}
 }
+
+// TestConcurrentDuplicateReceipts has two instances apply the same receipts
+// at the same time (an SMSC redelivering on another bind): each receipt is
+// applied once, the other copy is a duplicate.
+func TestConcurrentDuplicateReceipts(t *testing.T) {
+	d := schemaDSN(t)
+	var stores [2]ledger.Store
+	for i := range stores {
+		s, err := postgres.Open(t.Context(), d, ledger.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	var ms []*message.Message
+	for i := range 300 {
+		ms = append(ms, ledgertest.Msg("ev", "r", i))
+	}
+	if err := stores[0].Insert(t.Context(), ms); err != nil {
+		t.Fatal(err)
+	}
+	got, err := stores[0].Claim(t.Context(), time.Now(), len(ms), "a")
+	if err != nil || len(got) != len(ms) {
+		t.Fatalf("claim %d %v", len(got), err)
+	}
+	var subs []ledger.Submission
+	var rs []ledger.Receipt
+	for _, m := range got {
+		id := fmt.Sprintf("%x", m.ID)
+		subs = append(subs, ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{id}})
+		rs = append(rs, ledger.Receipt{Carrier: "cmcc", MessageID: id, Stat: "DELIVRD"})
+	}
+	if err := stores[0].Submitted(t.Context(), subs); err != nil {
+		t.Fatal(err)
+	}
+	var results [2][]ledger.ReceiptResult
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			var err error
+			if results[i], err = s.Receipts(t.Context(), rs); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for j := range rs {
+		a, b := results[0][j], results[1][j]
+		if (a.Outcome == ledger.OutcomeMatched) == (b.Outcome == ledger.OutcomeMatched) {
+			t.Fatalf("receipt %d applied %s and %s", j, a.Outcome, b.Outcome)
+		}
+	}
+	pend, err := stores[1].PendingStatus(t.Context(), 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	for _, c := range pend {
+		if c.State == message.StateDelivered {
+			delivered++
+		}
+	}
+	if delivered != len(ms) {
+		t.Fatalf("%d delivered status changes for %d messages", delivered, len(ms))
+	}
+}

@@ -64,7 +64,7 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 				c.parts[partKey{carrier, id}] = p
 				c.msgs[p.MessageID] = nil
 				return nil
-			}, `SELECT carrier_id, message_id, seq, stat FROM parts WHERE carrier = $1 AND `+in, append([]any{carrier}, args...)...)
+			}, `SELECT carrier_id, message_id, seq, stat FROM parts WHERE carrier = $1 AND `+in+t.d.ForUpdate, append([]any{carrier}, args...)...)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("prefetch parts: %w", err)
@@ -91,16 +91,21 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 				multi = append(multi, id)
 			}
 			return nil
-		}, `SELECT id, state, segments FROM messages WHERE `+in, args...)
+		}, `SELECT id, state, segments FROM messages WHERE `+in+t.d.ForUpdate, args...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("prefetch messages: %w", err)
 	}
-	for k, p := range c.parts { // single-part messages: the part is all there is
-		if d := c.msgs[p.MessageID]; d != nil && d.Segments <= 1 && p.Seq == 0 {
+	for _, p := range c.parts { // a later part: read them all
+		if d := c.msgs[p.MessageID]; d != nil && d.Segments <= 1 && p.Seq > 0 && d.Stats == nil {
+			d.Stats = []string{} // marks it as queued for the read below
+			multi = append(multi, p.MessageID)
+		}
+	}
+	for _, p := range c.parts { // single-part messages: the part is all there is
+		if d := c.msgs[p.MessageID]; d != nil && d.Segments <= 1 && d.Stats == nil {
 			d.Stats = []string{p.Stat}
 		}
-		_ = k
 	}
 	for _, id := range multi {
 		c.msgs[id].Stats = nil

@@ -59,6 +59,9 @@ type Dialect struct {
 	// InSubquery renders "col IN (sub)" in the form the planner handles
 	// best (PostgreSQL: col = ANY(ARRAY(sub)), an index lookup per id).
 	InSubquery func(col, sub string) string
+	// ForUpdate is appended to the reads of a receipt batch, so that two
+	// PostgreSQL instances applying the same receipt take turns.
+	ForUpdate string
 	// SkipLocked is appended to the claim's row selection
 	// (" FOR UPDATE SKIP LOCKED" on PostgreSQL).
 	SkipLocked string
