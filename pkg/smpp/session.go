@@ -290,7 +290,13 @@ func (s *Session) Submit(ctx context.Context, sm *SM) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return resp.MessageID(), nil
+	id := resp.MessageID()
+	if id == "" {
+		// Accepted, but under no id we could read: receipts will not
+		// match, so the outcome is as unknown as after a timeout.
+		return "", &RequestError{Command: SubmitSM, Sent: true, Err: fmt.Errorf("%w: submit_sm_resp without message_id", ErrMalformed)}
+	}
+	return id, nil
 }
 
 func (s *Session) request(ctx context.Context, cmd CommandID, body Body, useWindow bool) (*PDU, error) {
@@ -478,6 +484,9 @@ func (s *Session) readLoop() {
 			return
 		}
 		if p.Command.IsResponse() {
+			if err != nil {
+				s.log.Warn("malformed response", "command", p.Command, "seq", p.Seq, "err", err)
+			}
 			s.dispatchResponse(p)
 			continue
 		}

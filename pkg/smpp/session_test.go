@@ -419,3 +419,40 @@ func metricValue(t testing.TB, m prometheus.Metric) float64 {
 	t.Fatalf("not a counter or gauge")
 	return 0
 }
+
+func TestSubmitRespWithoutID(t *testing.T) {
+	tp := newTestPeer(t)
+	tp.setSubmit(func(pc *peerConn, p *PDU) {
+		// A body that does not parse (no terminating NUL), status OK.
+		pc.wmu.Lock()
+		pc.w.Write([]byte{0, 0, 0, 19, 0x80, 0, 0, 4, 0, 0, 0, 0, byte(p.Seq >> 24), byte(p.Seq >> 16), byte(p.Seq >> 8), byte(p.Seq), 'a', 'b', 'c'})
+		pc.w.Flush()
+		pc.wmu.Unlock()
+	})
+	s := openSession(t, tp, SessionConfig{})
+	_, err := s.Submit(t.Context(), submitSM("x"))
+	if retry, reason := Classify(err); !errors.Is(err, ErrMalformed) || !retry || reason != ReasonUnknown {
+		t.Fatalf("err = %v (%v %v)", err, retry, reason)
+	}
+}
+
+func TestCloseFailsPending(t *testing.T) {
+	tp := newTestPeer(t)
+	tp.setSubmit(func(pc *peerConn, p *PDU) {}) // never answers
+	s := openSession(t, tp, SessionConfig{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Submit(t.Context(), submitSM("x"))
+		errc <- err
+	}()
+	tp.waitFor(t, SubmitSM)
+	s.Close()
+	err := <-errc
+	var re *RequestError
+	if !errors.As(err, &re) || !re.Sent || !errors.Is(err, ErrClosed) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := s.Submit(t.Context(), submitSM("y")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}
