@@ -348,3 +348,6 @@ func PortOf(addr string) int {
 	n, _ := strconv.Atoi(p)
 	return n
 }
+
+// ReInvite refreshes the session (as session timers do) with a re-INVITE.
+func (o *OutCall) ReInvite(ctx context.Context) error { return o.d.ReInvite(ctx) }

@@ -448,3 +448,18 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 	}
 	return 0
 }
+
+func TestReInviteTolerated(t *testing.T) {
+	e := startServer(t, nil)
+	call := dial(t, e, "udp", phone)
+	step(t, e, call, "main_menu", 1, "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := call.ReInvite(ctx); err != nil {
+		t.Fatalf("re-INVITE: %v", err)
+	}
+	if err := call.Send(ctx, "4", ivr.KeysRFC4733); err != nil {
+		t.Fatal(err)
+	}
+	step(t, e, call, "safety_general", 1, "", "")
+}
