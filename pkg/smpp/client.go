@@ -40,7 +40,8 @@ type Config struct {
 	AddressRange string
 	Mode         BindMode // default transceiver
 
-	Binds          int           // binds kept up in parallel
+	Binds          int           // binds in Mode kept up in parallel
+	ReceiverBinds  int           // extra binds in receiver mode (for SMSCs that send receipts only there)
 	Window         int           // per bind: requests awaiting a response
 	TPS            float64       // submit_sm per second over all binds; 0: no limit
 	Burst          int           // token bucket depth; default max(1, TPS/10)
@@ -114,8 +115,8 @@ func (c *Config) Validate() error {
 	if _, err := c.Mode.command(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.TPS < 0 || c.Binds < 0 || c.Window < 0 || c.Burst < 0 {
-		errs = append(errs, errors.New("tps, binds, window and burst must not be negative"))
+	if c.TPS < 0 || c.Binds < 0 || c.ReceiverBinds < 0 || c.Window < 0 || c.Burst < 0 {
+		errs = append(errs, errors.New("tps, binds, receiver_binds, window and burst must not be negative"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("smpp: config %q: %w", c.Name, errors.Join(errs...))
@@ -302,7 +303,10 @@ func (c *Client) Run(ctx context.Context) error {
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	for i := range c.cfg.Binds {
-		wg.Go(func() { c.keepBound(ctx, i) })
+		wg.Go(func() { c.keepBound(ctx, i, c.cfg.Mode) })
+	}
+	for i := range c.cfg.ReceiverBinds {
+		wg.Go(func() { c.keepBound(ctx, c.cfg.Binds+i, ModeReceiver) })
 	}
 	wg.Wait()
 	c.mu.Lock()
@@ -318,11 +322,11 @@ func (c *Client) notifyLocked() {
 	c.changed = make(chan struct{})
 }
 
-func (c *Client) keepBound(ctx context.Context, slot int) {
-	log := c.log.With("bind", slot)
+func (c *Client) keepBound(ctx context.Context, slot int, mode BindMode) {
+	log := c.log.With("bind", slot, "mode", mode)
 	backoff := c.cfg.ReconnectMin
 	for ctx.Err() == nil {
-		s, err := c.bind(ctx)
+		s, err := c.bind(ctx, mode)
 		c.metrics.bindAttempt(err == nil)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -335,7 +339,7 @@ func (c *Client) keepBound(ctx context.Context, slot int) {
 			backoff = min(2*backoff, c.cfg.ReconnectMax)
 			continue
 		}
-		log.Info("bound", "peer", s.PeerSystemID(), "mode", s.Mode())
+		log.Info("bound", "peer", s.PeerSystemID())
 		backoff = c.cfg.ReconnectMin
 		c.metrics.bindsUp(1)
 		c.add(s)
@@ -361,7 +365,7 @@ func (c *Client) keepBound(ctx context.Context, slot int) {
 	}
 }
 
-func (c *Client) bind(ctx context.Context) (*Session, error) {
+func (c *Client) bind(ctx context.Context, mode BindMode) (*Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 	defer cancel()
 	conn, err := c.cfg.Dial(ctx, "tcp", c.cfg.Addr)
@@ -373,7 +377,7 @@ func (c *Client) bind(ctx context.Context) (*Session, error) {
 			SystemID: c.cfg.SystemID, Password: c.cfg.Password, SystemType: c.cfg.SystemType,
 			AddressRange: c.cfg.AddressRange,
 		},
-		Mode:           c.cfg.Mode,
+		Mode:           mode,
 		Window:         c.cfg.Window,
 		RequestTimeout: c.cfg.RequestTimeout,
 		EnquireLink:    c.cfg.EnquireLink,

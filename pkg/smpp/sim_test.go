@@ -150,6 +150,22 @@ func TestWithSimulator(t *testing.T) {
 		}
 	})
 
+	t.Run("receipts on a separate receiver bind", func(t *testing.T) {
+		sim := startSim(t, smsc.Config{Faults: smsc.Faults{ReceiptOtherBind: true}})
+		rc := &receipts{ids: map[string]string{}}
+		c := startClient(t, smpp.Config{Addr: sim.Addr(), SystemID: "gw", Mode: smpp.ModeTransmitter, ReceiverBinds: 1, OnReceipt: rc.on})
+		eventually(t, "two binds", func() bool { return c.BindsUp() == 2 && sim.Stats().Binds == 2 })
+		var ids []string
+		for i := range 10 {
+			r, err := c.Send(t.Context(), smpp.Message{Source: "12123", Dest: "13800138000", Text: text(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.IDs...)
+		}
+		eventually(t, "receipts", func() bool { return rc.n.Load() >= int64(len(ids)) })
+	})
+
 	t.Run("queue full is retried", func(t *testing.T) {
 		sim := startSim(t, smsc.Config{Faults: smsc.Faults{QueueFull: 0.3}, Seed: 7})
 		c := startClient(t, smpp.Config{Addr: sim.Addr(), ThrottleRetries: 20, ThrottleBackoff: time.Millisecond})
