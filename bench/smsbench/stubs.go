@@ -1,8 +1,0 @@
-package main
-
-import (
-	"context"
-	"errors"
-)
-
-func runSweep(ctx context.Context, o *options) (*SweepResult, error) { return nil, errors.New("todo") }
