@@ -29,7 +29,7 @@ const DefaultMinSessionTimeout = 100 * time.Millisecond
 type Config struct {
 	Addr              string         // listen address; default "127.0.0.1:0"
 	DataDir           string         // persist records and offsets here; empty: memory only (grows without bound)
-	Topics            map[string]int // topic -> partitions, created if missing (also after a restart)
+	Topics            map[string]int // topic -> partitions, created if missing (also after a restart; an existing topic keeps its partition count)
 	MinSessionTimeout time.Duration  // default DefaultMinSessionTimeout
 	SyncWrites        bool           // fsync every produced batch (about 20 % slower)
 	Logger            *slog.Logger

@@ -52,7 +52,8 @@ type decoded struct {
 // Decode parses one record value: a CloudEvents 1.0 event in structured JSON
 // mode whose type is one of Types, and validates it (see Validate). Unknown
 // attributes and data fields are ignored. Every error is an *InvalidError
-// whose Reason says what kind of breach it is.
+// whose Reason says what kind of breach it is. value is not retained: the
+// event holds copies.
 func Decode(value []byte) (*Event, error) {
 	d := new(decoded)
 	if !d.fast(value) {
