@@ -268,3 +268,21 @@ func TestValidators(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeDoesNotRetainInput(t *testing.T) {
+	for _, ex := range docExamples(t) {
+		buf := append([]byte(nil), ex...)
+		ev, err := Decode(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := Encode(ev)
+		for i := range buf {
+			buf[i] = 'x'
+		}
+		after, _ := Encode(ev)
+		if string(before) != string(after) {
+			t.Fatalf("event changed when the input buffer was overwritten:\n%s\n%s", before, after)
+		}
+	}
+}
