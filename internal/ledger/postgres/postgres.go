@@ -117,6 +117,7 @@ var dialect = &core.Dialect{
 	InSubquery:     func(col, sub string) string { return col + " = ANY(ARRAY(" + sub + "))" },
 	SkipLocked:     " FOR UPDATE SKIP LOCKED",
 	ForUpdate:      " FOR UPDATE",
+	LockKeys:       lockKeys,
 	Greatest:       "GREATEST",
 	SummarySQL: `SELECT carrier, state, reason, submitted, CAST(sum(messages) AS BIGINT), CAST(sum(segments) AS BIGINT)
 		FROM counter_deltas GROUP BY 1, 2, 3, 4 HAVING sum(messages) <> 0`,
@@ -160,6 +161,14 @@ func unnest(types []string) string {
 		parts[i] = "$" + strconv.Itoa(i+1) + "::" + t
 	}
 	return "unnest(" + strings.Join(parts, ", ") + ")"
+}
+
+// lockKeys takes a transaction advisory lock per carrier id, in a fixed
+// order.
+func lockKeys(ctx context.Context, q core.Q, carrier string, ids []string) error {
+	_, err := q.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM (
+		SELECT DISTINCT hashtextextended($1 || ':' || x, 0) AS k FROM unnest($2::text[]) AS x ORDER BY 1) s`, carrier, ids)
+	return err
 }
 
 // values renders rows as unnest of typed arrays with columns column1 ….

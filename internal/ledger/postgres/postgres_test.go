@@ -215,3 +215,58 @@ func TestConcurrentDuplicateReceipts(t *testing.T) {
 		t.Fatalf("%d delivered status changes for %d messages", delivered, len(ms))
 	}
 }
+
+// TestReceiptRacesSubmit applies receipts on one instance while another
+// records the submits of the same ids: whichever commits first, every
+// receipt ends up applied (none stranded in pending).
+func TestReceiptRacesSubmit(t *testing.T) {
+	d := schemaDSN(t)
+	var stores [2]ledger.Store
+	for i := range stores {
+		s, err := postgres.Open(t.Context(), d, ledger.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	for round := range 20 {
+		var ms []*message.Message
+		for i := range 50 {
+			ms = append(ms, ledgertest.Msg(fmt.Sprint("ev", round), "r", i))
+		}
+		if err := stores[0].Insert(t.Context(), ms); err != nil {
+			t.Fatal(err)
+		}
+		got, err := stores[0].Claim(t.Context(), time.Now(), len(ms), "a")
+		if err != nil || len(got) != len(ms) {
+			t.Fatalf("claim %d %v", len(got), err)
+		}
+		var subs []ledger.Submission
+		var rs []ledger.Receipt
+		for _, m := range got {
+			id := fmt.Sprintf("%x", m.ID)
+			subs = append(subs, ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{id}})
+			rs = append(rs, ledger.Receipt{Carrier: "cmcc", MessageID: id, Stat: "DELIVRD"})
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := stores[0].Submitted(t.Context(), subs); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := stores[1].Receipts(t.Context(), rs); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		sum, err := stores[1].Summary(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Pending != 0 || sum.States[message.StateDelivered] != (round+1)*len(ms) {
+			t.Fatalf("round %d: %d pending, states %v", round, sum.Pending, sum.States)
+		}
+	}
+}

@@ -8,6 +8,8 @@ package core
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/message"
@@ -162,6 +164,34 @@ func (t *wtx) ApplyReceipts(ctx context.Context, rs []ledger.Receipt, now int64)
 	if err != nil {
 		return nil, err
 	}
+	if t.d.LockKeys != nil {
+		// A receipt whose part is not there yet may race a Submitted on
+		// another instance that is storing it: take the ids' locks (which
+		// Submitted holds until it commits), then look again.
+		var missing []ledger.Receipt
+		byCarrier := make(map[string][]string)
+		for _, r := range norm {
+			if _, ok := c.parts[partKey{r.Carrier, r.MessageID}]; !ok {
+				missing = append(missing, r)
+				byCarrier[r.Carrier] = append(byCarrier[r.Carrier], r.MessageID)
+			}
+		}
+		if len(missing) > 0 {
+			if err := t.lockKeys(ctx, byCarrier); err != nil {
+				return nil, err
+			}
+			c2, err := t.prefetch(ctx, missing)
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(c.parts, c2.parts)
+			for id, d := range c2.msgs {
+				if _, ok := c.msgs[id]; !ok {
+					c.msgs[id] = d
+				}
+			}
+		}
+	}
 	out := make([]ledger.ReceiptResult, len(rs))
 	for i, r := range norm {
 		res, err := t.applyOne(ctx, c, r, now)
@@ -174,6 +204,19 @@ func (t *wtx) ApplyReceipts(ctx context.Context, rs []ledger.Receipt, now int64)
 		return nil, err
 	}
 	return out, t.flushReceipts(ctx)
+}
+
+// lockKeys takes the dialect's per-id locks, carriers in order.
+func (t *wtx) lockKeys(ctx context.Context, byCarrier map[string][]string) error {
+	if t.d.LockKeys == nil {
+		return nil
+	}
+	for _, carrier := range slices.Sorted(maps.Keys(byCarrier)) {
+		if err := t.d.LockKeys(ctx, t.q, carrier, byCarrier[carrier]); err != nil {
+			return fmt.Errorf("lock carrier ids: %w", err)
+		}
+	}
+	return nil
 }
 
 // ApplyPending applies the pending receipts of freshly stored parts.

@@ -59,6 +59,10 @@ type Dialect struct {
 	// InSubquery renders "col IN (sub)" in the form the planner handles
 	// best (PostgreSQL: col = ANY(ARRAY(sub)), an index lookup per id).
 	InSubquery func(col, sub string) string
+	// LockKeys, when set, takes transaction-scoped locks on carrier ids
+	// (PostgreSQL advisory locks), so that Submitted storing an id and
+	// Receipts finding it missing cannot interleave.
+	LockKeys func(ctx context.Context, q Q, carrier string, ids []string) error
 	// ForUpdate is appended to the reads of a receipt batch, so that two
 	// PostgreSQL instances applying the same receipt take turns.
 	ForUpdate string

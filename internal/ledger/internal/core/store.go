@@ -298,6 +298,9 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		if err != nil {
 			return fmt.Errorf("update messages: %w", err)
 		}
+		if err := t.lockKeys(ctx, byCarrier); err != nil {
+			return err
+		}
 		err = Chunks(parts, 8*250, func(vals []any) error {
 			_, err := t.q.Exec(ctx, `INSERT INTO parts (carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at)
 				VALUES `+Tuples(len(vals)/8, 8)+`
