@@ -198,6 +198,12 @@ func (d *dbConn) Write(ctx context.Context, fn func(core.Q) error) error {
 	if _, err := d.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil { // leave no transaction open behind a panic
+			d.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			panic(p)
+		}
+	}()
 	if err := fn(&txQ{d: d}); err != nil {
 		_, rerr := d.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return errors.Join(err, rerr)
