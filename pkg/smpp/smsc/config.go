@@ -99,8 +99,11 @@ type Config struct {
 	// bounds them (after that the receipt is counted failed).
 	ReceiptTimeout, RedeliveryDelay time.Duration
 	MaxRedeliveries                 int
-	// MaxPendingReceipts bounds receipts not yet acknowledged; beyond it
-	// new receipts are dropped and counted.
+	// MaxPendingReceipts bounds receipts (and MO parts) not yet
+	// acknowledged. At the bound, submit_sm asking for a receipt is
+	// answered ESME_RMSGQFUL (0x14) and Deliver returns ErrBusy; a
+	// duplicate (fault) or a part racing another bind past it is dropped
+	// and counted.
 	MaxPendingReceipts int
 	// MaxRecords bounds what Submits and Messages keep (the latest ones);
 	// negative records nothing. Stats always count everything.

@@ -318,7 +318,11 @@ func (c *conn) handleSubmit(h header, body []byte) bool {
 		status = StatusThrottled
 		s.st.throttled.Add(1)
 		s.metrics.throttled.Inc()
-	case f.QueueFull > 0 && c.rnd.Float64() < f.QueueFull:
+	case f.QueueFull > 0 && c.rnd.Float64() < f.QueueFull,
+		// The store of undelivered receipts is full (the ESME does not take
+		// them as fast as it submits, or has no receiver bound): refuse
+		// rather than drop receipts or grow without bound.
+		sb.RegisteredDelivery&0x03 != 0 && s.pending.Load() >= int64(s.cfg.MaxPendingReceipts):
 		status = StatusQueueFull
 		s.st.queueFull.Add(1)
 		s.metrics.queueFull.Inc()

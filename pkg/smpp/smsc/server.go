@@ -270,7 +270,7 @@ type Stats struct {
 	Submits    uint64 // submit_sm received on a transmit-capable bind
 	Accepted   uint64 // answered (or silently accepted) with a message id
 	Throttled  uint64 // answered ESME_RTHROTTLED
-	QueueFull  uint64 // answered ESME_RMSGQFUL
+	QueueFull  uint64 // answered ESME_RMSGQFUL (fault, or MaxPendingReceipts reached)
 	Rejected   uint64 // answered another error (bad destination, malformed)
 	Unanswered uint64 // accepted but never answered (NoResponse fault)
 	// Messages counts complete messages (concatenated parts joined);
@@ -283,7 +283,7 @@ type Stats struct {
 	Redelivered     uint64 // resent after an error status, a timeout or a lost bind
 	Duplicated      uint64 // sent twice on purpose (DuplicateReceipts)
 	ReceiptsFailed  uint64 // given up after MaxRedeliveries
-	ReceiptsDropped uint64 // not created: MaxPendingReceipts reached
+	ReceiptsDropped uint64 // not created: MaxPendingReceipts overshot (duplicates, races)
 	ReceiptsPending int64  // created and not yet acknowledged or given up
 
 	ConnsDropped uint64 // connections dropped by DropAfter

@@ -596,13 +596,24 @@ func TestReceiptsSurviveLostBind(t *testing.T) {
 func TestPendingReceiptsBounded(t *testing.T) {
 	s := start(t, smsc.Config{MaxPendingReceipts: 2})
 	tx := bind(t, s.Addr(), smpp.BindTransmitter, "gw") // nobody to take receipts
-	for range 5 {
-		if p := tx.submit(sm("12123", "13800138000", 0, []byte("x"), 1)); p.Status != smpp.StatusOK {
-			t.Fatal(statusOf(p))
+	for i := range 5 {
+		want := smpp.StatusOK
+		if i >= 2 {
+			want = smpp.Status(smsc.StatusQueueFull)
+		}
+		if p := tx.submit(sm("12123", "13800138000", 0, []byte("x"), 1)); p.Status != want {
+			t.Fatalf("submit %d: %s", i, statusOf(p))
 		}
 	}
-	if st := s.Stats(); st.ReceiptsPending != 2 || st.ReceiptsDropped != 3 || st.Accepted != 5 {
+	p := tx.submit(sm("12123", "13800138000", 0, []byte("no receipt wanted"), 0))
+	if p.Status != smpp.StatusOK {
+		t.Errorf("submit without receipt: %s", statusOf(p))
+	}
+	if st := s.Stats(); st.ReceiptsPending != 2 || st.QueueFull != 3 || st.Accepted != 3 || st.ReceiptsDropped != 0 {
 		t.Errorf("stats %+v", st)
+	}
+	if err := s.Deliver(smsc.MO{SystemID: "gw", From: "13800138000", To: "12123", Text: "TD"}); !errors.Is(err, smsc.ErrBusy) {
+		t.Errorf("Deliver at the bound: %v", err)
 	}
 	rx := bind(t, s.Addr(), smpp.BindReceiver, "gw")
 	rx.receipts(2, 5*time.Second)
