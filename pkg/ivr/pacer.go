@@ -26,7 +26,10 @@ type stream struct {
 	done    chan struct{}
 	started time.Time
 	frames  int
+	sent    int
 	err     error
+
+	lastWrite time.Time
 }
 
 // Pacer sends the audio of every call from a few shared 20 ms clocks
@@ -46,8 +49,8 @@ type shard struct {
 }
 
 // NewPacer returns a pacer with n shards (at least 1). onDone, when set,
-// receives for each finished playback how much later than its nominal
-// length it ended.
+// receives for each playback that ran to its end how much later than due
+// its last frame went out.
 func NewPacer(n int, onDone func(late time.Duration)) *Pacer {
 	p := &Pacer{late: onDone}
 	for range max(n, 1) {
@@ -86,9 +89,10 @@ func (p *Pacer) runShard(ctx context.Context, s *shard) {
 		s.mu.Lock()
 		batch = append(batch[:0], s.streams...)
 		s.mu.Unlock()
+		now := time.Now()
 		var finished []*stream
 		for _, st := range batch {
-			if st.stopped.Load() || st.step() {
+			if st.stopped.Load() || st.catchUp(now) {
 				finished = append(finished, st)
 			}
 		}
@@ -112,15 +116,33 @@ func (p *Pacer) runShard(ctx context.Context, s *shard) {
 		clear(s.streams[len(kept):])
 		s.streams = kept
 		s.mu.Unlock()
-		now := time.Now()
 		for _, st := range finished {
-			if !st.stopped.Load() && p.late != nil && st.err == nil {
-				nominal := time.Duration(st.frames) * 20 * time.Millisecond
-				p.late(now.Sub(st.started) - nominal)
+			if !st.stopped.Load() && p.late != nil && st.err == nil && st.frames > 0 {
+				// When the last frame went out against when it was due.
+				due := time.Duration(st.frames-1) * 20 * time.Millisecond
+				p.late(st.lastWrite.Sub(st.started) - due)
 			}
 			close(st.done)
 		}
 	}
+}
+
+// maxBurst bounds the frames sent at once to catch up after a stall.
+const maxBurst = 10
+
+// catchUp writes the frames due at now: one per 20 ms since the start, so
+// a tick that came late (a busy machine drops ticks) does not make the
+// prompt longer. True when the stream is finished.
+func (st *stream) catchUp(now time.Time) bool {
+	due := int(now.Sub(st.started)/(20*time.Millisecond)) + 1
+	for n := 0; st.sent < due && n < maxBurst; n++ {
+		if st.step() {
+			return true
+		}
+		st.sent++
+		st.lastWrite = now
+	}
+	return st.sent >= st.frames && st.step()
 }
 
 // step writes one frame; true when the stream is finished.
