@@ -1,6 +1,7 @@
 package smsc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,6 +109,16 @@ func (s *Server) Listen(addr string) error {
 		s.goDownLocked(d)
 	}
 	return nil
+}
+
+// Serve listens on addr, serves until ctx is done, then closes (unbinding
+// every ESME).
+func (s *Server) Serve(ctx context.Context, addr string) error {
+	if err := s.Listen(addr); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
 }
 
 // Addr is the address the simulator listens on (kept while it is down).

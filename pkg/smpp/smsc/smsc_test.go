@@ -1,6 +1,7 @@
 package smsc_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -792,4 +793,18 @@ func TestReceiptTextIDDecimal(t *testing.T) {
 	if r.MessageID != hex || r.TextID != fmt.Sprint(v) {
 		t.Errorf("TLV id %q text id %q; submit_sm_resp %q (= %d)", r.MessageID, r.TextID, hex, v)
 	}
+}
+
+func TestServe(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := smsc.New(smsc.Config{})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, "127.0.0.1:0") }()
+	eventually(t, "listening", func() bool { return s.Addr() != "" })
+	e := bind(t, s.Addr(), smpp.BindTransceiver, "gw")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-e.done // unbound and closed
 }
