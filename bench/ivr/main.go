@@ -83,7 +83,7 @@ const scenario = `<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Length: 0
     ]]>
   </send>
-  <pause milliseconds="10500"/>
+  <pause milliseconds="12000"/>
   <nop><action><exec play_pcap_audio="PCAPS/dtmf_2833_1.pcap"/></action></nop>
   <pause milliseconds="300"/>
   <nop><action><exec play_pcap_audio="PCAPS/dtmf_2833_2.pcap"/></action></nop>
