@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,9 +22,20 @@ func ev(id string, at time.Time, set func(*event.Event)) *event.Event {
 
 func open(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "records.db"))
+	dsn := filepath.Join(t.TempDir(), "records.db")
+	if pg := os.Getenv("IVR_TEST_POSTGRES_DSN"); pg != "" {
+		dsn = pg // same schema on PostgreSQL (.ci/postgres.sh prints a DSN)
+	}
+	s, err := Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.postgres {
+		for _, tbl := range []string{"ivr_licences", "ivr_vehicles", "ivr_violations", "ivr_advisories", "ivr_cdrs"} {
+			if _, err := s.db.Exec("TRUNCATE " + tbl); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
