@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -53,6 +54,7 @@ func main() {
 // options are the command line.
 type options struct {
 	listen, metrics    string
+	tlsCert, tlsKey    string
 	cfg                smsc.Config
 	statsEvery         time.Duration
 	logLevel           slog.Level
@@ -137,6 +139,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:2775", "SMPP listen address")
 	fs.StringVar(&o.metrics, "http", "", "serve /metrics, /stats, /mo and /faults on this address (empty: off)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate: accept SMPP over TLS only (with -tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&o.cfg.SystemID, "system-id", "", "accepted system_id (empty: any)")
 	fs.StringVar(&o.cfg.Password, "password", "", "accepted password (empty: any)")
 	fs.StringVar(&o.idFormat, "id-format", smsc.IDHex, "message id format: hex, decimal or uuid")
@@ -156,6 +160,16 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, errors.New("-tls-cert and -tls-key go together")
+	}
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return nil, err
+		}
+		o.cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	out, err := smsc.ParseOutcomes(o.outcomes)
 	if err != nil {

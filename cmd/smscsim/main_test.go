@@ -126,6 +126,8 @@ func TestParseErrors(t *testing.T) {
 		{"-outcomes", "DELIVRD"},
 		{"-outcomes", "LOST=1"},
 		{"extra"},
+		{"-tls-cert", "cert.pem"},
+		{"-tls-cert", "/nonexistent.pem", "-tls-key", "/nonexistent.key"},
 	} {
 		if _, err := parse(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: no error", args)

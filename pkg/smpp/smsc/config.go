@@ -1,6 +1,7 @@
 package smsc
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math"
@@ -82,6 +83,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer, if set, receives the simulator's metrics.
 	Registerer prometheus.Registerer
+
+	// TLS, when set, makes the simulator accept SMPP over TLS only.
+	TLS *tls.Config
 
 	// Location is the time zone of the receipt dates (default UTC; Chinese
 	// carriers use Asia/Shanghai).

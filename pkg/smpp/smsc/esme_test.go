@@ -41,6 +41,11 @@ func dial(t testing.TB, addr string) *esme {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
+	return over(t, nc)
+}
+
+// over runs an ESME over an open connection.
+func over(t testing.TB, nc net.Conn) *esme {
 	e := &esme{
 		t: t, nc: nc, bw: bufio.NewWriter(nc),
 		pending:  map[uint32]chan *smpp.PDU{},

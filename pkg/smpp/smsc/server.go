@@ -2,6 +2,7 @@ package smsc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,7 +98,7 @@ func (s *Server) Listen(addr string) error {
 	case s.listening:
 		return ErrListening
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := s.listen(addr)
 	if err != nil {
 		return fmt.Errorf("smsc: listen: %w", err)
 	}
@@ -119,6 +120,14 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 	}
 	<-ctx.Done()
 	return s.Close()
+}
+
+func (s *Server) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || s.cfg.TLS == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, s.cfg.TLS), nil
 }
 
 // Addr is the address the simulator listens on (kept while it is down).
@@ -237,7 +246,7 @@ func (s *Server) goDownLocked(d time.Duration) {
 				s.mu.Unlock()
 				return
 			}
-			ln, err := net.Listen("tcp", s.addr)
+			ln, err := s.listen(s.addr)
 			if err == nil {
 				s.ln, s.down = ln, false
 				s.wg.Go(func() { s.accept(ln) })
