@@ -576,6 +576,36 @@ func testReconcile(t *testing.T, e *env) {
 	if st := e.state(other); st != message.StateUnknown {
 		t.Fatalf("other %s", st)
 	}
+	// A late receipt for a message requeued after an unknown outcome, before
+	// the resend: delivered, and the resend does not happen.
+	late := Msg("ev", "r3", 5)
+	late.Text = "【交管12123】您的驾驶证记分已达9分。"
+	acc := Msg("ev", "r4", 6)
+	acc.Text = "【交管12123】您的机动车已逾期未检验。"
+	e.insert(late, acc)
+	e.claim(2, "a")
+	if err := e.s.Transition(e.ctx, []ledger.Transition{{ID: late.ID, State: message.StateUnknown}, {ID: acc.ID, State: message.StateUnknown}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.s.Requeue(e.ctx, []int64{late.ID}, 3, e.clock.Now().Add(time.Minute)); err != nil || res.Requeued != 1 {
+		t.Fatalf("requeue %+v %v", res, err)
+	}
+	res = e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "beef", Stat: "DELIVRD", Recipient: late.Recipient, Text: "【交管12123】您的驾驶证"},
+		ledger.Receipt{Carrier: "cmcc", MessageID: "bee0", Stat: "ACCEPTD", Recipient: acc.Recipient, Text: "【交管12123】您的机动车"})
+	if res[0].MessageID != late.ID || res[0].State != message.StateDelivered {
+		t.Fatalf("late receipt of a requeued message: %+v", res[0])
+	}
+	if res[1].MessageID != acc.ID || res[1].State != message.StateSubmitted {
+		t.Fatalf("intermediate receipt of an unknown message: %+v", res[1])
+	}
+	e.clock.Add(time.Hour)
+	if got := e.claim(10, "a"); len(got) != 0 {
+		t.Fatalf("resent after reconciliation: %v", ids(got))
+	}
+	// The final receipt of that part completes it.
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "bee0", Stat: "DELIVRD"}); res[0].State != message.StateDelivered {
+		t.Fatalf("final receipt after reconciliation: %+v", res[0])
+	}
 	// Wrong text stays pending.
 	res = e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "f00e", Stat: "DELIVRD", Recipient: m.Recipient, Text: "其他"})
 	if res[0].Outcome != ledger.OutcomePending {

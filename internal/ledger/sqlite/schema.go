@@ -42,7 +42,7 @@ CREATE INDEX IF NOT EXISTS messages_due ON messages (priority DESC, not_before, 
 CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at) WHERE state IN ('queued','scheduled') AND expires_at > 0;
 CREATE INDEX IF NOT EXISTS messages_sending ON messages (owner, claimed_at) WHERE state = 'sending';
 CREATE INDEX IF NOT EXISTS messages_unknown ON messages (updated_at) WHERE state = 'unknown';
-CREATE INDEX IF NOT EXISTS messages_unknown_rcpt ON messages (recipient) WHERE state = 'unknown';
+DROP INDEX IF EXISTS messages_unknown_rcpt;
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at);
 CREATE INDEX IF NOT EXISTS messages_dedupe ON messages (dedupe_key, created_at) WHERE dedupe_key <> '';
 CREATE INDEX IF NOT EXISTS messages_cancel ON messages (cancel_key) WHERE cancel_key <> '';

@@ -291,9 +291,14 @@ func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Rece
 	d.Stats[p.Seq] = r.Stat
 	var newState message.State
 	var reason string
-	if d.State == message.StateSubmitted || d.State == message.StateUnknown {
+	switch {
+	case d.State == message.StateSubmitted || d.State == message.StateUnknown ||
+		(reconciled && d.State == message.StateQueued):
 		if st, why, ok := ledger.DeriveState(d.Segments, d.Stats); ok && st != d.State {
 			newState, reason = st, why
+		} else if !ok && d.State != message.StateSubmitted {
+			// Any receipt proves the SMSC took it: no resend.
+			newState, reason = message.StateSubmitted, "reconciled by receipt"
 		}
 	}
 	t.SetReceipt(p.MessageID, r.Stat, r.Err, newState, reason, now)

@@ -110,7 +110,8 @@ func (t *wtx) flushUpdates(ctx context.Context) error {
 			_, err := t.q.Exec(ctx, `UPDATE messages SET receipt_status = v.column2, receipt_error = v.column3, updated_at = v.column6,
 				state = CASE WHEN v.column4 <> '' THEN v.column4 ELSE state END,
 				reason = CASE WHEN v.column4 <> '' THEN v.column5 ELSE reason END,
-				done_at = CASE WHEN v.column4 <> '' THEN v.column6 ELSE done_at END
+				done_at = CASE WHEN v.column4 <> '' AND v.column4 <> 'submitted' THEN v.column6 ELSE done_at END,
+				submitted_at = CASE WHEN v.column4 <> '' AND submitted_at = 0 THEN v.column6 ELSE submitted_at END
 				FROM `+src+` AS v WHERE messages.id = v.column1`, args...)
 			return err
 		})
@@ -204,8 +205,11 @@ func (t *wtx) TakePending(ctx context.Context, carrier string, ids []string) ([]
 }
 
 func (t *wtx) UnknownCandidates(ctx context.Context, carrier, recipient string) ([]Candidate, error) {
+	// Unknown messages, and unknown ones requeued for a resend that has
+	// not happened yet (a late receipt then saves the duplicate).
 	rows, err := t.q.Query(ctx, `SELECT id, body, segments FROM messages
-		WHERE state = 'unknown' AND recipient = $1 AND (carrier = $2 OR carrier = '') ORDER BY updated_at, id`, recipient, carrier)
+		WHERE recipient = $1 AND (state = 'unknown' OR (state = 'queued' AND requeues > 0))
+		AND (carrier = $2 OR carrier = '') ORDER BY updated_at, id`, recipient, carrier)
 	if err != nil {
 		return nil, err
 	}
