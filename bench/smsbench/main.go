@@ -103,9 +103,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("-n must be in 1..5,000,000 and -sweep-n in 1..50,000,000")
 	}
 	rep := &Report{
-		Date:    time.Now().UTC().Format(time.RFC3339),
-		Machine: fmt.Sprintf("%s/%s %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel()),
-		Mode:    o.mode, N: o.n, Carriers: o.carriers, ReceiptDelay: o.receiptDelay.String(),
+		Date:       time.Now().UTC().Format(time.RFC3339),
+		Machine:    fmt.Sprintf("%s/%s %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel()),
+		LoadBefore: loadAvg(),
+		Mode:       o.mode, N: o.n, Carriers: o.carriers, ReceiptDelay: o.receiptDelay.String(),
 	}
 	switch o.mode {
 	case "gateway":
@@ -144,6 +145,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("-mode %q: want gateway, kannel, both or sweep", o.mode)
 	}
+	rep.LoadAfter = loadAvg()
 	writeTable(stdout, rep)
 	if o.json {
 		writeJSON(stdout, rep)
@@ -170,4 +172,17 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// loadAvg is the 1-, 5- and 15-minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
