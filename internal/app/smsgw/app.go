@@ -444,7 +444,7 @@ func buildClient(k config.Carrier, h *dispatch.Receipts, log *slog.Logger, m *sm
 		Mode: smpp.DefaultBindMode, Binds: k.Binds, Window: k.Window, TPS: float64(k.TPS),
 		RequestTimeout: k.ResponseTimeout.D(), EnquireLink: k.EnquireLink.D(),
 		OnReceipt: h.OnReceipt(k.Name), OnMessage: h.OnMessage(k.Name),
-		Logger: log.With("component", "smpp", "carrier", k.Name), Metrics: m,
+		Logger: log, Metrics: m, // the client adds component and carrier
 	}
 	if k.BindType != "" {
 		cc.Mode = smpp.BindMode(k.BindType)

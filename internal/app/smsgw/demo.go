@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/traffic12123/gateway/internal/broker"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/eventgen"
+	"github.com/traffic12123/gateway/internal/ingest"
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/policy"
@@ -137,7 +137,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		s := smsc.New(smsc.Config{
 			Name: c.Name, SystemID: "12123", Password: "demo", IDFormat: c.IDFormat,
 			ReceiptDelay: o.ReceiptDelay, Outcomes: o.Outcomes, Seed: o.Seed + int64(i),
-			Logger: o.Logger.With("component", "smsc", "carrier", c.Name),
+			Logger: o.Logger.With("carrier", c.Name), // the simulator adds component=smsc
 		})
 		if err := s.Listen("127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("demo: smsc %s: %w", c.Name, err)
@@ -181,7 +181,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 			waitErr = fmt.Errorf("demo: not complete after %v", o.Timeout)
 		case <-tick.C:
 		}
-		lag, lerr := groupLag(ctx, b.Addrs(), cfg.Kafka.GroupID, topicList)
+		lag, lerr := ingest.GroupLag(ctx, b.Addrs(), cfg.Kafka.GroupID, topicList)
 		s, serr := a.Store().Summary(ctx)
 		if lerr == nil && serr == nil {
 			fill(sum, s, reg, sims)
@@ -285,49 +285,6 @@ func total(m map[string]int) int {
 		n += v
 	}
 	return n
-}
-
-// groupLag is how many records of topics the group has not committed yet.
-func groupLag(ctx context.Context, brokers []string, group string, topics []string) (int64, error) {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-	if err != nil {
-		return 0, err
-	}
-	parts := map[string][]int{}
-	req := map[string][]kafka.OffsetRequest{}
-	for _, t := range md.Topics {
-		for _, p := range t.Partitions {
-			parts[t.Name] = append(parts[t.Name], p.ID)
-			req[t.Name] = append(req[t.Name], kafka.LastOffsetOf(p.ID))
-		}
-	}
-	ends, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
-	if err != nil {
-		return 0, err
-	}
-	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
-	if err != nil {
-		return 0, err
-	}
-	if committed.Error != nil {
-		return 0, committed.Error
-	}
-	var lag int64
-	for t, ps := range ends.Topics {
-		done := map[int]int64{}
-		for _, p := range committed.Topics[t] {
-			done[p.Partition] = p.CommittedOffset
-		}
-		for _, p := range ps {
-			if p.Error != nil {
-				return 0, p.Error
-			}
-			c := max(done[p.Partition], 0)
-			lag += max(p.LastOffset-c, 0)
-		}
-	}
-	return lag, nil
 }
 
 // WriteSummary prints s as one JSON object or as a table.
