@@ -47,7 +47,8 @@ func TestMetricsLint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
-	reg, addr := runGateway(t, 300)
+	t.Parallel()
+	reg, addr := runGateway(t, 200)
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -218,7 +219,8 @@ func TestLogsMasked(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
-	const events, seed = 400, 5
+	t.Parallel()
+	const events, seed = 250, 5
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, beijing(t))
 	var buf lockedBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
