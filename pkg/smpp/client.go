@@ -29,6 +29,24 @@ const (
 	DefaultDestPrefix      = "86"
 )
 
+// Concat is how a message longer than one part is sent.
+type Concat string
+
+// Concatenation modes.
+const (
+	// ConcatUDH sends parts with a 6-byte concatenation user data header
+	// (esm_class UDHI): what handsets receive, the usual choice.
+	ConcatUDH Concat = "udh"
+	// ConcatSAR sends the same parts without a header, numbered in the
+	// sar_msg_ref_num, sar_total_segments and sar_segment_seqnum TLVs;
+	// the SMSC builds the header.
+	ConcatSAR Concat = "sar"
+	// ConcatPayload sends the whole text in one submit_sm's
+	// message_payload TLV and lets the SMSC split it: one message id.
+	ConcatPayload Concat = "payload"
+	DefaultConcat        = ConcatUDH
+)
+
 // Config configures a Client: the binds to one carrier's SMSC.
 type Config struct {
 	Name string // carrier name, the metrics label and log attribute (bounded set: from config)
@@ -69,6 +87,8 @@ type Config struct {
 	// NoDestDefaults keeps DestTON, DestNPI and DestPrefix as given even
 	// when zero.
 	NoDestDefaults bool
+
+	Concat Concat // how long messages are sent; default udh
 
 	ServiceType        string
 	RegisteredDelivery byte // default RegisteredDeliveryAlways; see NoReceipts
@@ -115,6 +135,11 @@ func (c *Config) Validate() error {
 	if _, err := c.Mode.command(); err != nil {
 		errs = append(errs, err)
 	}
+	switch c.Concat {
+	case "", ConcatUDH, ConcatSAR, ConcatPayload:
+	default:
+		errs = append(errs, fmt.Errorf("concat %q: want udh, sar or payload", string(c.Concat)))
+	}
 	if c.TPS < 0 || c.Binds < 0 || c.ReceiverBinds < 0 || c.Window < 0 || c.Burst < 0 {
 		errs = append(errs, errors.New("tps, binds, receiver_binds, window and burst must not be negative"))
 	}
@@ -127,6 +152,9 @@ func (c *Config) Validate() error {
 func (c *Config) defaults() {
 	if c.Mode == "" {
 		c.Mode = DefaultBindMode
+	}
+	if c.Concat == "" {
+		c.Concat = DefaultConcat
 	}
 	if c.Binds == 0 {
 		c.Binds = DefaultBinds
@@ -189,9 +217,9 @@ type Message struct {
 
 // Result is what the SMSC said about an accepted message.
 type Result struct {
-	IDs      []string        // the SMSC message id of each part, in part order
+	IDs      []string        // the SMSC message id of each submit_sm, in part order
 	Encoding coding.Encoding // the encoding used
-	Parts    int
+	Parts    int             // submit_sm sent: the parts, or 1 with ConcatPayload
 }
 
 // SendError is a message some or all of whose parts were not accepted.
@@ -466,11 +494,41 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if m.Source == "" {
 		m.Source = c.cfg.Source
 	}
-	ref := byte(c.ref.Add(1))
-	plan, err := coding.Split(m.Text, m.Encoding, ref)
+	ref := c.ref.Add(1)
+	plan, err := coding.Split(m.Text, m.Encoding, byte(ref))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
+	var tlvs []TLVs // per part
+	switch {
+	case !plan.UDHI():
+	case c.cfg.Concat == ConcatPayload:
+		// One submit_sm; message_payload carries the whole text.
+		var whole []byte
+		if plan.Encoding == coding.GSM7 {
+			whole, _ = coding.EncodeGSM7(m.Text)
+		} else {
+			whole = coding.EncodeUCS2(m.Text)
+		}
+		if len(whole) > 0xFFFF {
+			return Result{}, fmt.Errorf("%w: %d octets for message_payload", ErrInvalidMessage, len(whole))
+		}
+		plan.Parts = [][]byte{nil}
+		tlvs = []TLVs{{{Tag: TagMessagePayload, Value: whole}}}
+	case c.cfg.Concat == ConcatSAR:
+		sarRef := Uint16Value(uint16(ref))
+		total := byte(len(plan.Parts))
+		tlvs = make([]TLVs, len(plan.Parts))
+		for i, part := range plan.Parts {
+			plan.Parts[i] = part[1+int(part[0]):] // drop the UDH Split put there
+			tlvs[i] = TLVs{
+				{Tag: TagSARMsgRefNum, Value: sarRef},
+				{Tag: TagSARTotalSegments, Value: []byte{total}},
+				{Tag: TagSARSegmentSeqnum, Value: []byte{byte(i + 1)}},
+			}
+		}
+	}
+	udhi := plan.UDHI() && c.cfg.Concat == ConcatUDH
 	res := Result{Encoding: plan.Encoding, Parts: len(plan.Parts), IDs: make([]string, len(plan.Parts))}
 	base := SM{
 		ServiceType:        c.cfg.ServiceType,
@@ -480,7 +538,7 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 		RegisteredDelivery: c.cfg.RegisteredDelivery,
 		DataCoding:         plan.DataCoding,
 	}
-	if plan.UDHI() {
+	if udhi {
 		base.ESMClass |= ESMClassUDHI
 	}
 	if m.Validity > 0 {
@@ -491,6 +549,9 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	for i, part := range plan.Parts {
 		sm := base
 		sm.ShortMessage = part
+		if tlvs != nil {
+			sm.TLVs = tlvs[i]
+		}
 		if i == len(plan.Parts)-1 {
 			// Last part inline: a one-part message needs no goroutine.
 			res.IDs[i], errs[i] = c.submitPart(ctx, &sm)

@@ -322,6 +322,8 @@ func TestConfigValidate(t *testing.T) {
 		{"long password", Config{Name: "x", Addr: "h:1", Password: "123456789"}, false},
 		{"bad mode", Config{Name: "x", Addr: "h:1", Mode: "both"}, false},
 		{"negative tps", Config{Name: "x", Addr: "h:1", TPS: -1}, false},
+		{"bad concat", Config{Name: "x", Addr: "h:1", Concat: "split"}, false},
+		{"sar", Config{Name: "x", Addr: "h:1", Concat: ConcatSAR}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

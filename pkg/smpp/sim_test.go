@@ -166,6 +166,33 @@ func TestWithSimulator(t *testing.T) {
 		eventually(t, "receipts", func() bool { return rc.n.Load() >= int64(len(ids)) })
 	})
 
+	for _, mode := range []smpp.Concat{smpp.ConcatSAR, smpp.ConcatPayload} {
+		t.Run("long message by "+string(mode), func(t *testing.T) {
+			sim := startSim(t, smsc.Config{})
+			c := startClient(t, smpp.Config{Addr: sim.Addr(), Concat: mode})
+			res, err := c.Send(t.Context(), smpp.Message{Source: "12123", Dest: "13800138000", Text: text(3)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 2
+			if mode == smpp.ConcatPayload {
+				want = 1
+			}
+			if res.Parts != want || len(res.IDs) != want {
+				t.Fatalf("result %+v", res)
+			}
+			eventually(t, "message", func() bool { return len(sim.Messages()) == 1 })
+			if got := sim.Messages()[0].Text; got != text(3) {
+				t.Fatalf("handset shows %q", got)
+			}
+			for _, sub := range sim.Submits() {
+				if sub.UDH != nil || sub.ESMClass&0x40 != 0 || (mode == smpp.ConcatSAR) != sub.SAR {
+					t.Fatalf("submit %+v", sub)
+				}
+			}
+		})
+	}
+
 	t.Run("queue full is retried", func(t *testing.T) {
 		sim := startSim(t, smsc.Config{Faults: smsc.Faults{QueueFull: 0.3}, Seed: 7})
 		c := startClient(t, smpp.Config{Addr: sim.Addr(), ThrottleRetries: 20, ThrottleBackoff: time.Millisecond})
