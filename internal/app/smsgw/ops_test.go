@@ -9,6 +9,7 @@ package smsgw
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -551,6 +552,13 @@ func TestDeployCompose(t *testing.T) {
 				t.Errorf("service %s mounts undeclared volume %s", name, src)
 			}
 		}
+	}
+
+	// KRaft formats its storage with CLUSTER_ID: a Kafka Uuid, 16 bytes in
+	// URL-safe base64 without padding.
+	clusterID, _ := c.Services["kafka"].Environment["CLUSTER_ID"].(string)
+	if b, err := base64.RawURLEncoding.DecodeString(clusterID); err != nil || len(b) != 16 || strings.HasPrefix(clusterID, "-") {
+		t.Errorf("kafka CLUSTER_ID %q is not a Kafka Uuid (%d bytes, %v)", clusterID, len(b), err)
 	}
 
 	// Variables without a default must come from .env.example.
