@@ -309,3 +309,61 @@ func BenchmarkClientWithSimulator(b *testing.B) {
 		})
 	}
 }
+
+// TestChaos sends concurrently through several binds while the simulator
+// refuses, drops connections, swallows responses and duplicates
+// receipts. Every send must return, be classified, and every id the
+// client reports accepted must get its receipt.
+func TestChaos(t *testing.T) {
+	sim := startSim(t, smsc.Config{Seed: 12123, Faults: smsc.Faults{
+		QueueFull: 0.05, DropAfter: 60, NoResponse: 0.01, DuplicateReceipts: 0.05,
+	}})
+	rc := &receipts{ids: map[string]string{}}
+	c := startClient(t, smpp.Config{Addr: sim.Addr(), Binds: 3, Window: 16, RequestTimeout: 300 * time.Millisecond,
+		ThrottleBackoff: time.Millisecond, OnReceipt: rc.on})
+	const senders, each = 16, 25
+	var mu sync.Mutex
+	reasons := map[smpp.Reason]int{}
+	var accepted []string
+	var wg sync.WaitGroup
+	for w := range senders {
+		wg.Go(func() {
+			for i := range each {
+				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+				res, err := c.Send(ctx, smpp.Message{Source: "12123", Dest: fmt.Sprintf("139%08d", w*1000+i), Text: text(w*each + i)})
+				cancel()
+				_, reason := smpp.Classify(err)
+				mu.Lock()
+				reasons[reason]++
+				for _, id := range res.IDs {
+					if id != "" {
+						accepted = append(accepted, id)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("outcomes %v, %d parts accepted, simulator %+v", reasons, len(accepted), sim.Stats())
+	for r := range reasons {
+		switch r {
+		case smpp.ReasonOK, smpp.ReasonUnknown, smpp.ReasonTimeout, smpp.ReasonQueueFull:
+		default:
+			t.Errorf("unexpected outcome %s", r)
+		}
+	}
+	if reasons[smpp.ReasonOK] < senders*each/2 {
+		t.Fatalf("only %d of %d sent", reasons[smpp.ReasonOK], senders*each)
+	}
+	eventually(t, "receipts for accepted parts", func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		for _, id := range accepted {
+			if rc.ids[id] == "" {
+				return false
+			}
+		}
+		return true
+	})
+}
