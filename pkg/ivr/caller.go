@@ -16,6 +16,8 @@ import (
 	"github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/traffic12123/gateway/pkg/ivr/dtmf"
 )
 
 // CallerConfig configures the scripted test caller.
@@ -302,6 +304,26 @@ func (o *OutCall) Send(ctx context.Context, keys, method string) error {
 			}
 		default:
 			return fmt.Errorf("caller: unknown key method %q", method)
+		}
+	}
+	return nil
+}
+
+// SendTones presses keys as in-band DTMF: 100 ms of dual tone and 100 ms
+// of silence per key in the call's audio (for gateways that cannot send
+// RFC 4733 or INFO).
+func (o *OutCall) SendTones(keys string) error {
+	w, err := o.med.AudioWriter()
+	if err != nil {
+		return fmt.Errorf("send tones: %w", err)
+	}
+	for _, k := range keys {
+		pcm := append(dtmf.Synth(k, 800, 10000), make([]int16, 800)...)
+		enc := Encode(o.codec, pcm)
+		for i := 0; i+FrameSamples <= len(enc); i += FrameSamples {
+			if _, err := w.Write(enc[i : i+FrameSamples]); err != nil {
+				return fmt.Errorf("send tones: %w", err)
+			}
 		}
 	}
 	return nil

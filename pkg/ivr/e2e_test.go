@@ -5,6 +5,7 @@ import (
 	"context"
 	"hash/fnv"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -462,4 +463,51 @@ func TestReInviteTolerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(t, e, call, "safety_general", 1, "", "")
+}
+
+func TestInBandDTMF(t *testing.T) {
+	e := startServer(t, func(o *ivr.Options) { o.InBandDTMF = true })
+	call := dial(t, e, "udp", phone)
+	step(t, e, call, "main_menu", 1, "", "")
+	if err := call.SendTones("4"); err != nil {
+		t.Fatal(err)
+	}
+	step(t, e, call, "safety_general", 1, "", "")
+	if got := counter(t, e.reg, "ivr_dtmf_total", "inband"); got != 1 {
+		t.Fatalf("inband keys %v, want 1", got)
+	}
+}
+
+func TestTransferNoAnswer(t *testing.T) {
+	// The caller accepts the REFER but the agent queue never answers: after
+	// the transfer timeout the caller hears the apology and the IVR hangs up.
+	dead, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	e := startServer(t, func(o *ivr.Options) {
+		tr := o.Flow.Transfers["agent"]
+		tr.URI = "sip:agents@" + dead.LocalAddr().String()
+		tr.Timeout = 2 * time.Second
+		o.Flow.Transfers["agent"] = tr
+	})
+	c, err := ivr.NewCaller(ivr.CallerConfig{Target: "sip:12123@" + e.srv.Addr("udp"), From: phone, FollowRefer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call, err := c.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer call.Hangup(ctx)
+	step(t, e, call, "main_menu", 1, "0", ivr.KeysINFO)
+	step(t, e, call, "agent_unavailable", 1, "", "")
+	cdr := waitCDR(t, e)
+	if cdr.Transfer != "agent:unavailable" || cdr.Cause != "agent_unavailable" {
+		t.Fatalf("cdr %+v", cdr)
+	}
 }

@@ -76,6 +76,16 @@ func TestSIPEdges(t *testing.T) {
 			"OPTIONS sip:x SIP/2.0\r\nContent-Length: 99999999\r\n\r\n", strings.Repeat("A", 60000)} {
 			c.WriteTo([]byte(junk), addr)
 		}
+		// Over TCP too: garbage, a truncated message, an absurd length.
+		for _, junk := range []string{"\x16\x03\x01garbage\r\n\r\n", "INVITE sip:x SIP/2.0\r\nContent-Length: 5\r\n\r\nab",
+			"OPTIONS sip:x SIP/2.0\r\nContent-Length: -1\r\n\r\n"} {
+			tc, err := net.Dial("tcp", e.srv.Addr("tcp"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.Write([]byte(junk))
+			tc.Close()
+		}
 		if got := rawSIP(t, c, to, request("OPTIONS", c.LocalAddr().String(), to, "")); got != "SIP/2.0 200 OK" {
 			t.Fatalf("OPTIONS answered %q", got)
 		}

@@ -165,6 +165,9 @@ func (a *App) HTTPAddr() string {
 // Brokers are the Kafka brokers in use, nil without Kafka.
 func (a *App) Brokers() []string { return a.cfg.Kafka.Brokers }
 
+// Flow is the running call flow.
+func (a *App) Flow() *flow.Flow { return a.server.Flow() }
+
 // Store is the read model (for tools and tests).
 func (a *App) Store() *records.Store { return a.store }
 

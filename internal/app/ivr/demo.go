@@ -29,17 +29,17 @@ const (
 
 // DemoOptions configures Demo.
 type DemoOptions struct {
-	SIP      string // UDP and TCP address; default 127.0.0.1:5060
-	HTTP     string // default 127.0.0.1:9102; "-" disables
-	Prompts  string // default "prompts"
-	Flows    string // default "config/ivr-flows.yaml"
-	Events   int    // generated events besides the demo caller's; default 2000
-	DataDir  string // broker and store files; default a temporary directory
-	Seed     int64
-	Now      time.Time // default time.Now()
-	Logger   *slog.Logger
-	Out      io.Writer // instructions; default os.Stdout
-	Ready    func(*App)
+	SIP     string // UDP and TCP address; default 127.0.0.1:5060
+	HTTP    string // default 127.0.0.1:9102; "-" disables
+	Prompts string // default "prompts"
+	Flows   string // default "config/ivr-flows.yaml"
+	Events  int    // generated events besides the demo caller's; default 2000
+	DataDir string // broker and store files; default a temporary directory
+	Seed    int64
+	Now     time.Time // default time.Now()
+	Logger  *slog.Logger
+	Out     io.Writer // instructions; default os.Stdout
+	Ready   func(*App)
 }
 
 // DemoEvents returns the demo caller's events at now.
