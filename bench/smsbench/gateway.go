@@ -274,11 +274,7 @@ func startInProc(ctx context.Context, cfg *config.Config, logw io.Writer) (*gwIn
 	return g, nil
 }
 
-func (g *gwInProc) cpu() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-}
+func (g *gwInProc) cpu() float64     { return selfCPU() }
 func (g *gwInProc) rss() float64     { r, _ := peakRSSMB(os.Getpid()); return r }
 func (g *gwInProc) httpAddr() string { return g.app.HTTPAddr() }
 func (g *gwInProc) alive() error {
@@ -516,19 +512,28 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 			return nil, err
 		}
 	}
-	cpu0 := gw.cpu()
+	cpu0, self0 := gw.cpu(), selfCPU()
 	start := time.Now()
+	var profDone chan string
+	if o.gwProfile != "" {
+		profDone = make(chan string, 1)
+		go func() { profDone <- fetchProfile(ctx, gw.httpAddr(), o.gwProfile, o.gwProfileSecs) }()
+	}
 	acked, err := publish(ctx, r.broker.Addrs(), items, o.rate)
 	if err != nil {
 		return nil, err
 	}
 	done, err := waitLedger(ctx, l, gw, len(items), segmentsOf(items), o.timeout, os.Stderr)
 	cpu1, rss := gw.cpu(), gw.rss()
+	res.HarnessCPU = selfCPU() - self0
 	if o.cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
 		return nil, err
+	}
+	if profDone != nil {
+		res.Notes = append(res.Notes, <-profDone)
 	}
 	res.Complete = done
 	res.CPUSeconds = cpu1 - cpu0
@@ -635,6 +640,32 @@ func (r *rig) halfRate(ctx context.Context, l *ledgerReader, gw gateway, rate fl
 		return nil, err
 	}
 	return &HalfRate{Rate: rate, Messages: tmp.Messages, EventToSubmit: tmp.EventToSubmit, SubmitToStored: tmp.SubmitToStored, Complete: done}, nil
+}
+
+// fetchProfile saves a CPU profile of the gateway process from its
+// /debug/pprof/profile endpoint, if it has one, and says what it did.
+func fetchProfile(ctx context.Context, addr, path string, d time.Duration) string {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(1, int(d.Seconds())))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "gateway profile: " + err.Error()
+	}
+	resp, err := (&http.Client{Timeout: d + 30*time.Second}).Do(req)
+	if err != nil {
+		return "gateway profile: " + err.Error()
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("gateway profile: %s answered %s (smsgw serves no /debug/pprof; use -cpuprofile)", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		return "gateway profile: " + err.Error()
+	}
+	return fmt.Sprintf("gateway CPU profile of the first %v written to %s", d, path)
 }
 
 // dumpMetrics saves the gateway's /metrics text (histograms and all).

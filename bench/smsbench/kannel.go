@@ -202,7 +202,7 @@ func runKannel(ctx context.Context, o *options) (*Result, error) {
 	}
 
 	fmt.Fprintf(os.Stderr, "kannel: %d messages (%s), sending\n", len(items), o.carriersFlag)
-	cpu0 := procs.cpu()
+	cpu0, self0 := procs.cpu(), selfCPU()
 	start := time.Now()
 	accepted, err := sendAll(ctx, kc.SendsmsPort, port(ln.Addr().String()), items, o)
 	if err != nil {
@@ -230,8 +230,9 @@ func runKannel(ctx context.Context, o *options) (*Result, error) {
 		}
 	}
 	cpu1, rss := procs.cpu(), procs.rss()
+	harness := selfCPU() - self0
 
-	res := &Result{System: "kannel", Complete: complete, CPUSeconds: cpu1 - cpu0, PeakRSSMB: rss, ByCarrier: map[string]CarrierResult{}}
+	res := &Result{System: "kannel", Complete: complete, CPUSeconds: cpu1 - cpu0, PeakRSSMB: rss, HarnessCPU: harness, ByCarrier: map[string]CarrierResult{}}
 	subs := r.submits()
 	sink.mu.Lock()
 	defer sink.mu.Unlock()

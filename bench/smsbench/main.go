@@ -33,28 +33,30 @@ import (
 )
 
 type options struct {
-	mode         string
-	n            int
-	carriersFlag string
-	carriers     []string
-	receiptDelay time.Duration
-	json         bool
-	jsonOut      string
-	keep         bool
-	cpuprofile   string
-	rules        string
-	smsgwBin     string
-	binds        int
-	window       int
-	rate         float64
-	half         bool
-	halfSeconds  time.Duration
-	seed         int64
-	timeout      time.Duration
-	sweepN       int
-	metricsOut   string
-	kannelConc   int
-	kannelDLRs   int
+	mode          string
+	n             int
+	carriersFlag  string
+	carriers      []string
+	receiptDelay  time.Duration
+	json          bool
+	jsonOut       string
+	keep          bool
+	cpuprofile    string
+	rules         string
+	smsgwBin      string
+	binds         int
+	window        int
+	rate          float64
+	half          bool
+	halfSeconds   time.Duration
+	seed          int64
+	timeout       time.Duration
+	sweepN        int
+	metricsOut    string
+	kannelConc    int
+	kannelDLRs    int
+	gwProfile     string
+	gwProfileSecs time.Duration
 }
 
 func main() {
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Int64Var(&o.seed, "seed", 12123, "random seed")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up waiting for receipts after this long")
 	fs.IntVar(&o.sweepN, "sweep-n", 1_000_000, "events of the sweep mode")
+	fs.StringVar(&o.gwProfile, "gateway-profile", "", "fetch a CPU profile from the gateway process's /debug/pprof/profile into this file (if it serves one)")
+	fs.DurationVar(&o.gwProfileSecs, "gateway-profile-seconds", 5*time.Second, "length of that profile, from the first publish")
 	fs.StringVar(&o.metricsOut, "metrics-out", "", "save the gateway's /metrics here at the end")
 	fs.IntVar(&o.kannelDLRs, "kannel-dlrs", 1, "delivery reports Kannel sends per message (0: one per segment)")
 	fs.IntVar(&o.kannelConc, "kannel-conc", 32, "concurrent sendsms HTTP requests")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -74,6 +75,13 @@ func (p procSet) rss() float64 {
 		t += r
 	}
 	return t
+}
+
+// selfCPU is this process's CPU seconds so far.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // freeAddr returns a loopback address nobody listens on right now.

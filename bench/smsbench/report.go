@@ -57,8 +57,9 @@ type Result struct {
 	CPUSeconds     float64                  `json:"cpu_seconds"`
 	CPUPer1000     float64                  `json:"cpu_seconds_per_1000_messages"`
 	PeakRSSMB      float64                  `json:"peak_rss_mb"`
-	Receipts       map[string]int           `json:"receipts"`   // final status by stat (or DLR type)
-	Duplicates     int                      `json:"duplicates"` // messages the SMSC saw more than once
+	HarnessCPU     float64                  `json:"harness_cpu_seconds"` // this process: broker, simulators, publisher, callback
+	Receipts       map[string]int           `json:"receipts"`            // final status by stat (or DLR type)
+	Duplicates     int                      `json:"duplicates"`          // messages the SMSC saw more than once
 	Complete       bool                     `json:"complete"`
 	ByCarrier      map[string]CarrierResult `json:"by_carrier"`
 	// HalfRate is a second pass at half the measured rate, for latency.
@@ -138,7 +139,7 @@ func writeTable(w io.Writer, r *Report) {
 				fmt.Fprintf(&b, "%-8s %-16s %8d %8s %8s %9.0f %9s %23s %23s %9s %8s %5s %4v\n",
 					"", "half rate", h.Messages, "", "", h.Rate, "", pp(h.EventToSubmit), pp(h.SubmitToStored), "", "", "", h.Complete)
 			}
-			fmt.Fprintf(&b, "%-8s receipts %v\n", "", x.Receipts)
+			fmt.Fprintf(&b, "%-8s receipts %v; harness CPU %.1f s (broker, simulators, publisher; same 2 cores)\n", "", x.Receipts, x.HarnessCPU)
 			for _, n := range x.Notes {
 				fmt.Fprintf(&b, "%-8s note: %s\n", "", n)
 			}
