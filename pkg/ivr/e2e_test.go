@@ -247,10 +247,12 @@ func containsSeq(heard, want []string) bool {
 }
 
 func TestVerifiedCaller(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ transport, method string }{
 		{"udp", ivr.KeysRFC4733}, {"udp", ivr.KeysINFO}, {"tcp", ivr.KeysINFOPlain}, {"tcp", ivr.KeysRFC4733},
 	} {
 		t.Run(tc.transport+"/"+tc.method, func(t *testing.T) {
+			t.Parallel()
 			e := startServer(t, nil)
 			call := dial(t, e, tc.transport, phone)
 			step(t, e, call, "main_menu", 1, "1", tc.method)
@@ -301,6 +303,7 @@ func TestVerifiedCaller(t *testing.T) {
 }
 
 func TestVerificationLockout(t *testing.T) {
+	t.Parallel()
 	e := startServer(t, nil)
 	call := dial(t, e, "udp", phone)
 	step(t, e, call, "main_menu", 1, "2", ivr.KeysINFO)
@@ -332,6 +335,7 @@ func TestVerificationLockout(t *testing.T) {
 }
 
 func TestUnregisteredCaller(t *testing.T) {
+	t.Parallel()
 	e := startServer(t, nil)
 	call := dial(t, e, "udp", "13900000000")
 	step(t, e, call, "main_menu", 1, "1", ivr.KeysRFC4733)
@@ -345,6 +349,7 @@ func TestUnregisteredCaller(t *testing.T) {
 }
 
 func TestNoInputHangsUp(t *testing.T) {
+	t.Parallel()
 	e := startServer(t, nil)
 	call := dial(t, e, "udp", phone)
 	select {
@@ -362,6 +367,7 @@ func TestNoInputHangsUp(t *testing.T) {
 }
 
 func TestTransferUnavailable(t *testing.T) {
+	t.Parallel()
 	// The caller refuses REFER: the IVR apologises and hangs up.
 	e := startServer(t, nil)
 	call := dial(t, e, "udp", phone)
@@ -374,6 +380,7 @@ func TestTransferUnavailable(t *testing.T) {
 }
 
 func TestTransferByRefer(t *testing.T) {
+	t.Parallel()
 	// The agent queue is a second IVR; the caller follows the REFER to it.
 	agent := startServer(t, nil)
 	e := startServer(t, func(o *ivr.Options) {
@@ -404,6 +411,7 @@ func TestTransferByRefer(t *testing.T) {
 }
 
 func TestHotReload(t *testing.T) {
+	t.Parallel()
 	e := startServer(t, nil)
 	f2, err := flow.Parse("reload.yaml", []byte(strings.ReplaceAll(`start: main
 verification:
@@ -451,6 +459,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 }
 
 func TestReInviteTolerated(t *testing.T) {
+	t.Parallel()
 	e := startServer(t, nil)
 	call := dial(t, e, "udp", phone)
 	step(t, e, call, "main_menu", 1, "", "")
@@ -466,6 +475,7 @@ func TestReInviteTolerated(t *testing.T) {
 }
 
 func TestInBandDTMF(t *testing.T) {
+	t.Parallel()
 	e := startServer(t, func(o *ivr.Options) { o.InBandDTMF = true })
 	call := dial(t, e, "udp", phone)
 	step(t, e, call, "main_menu", 1, "", "")
@@ -479,6 +489,7 @@ func TestInBandDTMF(t *testing.T) {
 }
 
 func TestTransferNoAnswer(t *testing.T) {
+	t.Parallel()
 	// The caller accepts the REFER but the agent queue never answers: after
 	// the transfer timeout the caller hears the apology and the IVR hangs up.
 	dead, err := net.ListenPacket("udp", "127.0.0.1:0")

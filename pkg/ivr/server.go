@@ -297,6 +297,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.dg = diago.NewDiago(ua, opts...)
 	// diago answers INFO with 406: take it over (also runs the middleware).
 	srv.OnInfo(s.middleware(s.handleInfo))
+	// Session timers may refresh with UPDATE (RFC 4028): accept a refresh
+	// without a body; a media change by UPDATE is not supported.
+	srv.OnRequest(sip.UPDATE, s.middleware(s.handleUpdate))
 	s.dg.HandleFunc(s.handleCall)
 
 	pctx, stopPacer := context.WithCancel(context.WithoutCancel(ctx))
@@ -471,6 +474,21 @@ func (s *Server) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
 	// goroutine as soon as the sender has our 200.
 	c.key(key, "info")
 	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+}
+
+func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	s.mu.Lock()
+	c := s.calls[id]
+	s.mu.Unlock()
+	switch {
+	case err != nil || c == nil:
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+	case len(req.Body()) > 0:
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+	default:
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	}
 }
 
 // callerNumber takes the caller's number from P-Asserted-Identity, else

@@ -45,6 +45,7 @@ func freeUDPPort(t *testing.T) int {
 // replayed from the captures sipp ships (each digit starts with duration
 // 0), then SIP INFO keys (application/dtmf-relay and application/dtmf).
 func TestSipp(t *testing.T) {
+	t.Parallel()
 	bin, pcaps := sippPath(t)
 	e := startServer(t, nil)
 	scen, err := os.ReadFile(filepath.Join("testdata", "sipp", "uac_dtmf.xml"))
