@@ -31,8 +31,6 @@ import (
 	"github.com/traffic12123/gateway/pkg/ivr"
 )
 
-// ErrClosed is returned after Close.
-var ErrClosed = errors.New("records: store closed")
 
 // Store is the read model over SQLite or PostgreSQL.
 type Store struct {

@@ -95,7 +95,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}
 		a.consumer, err = ingest.New(ingest.Config{
 			Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, Topics: cfg.Kafka.Topics,
-			DeadLetterTopic: cfg.Kafka.DeadLetterTopic, Logger: log.With("component", "ingest"),
+			DeadLetterTopic: cfg.Kafka.DeadLetterTopic, Logger: log,
 			Metrics: ingest.NewMetrics(prometheus.WrapRegistererWithPrefix("ivr_", reg)),
 		}, store)
 		if err != nil {
