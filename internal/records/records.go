@@ -31,7 +31,6 @@ import (
 	"github.com/traffic12123/gateway/pkg/ivr"
 )
 
-
 // Store is the read model over SQLite or PostgreSQL.
 type Store struct {
 	db       *sql.DB
