@@ -122,15 +122,11 @@ func (s *Store) OptedOut(ctx context.Context, phones []string) (map[string]bool,
 // UpsertContacts implements ledger.Store.
 func (s *Store) UpsertContacts(ctx context.Context, cs []ledger.Contact) error {
 	err := s.write(ctx, func(t *wtx) error {
-		return Chunks(cs, 300, func(cs []ledger.Contact) error {
-			args := make([]any, 0, 3*len(cs))
-			for _, c := range cs {
-				args = append(args, c.Region, c.Phone, c.Entity)
-			}
-			_, err := t.q.Exec(ctx, `INSERT INTO contacts (region, phone, entity) VALUES `+Tuples(len(cs), 3)+
-				` ON CONFLICT (region, phone, entity) DO NOTHING`, args...)
-			return err
-		})
+		rows := make([][]any, len(cs))
+		for i, c := range cs {
+			rows[i] = []any{c.Region, c.Phone, c.Entity}
+		}
+		return t.insertRows(ctx, "contacts", "region, phone, entity", rows, "ON CONFLICT (region, phone, entity) DO NOTHING")
 	})
 	if err != nil {
 		return fmt.Errorf("ledger upsert contacts: %w", err)

@@ -266,7 +266,7 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 	defer func(start time.Time) { s.opts.Metrics.Observe("submitted", start, len(subs), err) }(time.Now())
 	nowN := s.now()
 	err = s.write(ctx, func(t *wtx) error {
-		var parts []any // 8 values per part
+		var parts [][]any
 		var upd [][]any
 		byCarrier := make(map[string][]string)
 		for _, sub := range subs {
@@ -280,7 +280,7 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 			}
 			upd = append(upd, []any{sub.ID, sub.Carrier, JoinIDs(ids), at})
 			for i, id := range ids {
-				parts = append(parts, sub.Carrier, id, sub.ID, int64(i), "", "", int64(0), at)
+				parts = append(parts, []any{sub.Carrier, id, sub.ID, int64(i), "", "", int64(0), at})
 			}
 			byCarrier[sub.Carrier] = append(byCarrier[sub.Carrier], ids...)
 		}
@@ -301,14 +301,10 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		if err := t.lockKeys(ctx, byCarrier); err != nil {
 			return err
 		}
-		err = Chunks(parts, 8*250, func(vals []any) error {
-			_, err := t.q.Exec(ctx, `INSERT INTO parts (carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at)
-				VALUES `+Tuples(len(vals)/8, 8)+`
-				ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
-					stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at
-				WHERE parts.message_id <> excluded.message_id`, vals...)
-			return err
-		})
+		err = t.insertRows(ctx, "parts", "carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at", parts,
+			`ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+				stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at
+			WHERE parts.message_id <> excluded.message_id`)
 		if err != nil {
 			return fmt.Errorf("parts: %w", err)
 		}

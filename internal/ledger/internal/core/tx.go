@@ -15,7 +15,7 @@ type wtx struct {
 	q        Q
 	d        *Dialect
 	outbox   []OutRow
-	receipts []any // receipt-log rows, 7 values each
+	receipts [][]any // receipt-log rows
 
 	// Receipt updates of the current batch, applied by flushUpdates.
 	partUpd map[partKey]partUpdate
@@ -134,15 +134,25 @@ func (t *wtx) InsertPart(ctx context.Context, msgID int64, seq int, carrier, id,
 
 // LogReceipt buffers a receipt-log row until flushReceipts.
 func (t *wtx) LogReceipt(msgID int64, carrier, id, stat, errCode string, done, at int64) {
-	t.receipts = append(t.receipts, msgID, carrier, id, stat, errCode, done, at)
+	t.receipts = append(t.receipts, []any{msgID, carrier, id, stat, errCode, done, at})
+}
+
+// insertRows inserts rows (one shape: int64 and string values) with one
+// statement per chunk; suffix may hold an ON CONFLICT clause.
+func (t *wtx) insertRows(ctx context.Context, table, cols string, rows [][]any, suffix string) error {
+	return Chunks(rows, 250, func(rows [][]any) error {
+		src, args := t.d.Values(rows)
+		// "WHERE true" keeps SQLite from reading ON CONFLICT as a join.
+		_, err := t.q.Exec(ctx, `INSERT INTO `+table+` (`+cols+`) SELECT * FROM `+src+` AS v WHERE true `+suffix, args...)
+		return err
+	})
 }
 
 func (t *wtx) flushReceipts(ctx context.Context) error {
-	err := Chunks(t.receipts, 7*300, func(vals []any) error {
-		_, err := t.q.Exec(ctx, `INSERT INTO receipts (message_id, carrier, carrier_id, stat, err, done_at, received_at) VALUES `+
-			Tuples(len(vals)/7, 7), vals...)
-		return err
-	})
+	if len(t.receipts) == 0 {
+		return nil
+	}
+	err := t.insertRows(ctx, "receipts", "message_id, carrier, carrier_id, stat, err, done_at, received_at", t.receipts, "")
 	t.receipts = t.receipts[:0]
 	if err != nil {
 		return fmt.Errorf("receipt log: %w", err)
