@@ -188,9 +188,14 @@ func startServer(t *testing.T, mutate func(*ivr.Options)) *env {
 
 func dial(t *testing.T, e *env, transport, from string) *ivr.OutCall {
 	t.Helper()
+	return dialCodec(t, e, transport, from, ivr.PCMU)
+}
+
+func dialCodec(t *testing.T, e *env, transport, from string, codec ivr.Codec) *ivr.OutCall {
+	t.Helper()
 	c, err := ivr.NewCaller(ivr.CallerConfig{
 		Target:    "sip:12123@" + e.srv.Addr(transport),
-		Transport: transport, From: from,
+		Transport: transport, From: from, Codec: codec,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -248,13 +253,19 @@ func containsSeq(heard, want []string) bool {
 
 func TestVerifiedCaller(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ transport, method string }{
-		{"udp", ivr.KeysRFC4733}, {"udp", ivr.KeysINFO}, {"tcp", ivr.KeysINFOPlain}, {"tcp", ivr.KeysRFC4733},
+	for _, tc := range []struct {
+		transport, method string
+		codec             ivr.Codec
+	}{
+		{"udp", ivr.KeysRFC4733, ivr.PCMU}, {"udp", ivr.KeysINFO, ivr.PCMA}, {"tcp", ivr.KeysINFOPlain, ivr.PCMU}, {"tcp", ivr.KeysRFC4733, ivr.PCMA},
 	} {
-		t.Run(tc.transport+"/"+tc.method, func(t *testing.T) {
+		t.Run(tc.transport+"/"+tc.method+"/"+tc.codec.String(), func(t *testing.T) {
 			t.Parallel()
 			e := startServer(t, nil)
-			call := dial(t, e, tc.transport, phone)
+			call := dialCodec(t, e, tc.transport, phone, tc.codec)
+			if call.Codec() != tc.codec {
+				t.Fatalf("negotiated %v, offered only %v", call.Codec(), tc.codec)
+			}
 			step(t, e, call, "main_menu", 1, "1", tc.method)
 			step(t, e, call, "enter_id", 1, "12345*#", tc.method)
 			step(t, e, call, "after_query", 1, "9", tc.method)
