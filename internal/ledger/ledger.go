@@ -115,10 +115,12 @@ type Store interface {
 	// reason. It is cheap enough to call every second.
 	Summary(ctx context.Context) (Summary, error)
 	// Prune deletes messages in a final state that last changed before
-	// before (with their parts, receipts and status history), adding them
-	// to the audit table first; it also drops acknowledged status changes
-	// and pending receipts older than before. It returns the number of
-	// messages deleted.
+	// before and whose status changes were all acknowledged (with their
+	// parts, receipts and status history), adding them to the audit table
+	// first; it also drops pending receipts older than both before and
+	// Options.PendingRetention. It returns the number of messages deleted.
+	// Keep before older than the Kafka retention: a pruned key no longer
+	// recognises a redelivered event.
 	Prune(ctx context.Context, before time.Time) (int, error)
 	// Audit returns the audit rows kept by Prune.
 	Audit(ctx context.Context) ([]AuditRow, error)
