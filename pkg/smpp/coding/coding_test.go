@@ -199,6 +199,32 @@ func TestSplitErrors(t *testing.T) {
 	}
 }
 
+func TestDecodeDataCodings(t *testing.T) {
+	tests := []struct {
+		name string
+		dc   byte
+		in   []byte
+		want string
+		err  bool
+	}{
+		{"gsm7", 0x00, []byte{0x00, 0x41, 0x1B, 0x65}, "@A€", false},
+		{"ia5", 0x01, []byte("TD"), "TD", false},
+		{"latin1", 0x03, []byte{0xE9}, "é", false},
+		{"ucs2", 0x08, []byte{0x90, 0x00, 0x8B, 0xA2}, "退订", false},
+		{"gbk", 0x0F, []byte{0xCD, 0xCB, 0xB6, 0xA9}, "退订", false},
+		{"gbk mixed", 0x0F, []byte{0x54, 0x44, 0xB2, 0xE9, 0xD1, 0xAF}, "TD查询", false},
+		{"binary", 0x04, []byte{1, 2}, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Decode(tc.dc, tc.in)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Fatalf("Decode = %q, %v", got, err)
+			}
+		})
+	}
+}
+
 func TestSplitUDH(t *testing.T) {
 	tests := []struct {
 		name string

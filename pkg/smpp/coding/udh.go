@@ -1,5 +1,11 @@
 package coding
 
+import (
+	"fmt"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+)
+
 // UDH is what this package reads from a user data header: the
 // concatenation element (IEI 0x00, 8-bit reference, or 0x08, 16-bit
 // reference) if there is one. Other elements are skipped.
@@ -43,7 +49,9 @@ func SplitUDH(b []byte) (UDH, []byte, error) {
 }
 
 // Decode turns short_message octets of the given data_coding into text:
-// 0x00 GSM 03.38 unpacked, 0x01 IA5 (ASCII), 0x03 Latin-1, 0x08 UCS2.
+// 0x00 GSM 03.38 unpacked, 0x01 IA5 (ASCII), 0x03 Latin-1, 0x08 UCS2, and
+// 0x0F GBK, which Chinese carriers use for mobile-originated text (a "退订"
+// reply may arrive so).
 // Other codings (binary, national) are ErrUnsupportedDataCoding. Strip a
 // user data header with SplitUDH first.
 //
@@ -65,6 +73,12 @@ func Decode(dataCoding byte, b []byte) (string, error) {
 		return DecodeLatin1(b), nil
 	case 0x08:
 		return DecodeUCS2(b)
+	case 0x0F:
+		out, err := simplifiedchinese.GBK.NewDecoder().Bytes(b)
+		if err != nil {
+			return "", fmt.Errorf("coding: GBK: %w", err)
+		}
+		return string(out), nil
 	}
 	return "", ErrUnsupportedDataCoding
 }
