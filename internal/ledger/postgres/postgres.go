@@ -37,6 +37,10 @@ const compactEvery = 5 * time.Second
 // counterLock is the advisory lock key of the counter compaction.
 const counterLock = 0x12124
 
+// outboxLock is the advisory lock key that orders status outbox ids by
+// commit (core.Dialect.OutboxLock).
+const outboxLock = 0x12125
+
 // Summary implements ledger.Store. Now and then it first folds the counter
 // deltas into one row per bucket (one instance at a time; the others skip),
 // so the sum stays small however many messages there are.
@@ -118,6 +122,7 @@ var dialect = &core.Dialect{
 	SkipLocked:     " FOR UPDATE SKIP LOCKED",
 	ForUpdate:      " FOR UPDATE",
 	LockKeys:       lockKeys,
+	OutboxLock:     "SELECT pg_advisory_xact_lock(" + strconv.Itoa(outboxLock) + ")",
 	Greatest:       "GREATEST",
 	SummarySQL: `SELECT carrier, state, reason, submitted, CAST(sum(messages) AS BIGINT), CAST(sum(segments) AS BIGINT)
 		FROM counter_deltas GROUP BY 1, 2, 3, 4 HAVING sum(messages) <> 0`,

@@ -270,3 +270,87 @@ func TestReceiptRacesSubmit(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxNoGaps publishes status changes (read, then acknowledge up to
+// the last id) while several transactions on two instances write them: ids
+// are taken in commit order, so acknowledging up to an id never skips a
+// change committed later with a smaller id.
+func TestOutboxNoGaps(t *testing.T) {
+	d := schemaDSN(t)
+	var stores [2]ledger.Store
+	for i := range stores {
+		s, err := postgres.Open(t.Context(), d, ledger.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		inserted = map[int64]bool{}
+		done     = make(chan struct{})
+	)
+	for w := range 6 {
+		s := stores[w%2]
+		wg.Go(func() {
+			for b := range 40 {
+				var ms []*message.Message
+				for i := range 5 {
+					ms = append(ms, ledgertest.Msg(fmt.Sprintf("w%d-b%d", w, b), "r", i))
+				}
+				if err := s.Insert(t.Context(), ms); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, m := range ms {
+					inserted[m.ID] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	published := map[int64]bool{}
+	var pub sync.WaitGroup
+	pub.Go(func() {
+		for {
+			select {
+			case <-done:
+			default:
+			}
+			cs, err := stores[0].PendingStatus(t.Context(), 7)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, c := range cs {
+				published[c.MessageID] = true
+			}
+			if len(cs) > 0 {
+				if err := stores[0].AckStatus(t.Context(), cs[len(cs)-1].ID); err != nil {
+					t.Error(err)
+					return
+				}
+				continue
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	})
+	wg.Wait()
+	close(done)
+	pub.Wait()
+	if len(inserted) != 6*40*5 {
+		t.Fatalf("inserted %d", len(inserted))
+	}
+	for id := range inserted {
+		if !published[id] {
+			t.Fatalf("status change of message %d never published", id)
+		}
+	}
+}

@@ -63,6 +63,12 @@ type Dialect struct {
 	// (PostgreSQL advisory locks), so that Submitted storing an id and
 	// Receipts finding it missing cannot interleave.
 	LockKeys func(ctx context.Context, q Q, carrier string, ids []string) error
+	// OutboxLock, when set, runs before a transaction appends status
+	// changes and holds until it commits, so outbox ids are taken in commit
+	// order and a reader acknowledging up to an id never skips a change
+	// that commits later with a smaller one (PostgreSQL; SQLite writes are
+	// serial anyway).
+	OutboxLock string
 	// ForUpdate is appended to the reads of a receipt batch, so that two
 	// PostgreSQL instances applying the same receipt take turns.
 	ForUpdate string

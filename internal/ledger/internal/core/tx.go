@@ -40,6 +40,11 @@ func (t *wtx) flush(ctx context.Context) error {
 	if len(t.outbox) == 0 {
 		return nil
 	}
+	if t.d.OutboxLock != "" {
+		if _, err := t.q.Exec(ctx, t.d.OutboxLock); err != nil {
+			return fmt.Errorf("status outbox lock: %w", err)
+		}
+	}
 	err := Chunks(t.outbox, 500, func(rows []OutRow) error { return t.d.InsertOutbox(ctx, t.q, rows) })
 	t.outbox = t.outbox[:0]
 	if err != nil {
