@@ -154,6 +154,7 @@ func Run(t *testing.T, f Factory) {
 		{"OptOut", testOptOut},
 		{"ContactsByRegion", testContacts},
 		{"Outbox", testOutbox},
+		{"OutboxConcurrentWriters", testOutboxConcurrent},
 		{"Trace", testTrace},
 		{"Summary", testSummary},
 		{"Prune", testPrune},
@@ -911,5 +912,76 @@ func testPrune(t *testing.T, e *env) {
 	}
 	if s, _ := e.s.Summary(e.ctx); s.Pending != 0 {
 		t.Fatalf("old pending receipt kept: %d", s.Pending)
+	}
+}
+
+// testOutboxConcurrent publishes (read, acknowledge up to the last id)
+// while writers commit concurrently: no status change may be skipped.
+func testOutboxConcurrent(t *testing.T, e *env) {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		inserted = map[int64]bool{}
+	)
+	for w := range 4 {
+		wg.Go(func() {
+			for b := range 30 {
+				var ms []*message.Message
+				for i := range 4 {
+					ms = append(ms, Msg(fmt.Sprintf("w%d-b%d", w, b), "r", i))
+				}
+				if err := e.s.Insert(e.ctx, ms); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, m := range ms {
+					inserted[m.ID] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	done := make(chan struct{})
+	published := map[int64]bool{}
+	var pub sync.WaitGroup
+	pub.Go(func() {
+		for {
+			stopping := false
+			select {
+			case <-done:
+				stopping = true
+			default:
+			}
+			cs, err := e.s.PendingStatus(e.ctx, 5)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, c := range cs {
+				published[c.MessageID] = true
+			}
+			if len(cs) == 0 {
+				if stopping {
+					return
+				}
+				continue
+			}
+			if err := e.s.AckStatus(e.ctx, cs[len(cs)-1].ID); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	close(done)
+	pub.Wait()
+	if len(inserted) != 4*30*4 {
+		t.Fatalf("inserted %d", len(inserted))
+	}
+	for id := range inserted {
+		if !published[id] {
+			t.Fatalf("status change of message %d never published", id)
+		}
 	}
 }
