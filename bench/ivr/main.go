@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,8 +138,19 @@ func main() {
 	prompts := flag.String("prompts", "prompts", "shipped prompt directory (the say units are needed)")
 	pcaps := flag.String("pcaps", "/usr/share/sip-tester", "sipp's RFC 2833 captures")
 	pacers := flag.Int("pacers", 0, "media clocks (default GOMAXPROCS)")
+	cpuprofile := flag.String("cpuprofile", "", "write the IVR's CPU profile here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ivrbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*calls, *rate, *prompts, *pcaps, *pacers); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "ivrbench:", err)
 		os.Exit(1)
 	}
