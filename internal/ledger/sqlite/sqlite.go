@@ -63,7 +63,7 @@ func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error)
 
 func openDB(ctx context.Context, path string) (*dbConn, error) {
 	u := "file:" + (&url.URL{Path: path}).EscapedPath()
-	w, err := sql.Open("sqlite", u+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL")
+	w, err := sql.Open("sqlite", u+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, fmt.Errorf("ledger sqlite open: %w", err)
 	}
