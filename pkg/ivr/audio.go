@@ -49,7 +49,10 @@ func ReadWAV(r io.Reader) ([]int16, error) {
 		}
 		size := binary.LittleEndian.Uint32(ch[4:])
 		if size > 64<<20 {
-			return nil, ErrBadWAV
+			if string(ch[:4]) != "data" {
+				return nil, ErrBadWAV
+			}
+			size = 64 << 20 // written to a pipe: the length is unknown, read to the end
 		}
 		switch string(ch[:4]) {
 		case "fmt ":
@@ -73,11 +76,11 @@ func ReadWAV(r io.Reader) ([]int16, error) {
 			if !fmtOK {
 				return nil, ErrBadWAV
 			}
-			b := make([]byte, size)
-			n, err := io.ReadFull(r, b)
-			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			b, err := io.ReadAll(io.LimitReader(r, int64(size)))
+			if err != nil {
 				return nil, fmt.Errorf("wav data: %w", err)
 			}
+			n := len(b)
 			b = b[:n-n%2]
 			out := make([]int16, len(b)/2)
 			for i := range out {

@@ -2,8 +2,10 @@ package ivr
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -84,4 +86,21 @@ type discardWriter struct{}
 
 func (discardWriter) WriteSamples(p []byte, _ uint32, _ bool, _ uint8) (int, error) {
 	return len(p), nil
+}
+
+func TestCommandSynth(t *testing.T) {
+	if _, err := exec.LookPath("espeak-ng"); err != nil {
+		t.Skip("espeak-ng not installed")
+	}
+	if _, err := exec.LookPath("sox"); err != nil {
+		t.Skip("sox not installed")
+	}
+	s := CommandSynth{Argv: []string{"sh", "-c", `espeak-ng -v cmn --stdout "$1" | sox -q -t wav - -r 8000 -c 1 -b 16 -t wav -`, "tts"}}
+	pcm, err := s.Synthesize(context.Background(), "北京市朝阳区建国路")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pcm) < 8000/2 { // at least half a second of speech
+		t.Fatalf("%d samples", len(pcm))
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,6 +107,19 @@ func (c *call) nextKey(ctx context.Context, timeout time.Duration) (rune, bool, 
 func (c *call) play(ctx context.Context, names []string, bargeIn bool) (bool, error) {
 	clips := make([][]byte, 0, len(names))
 	for _, n := range names {
+		if ref, ok := strings.CutPrefix(n, ttsPrefix); ok {
+			fallback, text, _ := strings.Cut(ref, ":")
+			b, err := c.s.speak(ctx, c.codec, text)
+			if err == nil {
+				clips = append(clips, b)
+				continue
+			}
+			c.s.m.MediaErrors.WithLabelValues("tts").Inc()
+			c.s.log.Warn("text to speech failed", "err", err)
+			if n = fallback; n == "" {
+				continue
+			}
+		}
 		b, ok := c.s.lib.audio[c.codec][n]
 		if !ok {
 			c.s.m.MediaErrors.WithLabelValues("missing_audio").Inc()

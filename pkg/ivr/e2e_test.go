@@ -131,6 +131,7 @@ func (c *cdrs) Record(_ context.Context, r ivr.CDR) error {
 }
 
 type env struct {
+	dir     string
 	srv     *ivr.Server
 	lib     *ivr.Library
 	cdrs    *cdrs
@@ -158,7 +159,7 @@ func startServer(t *testing.T, mutate func(*ivr.Options)) *env {
 	}
 	f.Verification.Digits.InterTimeout = 15 * time.Second
 	reg := prometheus.NewRegistry()
-	e := &env{lib: lib, cdrs: &cdrs{ch: make(chan ivr.CDR, 16)}, reg: reg, metrics: ivr.NewMetrics(reg)}
+	e := &env{dir: dir, lib: lib, cdrs: &cdrs{ch: make(chan ivr.CDR, 16)}, reg: reg, metrics: ivr.NewMetrics(reg)}
 	o := ivr.Options{
 		Config:  ivr.Config{UDP: "127.0.0.1:0", TCP: "127.0.0.1:0", Location: shanghai},
 		Library: lib, Flow: f, Records: sampleRecords(), CDR: e.cdrs, Metrics: e.metrics,
@@ -531,5 +532,47 @@ func TestTransferNoAnswer(t *testing.T) {
 	cdr := waitCDR(t, e)
 	if cdr.Transfer != "agent:unavailable" || cdr.Cause != "agent_unavailable" {
 		t.Fatalf("cdr %+v", cdr)
+	}
+}
+
+// fakeSynth "speaks" every text as the goodbye prompt, so the caller's
+// transcript shows where synthesized speech was played.
+type fakeSynth struct {
+	pcm   []int16
+	mu    sync.Mutex
+	texts []string
+}
+
+func (f *fakeSynth) Synthesize(_ context.Context, text string) ([]int16, error) {
+	f.mu.Lock()
+	f.texts = append(f.texts, text)
+	f.mu.Unlock()
+	return f.pcm, nil
+}
+
+func TestSynthesizedPlace(t *testing.T) {
+	t.Parallel()
+	synth := &fakeSynth{}
+	e := startServer(t, func(o *ivr.Options) { o.Synth = synth })
+	f, err := os.Open(filepath.Join(e.dir, "goodbye.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	synth.pcm, err = ivr.ReadWAV(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := dial(t, e, "udp", phone)
+	step(t, e, call, "main_menu", 1, "3", ivr.KeysINFO)
+	step(t, e, call, "enter_id", 1, "12345*#", ivr.KeysINFO)
+	step(t, e, call, "after_query", 1, "", "")
+	if !containsSeq(call.Transcript(e.lib), []string{"latest_violation", "place", "goodbye", "after_query"}) {
+		t.Fatalf("place not spoken: %v", call.Transcript(e.lib))
+	}
+	synth.mu.Lock()
+	defer synth.mu.Unlock()
+	if !slices.Equal(synth.texts, []string{"长安街"}) {
+		t.Fatalf("synthesized %q", synth.texts)
 	}
 }

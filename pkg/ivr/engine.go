@@ -362,8 +362,12 @@ func (s *Server) violationClips(ctx context.Context, phone string) ([]string, er
 	if !v.Latest.IsZero() {
 		out = append(append(out, "latest_violation"), s.date(v.Latest)...)
 		out = append(out, units(say.Clock(v.Latest.In(s.cfg.Location)))...)
-		// Place names are free text: no recorded units can say them.
-		out = append(out, "place_see_app")
+		// Place names are free text: no recorded units say them.
+		if s.synth != nil && v.LatestPlace != "" {
+			out = append(out, "place", ttsClip("place_see_app", v.LatestPlace))
+		} else {
+			out = append(out, "place_see_app")
+		}
 	}
 	return out, nil
 }
@@ -381,6 +385,9 @@ func (s *Server) advisoryClips(ctx context.Context, phone string) ([]string, err
 		}
 		if p := "advisory_" + a.Kind; s.lib.HasPrompt(p) {
 			out = append(out, p)
+		}
+		if s.synth != nil && a.Text != "" {
+			out = append(out, ttsClip("", a.Text))
 		}
 		if !a.ValidUntil.IsZero() {
 			out = append(append(out, "advisory_until"), s.date(a.ValidUntil)...)
@@ -404,7 +411,7 @@ var AnswerPrompts = []string{
 	"licence_status", "status_unknown", "points_prefix", "cycle_end", "valid_until", "review_due",
 	"medical_due", "no_licence", "vehicles_count", "vehicles_unit", "vehicle_plate", "inspection_until",
 	"scrap_date", "vehicle_status", "no_vehicles", "violations_count", "count_unit", "fine_total",
-	"points_total", "latest_violation", "place_see_app", "no_violations", "advisories_count",
+	"points_total", "latest_violation", "place", "place_see_app", "no_violations", "advisories_count",
 	"advisory_until", "no_advisories", "safety_general", "status_licence_A", "status_vehicle_A",
 }
 

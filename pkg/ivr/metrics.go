@@ -13,7 +13,7 @@ type Metrics struct {
 	MenuChoices    *prometheus.CounterVec // menu, choice (a key sequence, "invalid", "noinput")
 	DTMF           *prometheus.CounterVec // method: rfc4733, info, inband
 	Verifications  *prometheus.CounterVec // result: ok, failed, locked, not_registered
-	MediaErrors    *prometheus.CounterVec // kind: write, read, missing_audio, codec
+	MediaErrors    *prometheus.CounterVec // kind: write, read, missing_audio, tts
 	Transfers      *prometheus.CounterVec // result: ok, unavailable, error
 	PromptLateness prometheus.Histogram
 	FlowReloads    *prometheus.CounterVec // result: ok, error

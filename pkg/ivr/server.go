@@ -82,7 +82,8 @@ type Options struct {
 	Library *Library
 	Flow    *flow.Flow
 	Records Records
-	CDR     CDRSink // may be nil
+	CDR     CDRSink     // may be nil
+	Synth   Synthesizer // may be nil: free text is not spoken
 	Logger  *slog.Logger
 	Metrics *Metrics
 }
@@ -97,6 +98,8 @@ type Server struct {
 	m       *Metrics
 	pacer   *Pacer
 	lockout *Lockout
+	synth   Synthesizer
+	tts     ttsCache
 	flow    atomic.Pointer[flow.Flow]
 
 	ua  *sipgo.UserAgent
@@ -175,7 +178,8 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		cfg: c, lib: o.Library, records: o.Records, cdr: o.CDR,
-		log: o.Logger, m: o.Metrics, lockout: NewLockout(),
+		log: o.Logger, m: o.Metrics, lockout: NewLockout(), synth: o.Synth,
+		tts:   ttsCache{entries: map[string][2][]byte{}, sem: make(chan struct{}, ttsConcurrency)},
 		calls: map[string]*call{}, limits: map[netip.Addr]*limiter{},
 	}
 	s.pacer = NewPacer(c.Pacers, func(late time.Duration) { s.m.PromptLateness.Observe(late.Seconds()) })

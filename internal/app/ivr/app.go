@@ -103,6 +103,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}
 	}
 	a.metrics = ivr.NewMetrics(reg)
+	var synth ivr.Synthesizer
+	if len(cfg.TTS.Command) > 0 {
+		synth = ivr.CommandSynth{Argv: cfg.TTS.Command}
+	}
 	a.server, err = ivr.New(ivr.Options{
 		Config: ivr.Config{
 			UDP: cfg.SIP.UDP, TCP: cfg.SIP.TCP, ExternalHost: cfg.SIP.ExternalHost,
@@ -110,7 +114,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 			Trusted: cfg.trusted, InBandDTMF: cfg.SIP.InBandDTMF, MaxCallDuration: cfg.SIP.MaxCallDuration,
 			Location: cfg.location, Now: o.Now,
 		},
-		Library: lib, Flow: f, Records: store, CDR: sinks,
+		Library: lib, Flow: f, Records: store, CDR: sinks, Synth: synth,
 		Logger: log.With("component", "sip"), Metrics: a.metrics,
 	})
 	if err != nil {

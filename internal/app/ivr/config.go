@@ -40,6 +40,12 @@ type Config struct {
 	HTTP struct {
 		Addr string `yaml:"addr"`
 	} `yaml:"http"`
+	// TTS speaks free text (place names, advisory texts): a command given
+	// the text as its last argument that writes an 8 kHz mono WAV to
+	// stdout. Empty: callers hear a fixed prompt instead.
+	TTS struct {
+		Command []string `yaml:"command"`
+	} `yaml:"tts"`
 
 	trusted  []netip.Prefix
 	location *time.Location

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -26,6 +27,11 @@ const (
 	DemoIDKeys   = "01103*#" // the last six, X as *, then #
 	DemoPlate    = "京A12345"
 )
+
+// DefaultTTSCommand speaks free text with espeak-ng's Mandarin voice (the
+// demo uses it when espeak-ng and sox are installed).
+var DefaultTTSCommand = []string{"sh", "-c",
+	`espeak-ng -v cmn -s 160 --stdout "$1" | sox -q -t wav - -r 8000 -c 1 -b 16 -t wav - gain -n -3`, "tts"}
 
 // DemoOptions configures Demo.
 type DemoOptions struct {
@@ -136,6 +142,11 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	cfg.Kafka.DeadLetterTopic = "events.ivr.dlq"
 	cfg.Kafka.CDRTopic = cdr.DefaultTopic
 	cfg.HTTP.Addr = o.HTTP
+	if _, err := exec.LookPath("espeak-ng"); err == nil {
+		if _, err := exec.LookPath("sox"); err == nil {
+			cfg.TTS.Command = DefaultTTSCommand
+		}
+	}
 	if err := cfg.validate(); err != nil {
 		return err
 	}
