@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
 	"strings"
@@ -110,6 +111,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Date:       time.Now().UTC().Format(time.RFC3339),
 		Machine:    fmt.Sprintf("%s/%s %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel()),
 		LoadBefore: loadAvg(),
+		Commit:     commit(),
 		Mode:       o.mode, N: o.n, Carriers: o.carriers, ReceiptDelay: o.receiptDelay.String(),
 	}
 	switch o.mode {
@@ -189,4 +191,18 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// commit names the source tree: HEAD, and "+dirty" when cmd, internal or
+// pkg have uncommitted changes (what `go build ./cmd/smsgw` compiles).
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--", "cmd", "internal", "pkg").Output(); err == nil && len(st) > 0 {
+		c += "+dirty"
+	}
+	return c
 }

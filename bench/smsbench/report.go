@@ -94,6 +94,7 @@ type SweepResult struct {
 type Report struct {
 	Date         string       `json:"date"`
 	Machine      string       `json:"machine"`
+	Commit       string       `json:"commit"`         // of the tree smsgw was built from; "+dirty" with uncommitted changes
 	LoadBefore   string       `json:"loadavg_before"` // /proc/loadavg: other work on the machine skews every figure
 	LoadAfter    string       `json:"loadavg_after"`
 	Mode         string       `json:"mode"`
@@ -114,7 +115,7 @@ func writeJSON(w io.Writer, r *Report) error {
 func writeTable(w io.Writer, r *Report) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "smsbench %s  n=%d  carriers=%s  receipt-delay=%s  %s  %s\n", r.Mode, r.N, strings.Join(r.Carriers, ","), r.ReceiptDelay, r.Machine, r.Date)
-	fmt.Fprintf(&b, "load average before %s, after %s (other work on the machine skews every figure)\n", r.LoadBefore, r.LoadAfter)
+	fmt.Fprintf(&b, "commit %s; load average before %s, after %s (other work on the machine skews every figure)\n", r.Commit, r.LoadBefore, r.LoadAfter)
 	if len(r.Results) > 0 {
 		fmt.Fprintf(&b, "%-8s %-16s %8s %8s %8s %9s %9s %23s %23s %9s %8s %5s %4s\n",
 			"system", "carrier", "messages", "segments", "seconds", "msg/s", "seg/s",
