@@ -38,7 +38,12 @@ type call struct {
 
 	keys     atomic.Int64
 	verified bool
-	cdr      CDR
+
+	// handOver stops readMedia for a bridge; readerDone closes when it
+	// returned.
+	handOver   atomic.Bool
+	readerDone chan struct{}
+	cdr        CDR
 }
 
 func (c *call) shutdown() { c.cancel(errShutdown) }
@@ -243,7 +248,7 @@ func (c *call) readMedia(ctx context.Context) {
 	for {
 		n, err := r.Read(buf)
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || ctx.Err() != nil || c.handOver.Load() {
 				return
 			}
 			c.s.m.MediaErrors.WithLabelValues("read").Inc()
@@ -337,7 +342,11 @@ func (s *Server) handleCall(d *diago.DialogServerSession) {
 	med.RTPPacketWriter.ClockDisable() // the pacer keeps time
 
 	var wg sync.WaitGroup
-	wg.Go(func() { c.readMedia(ctx) })
+	c.readerDone = make(chan struct{})
+	wg.Go(func() {
+		defer close(c.readerDone)
+		c.readMedia(ctx)
+	})
 
 	cause := c.run(ctx, f)
 	callerGone := d.Context().Err() != nil

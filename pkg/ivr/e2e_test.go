@@ -576,3 +576,31 @@ func TestSynthesizedPlace(t *testing.T) {
 		t.Fatalf("synthesized %q", synth.texts)
 	}
 }
+
+func TestTransferBridge(t *testing.T) {
+	// The IVR calls the agent queue (a second IVR) itself and bridges the
+	// audio: the caller hears the agent side's welcome through it.
+	t.Parallel()
+	agent := startServer(t, nil)
+	e := startServer(t, func(o *ivr.Options) {
+		tr := o.Flow.Transfers["agent"]
+		tr.URI = "sip:agents@" + agent.srv.Addr("udp")
+		tr.Method = "bridge"
+		o.Flow.Transfers["agent"] = tr
+	})
+	call := dial(t, e, "udp", phone)
+	step(t, e, call, "main_menu", 1, "0", ivr.KeysINFO)
+	step(t, e, call, "transfer", 1, "", "")
+	step(t, e, call, "welcome", 2, "", "") // the agent side's greeting, bridged
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	call.Hangup(ctx)
+	cdr := waitCDR(t, e)
+	if cdr.Transfer != "agent:ok" || cdr.Cause != "transferred" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	// The agent leg was hung up by the IVR when the caller left.
+	if a := waitCDR(t, agent); a.Cause != "caller_hangup" {
+		t.Fatalf("agent cdr %+v", a)
+	}
+}

@@ -227,7 +227,15 @@ func (c *call) transfer(ctx context.Context, f *flow.Flow, name string) (string,
 	}
 	var uri sip.Uri
 	result := "unavailable"
-	if err := sip.ParseUri(t.URI, &uri); err == nil {
+	if err := sip.ParseUri(t.URI, &uri); err == nil && t.Method == "bridge" {
+		answered, err := c.bridge(ctx, uri, t.Timeout)
+		if answered {
+			result = "ok"
+		}
+		if err != nil {
+			c.s.log.Warn("bridge failed", "err", err)
+		}
+	} else if err == nil {
 		codes := make(chan int, 8)
 		tctx, cancel := context.WithTimeout(ctx, t.Timeout)
 		err := c.d.ReferOptions(tctx, uri, diago.ReferServerOptions{OnNotify: func(code int) {

@@ -104,7 +104,7 @@ type Verification struct {
 // Transfer is an agent queue.
 type Transfer struct {
 	URI         string        `yaml:"uri"`
-	Method      string        `yaml:"method"` // "refer" (default; bridge is not implemented)
+	Method      string        `yaml:"method"` // "refer" (default) or "bridge"
 	Timeout     time.Duration `yaml:"timeout"`
 	Prompt      []string      `yaml:"prompt"`
 	Unavailable []string      `yaml:"unavailable"`

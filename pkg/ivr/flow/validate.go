@@ -248,8 +248,8 @@ func (v *validator) validate() {
 		if t.URI == "" {
 			v.errorf(tp, "transfer %q needs a uri", name)
 		}
-		if t.Method != "refer" {
-			v.errorf(append(tp, "method"), "method must be refer (bridge is not implemented yet)")
+		if t.Method != "refer" && t.Method != "bridge" {
+			v.errorf(append(tp, "method"), "method must be refer or bridge")
 		}
 		v.prompts(append(slices.Clone(tp), "prompt"), t.Prompt)
 		v.prompts(append(slices.Clone(tp), "unavailable"), t.Unavailable)
