@@ -139,7 +139,7 @@ type env struct {
 	reg     *prometheus.Registry
 }
 
-func startServer(t *testing.T, mutate func(*ivr.Options)) *env {
+func startServer(t testing.TB, mutate func(*ivr.Options)) *env {
 	t.Helper()
 	dir := testPrompts(t)
 	lib, err := ivr.LoadLibrary(dir)

@@ -13,7 +13,7 @@ import (
 
 // rawSIP sends one datagram and returns the first line of the first final
 // response (skipping 100 Trying), "" on timeout.
-func rawSIP(t *testing.T, conn net.PacketConn, to string, msg string) string {
+func rawSIP(t testing.TB, conn net.PacketConn, to string, msg string) string {
 	t.Helper()
 	addr, err := net.ResolveUDPAddr("udp", to)
 	if err != nil {
@@ -56,7 +56,7 @@ func request(method, local, to, body string) string {
 		"Content-Length: %d\r\n\r\n%s", method, to, local, seq, seq, to, seq, method, local, ct, len(body), body)
 }
 
-func udpClient(t *testing.T) net.PacketConn {
+func udpClient(t testing.TB) net.PacketConn {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
