@@ -14,8 +14,8 @@ func FuzzServerInput(f *testing.F) {
 	f.Add([]byte("SIP/2.0 200 OK\r\nCSeq: 1 INVITE\r\n\r\n"))
 	f.Add([]byte{0, 0, 0})
 	e := startServer(f, nil) // one server for every input
-	c := udpClient(f)    // asks OPTIONS
-	junk := udpClient(f) // sends the input (its answers must not be read as ours)
+	c := udpClient(f)        // asks OPTIONS
+	junk := udpClient(f)     // sends the input (its answers must not be read as ours)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		to, _ := net.ResolveUDPAddr("udp", e.srv.Addr("udp"))
 		junk.WriteTo(b, to)
