@@ -316,6 +316,19 @@ func (s *Server) handleCall(d *diago.DialogServerSession) {
 	log := s.log.With("call_id", c.cdr.CallID, "caller", c.cdr.Caller)
 
 	_ = d.Trying()
+	if s.cfg.RingFor > 0 {
+		_ = d.Ringing()
+		t := time.NewTimer(s.cfg.RingFor)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			s.m.Calls.WithLabelValues("cancelled").Inc()
+			c.cdr.End, c.cdr.Cause = time.Now(), "cancelled"
+			s.record(c.cdr)
+			return
+		}
+	}
 	med, err := d.Answer(diago.AnswerOptions{})
 	if err != nil {
 		s.m.Calls.WithLabelValues("failed").Inc()

@@ -8,7 +8,7 @@ import (
 // names and option keys come from the loaded flow, the rest from constants.
 type Metrics struct {
 	CallsActive    prometheus.Gauge
-	Calls          *prometheus.CounterVec // result: answered, busy, untrusted, rate, media, failed
+	Calls          *prometheus.CounterVec // result: answered, cancelled, busy, untrusted, rate, media, failed
 	Abandoned      prometheus.Counter
 	MenuChoices    *prometheus.CounterVec // menu, choice (a key sequence, "invalid", "noinput")
 	DTMF           *prometheus.CounterVec // method: rfc4733, info, inband

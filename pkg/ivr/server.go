@@ -55,6 +55,9 @@ type Config struct {
 	Trusted []netip.Prefix
 	// InBandDTMF also detects keys as tones in the caller's audio.
 	InBandDTMF bool
+	// RingFor sends 180 Ringing and waits this long before answering
+	// (0: answer at once). A CANCEL meanwhile ends the call unanswered.
+	RingFor time.Duration
 	// MaxCallDuration hangs up calls that last longer.
 	MaxCallDuration time.Duration
 	// Pacers is the number of shared 20 ms media clocks.

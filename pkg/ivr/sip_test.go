@@ -118,6 +118,55 @@ func TestSIPEdges(t *testing.T) {
 			t.Fatalf("second INVITE answered %q", got)
 		}
 	})
+	t.Run("cancel while ringing", func(t *testing.T) {
+		e := startServer(t, func(o *ivr.Options) { o.RingFor = 10 * time.Second })
+		c := udpClient(t)
+		to := e.srv.Addr("udp")
+		local := c.LocalAddr().String()
+		sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+		inv := request("INVITE", local, to, sdp)
+		addr, _ := net.ResolveUDPAddr("udp", to)
+		c.WriteTo([]byte(inv), addr)
+		buf := make([]byte, 65535)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("no 180: %v", err)
+			}
+			if strings.HasPrefix(string(buf[:n]), "SIP/2.0 180") {
+				break
+			}
+		}
+		// CANCEL: same Call-ID, branch and CSeq number as the INVITE.
+		cancel := strings.Replace(inv, "INVITE sip:", "CANCEL sip:", 1)
+		cancel = strings.Replace(cancel, "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1)
+		cancel = cancel[:strings.Index(cancel, "Content-Type:")] + "Content-Length: 0\r\n\r\n"
+		c.WriteTo([]byte(cancel), addr)
+		got := map[string]bool{}
+		for !(got["200 CANCEL"] && got["487 INVITE"]) {
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("answers to CANCEL: %v (got %v)", err, got)
+			}
+			msg := string(buf[:n])
+			line, _, _ := strings.Cut(msg, "\r\n")
+			code := strings.Fields(line)[1]
+			method := "INVITE"
+			if strings.Contains(msg, "CSeq: 1 CANCEL") {
+				method = "CANCEL"
+			}
+			got[code+" "+method] = true
+		}
+		if cdr := waitCDR(t, e); cdr.Cause != "cancelled" {
+			t.Fatalf("cdr %+v", cdr)
+		}
+		for deadline := time.Now().Add(5 * time.Second); e.srv.ActiveCalls() != 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("active calls %d after CANCEL", e.srv.ActiveCalls())
+			}
+		}
+	})
 	t.Run("max calls", func(t *testing.T) {
 		e := startServer(t, func(o *ivr.Options) { o.MaxCalls = 1 })
 		call := dial(t, e, "udp", phone)

@@ -22,6 +22,7 @@ type Config struct {
 		InviteBurst     int           `yaml:"invite_burst"`
 		Trusted         []string      `yaml:"trusted"`
 		InBandDTMF      bool          `yaml:"inband_dtmf"`
+		RingFor         time.Duration `yaml:"ring_for"`
 		MaxCallDuration time.Duration `yaml:"max_call_duration"`
 	} `yaml:"sip"`
 	Prompts  string `yaml:"prompts"`
