@@ -112,7 +112,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 			UDP: cfg.SIP.UDP, TCP: cfg.SIP.TCP, ExternalHost: cfg.SIP.ExternalHost,
 			MaxCalls: cfg.SIP.MaxCalls, InviteRate: cfg.SIP.InviteRate, InviteBurst: cfg.SIP.InviteBurst,
 			Trusted: cfg.trusted, InBandDTMF: cfg.SIP.InBandDTMF, MaxCallDuration: cfg.SIP.MaxCallDuration,
-			RingFor: cfg.SIP.RingFor,
+			RingFor:  cfg.SIP.RingFor,
 			Location: cfg.location, Now: o.Now,
 		},
 		Library: lib, Flow: f, Records: store, CDR: sinks, Synth: synth,
