@@ -41,6 +41,7 @@ var (
 	_ ingest.Handler = (*Store)(nil)
 	_ ivr.Records    = (*Store)(nil)
 	_ ivr.CDRSink    = (*Store)(nil)
+	_ ivr.Lockouts   = (*Store)(nil)
 )
 
 const schema = `
@@ -63,6 +64,8 @@ CREATE TABLE IF NOT EXISTS ivr_cdrs (
 	call_id TEXT NOT NULL, caller TEXT NOT NULL, started BIGINT NOT NULL, ended BIGINT NOT NULL,
 	verification TEXT NOT NULL, cause TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ivr_cdrs_started ON ivr_cdrs(started);
+CREATE TABLE IF NOT EXISTS ivr_lockouts (
+	phone TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until BIGINT NOT NULL);
 `
 
 // Open opens (and creates) the store: a postgres:// or postgresql:// DSN
@@ -434,4 +437,49 @@ func (s *Store) CDRs(ctx context.Context, limit int) ([]ivr.CDR, error) {
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// Locked reports whether the phone is locked at now (ivr.Lockouts, shared
+// by every IVR instance on the same database).
+func (s *Store) Locked(ctx context.Context, phone string, now time.Time) (bool, error) {
+	var until int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT locked_until FROM ivr_lockouts WHERE phone = ?`), normPhone(phone)).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("records lockout: %w", err)
+	}
+	return until != 0 && now.Unix() < until, nil
+}
+
+// Fail counts a verification failure and locks the phone for lockFor at
+// maxFailures; an expired lock starts the count again.
+func (s *Store) Fail(ctx context.Context, phone string, now time.Time, maxFailures int, lockFor time.Duration) (bool, error) {
+	var failures int
+	t := now.Unix()
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO ivr_lockouts (phone, failures, locked_until) VALUES (?, 1, 0)
+		ON CONFLICT (phone) DO UPDATE SET
+		failures = CASE WHEN ivr_lockouts.locked_until <> 0 AND ivr_lockouts.locked_until <= ? THEN 1 ELSE ivr_lockouts.failures + 1 END,
+		locked_until = CASE WHEN ivr_lockouts.locked_until <> 0 AND ivr_lockouts.locked_until <= ? THEN 0 ELSE ivr_lockouts.locked_until END
+		RETURNING failures`), normPhone(phone), t, t).Scan(&failures)
+	if err != nil {
+		return false, fmt.Errorf("records lockout: %w", err)
+	}
+	if failures < maxFailures {
+		return false, nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE ivr_lockouts SET locked_until = ? WHERE phone = ? AND locked_until = 0`),
+		now.Add(lockFor).Unix(), normPhone(phone)); err != nil {
+		return false, fmt.Errorf("records lockout: %w", err)
+	}
+	return true, nil
+}
+
+// Success clears the phone's failures.
+func (s *Store) Success(ctx context.Context, phone string) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM ivr_lockouts WHERE phone = ?`), normPhone(phone)); err != nil {
+		return fmt.Errorf("records lockout: %w", err)
+	}
+	return nil
 }

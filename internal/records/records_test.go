@@ -31,7 +31,7 @@ func open(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	if s.postgres {
-		for _, tbl := range []string{"ivr_licences", "ivr_vehicles", "ivr_violations", "ivr_advisories", "ivr_cdrs"} {
+		for _, tbl := range []string{"ivr_licences", "ivr_vehicles", "ivr_violations", "ivr_advisories", "ivr_cdrs", "ivr_lockouts"} {
 			if _, err := s.db.Exec("TRUNCATE " + tbl); err != nil {
 				t.Fatal(err)
 			}
@@ -160,5 +160,34 @@ func BenchmarkViolations(b *testing.B) {
 	s.Apply(ctx, evs...)
 	for b.Loop() {
 		s.Violations(ctx, "13800138000")
+	}
+}
+
+func TestLockouts(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	p := "13800138000"
+	for i := 1; i <= 3; i++ {
+		locked, err := s.Fail(ctx, "+86"+p, t0, 3, time.Hour)
+		if err != nil || locked != (i == 3) {
+			t.Fatalf("failure %d: locked %v, %v", i, locked, err)
+		}
+	}
+	if l, _ := s.Locked(ctx, p, t0.Add(59*time.Minute)); !l {
+		t.Fatal("not locked within the hour")
+	}
+	if l, _ := s.Locked(ctx, p, t0.Add(61*time.Minute)); l {
+		t.Fatal("still locked after the hour")
+	}
+	// After the lock expired the count starts again.
+	if locked, _ := s.Fail(ctx, p, t0.Add(2*time.Hour), 3, time.Hour); locked {
+		t.Fatal("locked on the first failure after expiry")
+	}
+	s.Fail(ctx, p, t0.Add(2*time.Hour), 3, time.Hour)
+	if err := s.Success(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if locked, _ := s.Fail(ctx, p, t0.Add(2*time.Hour), 3, time.Hour); locked {
+		t.Fatal("success did not clear the failures")
 	}
 }

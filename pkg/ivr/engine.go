@@ -150,7 +150,12 @@ func (c *call) do(ctx context.Context, f *flow.Flow, acts []flow.Action) (next, 
 func (c *call) verify(ctx context.Context, f *flow.Flow) (ok bool, cause string, err error) {
 	vf := f.Verification
 	s := c.s
-	if s.lockout.Locked(c.phone, s.cfg.Now()) {
+	locked, err := s.lockout.Locked(ctx, c.phone, s.cfg.Now())
+	if err != nil {
+		s.log.Warn("lockout lookup failed", "err", err)
+		return false, "error", nil
+	}
+	if locked {
 		s.m.Verifications.WithLabelValues("locked").Inc()
 		c.cdr.Verification = "locked"
 		_, err := c.prompts(ctx, vf.Locked, false)
@@ -197,7 +202,9 @@ func (c *call) verify(ctx context.Context, f *flow.Flow) (ok bool, cause string,
 		}
 		entered := strings.ReplaceAll(digits, "*", "X")
 		if st == collected && subtle.ConstantTimeCompare([]byte(entered), []byte(suffix)) == 1 {
-			s.lockout.Success(c.phone)
+			if err := s.lockout.Success(ctx, c.phone); err != nil {
+				s.log.Warn("lockout reset failed", "err", err)
+			}
 			s.m.Verifications.WithLabelValues("ok").Inc()
 			c.verified = true
 			c.cdr.Verification = "ok"
@@ -207,7 +214,11 @@ func (c *call) verify(ctx context.Context, f *flow.Flow) (ok bool, cause string,
 		s.m.Verifications.WithLabelValues("failed").Inc()
 		c.cdr.Verification = "failed"
 		c.flushKeys()
-		if s.lockout.Fail(c.phone, s.cfg.Now(), vf.MaxFailures, vf.LockFor) {
+		nowLocked, err := s.lockout.Fail(ctx, c.phone, s.cfg.Now(), vf.MaxFailures, vf.LockFor)
+		if err != nil {
+			s.log.Warn("lockout update failed", "err", err)
+		}
+		if nowLocked {
 			c.cdr.Verification = "locked"
 			_, err := c.prompts(ctx, vf.Locked, false)
 			return false, "locked", err

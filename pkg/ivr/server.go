@@ -87,6 +87,7 @@ type Options struct {
 	Records Records
 	CDR     CDRSink     // may be nil
 	Synth   Synthesizer // may be nil: free text is not spoken
+	Lockout Lockouts    // nil: in memory, per instance
 	Logger  *slog.Logger
 	Metrics *Metrics
 }
@@ -100,7 +101,7 @@ type Server struct {
 	log     *slog.Logger
 	m       *Metrics
 	pacer   *Pacer
-	lockout *Lockout
+	lockout Lockouts
 	synth   Synthesizer
 	tts     ttsCache
 	flow    atomic.Pointer[flow.Flow]
@@ -181,9 +182,12 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		cfg: c, lib: o.Library, records: o.Records, cdr: o.CDR,
-		log: o.Logger, m: o.Metrics, lockout: NewLockout(), synth: o.Synth,
+		log: o.Logger, m: o.Metrics, lockout: o.Lockout, synth: o.Synth,
 		tts:   ttsCache{entries: map[string][2][]byte{}, sem: make(chan struct{}, ttsConcurrency)},
 		calls: map[string]*call{}, limits: map[netip.Addr]*limiter{},
+	}
+	if s.lockout == nil {
+		s.lockout = NewLockout()
 	}
 	s.pacer = NewPacer(c.Pacers, func(late time.Duration) { s.m.PromptLateness.Observe(late.Seconds()) })
 	s.flow.Store(o.Flow)

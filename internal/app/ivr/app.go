@@ -115,7 +115,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 			RingFor:  cfg.SIP.RingFor,
 			Location: cfg.location, Now: o.Now,
 		},
-		Library: lib, Flow: f, Records: store, CDR: sinks, Synth: synth,
+		Library: lib, Flow: f, Records: store, CDR: sinks, Synth: synth, Lockout: store,
 		Logger: log.With("component", "sip"), Metrics: a.metrics,
 	})
 	if err != nil {
