@@ -151,6 +151,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("-mode %q: want gateway, kannel, both or sweep", o.mode)
 	}
+	if o.smsgwBin != "" {
+		rep.Commit = "binary " + o.smsgwBin
+	}
 	rep.LoadAfter = loadAvg()
 	writeTable(stdout, rep)
 	if o.json {
