@@ -139,6 +139,11 @@ func runKannel(ctx context.Context, o *options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.kannelText != "" {
+		for i := range items {
+			items[i].Text = o.kannelText
+		}
+	}
 	kc := kannel.Config{Dir: r.dir, LogLevel: 2}
 	for _, p := range []*int{&kc.AdminPort, &kc.SmsboxPort, &kc.SendsmsPort} {
 		if *p, err = freePort(); err != nil {
@@ -288,6 +293,9 @@ func runKannel(ctx context.Context, o *options) (*Result, error) {
 		}
 		c.EventToSubmit, c.SubmitToStored = latency(perE2S[name]), latency(perS2R[name])
 		res.ByCarrier[name] = c
+	}
+	if o.kannelText != "" {
+		res.Notes = append(res.Notes, "texts from -kannel-text, not the rules'")
 	}
 	res.Notes = append(res.Notes, "event→submit is sendsms accepted → first submit_sm; submit→stored is last submit_sm → last delivery report callback")
 	return res, nil

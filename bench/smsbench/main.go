@@ -56,6 +56,7 @@ type options struct {
 	metricsOut    string
 	kannelConc    int
 	kannelDLRs    int
+	kannelText    string
 	gwProfile     string
 	gwProfileSecs time.Duration
 }
@@ -96,6 +97,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.gwProfileSecs, "gateway-profile-seconds", 5*time.Second, "length of that profile, from the first publish")
 	fs.StringVar(&o.metricsOut, "metrics-out", "", "save the gateway's /metrics here at the end")
 	fs.IntVar(&o.kannelDLRs, "kannel-dlrs", 1, "delivery reports Kannel sends per message (0: one per segment)")
+	fs.StringVar(&o.kannelText, "kannel-text", "", "kannel mode only: send this text instead of the rules' (e.g. one segment)")
 	fs.IntVar(&o.kannelConc, "kannel-conc", 32, "concurrent sendsms HTTP requests")
 	if err := fs.Parse(args); err != nil {
 		return err
