@@ -41,7 +41,7 @@ commands:
   run    --config FILE                 run the IVR (SIGHUP reloads the call flow)
   demo   [--sip ADDR] [--events N]     embedded Kafka, sample records, SIP on 127.0.0.1:5060
   call   --target URI [--from N] [--transport udp|tcp] [--keys rfc4733|info|info-dtmf]
-         [--script 'wait:main_menu,1,wait:enter_id,01103*#,wait:after_query'] [--record FILE.wav]
+         [--script 'wait:main_menu,1,wait:enter_id,12345*#,wait:after_query'] [--record FILE.wav]
                                        a test caller: dials, presses keys, prints what it heard
   flows  check [FILE] [--prompts DIR]  validate a call flow offline
   version, --version

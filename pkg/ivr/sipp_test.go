@@ -54,7 +54,7 @@ func TestSipp(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "uac_dtmf.xml")
-	if err := os.WriteFile(file, []byte(strings.ReplaceAll(string(scen), "[pcap_dir]", pcaps)), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(string(scen), "/usr/share/sip-tester", pcaps)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

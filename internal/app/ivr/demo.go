@@ -23,8 +23,8 @@ import (
 // violations are published next to the generated traffic.
 const (
 	DemoPhone    = "13800138000"
-	DemoIDNumber = "11010519900101103X"
-	DemoIDKeys   = "01103*#" // the last six, X as *, then #
+	DemoIDNumber = "11010519850912345X"
+	DemoIDKeys   = "12345*#" // the last six, X as *, then #
 	DemoPlate    = "京A12345"
 )
 
@@ -189,11 +189,12 @@ func Demo(ctx context.Context, o DemoOptions) error {
 Call it with the test caller (press 1 licence, 2 vehicles, 3 violations, 4 safety, 0 agent):
   go run ./cmd/ivr call --target sip:12123@%s --from %s \
       --script 'wait:main_menu,1,wait:enter_id,%s,wait:after_query,9,wait:main_menu,3,wait:after_query'
-or with any SIP phone (PCMU/PCMA, RFC 4733 or SIP INFO keys) as user %s, or sipp:
-  sipp -sn uac -s 12123 -m 1 %s
+or with any SIP phone (PCMU/PCMA, RFC 4733 or SIP INFO keys) as user %s, or with sipp
+(RFC 4733 keys from its captures, then SIP INFO):
+  sipp -sf pkg/ivr/testdata/sipp/uac_dtmf.xml -s 12123 -key caller %s -m 1 %s
 Ctrl-C stops the demo.
 `, sip, a.HTTPAddr(), b.Addrs(), o.Events, DemoPhone, DemoIDNumber[len(DemoIDNumber)-6:], DemoIDKeys,
-		sip, DemoPhone, DemoIDKeys, DemoPhone, sip)
+		sip, DemoPhone, DemoIDKeys, DemoPhone, DemoPhone, sip)
 	if o.Ready != nil {
 		o.Ready(a)
 	}
