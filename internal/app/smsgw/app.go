@@ -109,7 +109,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := open.Open(ctx, dsn, ledger.Options{Now: opts.Now, Logger: opts.Logger.With("component", "ledger")})
+	store, err := open.Open(ctx, dsn, ledger.Options{Now: opts.Now, Logger: opts.Logger.With("component", "ledger"), Metrics: ledger.NewMetrics(opts.Registry)})
 	if err != nil {
 		return nil, fmt.Errorf("smsgw: ledger: %w", err)
 	}
@@ -173,7 +173,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		MaxBatch:        cfg.Kafka.MaxBatch,
 		MaxWait:         cfg.Kafka.MaxWait.D(),
 		SessionTimeout:  cfg.Kafka.SessionTimeout.D(),
-		Logger:          opts.Logger.With("component", "ingest"),
+		Logger:          opts.Logger, // ingest adds component=ingest
 		Metrics:         ingest.NewMetrics(opts.Registry),
 	}, a.pipeline)
 	if err != nil {

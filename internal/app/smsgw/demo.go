@@ -115,7 +115,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	for _, t := range eventgen.TopicNames() {
 		topics[t] = 4
 	}
-	b, err := broker.Start(ctx, broker.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "kafka"), Topics: topics, Logger: o.Logger.With("component", "broker")})
+	b, err := broker.Start(ctx, broker.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "kafka"), Topics: topics, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("demo: broker: %w", err)
 	}
