@@ -155,6 +155,9 @@ func (r *rig) gatewayConfig() (*config.Config, error) {
 	cfg.HTTP.Listen = addr
 	cfg.Log.Level = "warn"
 	cfg.Sender.DrainTimeout = config.Duration(5 * time.Second)
+	if r.o.noStatus {
+		cfg.Kafka.StatusTopic = ""
+	}
 	for _, c := range r.o.carriers {
 		cfg.Carriers = append(cfg.Carriers, config.Carrier{
 			Name: c, Addr: r.sims[c].Addr(), SystemID: "12123", Password: "bench",
