@@ -38,6 +38,11 @@ type DemoOptions struct {
 	Timeout      time.Duration
 	Progress     io.Writer // progress lines; nil: none
 	Logger       *slog.Logger
+	Registry     *prometheus.Registry // the gateway's metrics; nil: a private one
+	// During, when set, runs once the gateway is started, alongside the
+	// load (tests reload rules or inject faults from it); the demo waits
+	// for it before it finishes.
+	During func(ctx context.Context, a *App)
 }
 
 // DemoCarriers are the simulated carriers and their message-id formats.
@@ -158,12 +163,23 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		return nil, fmt.Errorf("demo: publish: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
-	a, err := New(ctx, Options{Config: &cfg, Now: clock, Logger: o.Logger, Registry: reg})
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	duringDone := make(chan struct{})
+	opts := Options{Config: &cfg, Now: clock, Logger: o.Logger, Registry: reg}
+	if o.During != nil {
+		opts.Ready = func(a *App) { go func() { defer close(duringDone); o.During(runCtx, a) }() }
+	} else {
+		close(duringDone)
+	}
+	a, err := New(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	runCtx, stop := context.WithCancel(ctx)
 	runErr := make(chan error, 1)
 	go func() { runErr <- a.Run(runCtx) }()
 
@@ -190,7 +206,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 				fmt.Fprintf(o.Progress, "%5.0fs  events %d/%d  messages %d  submitted %d  delivered %d  failed %d  pending %d  suppressed %d\n",
 					sum.Seconds, sum.Events, o.Events, sum.Messages, sum.Submitted, sum.Delivered, sum.Failed, sum.Pending, total(sum.Suppressed))
 			}
-			if lag == 0 && sum.Pending == 0 && sum.Unknown == 0 && sum.Events >= int64(o.Events) {
+			if lag == 0 && sum.Pending == 0 && sum.Unknown == 0 && sum.Events >= int64(o.Events) && closed(duringDone) {
 				sum.Complete = true
 				break
 			}
@@ -200,6 +216,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		}
 	}
 	stop()
+	<-duringDone
 	if err := <-runErr; err != nil && waitErr == nil {
 		waitErr = err
 	}
@@ -207,6 +224,15 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		sum.MessagesPerSec = float64(sum.Messages) / sum.Seconds
 	}
 	return sum, waitErr
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // fill copies the ledger summary and the metrics into sum.
