@@ -70,16 +70,23 @@ type Store interface {
 	Cancel(ctx context.Context, cancelKeys []string, reason string) (int, error)
 	// Recover turns sending messages claimed by owner, or by anyone before
 	// staleBefore (zero: nobody else's), into unknown with reason
-	// ReasonCrash.
+	// ReasonCrash, and tries the pending receipts that match them (they
+	// may have come before the submit result was recorded).
 	Recover(ctx context.Context, owner string, staleBefore time.Time) (int, error)
 
 	// Unknown lists unknown messages that last changed before olderThan,
-	// oldest first: candidates for the reconciliation policy.
+	// oldest first: candidates for the reconciliation policy. It also
+	// lists messages that receipts made submitted after an unknown outcome
+	// but that have fewer parts than segments (the process died between
+	// the parts of a long message): the handset has no complete message.
 	Unknown(ctx context.Context, olderThan time.Time, limit int) ([]*message.Message, error)
-	// Requeue puts unknown messages back in the queue (due at notBefore)
-	// if they were requeued fewer than maxRequeues times, counting and
-	// recording the attempt; the others become failed. Messages no longer
-	// unknown are left alone.
+	// Requeue puts messages Unknown lists back in the queue (due at
+	// notBefore) if they were requeued fewer than maxRequeues times,
+	// counting and recording the attempt; the others become failed.
+	// Pending receipts that match them are tried first, and messages they
+	// settle are not requeued. Messages no longer in Unknown's list are
+	// left alone. A resend's Submitted supersedes the parts of the
+	// earlier send (their receipts are logged but change nothing).
 	Requeue(ctx context.Context, ids []int64, maxRequeues int, notBefore time.Time) (RequeueResult, error)
 
 	// RecentDedupe reports which dedupe keys have a non-suppressed message
@@ -266,7 +273,7 @@ type TraceEntry struct {
 	Reason    string        // TraceState
 	Carrier   string        // TracePart, TraceReceipt
 	CarrierID string        // TracePart, TraceReceipt
-	Seq       int           // TracePart: part number from 0
+	Seq       int           // TracePart: part number from 0; -1-n for part n of a send a resend superseded
 	Stat      string        // TraceReceipt
 	Err       string        // TraceReceipt
 }

@@ -150,6 +150,10 @@ func Run(t *testing.T, f Factory) {
 		{"Cancel", testCancel},
 		{"RecoverAndRequeue", testRecover},
 		{"ReconcileUnknownByText", testReconcile},
+		{"ReconcileSameTextTwice", testReconcileSameText},
+		{"ReconcileMultipartUnknown", testReconcileMultipart},
+		{"ReconcilePartlyAccepted", testReconcilePartial},
+		{"ReconcilePendingWhileSending", testReconcilePending},
 		{"DedupeAndCaps", testDedupe},
 		{"OptOut", testOptOut},
 		{"ContactsByRegion", testContacts},
@@ -983,5 +987,237 @@ func testOutboxConcurrent(t *testing.T, e *env) {
 		if !published[id] {
 			t.Fatalf("status change of message %d never published", id)
 		}
+	}
+}
+
+// unknownMsgs inserts ms, claims them as owner "a" and makes them unknown.
+func (e *env) unknownMsgs(ms ...*message.Message) {
+	e.t.Helper()
+	e.insert(ms...)
+	if got := e.claim(len(ms), "a"); len(got) != len(ms) {
+		e.t.Fatalf("claimed %d of %d", len(got), len(ms))
+	}
+	if n, err := e.s.Recover(e.ctx, "a", time.Time{}); err != nil || n != len(ms) {
+		e.t.Fatalf("recover = %d %v", n, err)
+	}
+}
+
+func (e *env) unknownIDs(olderThan time.Time) []int64 {
+	e.t.Helper()
+	unk, err := e.s.Unknown(e.ctx, olderThan, 100)
+	if err != nil {
+		e.t.Fatalf("unknown: %v", err)
+	}
+	return ids(unk)
+}
+
+// longMsg is a two-segment UCS2 message (89 characters).
+func longMsg(ev, rule string, i int) *message.Message {
+	m := Msg(ev, rule, i)
+	m.Text = "【交管12123】您的机动车（京A12345）于2026年03月01日在长安街与王府井大街交叉口有闯红灯的交通违法行为，" +
+		"请于15日内到当地交通管理部门接受处理。逾期未处理的，将依法处理。详情可登录交管12123查询。"
+	m.Segments = 2
+	return m
+}
+
+// testReconcileSameText: two unknown messages with one text to one phone;
+// each receipt reconciles one of them (oldest first), never both to one.
+func testReconcileSameText(t *testing.T, e *env) {
+	a, b := Msg("ev1", "r", 1), Msg("ev2", "r", 1)
+	e.unknownMsgs(a, b)
+	excerpt := "???12123??????????" // as an SMSC writes a UCS2 excerpt
+	res := e.receipts(
+		ledger.Receipt{Carrier: "cmcc", MessageID: "a1", Stat: "ACCEPTD", Recipient: a.Recipient, Text: excerpt},
+		ledger.Receipt{Carrier: "cmcc", MessageID: "b1", Stat: "DELIVRD", Recipient: a.Recipient, Text: excerpt})
+	if !res[0].Reconciled || res[0].MessageID != a.ID || !res[1].Reconciled || res[1].MessageID != b.ID {
+		t.Fatalf("receipts went to %d and %d, want %d and %d: %+v", res[0].MessageID, res[1].MessageID, a.ID, b.ID, res)
+	}
+	if sa, sb := e.state(a), e.state(b); sa != message.StateSubmitted || sb != message.StateDelivered {
+		t.Fatalf("states %s %s", sa, sb)
+	}
+	if got := e.unknownIDs(e.clock.Now().Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("still to reconcile: %v", got)
+	}
+	// A third receipt with that text has no message left: pending.
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "c1", Stat: "DELIVRD", Recipient: a.Recipient, Text: excerpt}); res[0].Outcome != ledger.OutcomePending {
+		t.Fatalf("third receipt: %+v", res[0])
+	}
+	// a's final receipt completes it.
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "a1", Stat: "DELIVRD"}); res[0].MessageID != a.ID || res[0].State != message.StateDelivered {
+		t.Fatalf("a's final receipt: %+v", res[0])
+	}
+}
+
+// testReconcileMultipart: the receipts of every part of an unknown
+// multi-part message reconcile it, though the first already made it
+// submitted.
+func testReconcileMultipart(t *testing.T, e *env) {
+	m := longMsg("ev", "r", 1)
+	e.unknownMsgs(m)
+	tests := []struct {
+		id, stat, text string
+		want           message.State
+		changed        bool
+	}{
+		{"p1", "ACCEPTD", "??????????12345", message.StateSubmitted, true},
+		{"p2", "ACCEPTD", "??????????????????", message.StateSubmitted, false},
+		{"p1", "DELIVRD", "??????????12345", message.StateSubmitted, false},
+		{"p2", "DELIVRD", "??????????????????", message.StateDelivered, true},
+	}
+	for _, tc := range tests {
+		res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: tc.id, Stat: tc.stat, Recipient: m.Recipient, Text: tc.text})[0]
+		if res.Outcome != ledger.OutcomeMatched || res.MessageID != m.ID || res.Changed != tc.changed || (tc.changed && res.State != tc.want) {
+			t.Fatalf("%s %s: %+v", tc.id, tc.stat, res)
+		}
+		if st := e.state(m); st != tc.want {
+			t.Fatalf("%s %s: state %s, want %s", tc.id, tc.stat, st, tc.want)
+		}
+	}
+	// A third part's receipt finds no room.
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "p3", Stat: "DELIVRD", Recipient: m.Recipient, Text: "??????????12345"}); res[0].Outcome != ledger.OutcomePending {
+		t.Fatalf("extra part: %+v", res[0])
+	}
+}
+
+// testReconcilePartial: a message of which only some parts reached the
+// SMSC is resent after the grace period (new ids for every part; the old
+// parts' receipts change nothing), or failed at the requeue limit.
+func testReconcilePartial(t *testing.T, e *env) {
+	m, n := longMsg("ev", "r", 1), longMsg("ev", "r2", 2)
+	e.unknownMsgs(m, n)
+	for _, x := range []*message.Message{m, n} {
+		res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: fmt.Sprint("old", x.ID), Stat: "ACCEPTD", Recipient: x.Recipient, Text: "??????????12345"})
+		if res[0].MessageID != x.ID || res[0].State != message.StateSubmitted {
+			t.Fatalf("first part: %+v", res[0])
+		}
+	}
+	if got := e.unknownIDs(e.clock.Now()); len(got) != 0 {
+		t.Fatalf("partly accepted before the grace period: %v", got)
+	}
+	e.clock.Add(time.Minute)
+	if got := e.unknownIDs(e.clock.Now()); !slices.Equal(got, []int64{m.ID, n.ID}) {
+		t.Fatalf("partly accepted after the grace period: %v, want %v", got, []int64{m.ID, n.ID})
+	}
+	// m is resent, n has reached the limit.
+	if res, err := e.s.Requeue(e.ctx, []int64{m.ID}, 1, e.clock.Now()); err != nil || res.Requeued != 1 {
+		t.Fatalf("requeue = %+v %v", res, err)
+	}
+	if res, err := e.s.Requeue(e.ctx, []int64{n.ID}, 0, e.clock.Now()); err != nil || res.Failed != 1 {
+		t.Fatalf("requeue at limit = %+v %v", res, err)
+	}
+	if st := e.state(n); st != message.StateFailed {
+		t.Fatalf("n %s", st)
+	}
+	got := e.claim(5, "a")
+	if len(got) != 1 || got[0].ID != m.ID {
+		t.Fatalf("resend claim %v", ids(got))
+	}
+	e.submit(m, "new1", "new2")
+	if st := e.state(m); st != message.StateSubmitted {
+		t.Fatalf("after resend %s", st)
+	}
+	tests := []struct {
+		id, stat string
+		want     message.State
+	}{
+		{fmt.Sprint("old", m.ID), "DELIVRD", message.StateSubmitted}, // the old part: logged, no effect
+		{"new1", "DELIVRD", message.StateSubmitted},
+		{"new2", "DELIVRD", message.StateDelivered},
+	}
+	for _, tc := range tests {
+		res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: tc.id, Stat: tc.stat})[0]
+		if res.Outcome != ledger.OutcomeMatched || res.MessageID != m.ID {
+			t.Fatalf("%s: %+v", tc.id, res)
+		}
+		if st := e.state(m); st != tc.want {
+			t.Fatalf("%s: state %s, want %s", tc.id, st, tc.want)
+		}
+	}
+	if got := e.unknownIDs(e.clock.Now().Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("left to reconcile: %v", got)
+	}
+	// The trace keeps the old part (negative seq) and both new ones.
+	es, err := e.s.Trace(e.ctx, ledger.TraceQuery{Phone: m.Recipient, EventID: m.EventID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int
+	for _, x := range es {
+		if x.Kind == ledger.TracePart && x.MessageID == m.ID {
+			seqs = append(seqs, x.Seq)
+		}
+	}
+	slices.Sort(seqs)
+	if !slices.Equal(seqs, []int{-1, 0, 1}) {
+		t.Fatalf("part seqs %v", seqs)
+	}
+}
+
+// testReconcilePending: a receipt that came while its message was still
+// sending (kept as pending: the id was not recorded yet) settles the
+// message once it becomes unknown, so it is not resent.
+func testReconcilePending(t *testing.T, e *env) {
+	tests := []struct {
+		name    string
+		unknown func(m *message.Message)
+	}{
+		{"recover", func(*message.Message) {
+			if _, err := e.s.Recover(e.ctx, "a", time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"transition", func(m *message.Message) {
+			if err := e.s.Transition(e.ctx, []ledger.Transition{{ID: m.ID, State: message.StateUnknown, Reason: "no response"}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := longMsg("ev-pend", "r", i)
+			e.insert(m)
+			e.claim(1, "a")
+			res := e.receipts(
+				ledger.Receipt{Carrier: "cmcc", MessageID: fmt.Sprint("x", i), Stat: "ACCEPTD", Recipient: m.Recipient, Text: "??????????12345"},
+				ledger.Receipt{Carrier: "cmcc", MessageID: fmt.Sprint("x", i), Stat: "DELIVRD", Recipient: m.Recipient, Text: "??????????12345"},
+				ledger.Receipt{Carrier: "cmcc", MessageID: fmt.Sprint("y", i), Stat: "DELIVRD", Recipient: m.Recipient, Text: "??????????????????"})
+			for _, r := range res {
+				if r.Outcome != ledger.OutcomePending {
+					t.Fatalf("receipt while sending: %+v", r)
+				}
+			}
+			tc.unknown(m)
+			if st := e.state(m); st != message.StateDelivered {
+				t.Fatalf("state %s, want delivered", st)
+			}
+			sum, err := e.s.Summary(e.ctx)
+			if err != nil || sum.Pending != 0 {
+				t.Fatalf("pending receipts left %d %v", sum.Pending, err)
+			}
+		})
+	}
+	// Two messages with one text to one phone, both sending; the receipt
+	// that comes (pending) settles whichever becomes unknown first.
+	a, b := Msg("ev-pend2", "r", 1), Msg("ev-pend3", "r", 1)
+	e.insert(a)
+	e.claim(1, "a")
+	e.insert(b)
+	e.claim(1, "b")
+	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "z1", Stat: "DELIVRD", Recipient: a.Recipient, Text: "???12123"})
+	if _, err := e.s.Recover(e.ctx, "b", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.state(b); st != message.StateDelivered {
+		t.Fatalf("b %s", st)
+	}
+	if _, err := e.s.Recover(e.ctx, "a", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.state(a); st != message.StateUnknown {
+		t.Fatalf("a %s", st)
+	}
+	// a's own receipt, now that a is unknown, reconciles it directly.
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "z2", Stat: "DELIVRD", Recipient: a.Recipient, Text: "???12123"}); res[0].MessageID != a.ID {
+		t.Fatalf("z2: %+v", res[0])
 	}
 }

@@ -42,6 +42,7 @@ CREATE INDEX IF NOT EXISTS messages_due ON messages (priority DESC, not_before, 
 CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at) WHERE state IN ('queued','scheduled') AND expires_at > 0;
 CREATE INDEX IF NOT EXISTS messages_sending ON messages (owner, claimed_at) WHERE state = 'sending';
 CREATE INDEX IF NOT EXISTS messages_unknown ON messages (updated_at) WHERE state = 'unknown';
+CREATE INDEX IF NOT EXISTS messages_reconciled ON messages (updated_at) WHERE state = 'submitted' AND carrier_ids = '';
 DROP INDEX IF EXISTS messages_unknown_rcpt;
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at);
 CREATE INDEX IF NOT EXISTS messages_dedupe ON messages (dedupe_key, created_at) WHERE dedupe_key <> '';
@@ -87,6 +88,7 @@ CREATE TABLE IF NOT EXISTS pending_receipts (
 	PRIMARY KEY (carrier, carrier_id, stat)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pending_received ON pending_receipts (received_at);
+CREATE INDEX IF NOT EXISTS pending_recipient ON pending_receipts (recipient);
 
 CREATE TABLE IF NOT EXISTS status_outbox (
 	id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -98,8 +98,8 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 	if err != nil {
 		return nil, fmt.Errorf("prefetch messages: %w", err)
 	}
-	for _, p := range c.parts { // a later part: read them all
-		if d := c.msgs[p.MessageID]; d != nil && d.Segments <= 1 && p.Seq > 0 && d.Stats == nil {
+	for _, p := range c.parts { // a later (or superseded) part: read them all
+		if d := c.msgs[p.MessageID]; d != nil && d.Segments <= 1 && p.Seq != 0 && d.Stats == nil {
 			d.Stats = []string{} // marks it as queued for the read below
 			multi = append(multi, p.MessageID)
 		}
@@ -126,7 +126,7 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 			}
 			d.Stats[seq] = st
 			return nil
-		}, `SELECT message_id, seq, stat FROM parts WHERE `+in, args...)
+		}, `SELECT message_id, seq, stat FROM parts WHERE `+in+` AND seq >= 0`, args...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("prefetch message parts: %w", err)
@@ -241,6 +241,11 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 		p.Stat = r.Stat
 		c.parts[k] = p
 		t.LogReceipt(p.MessageID, r.Carrier, r.MessageID, r.Stat, r.Err, done, now)
+		if p.Seq < 0 {
+			// A part of an earlier send that a resend superseded: logged,
+			// but the message's state follows the resend's parts.
+			return ledger.ReceiptResult{Outcome: ledger.OutcomeMatched, MessageID: p.MessageID}, nil
+		}
 		return t.derive(ctx, c, p, r, now, false)
 	}
 	dup, err := t.PendingExists(ctx, r.Carrier, r.MessageID, r.Stat)
@@ -262,6 +267,11 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 			d, err := t.derivation(ctx, c, cand.ID)
 			if err != nil {
 				return ledger.ReceiptResult{}, err
+			}
+			if len(d.Stats) >= max(cand.Segments, 1) {
+				// Every part already has its receipt: this one is another
+				// message's (the same text twice to one phone).
+				continue
 			}
 			p := Part{MessageID: cand.ID, Seq: len(d.Stats), Stat: r.Stat}
 			if err := t.InsertPart(ctx, cand.ID, p.Seq, r.Carrier, r.MessageID, r.Stat, r.Err, done, now); err != nil {
@@ -307,4 +317,95 @@ func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Rece
 		res.Changed, res.State = true, newState
 	}
 	return res, nil
+}
+
+// RetryPending tries the pending receipts of the messages' recipients
+// against them once more: a receipt that arrived while a message was still
+// sending (before the submit result was recorded, which a crash or a
+// timeout then lost) names an id the ledger never learns, and waits in
+// pending_receipts. Called when messages become unknown and before they are
+// resent. It returns the messages the receipts changed.
+func (t *wtx) RetryPending(ctx context.Context, ids []int64, now int64) (map[int64]bool, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	type target struct{ carrier, text string }
+	byRcpt := make(map[string][]target)
+	err := Chunks(ids, t.d.MaxList, func(ids []int64) error {
+		in, args := t.d.Ints("id", 1, ids)
+		return queryEach(ctx, t.q, func(r Rows) error {
+			var rcpt string
+			var tg target
+			if err := r.Scan(&rcpt, &tg.carrier, &tg.text); err != nil {
+				return err
+			}
+			if rcpt != "" && tg.text != "" {
+				byRcpt[rcpt] = append(byRcpt[rcpt], tg)
+			}
+			return nil
+		}, `SELECT recipient, carrier, body FROM messages WHERE `+in, args...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending receipts of unknown messages: %w", err)
+	}
+	type pend struct {
+		r  ledger.Receipt
+		at int64
+	}
+	var take []pend
+	for _, rcpt := range slices.Sorted(maps.Keys(byRcpt)) {
+		tgs := byRcpt[rcpt]
+		err := queryEach(ctx, t.q, func(r Rows) error {
+			var p pend
+			var done int64
+			if err := r.Scan(&p.r.Carrier, &p.r.MessageID, &p.r.Stat, &p.r.Err, &p.r.Recipient, &p.r.Text, &done, &p.at); err != nil {
+				return err
+			}
+			p.r.Done = Time(done)
+			for _, tg := range tgs {
+				if (tg.carrier == "" || tg.carrier == p.r.Carrier) && ledger.ReceiptMatchesText(tg.text, p.r.Text) {
+					take = append(take, p)
+					break
+				}
+			}
+			return nil
+		}, `SELECT carrier, carrier_id, stat, err, recipient, body, done_at, received_at FROM pending_receipts
+			WHERE recipient = $1 ORDER BY received_at, carrier, carrier_id`, rcpt)
+		if err != nil {
+			return nil, fmt.Errorf("pending receipts of unknown messages: %w", err)
+		}
+	}
+	if len(take) == 0 {
+		return nil, nil
+	}
+	var rs []ledger.Receipt
+	for pass := range 2 { // intermediate stats first, so a final stat wins
+		for _, p := range take {
+			if ledger.FinalStat(p.r.Stat) != (pass == 1) {
+				continue
+			}
+			n, err := t.q.Exec(ctx, `DELETE FROM pending_receipts WHERE carrier = $1 AND carrier_id = $2 AND stat = $3`,
+				p.r.Carrier, p.r.MessageID, p.r.Stat)
+			if err != nil {
+				return nil, fmt.Errorf("take pending receipt: %w", err)
+			}
+			if n > 0 { // else another instance took it meanwhile
+				rs = append(rs, p.r)
+			}
+		}
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	res, err := t.ApplyReceipts(ctx, rs, now)
+	if err != nil {
+		return nil, err
+	}
+	changed := make(map[int64]bool)
+	for _, r := range res {
+		if r.Outcome == ledger.OutcomeMatched {
+			changed[r.MessageID] = true
+		}
+	}
+	return changed, nil
 }

@@ -286,14 +286,23 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		}
 		// Fixed lock order between concurrent PostgreSQL batches.
 		slices.SortFunc(upd, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
+		var resent []int64 // requeued before: may hold parts of an earlier send
 		err := Chunks(upd, 300, func(rows [][]any) error {
 			src, args := s.d.Values(rows)
-			_, err := updateReturningIDs(ctx, t, message.StateSubmitted, "", nowN,
-				`UPDATE messages SET state = 'submitted', carrier = v.column2, carrier_ids = v.column3, submitted_at = v.column4,
+			return queryEach(ctx, t.q, func(r Rows) error {
+				var id, requeues int64
+				if err := r.Scan(&id, &requeues); err != nil {
+					return err
+				}
+				t.out(id, message.StateSubmitted, "", nowN)
+				if requeues > 0 {
+					resent = append(resent, id)
+				}
+				return nil
+			}, `UPDATE messages SET state = 'submitted', carrier = v.column2, carrier_ids = v.column3, submitted_at = v.column4,
 					updated_at = $`+strconv.Itoa(len(args)+1)+`
 				FROM `+src+` AS v WHERE messages.id = v.column1 AND messages.state IN ('sending','unknown','queued','scheduled')
-				RETURNING messages.id`, append(args, nowN)...)
-			return err
+				RETURNING messages.id, messages.requeues`, append(args, nowN)...)
 		})
 		if err != nil {
 			return fmt.Errorf("update messages: %w", err)
@@ -301,10 +310,18 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		if err := t.lockKeys(ctx, byCarrier); err != nil {
 			return err
 		}
+		if err := t.supersede(ctx, resent, subs); err != nil {
+			return err
+		}
+		// A carrier id stored before for the same message (a receipt
+		// reconciled it) keeps its receipt stat and takes its real seq.
 		err = t.insertRows(ctx, "parts", "carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at", parts,
 			`ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
-				stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at
-			WHERE parts.message_id <> excluded.message_id`)
+				stat = CASE WHEN parts.message_id = excluded.message_id THEN parts.stat ELSE excluded.stat END,
+				err = CASE WHEN parts.message_id = excluded.message_id THEN parts.err ELSE excluded.err END,
+				done_at = CASE WHEN parts.message_id = excluded.message_id THEN parts.done_at ELSE excluded.done_at END,
+				submitted_at = excluded.submitted_at
+			WHERE parts.message_id <> excluded.message_id OR parts.seq <> excluded.seq`)
 		if err != nil {
 			return fmt.Errorf("parts: %w", err)
 		}
@@ -323,6 +340,51 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 	return nil
 }
 
+// supersede moves the parts of an earlier send of resent messages (parts
+// that receipts reconciled after an unknown outcome) out of the way of the
+// new send's: seq n becomes -1-n, so derivation, which reads seq >= 0 only,
+// follows the new parts, and the old parts' receipts are still recognised
+// (and logged) instead of waiting as pending. Carrier ids the new send
+// names again stay.
+func (t *wtx) supersede(ctx context.Context, ids []int64, subs []ledger.Submission) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	keep := make(map[int64]map[partKey]bool, len(ids))
+	for _, sub := range subs {
+		k := make(map[partKey]bool, len(sub.CarrierIDs))
+		for _, id := range sub.CarrierIDs {
+			k[partKey{sub.Carrier, ledger.NormalizeID(id)}] = true
+		}
+		keep[sub.ID] = k
+	}
+	var old []partKey
+	err := Chunks(ids, t.d.MaxList, func(ids []int64) error {
+		in, args := t.d.Ints("message_id", 1, ids)
+		return queryEach(ctx, t.q, func(r Rows) error {
+			var msg int64
+			var k partKey
+			if err := r.Scan(&msg, &k.carrier, &k.id); err != nil {
+				return err
+			}
+			if !keep[msg][k] {
+				old = append(old, k)
+			}
+			return nil
+		}, `SELECT message_id, carrier, carrier_id FROM parts WHERE `+in+` AND seq >= 0`, args...)
+	})
+	if err != nil {
+		return fmt.Errorf("earlier parts: %w", err)
+	}
+	slices.SortFunc(old, func(a, b partKey) int { return cmp.Or(cmp.Compare(a.carrier, b.carrier), cmp.Compare(a.id, b.id)) })
+	for _, k := range old {
+		if _, err := t.q.Exec(ctx, `UPDATE parts SET seq = -1 - seq WHERE carrier = $1 AND carrier_id = $2 AND seq >= 0`, k.carrier, k.id); err != nil {
+			return fmt.Errorf("supersede earlier parts: %w", err)
+		}
+	}
+	return nil
+}
+
 // Transition implements ledger.Store.
 func (s *Store) Transition(ctx context.Context, ts []ledger.Transition) (err error) {
 	defer func(start time.Time) { s.opts.Metrics.Observe("transition", start, len(ts), err) }(time.Now())
@@ -333,6 +395,7 @@ func (s *Store) Transition(ctx context.Context, ts []ledger.Transition) (err err
 	}
 	nowN := s.now()
 	err = s.write(ctx, func(t *wtx) error {
+		var unknown []int64 // receipts that came while they were sending may settle them
 		for _, tr := range ts {
 			done := int64(0)
 			if tr.State.Final() {
@@ -346,9 +409,13 @@ func (s *Store) Transition(ctx context.Context, ts []ledger.Transition) (err err
 			}
 			if n > 0 {
 				t.out(tr.ID, tr.State, tr.Reason, nowN)
+				if tr.State == message.StateUnknown {
+					unknown = append(unknown, tr.ID)
+				}
 			}
 		}
-		return nil
+		_, err := t.RetryPending(ctx, unknown, nowN)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("ledger transition: %w", err)
@@ -423,11 +490,24 @@ func (s *Store) Recover(ctx context.Context, owner string, staleBefore time.Time
 	nowN := s.now()
 	var n int
 	err := s.write(ctx, func(t *wtx) error {
-		var err error
-		n, err = updateReturningIDs(ctx, t, message.StateUnknown, ledger.ReasonCrash, nowN,
-			`UPDATE messages SET state = 'unknown', reason = $1, updated_at = $2
+		var ids []int64
+		err := queryEach(ctx, t.q, func(r Rows) error {
+			var id int64
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			t.out(id, message.StateUnknown, ledger.ReasonCrash, nowN)
+			ids = append(ids, id)
+			return nil
+		}, `UPDATE messages SET state = 'unknown', reason = $1, updated_at = $2
 			WHERE state = 'sending' AND (owner = $3 OR (CAST($4 AS BIGINT) > 0 AND claimed_at < CAST($4 AS BIGINT))) RETURNING id`,
 			ledger.ReasonCrash, nowN, owner, Nanos(staleBefore))
+		if err != nil {
+			return err
+		}
+		n = len(ids)
+		// Receipts that arrived before the submit result was recorded.
+		_, err = t.RetryPending(ctx, ids, nowN)
 		return err
 	})
 	if err != nil {
@@ -439,28 +519,56 @@ func (s *Store) Recover(ctx context.Context, owner string, staleBefore time.Time
 	return n, nil
 }
 
+// partlyAccepted is the SQL condition of a message submitted by
+// reconciliation alone (no submit result, so no carrier_ids) with fewer
+// parts than segments: the process died between the parts of a long
+// message, or the receipts of the others are still to come.
+const partlyAccepted = `(state = 'submitted' AND carrier_ids = ''
+	AND (SELECT count(*) FROM parts p WHERE p.message_id = messages.id AND p.seq >= 0) < segments)`
+
 // Unknown implements ledger.Store.
 func (s *Store) Unknown(ctx context.Context, olderThan time.Time, limit int) ([]*message.Message, error) {
 	q, err := s.read()
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, `SELECT `+MsgCols+` FROM messages WHERE state = 'unknown' AND updated_at < $1
-		ORDER BY updated_at, id LIMIT $2`, Nanos(olderThan), int64(limit))
-	if err != nil {
-		return nil, fmt.Errorf("ledger unknown: %w", err)
+	type row struct {
+		m       *message.Message
+		updated int64
 	}
-	defer rows.Close()
-	var out []*message.Message
-	for rows.Next() {
-		m, err := ScanMessage(rows)
+	var rows []row
+	// Two index range scans (one partial index each), merged.
+	for _, where := range []string{`state = 'unknown'`, partlyAccepted} {
+		err := queryEach(ctx, q, func(r Rows) error {
+			var x row
+			var err error
+			x.m, err = ScanMessage(withExtra{r, &x.updated})
+			if err != nil {
+				return err
+			}
+			rows = append(rows, x)
+			return nil
+		}, `SELECT `+MsgCols+`, updated_at FROM messages WHERE `+where+` AND updated_at < $1
+			ORDER BY updated_at, id LIMIT $2`, Nanos(olderThan), int64(limit))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("ledger unknown: %w", err)
 		}
-		out = append(out, m)
 	}
-	return out, rows.Err()
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.updated, b.updated), cmp.Compare(a.m.ID, b.m.ID)) })
+	out := make([]*message.Message, 0, min(len(rows), limit))
+	for _, x := range rows[:min(len(rows), limit)] {
+		out = append(out, x.m)
+	}
+	return out, nil
 }
+
+// withExtra scans one more column after the caller's.
+type withExtra struct {
+	r     Scanner
+	extra any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extra)...) }
 
 // Requeue implements ledger.Store.
 func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBefore time.Time) (ledger.RequeueResult, error) {
@@ -468,39 +576,62 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 	var res ledger.RequeueResult
 	err := s.write(ctx, func(t *wtx) error {
 		res = ledger.RequeueResult{} // a retried transaction starts afresh
+		// Receipts kept as pending while they were sending may prove they
+		// were accepted: they are not resent in this round.
+		changed, err := t.RetryPending(ctx, ids, nowN)
+		if err != nil {
+			return err
+		}
 		for _, id := range ids {
-			rows, err := t.q.Query(ctx, `UPDATE messages SET state = 'queued', requeues = requeues + 1, not_before = $1, updated_at = $2,
-					reason = 'requeued after unknown outcome'
-				WHERE id = $3 AND state = 'unknown' AND requeues < $4 RETURNING requeues`,
-				Nanos(notBefore), nowN, id, int64(maxRequeues))
-			if err != nil {
-				return err
-			}
-			var requeues int64
-			found := rows.Next()
-			if found {
-				err = rows.Scan(&requeues)
-			}
-			rows.Close()
-			if err == nil {
-				err = rows.Err()
-			}
-			if err != nil {
-				return err
-			}
-			if found {
-				t.out(id, message.StateQueued, fmt.Sprintf("requeued after unknown outcome (%d/%d)", requeues, maxRequeues), nowN)
-				res.Requeued++
+			if changed[id] {
 				continue
 			}
-			reason := "unknown outcome: requeue limit reached"
-			n, err := updateReturningIDs(ctx, t, message.StateFailed, reason, nowN,
-				`UPDATE messages SET state = 'failed', reason = $1, done_at = $2, updated_at = $2
-				WHERE id = $3 AND state = 'unknown' RETURNING id`, reason, nowN, id)
+			var st, cids string
+			var requeues, segs, parts int64
+			found := false
+			err := queryEach(ctx, t.q, func(r Rows) error {
+				found = true
+				return r.Scan(&st, &requeues, &segs, &cids, &parts)
+			}, `SELECT state, requeues, segments, carrier_ids,
+				(SELECT count(*) FROM parts p WHERE p.message_id = messages.id AND p.seq >= 0)
+				FROM messages WHERE id = $1`+s.d.ForUpdate, id)
 			if err != nil {
 				return err
 			}
-			res.Failed += n
+			partial := st == string(message.StateSubmitted) && cids == "" && parts < segs
+			if !found || (st != string(message.StateUnknown) && !partial) {
+				continue // settled meanwhile
+			}
+			var why, failWhy string
+			if partial {
+				why = fmt.Sprintf("requeued: %d of %d parts accepted", parts, segs)
+				failWhy = fmt.Sprintf("partly accepted (%d of %d parts): requeue limit reached", parts, segs)
+			} else {
+				why = "requeued after unknown outcome"
+				failWhy = "unknown outcome: requeue limit reached"
+			}
+			if requeues < int64(maxRequeues) {
+				n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'queued', requeues = requeues + 1, not_before = $1, updated_at = $2,
+					reason = $3 WHERE id = $4 AND state = $5 AND requeues = $6`,
+					Nanos(notBefore), nowN, why, id, st, requeues)
+				if err != nil {
+					return err
+				}
+				if n > 0 {
+					t.out(id, message.StateQueued, fmt.Sprintf("%s (%d/%d)", why, requeues+1, maxRequeues), nowN)
+					res.Requeued++
+				}
+				continue
+			}
+			n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'failed', reason = $1, done_at = $2, updated_at = $2
+				WHERE id = $3 AND state = $4`, failWhy, nowN, id, st)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				t.out(id, message.StateFailed, failWhy, nowN)
+				res.Failed++
+			}
 		}
 		return nil
 	})

@@ -220,11 +220,15 @@ func (t *wtx) TakePending(ctx context.Context, carrier string, ids []string) ([]
 }
 
 func (t *wtx) UnknownCandidates(ctx context.Context, carrier, recipient string) ([]Candidate, error) {
-	// Unknown messages, and unknown ones requeued for a resend that has
-	// not happened yet (a late receipt then saves the duplicate).
+	// Unknown messages; unknown ones requeued for a resend that has not
+	// happened yet (a late receipt then saves the duplicate); and messages
+	// submitted by reconciliation alone (no submit result: carrier_ids
+	// empty), which take the receipts of their other parts. The caller
+	// skips those whose parts are all there. Oldest first.
 	rows, err := t.q.Query(ctx, `SELECT id, body, segments FROM messages
-		WHERE recipient = $1 AND (state = 'unknown' OR (state = 'queued' AND requeues > 0))
-		AND (carrier = $2 OR carrier = '') ORDER BY updated_at, id`, recipient, carrier)
+		WHERE recipient = $1 AND (state = 'unknown' OR (state = 'queued' AND requeues > 0)
+			OR (state = 'submitted' AND carrier_ids = ''))
+		AND (carrier = $2 OR carrier = '') ORDER BY id`, recipient, carrier)
 	if err != nil {
 		return nil, err
 	}
@@ -261,17 +265,23 @@ func (t *wtx) ForDerive(ctx context.Context, msgID int64) (Derive, error) {
 		return d, err
 	}
 	d.State, d.Segments = message.State(state), int(segs)
-	rows, err = t.q.Query(ctx, `SELECT stat FROM parts WHERE message_id = $1 ORDER BY seq`, msgID)
+	// Parts of the current send only: a resend moves the earlier send's
+	// parts to negative seqs.
+	rows, err = t.q.Query(ctx, `SELECT seq, stat FROM parts WHERE message_id = $1 AND seq >= 0 ORDER BY seq`, msgID)
 	if err != nil {
 		return d, err
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var seq int64
 		var s string
-		if err := rows.Scan(&s); err != nil {
+		if err := rows.Scan(&seq, &s); err != nil {
 			return d, err
 		}
-		d.Stats = append(d.Stats, s)
+		for len(d.Stats) <= int(seq) {
+			d.Stats = append(d.Stats, "")
+		}
+		d.Stats[seq] = s
 	}
 	return d, rows.Err()
 }
