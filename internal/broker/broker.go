@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -32,13 +34,17 @@ type Config struct {
 	Topics            map[string]int // topic -> partitions, created if missing (also after a restart; an existing topic keeps its partition count)
 	MinSessionTimeout time.Duration  // default DefaultMinSessionTimeout
 	SyncWrites        bool           // fsync every produced batch (about 20 % slower)
-	Logger            *slog.Logger
+	// Users, when set, turns SASL authentication on: user -> password,
+	// accepted with PLAIN and SCRAM-SHA-256/512. Clients then need them.
+	Users  map[string]string
+	Logger *slog.Logger
 }
 
 // Broker is a running embedded broker.
 type Broker struct {
-	c   *kfake.Cluster
-	log *slog.Logger
+	c     *kfake.Cluster
+	log   *slog.Logger
+	admin sasl.Mechanism // credentials of the broker's own admin client, when SASL is on
 }
 
 // Start starts the broker, creates the configured topics that do not exist
@@ -77,11 +83,21 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	for name, n := range cfg.Topics {
 		opts = append(opts, kfake.SeedTopics(int32(n), name))
 	}
+	var admin sasl.Mechanism
+	if len(cfg.Users) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+		for u, pw := range cfg.Users {
+			for _, m := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+				opts = append(opts, kfake.Superuser(m, u, pw))
+			}
+			admin = plain.Mechanism{Username: u, Password: pw}
+		}
+	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("broker: start: %w", err)
 	}
-	b := &Broker{c: c, log: log}
+	b := &Broker{c: c, log: log, admin: admin}
 	if err := b.ensureTopics(ctx, cfg.Topics); err != nil {
 		c.Close()
 		return nil, err
@@ -106,6 +122,9 @@ func (b *Broker) ensureTopics(ctx context.Context, topics map[string]int) error 
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: name, NumPartitions: topics[name], ReplicationFactor: 1})
 	}
 	cl := &kafka.Client{Addr: kafka.TCP(b.Addrs()...), Timeout: 10 * time.Second}
+	if b.admin != nil {
+		cl.Transport = &kafka.Transport{SASL: b.admin}
+	}
 	resp, err := cl.CreateTopics(ctx, req)
 	if err != nil {
 		return fmt.Errorf("broker: create topics: %w", err)

@@ -41,6 +41,33 @@ type Kafka struct {
 	MaxBatch       int      `yaml:"max_batch"`
 	MaxWait        Duration `yaml:"max_wait"`
 	SessionTimeout Duration `yaml:"session_timeout"`
+	TLS            TLS      `yaml:"tls"`
+	SASL           SASL     `yaml:"sasl"`
+}
+
+// TLS is a client TLS setting.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`   // PEM; empty: the system roots
+	CertFile           string `yaml:"cert_file"` // client certificate (mutual TLS), PEM
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASL is a Kafka SASL login.
+type SASL struct {
+	Mechanism    string `yaml:"mechanism"` // "", plain, scram-sha-256, scram-sha-512
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"` // discouraged; use PasswordEnv or PasswordFile
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// ResolvePassword returns the SASL password from the inline value, the
+// environment or a file.
+func (s SASL) ResolvePassword() (string, error) {
+	return secret("kafka sasl password", s.Password, s.PasswordEnv, s.PasswordFile)
 }
 
 // Ledger is the message store.
@@ -84,7 +111,10 @@ type Carrier struct {
 	PasswordFile    string   `yaml:"password_file"`
 	SystemType      string   `yaml:"system_type"`
 	Binds           int      `yaml:"binds"`
-	BindType        string   `yaml:"bind_type"` // transceiver (default), transmitter, receiver
+	ReceiverBinds   int      `yaml:"receiver_binds"`  // extra receiver-only binds, for SMSCs that send receipts only there
+	ReceiptWorkers  int      `yaml:"receipt_workers"` // receipts stored concurrently per bind (group-committed); at least the SMSC's receipt window
+	Concat          string   `yaml:"concat"`          // long messages: udh (8-bit reference, default), sar (TLVs) or payload (message_payload)
+	BindType        string   `yaml:"bind_type"`       // transceiver (default), transmitter, receiver
 	Window          int      `yaml:"window"`
 	TPS             int      `yaml:"tps"`
 	Source          string   `yaml:"source"` // default "12123"
@@ -224,6 +254,17 @@ func (c *Config) Validate() error {
 	if c.Kafka.DeadLetter == "" {
 		add("kafka.dead_letter_topic: must not be empty (bad records must go somewhere)")
 	}
+	switch c.Kafka.SASL.Mechanism {
+	case "", "plain", "scram-sha-256", "scram-sha-512":
+	default:
+		add("kafka.sasl.mechanism: %q is not plain, scram-sha-256 or scram-sha-512", c.Kafka.SASL.Mechanism)
+	}
+	if c.Kafka.SASL.Mechanism != "" && c.Kafka.SASL.Username == "" {
+		add("kafka.sasl.username: required with a mechanism")
+	}
+	if (c.Kafka.TLS.CertFile == "") != (c.Kafka.TLS.KeyFile == "") {
+		add("kafka.tls: cert_file and key_file go together")
+	}
 	if c.Kafka.MaxBatch <= 0 {
 		add("kafka.max_batch: must be positive")
 	}
@@ -271,6 +312,14 @@ func (c *Config) Validate() error {
 		}
 		if btoi(k.Password != "")+btoi(k.PasswordEnv != "")+btoi(k.PasswordFile != "") > 1 {
 			add("%s: set at most one of password, password_env, password_file", where)
+		}
+		switch k.Concat {
+		case "", "udh", "sar", "payload":
+		default:
+			add("%s.concat: %q is not udh, sar or payload", where, k.Concat)
+		}
+		if k.ReceiverBinds < 0 || k.ReceiptWorkers < 0 {
+			add("%s: receiver_binds and receipt_workers must not be negative", where)
 		}
 		switch k.BindType {
 		case "", "transceiver", "transmitter", "receiver":

@@ -9,6 +9,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/traffic12123/gateway/internal/event"
 )
@@ -76,16 +78,24 @@ type Config struct {
 	GroupID         string
 	Topics          []string
 	DeadLetterTopic string
-	MaxBatch        int           // records per Handle call; default DefaultMaxBatch
-	MaxWait         time.Duration // how long a batch waits to fill once its first record is in; default DefaultMaxWait
-	MinBytes        int           // fetch request minimum; default 1
-	MaxBytes        int           // fetch request maximum; default DefaultMaxBytes
-	SessionTimeout  time.Duration // group session; default DefaultSessionTimeout (the broker may impose a floor)
-	DecodeWorkers   int           // goroutines decoding a large batch; default GOMAXPROCS, at most 4
-	BackoffMin      time.Duration // first retry delay after a handler or DLQ error; default DefaultBackoffMin
-	BackoffMax      time.Duration // default DefaultBackoffMax
+	MaxBatch        int            // records per Handle call; default DefaultMaxBatch
+	MaxWait         time.Duration  // how long a batch waits to fill once its first record is in; default DefaultMaxWait
+	MinBytes        int            // fetch request minimum; default 1
+	MaxBytes        int            // fetch request maximum; default DefaultMaxBytes
+	SessionTimeout  time.Duration  // group session; default DefaultSessionTimeout (the broker may impose a floor)
+	DecodeWorkers   int            // goroutines decoding a large batch; default GOMAXPROCS, at most 4
+	BackoffMin      time.Duration  // first retry delay after a handler or DLQ error; default DefaultBackoffMin
+	BackoffMax      time.Duration  // default DefaultBackoffMax
+	TLS             *tls.Config    // nil: plaintext
+	SASL            sasl.Mechanism // nil: no authentication
 	Logger          *slog.Logger
 	Metrics         *Metrics // nil: unregistered metrics
+}
+
+// Transport is the kafka-go transport for writers talking to the same
+// cluster as cfg (TLS and SASL as configured).
+func Transport(tlsCfg *tls.Config, mech sasl.Mechanism) *kafka.Transport {
+	return &kafka.Transport{TLS: tlsCfg, SASL: mech, DialTimeout: 10 * time.Second}
 }
 
 // Consumer is one member of a consumer group.
@@ -171,6 +181,7 @@ func (c *Consumer) readerConfig() kafka.ReaderConfig {
 	hb := max(c.cfg.SessionTimeout/10, 50*time.Millisecond)
 	return kafka.ReaderConfig{
 		Brokers:           c.cfg.Brokers,
+		Dialer:            &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: c.cfg.TLS, SASLMechanism: c.cfg.SASL},
 		GroupID:           c.cfg.GroupID,
 		GroupTopics:       c.cfg.Topics,
 		MinBytes:          c.cfg.MinBytes,
@@ -204,6 +215,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		BatchBytes:   1_000_000, // under Kafka's default message.max.bytes
 		BatchTimeout: time.Millisecond,
 		WriteTimeout: 10 * time.Second,
+		Transport:    Transport(c.cfg.TLS, c.cfg.SASL),
 	}
 	c.log.Info("consumer starting", "topics", c.cfg.Topics, "dlq", c.cfg.DeadLetterTopic)
 	err := c.loop(ctx, r, dlq)
