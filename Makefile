@@ -21,7 +21,7 @@ demo:
 	$(GO) run ./cmd/smsgw demo --events 2000
 
 lint:
-	gofmt -l . | tee /dev/stderr | (! read)
+	@files=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$files" ]; then echo "gofmt needed: $$files"; exit 1; fi
 	$(GO) vet ./...
 	@# pkg/ never imports internal/
 	! $(GO) list -f '{{.ImportPath}}: {{join .Imports " "}}' ./pkg/... | grep -E 'internal/'
