@@ -32,8 +32,11 @@ import (
 	"github.com/traffic12123/gateway/pkg/ivr/flow"
 )
 
-// Set by the build: go build -ldflags "-X main.version=...".
-var version = "dev"
+// Set by the build: go build -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = ""
+)
 
 const usage = `usage: ivr <command> [flags]
 
@@ -87,15 +90,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	c := commit
+	if bi, ok := debug.ReadBuildInfo(); ok && c == "" {
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " " + s.Value[:12]
+			if s.Key == "vcs.revision" {
+				c = s.Value
 			}
 		}
 	}
-	return "ivr " + v
+	if c == "" {
+		c = "unknown"
+	}
+	return fmt.Sprintf("ivr %s (commit %s)", version, c)
 }
 
 func logger(w io.Writer, level string) *slog.Logger {
