@@ -146,6 +146,7 @@ func Run(t *testing.T, f Factory) {
 		{"ReceiptBeforeSubmit", testReceiptBeforeSubmit},
 		{"DuplicateReceipts", testDuplicateReceipts},
 		{"MultipartDerivedState", testMultipart},
+		{"MultipartOnePayload", testPayload},
 		{"Transition", testTransition},
 		{"Cancel", testCancel},
 		{"RecoverAndRequeue", testRecover},
@@ -1219,5 +1220,20 @@ func testReconcilePending(t *testing.T, e *env) {
 	// a's own receipt, now that a is unknown, reconciles it directly.
 	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "z2", Stat: "DELIVRD", Recipient: a.Recipient, Text: "???12123"}); res[0].MessageID != a.ID {
 		t.Fatalf("z2: %+v", res[0])
+	}
+}
+
+// testPayload: a long message sent in one message_payload has one carrier
+// id; its one receipt settles it.
+func testPayload(t *testing.T, e *env) {
+	m := longMsg("ev", "r", 1)
+	e.insert(m)
+	e.claim(1, "a")
+	e.submit(m, "pl1")
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "pl1", Stat: "DELIVRD"}); res[0].State != message.StateDelivered {
+		t.Fatalf("receipt of a payload message: %+v", res[0])
+	}
+	if got := e.unknownIDs(e.clock.Now().Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("left to reconcile: %v", got)
 	}
 }

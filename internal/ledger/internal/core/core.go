@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/message"
@@ -29,10 +30,20 @@ type Candidate struct {
 	Segments int
 }
 
+// expectedParts is the number of parts a message's state derives from:
+// one per carrier id when a submit result recorded them (a long message
+// sent in one message_payload has one), else its segments.
+func expectedParts(segments int64, carrierIDs string) int {
+	if carrierIDs != "" {
+		return strings.Count(carrierIDs, ",") + 1
+	}
+	return int(segments)
+}
+
 // Derive is what a message's derivation needs.
 type Derive struct {
 	State    message.State
-	Segments int
+	Segments int      // parts expected (expectedParts)
 	Stats    []string // last stat of every part by seq, "" when none yet
 }
 
@@ -84,16 +95,17 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 		in, args := t.d.Ints("id", 1, ids)
 		return queryEach(ctx, t.q, func(r Rows) error {
 			var id, segs int64
-			var st string
-			if err := r.Scan(&id, &st, &segs); err != nil {
+			var st, cids string
+			if err := r.Scan(&id, &st, &segs, &cids); err != nil {
 				return err
 			}
-			c.msgs[id] = &Derive{State: message.State(st), Segments: int(segs)}
-			if segs > 1 {
+			n := expectedParts(segs, cids)
+			c.msgs[id] = &Derive{State: message.State(st), Segments: n}
+			if n > 1 {
 				multi = append(multi, id)
 			}
 			return nil
-		}, `SELECT id, state, segments FROM messages WHERE `+in+t.d.ForUpdate, args...)
+		}, `SELECT id, state, segments, carrier_ids FROM messages WHERE `+in+t.d.ForUpdate, args...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("prefetch messages: %w", err)

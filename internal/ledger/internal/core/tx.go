@@ -248,14 +248,14 @@ func (t *wtx) UnknownCandidates(ctx context.Context, carrier, recipient string) 
 
 func (t *wtx) ForDerive(ctx context.Context, msgID int64) (Derive, error) {
 	var d Derive
-	rows, err := t.q.Query(ctx, `SELECT state, segments FROM messages WHERE id = $1`, msgID)
+	rows, err := t.q.Query(ctx, `SELECT state, segments, carrier_ids FROM messages WHERE id = $1`, msgID)
 	if err != nil {
 		return d, err
 	}
-	var state string
+	var state, cids string
 	var segs int64
 	if rows.Next() {
-		err = rows.Scan(&state, &segs)
+		err = rows.Scan(&state, &segs, &cids)
 	}
 	rows.Close()
 	if err != nil {
@@ -264,7 +264,7 @@ func (t *wtx) ForDerive(ctx context.Context, msgID int64) (Derive, error) {
 	if err := rows.Err(); err != nil {
 		return d, err
 	}
-	d.State, d.Segments = message.State(state), int(segs)
+	d.State, d.Segments = message.State(state), expectedParts(segs, cids)
 	// Parts of the current send only: a resend moves the earlier send's
 	// parts to negative seqs.
 	rows, err = t.q.Query(ctx, `SELECT seq, stat FROM parts WHERE message_id = $1 AND seq >= 0 ORDER BY seq`, msgID)
