@@ -154,6 +154,7 @@ func Run(t *testing.T, f Factory) {
 		{"ReconcileSameTextTwice", testReconcileSameText},
 		{"ReconcileMultipartUnknown", testReconcileMultipart},
 		{"ReconcilePartlyAccepted", testReconcilePartial},
+		{"ReconcilePartFailedOthersMissing", testReconcilePartFailed},
 		{"ReconcilePendingWhileSending", testReconcilePending},
 		{"DedupeAndCaps", testDedupe},
 		{"OptOut", testOptOut},
@@ -1235,5 +1236,41 @@ func testPayload(t *testing.T, e *env) {
 	}
 	if got := e.unknownIDs(e.clock.Now().Add(time.Hour)); len(got) != 0 {
 		t.Fatalf("left to reconcile: %v", got)
+	}
+}
+
+// testReconcilePartFailed: the failure receipt of one part of an unknown
+// long message does not settle it while other parts are missing (they may
+// never have been submitted): the other part's receipt does, or, when none
+// comes, it is resent whole after the grace period.
+func testReconcilePartFailed(t *testing.T, e *env) {
+	m, n := longMsg("ev", "r", 1), longMsg("ev", "r2", 2)
+	e.unknownMsgs(m, n)
+	for _, x := range []*message.Message{m, n} {
+		res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: fmt.Sprint("f", x.ID), Stat: "UNDELIV", Recipient: x.Recipient, Text: "??????????12345"})[0]
+		if res.MessageID != x.ID || res.State != message.StateSubmitted {
+			t.Fatalf("failed part of a partly known message: %+v", res)
+		}
+	}
+	// m's other part was accepted: its receipt settles m as failed.
+	res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "m2", Stat: "DELIVRD", Recipient: m.Recipient, Text: "??????????????????"})[0]
+	if res.MessageID != m.ID || res.State != message.StateFailed {
+		t.Fatalf("last part: %+v", res)
+	}
+	// n's never was: resent after the grace period.
+	e.clock.Add(time.Minute)
+	if got := e.unknownIDs(e.clock.Now()); !slices.Equal(got, []int64{n.ID}) {
+		t.Fatalf("to reconcile %v, want %v", got, []int64{n.ID})
+	}
+	if r, err := e.s.Requeue(e.ctx, []int64{n.ID}, 1, e.clock.Now()); err != nil || r.Requeued != 1 {
+		t.Fatalf("requeue = %+v %v", r, err)
+	}
+	if got := e.claim(5, "a"); len(got) != 1 || got[0].ID != n.ID {
+		t.Fatalf("resend claim %v", ids(got))
+	}
+	e.submit(n, "n1", "n2")
+	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "n1", Stat: "DELIVRD"}, ledger.Receipt{Carrier: "cmcc", MessageID: "n2", Stat: "DELIVRD"})
+	if st := e.state(n); st != message.StateDelivered {
+		t.Fatalf("resent n %s", st)
 	}
 }

@@ -44,6 +44,7 @@ func expectedParts(segments int64, carrierIDs string) int {
 type Derive struct {
 	State    message.State
 	Segments int      // parts expected (expectedParts)
+	NoResult bool     // no submit result recorded: parts come from reconciliation
 	Stats    []string // last stat of every part by seq, "" when none yet
 }
 
@@ -100,7 +101,7 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 				return err
 			}
 			n := expectedParts(segs, cids)
-			c.msgs[id] = &Derive{State: message.State(st), Segments: n}
+			c.msgs[id] = &Derive{State: message.State(st), Segments: n, NoResult: cids == ""}
 			if n > 1 {
 				multi = append(multi, id)
 			}
@@ -316,7 +317,15 @@ func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Rece
 	switch {
 	case d.State == message.StateSubmitted || d.State == message.StateUnknown ||
 		(reconciled && d.State == message.StateQueued):
-		if st, why, ok := ledger.DeriveState(d.Segments, d.Stats); ok && st != d.State {
+		st, why, ok := ledger.DeriveState(d.Segments, d.Stats)
+		if ok && d.NoResult && len(d.Stats) < d.Segments {
+			// Parts are missing (maybe never submitted: the process died
+			// between them): one part's failure does not settle the
+			// message yet; the missing parts' receipts will, or it is
+			// resent whole after the grace period (Unknown, Requeue).
+			ok = false
+		}
+		if ok && st != d.State {
 			newState, reason = st, why
 		} else if !ok && d.State != message.StateSubmitted {
 			// Any receipt proves the SMSC took it: no resend.

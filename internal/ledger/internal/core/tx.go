@@ -264,7 +264,7 @@ func (t *wtx) ForDerive(ctx context.Context, msgID int64) (Derive, error) {
 	if err := rows.Err(); err != nil {
 		return d, err
 	}
-	d.State, d.Segments = message.State(state), expectedParts(segs, cids)
+	d.State, d.Segments, d.NoResult = message.State(state), expectedParts(segs, cids), cids == ""
 	// Parts of the current send only: a resend moves the earlier send's
 	// parts to negative seqs.
 	rows, err = t.q.Query(ctx, `SELECT seq, stat FROM parts WHERE message_id = $1 AND seq >= 0 ORDER BY seq`, msgID)
