@@ -10,8 +10,10 @@ import (
 
 // Encoding.
 
-// AppendTo appends the wire form of p to b.
-func (p *PDU) AppendTo(b []byte) ([]byte, error) {
+// appendHand is the hand-written encoder: the fallback for the PDUs
+// go-smpp cannot encode (see encodeGoSMPP) and the reference the tests
+// compare go-smpp's output with.
+func (p *PDU) appendHand(b []byte) ([]byte, error) {
 	start := len(b)
 	b = binary.BigEndian.AppendUint32(b, 0) // length, patched below
 	b = binary.BigEndian.AppendUint32(b, uint32(p.Command))
@@ -362,21 +364,22 @@ func (x *Raw) decode(d *decoder) {
 	d.b = nil
 }
 
-// Decode parses one whole PDU (header included). The body keeps
-// references into b: do not reuse b while the PDU is in use.
-//
-// A response with a non-zero status and an empty body decodes with a nil
-// Body, as does a response whose body is empty where SMPP 3.4 expects one
-// (some SMSCs send deliver_sm_resp without its empty message_id). Unknown
-// command ids decode with a *Raw body; the caller answers generic_nack.
-func Decode(b []byte) (*PDU, error) {
+// checkFrame checks the header of one whole PDU.
+func checkFrame(b []byte) error {
 	if len(b) < HeaderLen {
-		return nil, fmt.Errorf("%w: %d octets, shorter than a header", ErrMalformed, len(b))
+		return fmt.Errorf("%w: %d octets, shorter than a header", ErrMalformed, len(b))
 	}
 	n := binary.BigEndian.Uint32(b)
 	if int64(n) != int64(len(b)) {
-		return nil, fmt.Errorf("%w: command_length %d, have %d octets", ErrMalformed, n, len(b))
+		return fmt.Errorf("%w: command_length %d, have %d octets", ErrMalformed, n, len(b))
 	}
+	return nil
+}
+
+// decodeHand is the hand-written decoder, for a frame checkFrame accepted:
+// the fallback for what go-smpp cannot decode (see decodeGoSMPP). Its
+// semantics are Decode's.
+func decodeHand(b []byte) (*PDU, error) {
 	p := &PDU{
 		Command: CommandID(binary.BigEndian.Uint32(b[4:])),
 		Status:  Status(binary.BigEndian.Uint32(b[8:])),
