@@ -314,8 +314,10 @@ func (p *PDU) AppendTo(b []byte) ([]byte, error) {
 	if err := p.validate(); err != nil {
 		return b, err
 	}
-	if body := p.goSMPPBody(); body != nil {
-		return appendGoSMPP(b, body, p.tlvs())
+	if e := p.goSMPPEnc(); e != nil {
+		out, err := appendGoSMPP(b, e.body, p.tlvs())
+		e.release()
+		return out, err
 	}
 	return p.appendHand(b)
 }
@@ -363,55 +365,78 @@ func appendGoSMPP(b []byte, body fpdu.Body, tlvs TLVs) ([]byte, error) {
 	return out, nil
 }
 
-// toGoSMPP fills go-smpp field maps with few allocations: the strings of
-// one PDU share one NUL-terminated arena (a Variable whose Data ends in
-// NUL is written as is) and the fixed fields one array.
-type toGoSMPP struct {
+// goSMPPEnc is a go-smpp body with what fills its field map. Encoders
+// are pooled per command and reused: go-smpp's constructors build two
+// maps per PDU and its field map grows entry by entry, which cost more
+// than the serialization itself. Reuse writes the same keys again, so a
+// reused map does not grow, and the values point into arrays the encoder
+// owns: the strings of one PDU share one NUL-terminated arena (a Variable
+// whose Data ends in NUL is written as is, without an append), the fixed
+// fields one array. The TLV map stays empty (see appendGoSMPP).
+type goSMPPEnc struct {
+	body  fpdu.Body
 	f     pdufield.Map
 	arena []byte
 	fixed []pdufield.Fixed
 	vars  []pdufield.Variable
+	sm    pdufield.SM
+	pool  *sync.Pool
 }
 
-func newToGoSMPP(f pdufield.Map, strLen, nfixed, nvars int) *toGoSMPP {
-	return &toGoSMPP{
-		f:     f,
-		arena: make([]byte, 0, strLen),
-		fixed: make([]pdufield.Fixed, 0, nfixed),
-		vars:  make([]pdufield.Variable, 0, nvars),
+var encPools = func() map[CommandID]*sync.Pool {
+	submit := func() fpdu.Body { return fpdu.NewSubmitSM(nil) }
+	ctors := map[CommandID]func() fpdu.Body{
+		EnquireLink: fpdu.NewEnquireLink, EnquireLinkResp: fpdu.NewEnquireLinkResp,
+		Unbind: fpdu.NewUnbind, UnbindResp: fpdu.NewUnbindResp, GenericNack: fpdu.NewGenericNACK,
+		BindReceiver: fpdu.NewBindReceiver, BindTransmitter: fpdu.NewBindTransmitter, BindTransceiver: fpdu.NewBindTransceiver,
+		BindReceiverResp: fpdu.NewBindReceiverResp, BindTransmitterResp: fpdu.NewBindTransmitterResp, BindTransceiverResp: fpdu.NewBindTransceiverResp,
+		SubmitSM: submit,
+		// deliver_sm too is built as go-smpp's submit_sm: NewDeliverSM
+		// writes a stray 0x00 for its UDH length field.
+		DeliverSM:    submit,
+		SubmitSMResp: fpdu.NewSubmitSMResp, DeliverSMResp: fpdu.NewDeliverSMResp,
+		QuerySM: fpdu.NewQuerySM, QuerySMResp: fpdu.NewQuerySMResp,
 	}
+	m := make(map[CommandID]*sync.Pool, len(ctors))
+	for c, ctor := range ctors {
+		pool := &sync.Pool{}
+		pool.New = func() any {
+			b := ctor()
+			return &goSMPPEnc{body: b, f: b.Fields(), arena: make([]byte, 0, 64),
+				fixed: make([]pdufield.Fixed, 0, 11), vars: make([]pdufield.Variable, 0, 5), pool: pool}
+		}
+		m[c] = pool
+	}
+	return m
+}()
+
+func (e *goSMPPEnc) str(k pdufield.Name, s string) {
+	i := len(e.arena)
+	e.arena = append(e.arena, s...)
+	e.arena = append(e.arena, 0)
+	e.vars = append(e.vars, pdufield.Variable{Data: e.arena[i:len(e.arena):len(e.arena)]})
+	e.f[k] = &e.vars[len(e.vars)-1]
 }
 
-func (t *toGoSMPP) str(k pdufield.Name, s string) {
-	i := len(t.arena)
-	t.arena = append(t.arena, s...)
-	t.arena = append(t.arena, 0)
-	t.vars = append(t.vars, pdufield.Variable{Data: t.arena[i:len(t.arena):len(t.arena)]})
-	t.f[k] = &t.vars[len(t.vars)-1]
+func (e *goSMPPEnc) u8(k pdufield.Name, v byte) {
+	e.fixed = append(e.fixed, pdufield.Fixed{Data: v})
+	e.f[k] = &e.fixed[len(e.fixed)-1]
 }
 
-func (t *toGoSMPP) u8(k pdufield.Name, v byte) {
-	t.fixed = append(t.fixed, pdufield.Fixed{Data: v})
-	t.f[k] = &t.fixed[len(t.fixed)-1]
+// release returns e to its pool without keeping the caller's octets.
+func (e *goSMPPEnc) release() {
+	e.sm.Data = nil
+	e.pool.Put(e)
 }
 
-// goSMPPBody returns p as a go-smpp body with an empty TLV map, or nil
-// when go-smpp cannot encode it (the hand-written encoder does).
-func (p *PDU) goSMPPBody() fpdu.Body {
-	var body fpdu.Body
-	switch x := p.Body.(type) {
+// goSMPPEnc returns p as a go-smpp body with an empty TLV map, or nil when
+// go-smpp cannot encode it (the hand-written encoder does). The caller
+// releases it after serializing.
+func (p *PDU) goSMPPEnc() *goSMPPEnc {
+	switch p.Body.(type) {
 	case nil:
 		switch p.Command {
-		case EnquireLink:
-			body = fpdu.NewEnquireLink()
-		case EnquireLinkResp:
-			body = fpdu.NewEnquireLinkResp()
-		case Unbind:
-			body = fpdu.NewUnbind()
-		case UnbindResp:
-			body = fpdu.NewUnbindResp()
-		case GenericNack:
-			body = fpdu.NewGenericNACK()
+		case EnquireLink, EnquireLinkResp, Unbind, UnbindResp, GenericNack:
 		default:
 			// A response without its body (an error status): go-smpp
 			// would write its fields' defaults.
@@ -419,101 +444,90 @@ func (p *PDU) goSMPPBody() fpdu.Body {
 		}
 	case *Bind:
 		switch p.Command {
-		case BindReceiver:
-			body = fpdu.NewBindReceiver()
-		case BindTransmitter:
-			body = fpdu.NewBindTransmitter()
-		case BindTransceiver:
-			body = fpdu.NewBindTransceiver()
+		case BindReceiver, BindTransmitter, BindTransceiver:
 		default:
 			return nil
 		}
-		t := newToGoSMPP(body.Fields(), len(x.SystemID)+len(x.Password)+len(x.SystemType)+len(x.AddressRange)+4, 3, 4)
-		t.str(pdufield.SystemID, x.SystemID)
-		t.str(pdufield.Password, x.Password)
-		t.str(pdufield.SystemType, x.SystemType)
-		t.u8(pdufield.InterfaceVersion, x.InterfaceVersion)
-		t.u8(pdufield.AddrTON, x.AddrTON)
-		t.u8(pdufield.AddrNPI, x.AddrNPI)
-		t.str(pdufield.AddressRange, x.AddressRange)
 	case *BindResp:
 		switch p.Command {
-		case BindReceiverResp:
-			body = fpdu.NewBindReceiverResp()
-		case BindTransmitterResp:
-			body = fpdu.NewBindTransmitterResp()
-		case BindTransceiverResp:
-			body = fpdu.NewBindTransceiverResp()
+		case BindReceiverResp, BindTransmitterResp, BindTransceiverResp:
 		default:
 			return nil
 		}
-		t := newToGoSMPP(body.Fields(), len(x.SystemID)+1, 0, 1)
-		t.str(pdufield.SystemID, x.SystemID)
 	case *SM:
 		if p.Command != SubmitSM && p.Command != DeliverSM {
 			return nil
 		}
-		// deliver_sm too is built as go-smpp's submit_sm: NewDeliverSM
-		// writes a stray 0x00 for its UDH length field.
-		body = fpdu.NewSubmitSM(nil)
-		t := newToGoSMPP(body.Fields(), len(x.ServiceType)+len(x.Source.Addr)+len(x.Dest.Addr)+len(x.ScheduleDeliveryTime)+len(x.ValidityPeriod)+5, 11, 5)
-		t.str(pdufield.ServiceType, x.ServiceType)
-		t.u8(pdufield.SourceAddrTON, x.Source.TON)
-		t.u8(pdufield.SourceAddrNPI, x.Source.NPI)
-		t.str(pdufield.SourceAddr, x.Source.Addr)
-		t.u8(pdufield.DestAddrTON, x.Dest.TON)
-		t.u8(pdufield.DestAddrNPI, x.Dest.NPI)
-		t.str(pdufield.DestinationAddr, x.Dest.Addr)
-		t.u8(pdufield.ESMClass, x.ESMClass)
-		t.u8(pdufield.ProtocolID, x.ProtocolID)
-		t.u8(pdufield.PriorityFlag, x.PriorityFlag)
-		t.str(pdufield.ScheduleDeliveryTime, x.ScheduleDeliveryTime)
-		t.str(pdufield.ValidityPeriod, x.ValidityPeriod)
-		t.u8(pdufield.RegisteredDelivery, x.RegisteredDelivery)
-		t.u8(pdufield.ReplaceIfPresentFlag, x.ReplaceIfPresent)
-		t.u8(pdufield.DataCoding, x.DataCoding)
-		t.u8(pdufield.SMDefaultMsgID, x.SMDefaultMsgID)
-		t.u8(pdufield.SMLength, byte(len(x.ShortMessage)))
-		t.f[pdufield.ShortMessage] = &pdufield.SM{Data: x.ShortMessage}
 	case *SMResp:
-		switch p.Command {
-		case SubmitSMResp:
-			body = fpdu.NewSubmitSMResp()
-		case DeliverSMResp:
-			body = fpdu.NewDeliverSMResp()
-		default:
+		if p.Command != SubmitSMResp && p.Command != DeliverSMResp {
 			return nil // data_sm_resp: go-smpp has no such PDU
 		}
-		t := newToGoSMPP(body.Fields(), len(x.MessageID)+1, 0, 1)
-		t.str(pdufield.MessageID, x.MessageID)
 	case *QuerySMBody:
 		if p.Command != QuerySM {
 			return nil
 		}
-		body = fpdu.NewQuerySM()
-		t := newToGoSMPP(body.Fields(), len(x.MessageID)+len(x.Source.Addr)+2, 2, 2)
-		t.str(pdufield.MessageID, x.MessageID)
-		t.u8(pdufield.SourceAddrTON, x.Source.TON)
-		t.u8(pdufield.SourceAddrNPI, x.Source.NPI)
-		t.str(pdufield.SourceAddr, x.Source.Addr)
 	case *QuerySMRespBody:
 		if p.Command != QuerySMResp {
 			return nil
 		}
-		body = fpdu.NewQuerySMResp()
-		t := newToGoSMPP(body.Fields(), len(x.MessageID)+len(x.FinalDate)+2, 2, 2)
-		t.str(pdufield.MessageID, x.MessageID)
-		t.str(pdufield.FinalDate, x.FinalDate)
-		t.u8(pdufield.MessageState, x.MessageState)
-		t.u8(pdufield.ErrorCode, x.ErrorCode)
 	default:
 		return nil
 	}
-	h := body.Header()
+	pool := encPools[p.Command]
+	if pool == nil {
+		return nil
+	}
+	e := pool.Get().(*goSMPPEnc)
+	e.arena, e.fixed, e.vars = e.arena[:0], e.fixed[:0], e.vars[:0]
+	switch x := p.Body.(type) {
+	case *Bind:
+		e.str(pdufield.SystemID, x.SystemID)
+		e.str(pdufield.Password, x.Password)
+		e.str(pdufield.SystemType, x.SystemType)
+		e.u8(pdufield.InterfaceVersion, x.InterfaceVersion)
+		e.u8(pdufield.AddrTON, x.AddrTON)
+		e.u8(pdufield.AddrNPI, x.AddrNPI)
+		e.str(pdufield.AddressRange, x.AddressRange)
+	case *BindResp:
+		e.str(pdufield.SystemID, x.SystemID)
+	case *SM:
+		e.str(pdufield.ServiceType, x.ServiceType)
+		e.u8(pdufield.SourceAddrTON, x.Source.TON)
+		e.u8(pdufield.SourceAddrNPI, x.Source.NPI)
+		e.str(pdufield.SourceAddr, x.Source.Addr)
+		e.u8(pdufield.DestAddrTON, x.Dest.TON)
+		e.u8(pdufield.DestAddrNPI, x.Dest.NPI)
+		e.str(pdufield.DestinationAddr, x.Dest.Addr)
+		e.u8(pdufield.ESMClass, x.ESMClass)
+		e.u8(pdufield.ProtocolID, x.ProtocolID)
+		e.u8(pdufield.PriorityFlag, x.PriorityFlag)
+		e.str(pdufield.ScheduleDeliveryTime, x.ScheduleDeliveryTime)
+		e.str(pdufield.ValidityPeriod, x.ValidityPeriod)
+		e.u8(pdufield.RegisteredDelivery, x.RegisteredDelivery)
+		e.u8(pdufield.ReplaceIfPresentFlag, x.ReplaceIfPresent)
+		e.u8(pdufield.DataCoding, x.DataCoding)
+		e.u8(pdufield.SMDefaultMsgID, x.SMDefaultMsgID)
+		e.u8(pdufield.SMLength, byte(len(x.ShortMessage))) // validate bounds it
+		e.sm.Data = x.ShortMessage
+		e.f[pdufield.ShortMessage] = &e.sm
+	case *SMResp:
+		e.str(pdufield.MessageID, x.MessageID)
+	case *QuerySMBody:
+		e.str(pdufield.MessageID, x.MessageID)
+		e.u8(pdufield.SourceAddrTON, x.Source.TON)
+		e.u8(pdufield.SourceAddrNPI, x.Source.NPI)
+		e.str(pdufield.SourceAddr, x.Source.Addr)
+	case *QuerySMRespBody:
+		e.str(pdufield.MessageID, x.MessageID)
+		e.str(pdufield.FinalDate, x.FinalDate)
+		e.u8(pdufield.MessageState, x.MessageState)
+		e.u8(pdufield.ErrorCode, x.ErrorCode)
+	}
+	h := e.body.Header()
 	h.ID = fpdu.ID(p.Command)
 	h.Status = fpdu.Status(p.Status)
 	h.Seq = p.Seq
-	return body
+	return e
 }
 
 // validate applies SMPP 3.4's field limits, which go-smpp does not check,

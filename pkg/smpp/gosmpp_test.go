@@ -68,7 +68,11 @@ func TestGoSMPPOnWirePath(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("AppendTo\n got % X\nwant % X", got, want)
 			}
-			encGo := p.goSMPPBody() != nil
+			e := p.goSMPPEnc()
+			encGo := e != nil
+			if e != nil {
+				e.release()
+			}
 			bodiless := newBody(p.Command) == nil
 			if encGo != (viaGoSMPP[p.Command] && (p.Body != nil || bodiless)) {
 				t.Fatalf("encoded by go-smpp: %v", encGo)
