@@ -8,9 +8,12 @@ import (
 // The simulator speaks SMPP 3.4 with its own small codec: it parses only the
 // PDUs an SMSC receives and encodes only the ones it sends, without reflection
 // or per-PDU maps, so that one bind can carry tens of thousands of submit_sm
-// per second. It is deliberately independent of pkg/smpp's codec (built on
-// github.com/fiorix/go-smpp): two implementations that must agree on the wire
-// catch each other's mistakes.
+// per second. It is deliberately independent of pkg/smpp's codec, which is
+// github.com/fiorix/go-smpp's pdu package (pdu.Decode and go-smpp bodies'
+// SerializeTo) with pkg/smpp's hand-written codec as the fallback for what
+// go-smpp cannot do (data_sm, alert_notification, deliver_sm's encoding,
+// PDUs over 4096 octets, malformed input): two implementations that must
+// agree on the wire catch each other's mistakes.
 
 // Command ids (SMPP 3.4 section 5.1.2.1).
 const (
