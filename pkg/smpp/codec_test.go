@@ -83,8 +83,10 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestGoSMPPDecodesOurs has github.com/fiorix/go-smpp's pdu package, an
-// independent implementation, read what we write.
+// TestGoSMPPDecodesOurs has github.com/fiorix/go-smpp's pdu package read
+// what AppendTo writes and checks its fields one by one, apart from the
+// conversion Decode does (which TestGoSMPPOnWirePath compares with the
+// hand-written decoder).
 func TestGoSMPPDecodesOurs(t *testing.T) {
 	ps := samplePDUs(t)
 	sub := ps[3]
