@@ -29,10 +29,16 @@ type Reconciler struct {
 	ClaimLease  time.Duration
 	ResendLimit int
 	Every       time.Duration
-	Now         func() time.Time
-	Wake        func()
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	// UpSince tells since when a carrier has had a bind up (zero while it
+	// has none). Receipts only flow while a bind is up, so an unknown
+	// message's grace period runs from the later of its last change and
+	// its carrier's return: an outage longer than Grace must not turn
+	// accepted messages into resends. Nil: carriers count as always up.
+	UpSince func(carrier string) time.Time
+	Now     func() time.Time
+	Wake    func()
+	Logger  *slog.Logger
+	Metrics *Metrics
 }
 
 // Run reconciles every Every until ctx is done.
@@ -68,27 +74,34 @@ func (r *Reconciler) Once(ctx context.Context) error {
 			r.Logger.Warn("claims of a stopped instance expired; their outcome is now unknown", "messages", n)
 		}
 	}
-	for {
-		ms, err := r.Ledger.Unknown(ctx, now.Add(-r.Grace), 500)
-		if err != nil || len(ms) == 0 {
-			return err
-		}
-		ids := make([]int64, len(ms))
-		for i, m := range ms {
-			ids[i] = m.ID
-		}
-		res, err := r.Ledger.Requeue(ctx, ids, r.ResendLimit, now)
-		if err != nil {
-			return err
-		}
-		r.Metrics.reconciled.WithLabelValues("resent").Add(float64(res.Requeued))
-		r.Metrics.reconciled.WithLabelValues("failed").Add(float64(res.Failed))
-		r.Logger.Info("unknown outcomes settled", "resent", res.Requeued, "failed", res.Failed)
-		if res.Requeued > 0 && r.Wake != nil {
-			r.Wake()
-		}
-		if len(ms) < 500 {
-			return nil
-		}
+	// One page per tick: rows skipped below stay unknown, so paging by
+	// re-querying would find them again.
+	ms, err := r.Ledger.Unknown(ctx, now.Add(-r.Grace), 5000)
+	if err != nil || len(ms) == 0 {
+		return err
 	}
+	ids := make([]int64, 0, len(ms))
+	for _, m := range ms {
+		if r.UpSince != nil {
+			up := r.UpSince(m.Carrier)
+			if up.IsZero() || now.Sub(up) < r.Grace {
+				continue // its receipts cannot have come yet
+			}
+		}
+		ids = append(ids, m.ID)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	res, err := r.Ledger.Requeue(ctx, ids, r.ResendLimit, now)
+	if err != nil {
+		return err
+	}
+	r.Metrics.reconciled.WithLabelValues("resent").Add(float64(res.Requeued))
+	r.Metrics.reconciled.WithLabelValues("failed").Add(float64(res.Failed))
+	r.Logger.Info("unknown outcomes settled", "resent", res.Requeued, "failed", res.Failed)
+	if res.Requeued > 0 && r.Wake != nil {
+		r.Wake()
+	}
+	return nil
 }

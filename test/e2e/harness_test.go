@@ -539,3 +539,20 @@ func shanghai() *time.Location {
 	}
 	return loc
 }
+
+// workDir is the test's directory: a temporary one, or, with E2E_KEEP set,
+// a directory under it that is kept for inspection (ledger, logs, broker
+// data).
+func workDir(t *testing.T) string {
+	t.Helper()
+	keep := os.Getenv("E2E_KEEP")
+	if keep == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(keep, fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("keeping %s", dir)
+	return dir
+}

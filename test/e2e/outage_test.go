@@ -23,7 +23,7 @@ func TestSMSCOutage(t *testing.T) {
 		t.Skip("process-level fault test")
 	}
 	bin := smsgwBinary(t)
-	dir := t.TempDir()
+	dir := workDir(t)
 	base := time.Date(2026, 11, 27, 10, 0, 0, 0, shanghai())
 	t0 := time.Now()
 	clock := func() string { return base.Add(time.Since(t0)).Format(time.RFC3339Nano) }

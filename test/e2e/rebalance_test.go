@@ -20,7 +20,7 @@ func TestRebalance(t *testing.T) {
 	}
 	dsn := postgresSchema(t)
 	bin := smsgwBinary(t)
-	dir := t.TempDir()
+	dir := workDir(t)
 	base := time.Date(2026, 11, 27, 10, 0, 0, 0, shanghai())
 	t0 := time.Now()
 	clock := func() string { return base.Add(time.Since(t0)).Format(time.RFC3339Nano) }

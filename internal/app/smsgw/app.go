@@ -67,6 +67,9 @@ type App struct {
 	http           *http.Server
 	httpAddr       string
 	ready          atomic.Bool
+
+	bindMu sync.Mutex
+	bindUp map[string]time.Time // carrier -> bound since (zero: no bind up)
 }
 
 // Run builds the gateway from opts and runs it until ctx is done, then
@@ -96,7 +99,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		opts.Registry = prometheus.NewRegistry()
 	}
 	cfg := opts.Config
-	a := &App{opts: opts, cfg: cfg, log: opts.Logger, reg: opts.Registry, clients: map[string]*smpp.Client{}}
+	a := &App{opts: opts, cfg: cfg, log: opts.Logger, reg: opts.Registry, clients: map[string]*smpp.Client{}, bindUp: map[string]time.Time{}}
 
 	reloader, err := NewReloader(cfg.Rules.Dir, opts.Logger.With("component", "rules"), opts.Registry)
 	if err != nil {
@@ -269,8 +272,9 @@ func (a *App) Run(ctx context.Context) error {
 	bg.Go(func() { a.reloader.Watch(bgCtx, cfg.Rules.Watch) })
 	rec := &dispatch.Reconciler{
 		Ledger: a.store, Grace: cfg.Sender.UnknownGrace.D(), ClaimLease: cfg.Sender.ClaimLease.D(), ResendLimit: cfg.Sender.UnknownResendLimit,
-		Now: a.opts.Now, Wake: a.sender.Wake, Logger: log.With("component", "reconciler"), Metrics: a.metrics,
+		UpSince: a.upSince, Now: a.opts.Now, Wake: a.sender.Wake, Logger: log.With("component", "reconciler"), Metrics: a.metrics,
 	}
+	bg.Go(func() { a.watchBinds(bgCtx) })
 	bg.Go(func() { rec.Run(bgCtx) })
 	if cfg.Kafka.StatusTopic != "" {
 		w := &kafka.Writer{
@@ -317,6 +321,37 @@ func (a *App) Run(ctx context.Context) error {
 	a.awaitReceipts(cfg.Sender.DrainTimeout.D())
 	log.Info("stopped")
 	return runErr
+}
+
+// watchBinds records since when each carrier has had a bind up, for the
+// reconciler's grace period.
+func (a *App) watchBinds(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		now := a.opts.Now()
+		a.bindMu.Lock()
+		for name, c := range a.clients {
+			switch up := c.BindsUp() > 0; {
+			case up && a.bindUp[name].IsZero():
+				a.bindUp[name] = now
+			case !up:
+				a.bindUp[name] = time.Time{}
+			}
+		}
+		a.bindMu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *App) upSince(carrier string) time.Time {
+	a.bindMu.Lock()
+	defer a.bindMu.Unlock()
+	return a.bindUp[carrier]
 }
 
 // awaitReceipts waits, up to timeout, until no message this ledger knows
