@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/traffic12123/gateway/pkg/smpp/coding"
 )
 
@@ -77,6 +75,13 @@ type Config struct {
 	// Negative: never.
 	ThrottleRetries int
 	ThrottleBackoff time.Duration
+	// Throttle answers also slow the whole account (throttle.go): every
+	// bind pauses, ThrottleBackoff doubling per consecutive episode up to
+	// ThrottleMaxPause (default 5s), and the effective TPS halves, coming
+	// back by a tenth of TPS per ThrottleRecover (default 2s) without a
+	// new episode.
+	ThrottleMaxPause time.Duration
+	ThrottleRecover  time.Duration
 
 	Source     string // source address when Message.Source is empty, e.g. "12123"
 	SourceTON  byte   // source_addr TON; 0 (unknown) unless the carrier asks otherwise
@@ -101,6 +106,17 @@ type Config struct {
 	// OnMessage gets mobile-originated messages (deliver_sm and data_sm
 	// that are not receipts).
 	OnMessage func(ctx context.Context, m Incoming) error
+	// MOTTL and MOMaxPending bound the reassembly of multi-part MO
+	// messages (reassembly.go): defaults 10 min and 1024 messages.
+	MOTTL        time.Duration
+	MOMaxPending int
+	// OnLate gets the submit_sm_resp of a part that Send had reported
+	// with an unknown outcome (timeout, or ctx ended after writing),
+	// on its own goroutine (late.go). Timed-out submits are kept for
+	// LateTTL (default 10 min), at most LateMax (default 4096) per bind.
+	OnLate  func(ctx context.Context, l Late)
+	LateTTL time.Duration
+	LateMax int
 
 	HandlerWorkers int // per bind
 	InboundQueue   int // per bind
@@ -213,6 +229,9 @@ type Message struct {
 	// SMSC gives up after it.
 	Validity time.Duration
 	Priority byte
+	// Ref is the caller's reference for the message (e.g. the ledger's
+	// message id), opaque here, returned in Late.
+	Ref string
 }
 
 // Result is what the SMSC said about an accepted message.
@@ -244,18 +263,24 @@ type Incoming struct {
 	Text       string  // decoded text ("" if the data_coding is not text)
 	DataCoding byte
 	Data       []byte     // short_message or message_payload, header stripped
-	UDH        coding.UDH // concatenation info when the message is a part
+	UDH        coding.UDH // concatenation: Ref and Total of a reassembled message (Seq 0)
+	Parts      int        // parts joined in Data and Text: 1 for a single message
+	// Partial marks a multi-part message delivered without all its parts
+	// (MOTTL passed or evicted); UDH.Total says how many there were.
+	Partial bool
 }
 
 // Client keeps Config.Binds sessions to one SMSC bound and sends messages
 // over them. Run owns its goroutines; Send may be called from any
 // goroutine while Run runs.
 type Client struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *carrierMetrics
-	limiter *rate.Limiter
-	ref     atomic.Uint32 // concatenation reference
+	cfg      Config
+	log      *slog.Logger
+	metrics  *carrierMetrics
+	throttle *throttle     // shared pause and adaptive TPS (throttle.go)
+	reasm    *reassembler  // multi-part MO (reassembly.go)
+	lates    chan Late     // late submit_sm_resp for OnLate (late.go)
+	ref      atomic.Uint32 // concatenation reference
 
 	mu      sync.Mutex
 	binds   []*Session // up sessions
@@ -278,13 +303,9 @@ func NewClient(cfg Config) (*Client, error) {
 		metrics: cfg.Metrics.forCarrier(cfg.Name),
 		changed: make(chan struct{}),
 	}
-	if cfg.TPS > 0 {
-		burst := cfg.Burst
-		if burst <= 0 {
-			burst = max(1, int(cfg.TPS/10))
-		}
-		c.limiter = rate.NewLimiter(rate.Limit(cfg.TPS), burst)
-	}
+	c.throttle = newThrottle(&c.cfg, c.metrics)
+	c.reasm = newReassembler(&c.cfg, c.metrics)
+	c.lates = make(chan Late, 1024)
 	c.ref.Store(rand.Uint32())
 	return c, nil
 }
@@ -329,6 +350,14 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	c.running = true
 	c.mu.Unlock()
+	// Late responses and partial MO outlive the binds that carried them.
+	bgctx, bgcancel := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	if c.cfg.OnLate != nil {
+		bg.Go(func() { c.lateLoop(bgctx) })
+	}
+	bg.Go(func() { c.sweepMO(bgctx) })
+	defer func() { bgcancel(); bg.Wait() }()
 	var wg sync.WaitGroup
 	for i := range c.cfg.Binds {
 		wg.Go(func() { c.keepBound(ctx, i, c.cfg.Mode) })
@@ -415,6 +444,9 @@ func (c *Client) bind(ctx context.Context, mode BindMode) (*Session, error) {
 		Logger:         c.cfg.Logger,
 		Metrics:        c.cfg.Metrics,
 		Name:           c.cfg.Name,
+		OnLate:         c.onLateHook(),
+		LateTTL:        c.cfg.LateTTL,
+		LateMax:        c.cfg.LateMax,
 	})
 }
 
@@ -552,12 +584,16 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 		if tlvs != nil {
 			sm.TLVs = tlvs[i]
 		}
+		pctx := ctx
+		if c.cfg.OnLate != nil {
+			pctx = withLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: len(plan.Parts)})
+		}
 		if i == len(plan.Parts)-1 {
 			// Last part inline: a one-part message needs no goroutine.
-			res.IDs[i], errs[i] = c.submitPart(ctx, &sm)
+			res.IDs[i], errs[i] = c.submitPart(pctx, &sm)
 			break
 		}
-		wg.Go(func() { res.IDs[i], errs[i] = c.submitPart(ctx, &sm) })
+		wg.Go(func() { res.IDs[i], errs[i] = c.submitPart(pctx, &sm) })
 	}
 	wg.Wait()
 	var first error
@@ -581,11 +617,9 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 func (c *Client) submitPart(ctx context.Context, sm *SM) (string, error) {
 	tries := 0
 	for {
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				c.metrics.submit(string(ReasonCanceled), -1)
-				return "", &RequestError{Command: SubmitSM, Err: err}
-			}
+		if err := c.throttle.wait(ctx); err != nil {
+			c.metrics.submit(string(ReasonCanceled), -1)
+			return "", &RequestError{Command: SubmitSM, Err: err}
 		}
 		s, err := c.pick(ctx)
 		if err != nil {
@@ -596,6 +630,7 @@ func (c *Client) submitPart(ctx context.Context, sm *SM) (string, error) {
 		id, err := s.Submit(ctx, sm)
 		if err == nil {
 			c.metrics.submit(string(ReasonOK), time.Since(start).Seconds())
+			c.throttle.accepted(start)
 			return id, nil
 		}
 		retry, reason := Classify(err)
@@ -603,13 +638,15 @@ func (c *Client) submitPart(ctx context.Context, sm *SM) (string, error) {
 		var re *RequestError
 		notSent := errors.As(err, &re) && !re.Sent && ctx.Err() == nil && reason == ReasonNoBind
 		throttled := reason == ReasonThrottled || reason == ReasonQueueFull
+		if throttled {
+			// The whole account slows down; the retry below waits in
+			// throttle.wait for the shared pause.
+			c.throttle.throttled(start)
+		}
 		if !retry || !(notSent || throttled) || tries >= max(c.cfg.ThrottleRetries, 0) {
 			return "", err
 		}
 		tries++
-		if throttled && !sleep(ctx, time.Duration(tries)*c.cfg.ThrottleBackoff) {
-			return "", err
-		}
 	}
 }
 
@@ -656,7 +693,7 @@ func (c *Client) handle(ctx context.Context, p *PDU) error {
 		in.UDH, in.Data = h, rest
 	}
 	in.Text, _ = coding.Decode(sm.DataCoding, in.Data)
-	return appErr(c.cfg.OnMessage(ctx, in))
+	return c.deliverMO(ctx, sm, in) // reassembly.go
 }
 
 // appErr turns a handler error into one that answers ESME_RX_T_APPN

@@ -277,17 +277,21 @@ func TestClientInbound(t *testing.T) {
 	if p := tp.waitFor(t, DeliverSMResp); p.Seq != 41 || p.Status != ErrTempAppError.Status {
 		t.Fatalf("receipt answered %v", p)
 	}
-	// An MO part with a concatenation header.
-	plan, _ := coding.Split(strings.Repeat("查询", 40), coding.Auto, 9)
-	pc.send(&PDU{Command: DeliverSM, Seq: 42, Body: &SM{
-		Source: Address{1, 1, "8613800138000"}, Dest: Address{0, 0, "12123"},
-		ESMClass: ESMClassUDHI, DataCoding: plan.DataCoding, ShortMessage: plan.Parts[0],
-	}})
-	if p := tp.waitFor(t, DeliverSMResp); p.Seq != 42 || p.Status != StatusOK {
-		t.Fatalf("MO answered %v", p)
+	// An MO in two parts with a concatenation header: each part acked
+	// once held, OnMessage gets the whole (reassembly.go).
+	long := strings.Repeat("查询", 40)
+	plan, _ := coding.Split(long, coding.Auto, 9)
+	for i, part := range plan.Parts {
+		pc.send(&PDU{Command: DeliverSM, Seq: uint32(42 + i), Body: &SM{
+			Source: Address{1, 1, "8613800138000"}, Dest: Address{0, 0, "12123"},
+			ESMClass: ESMClassUDHI, DataCoding: plan.DataCoding, ShortMessage: part,
+		}})
+		if p := tp.waitFor(t, DeliverSMResp); p.Seq != uint32(42+i) || p.Status != StatusOK {
+			t.Fatalf("MO part %d answered %v", i+1, p)
+		}
 	}
 	m := <-mo
-	if m.UDH.Ref != 9 || m.UDH.Total != 2 || m.UDH.Seq != 1 || m.Text != strings.Repeat("查询", 33)+"查" {
+	if m.UDH.Ref != 9 || m.UDH.Total != 2 || m.Parts != 2 || m.Partial || m.Text != long {
 		t.Fatalf("MO %+v", m)
 	}
 }

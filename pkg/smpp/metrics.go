@@ -15,6 +15,11 @@ type Metrics struct {
 	Receipts       *prometheus.CounterVec   // carrier, stat: DELIVRD…, other, unparsed
 	Inbound        *prometheus.CounterVec   // carrier, command: deliver_sm|data_sm|alert_notification|other
 	LateResponses  *prometheus.CounterVec   // carrier: responses after their request timed out, or unmatched
+	LateReported   *prometheus.CounterVec   // carrier, result: reported|dropped — late submit_sm_resp for a kept timed-out submit
+	ThrottlePauses *prometheus.CounterVec   // carrier: account-wide pauses after ESME_RTHROTTLED / ESME_RMSGQFUL
+	EffectiveTPS   *prometheus.GaugeVec     // carrier: the adaptive rate limit now (0: no limit configured)
+	MOParts        *prometheus.CounterVec   // carrier, result: buffered|duplicate|complete|partial|dropped
+	MOPending      *prometheus.GaugeVec     // carrier: multi-part MO messages awaiting parts
 }
 
 // NewMetrics builds and registers the metrics with reg (nil: not
@@ -46,9 +51,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		LateResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smpp_late_responses_total", Help: "Responses that matched no waiting request (late or unexpected).",
 		}, []string{"carrier"}),
+		LateReported: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smpp_late_reported_total", Help: "Late submit_sm_resp of timed-out submits handed to OnLate (reported) or not (dropped: OnLate queue full).",
+		}, []string{"carrier", "result"}),
+		ThrottlePauses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smpp_throttle_pauses_total", Help: "Account-wide submit pauses begun after ESME_RTHROTTLED or ESME_RMSGQFUL.",
+		}, []string{"carrier"}),
+		EffectiveTPS: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "smpp_effective_tps", Help: "Current adaptive submit rate limit of the account (0: none configured).",
+		}, []string{"carrier"}),
+		MOParts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smpp_mo_reassembly_total", Help: "Multi-part MO: parts buffered or duplicate, messages complete, partial (expired or evicted, delivered incomplete) or dropped (handler failed on a partial one).",
+		}, []string{"carrier", "result"}),
+		MOPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "smpp_mo_pending", Help: "Multi-part MO messages awaiting their other parts.",
+		}, []string{"carrier"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.BindsUp, m.BindAttempts, m.Submits, m.SubmitDuration, m.WindowInUse, m.Receipts, m.Inbound, m.LateResponses)
+		reg.MustRegister(m.BindsUp, m.BindAttempts, m.Submits, m.SubmitDuration, m.WindowInUse, m.Receipts, m.Inbound, m.LateResponses,
+			m.LateReported, m.ThrottlePauses, m.EffectiveTPS, m.MOParts, m.MOPending)
 	}
 	return m
 }

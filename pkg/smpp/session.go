@@ -84,6 +84,15 @@ type SessionConfig struct {
 	Logger  *slog.Logger // default: discard
 	Metrics *Metrics
 	Name    string // carrier label for metrics and logs
+
+	// OnLate, when set, gets the response to a submit_sm that timed out
+	// (or whose ctx ended after it was written) if that submit's ctx was
+	// tagged by the Client (late.go). It runs on the read loop: it must
+	// not block. Timed-out submits are kept LateTTL (default 10 min), at
+	// most LateMax (default 4096) per session.
+	OnLate  func(Late)
+	LateTTL time.Duration
+	LateMax int
 }
 
 func (c *SessionConfig) defaults() {
@@ -133,7 +142,8 @@ type Session struct {
 
 	mu      sync.Mutex
 	pending map[uint32]*call
-	closing bool // Unbind started: refuse new requests
+	late    lateTable // timed-out submits whose response may still come (late.go)
+	closing bool      // Unbind started: refuse new requests
 
 	lastRecv atomic.Int64 // unix nanos of the last PDU read
 
@@ -412,10 +422,10 @@ func (s *Session) wait(ctx context.Context, c *call) (*PDU, error) {
 		}
 		return resp, nil
 	case <-t.C:
-		s.forget(c)
+		s.expire(ctx, c)
 		return nil, &RequestError{Command: c.cmd, Sent: true, Err: ErrTimeout}
 	case <-ctx.Done():
-		s.forget(c)
+		s.expire(ctx, c)
 		return nil, &RequestError{Command: c.cmd, Sent: true, Err: ctx.Err()}
 	case <-s.done:
 		s.forget(c)
@@ -546,6 +556,9 @@ func (s *Session) dispatchResponse(p *PDU) {
 	s.mu.Unlock()
 	if !match {
 		s.metrics.lateResponse()
+		if s.takeLate(p) {
+			return
+		}
 		s.log.Debug("response matches no request", "command", p.Command, "seq", p.Seq, "status", p.Status)
 		return
 	}
