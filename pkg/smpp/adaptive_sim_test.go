@@ -97,8 +97,8 @@ func TestMOReassembledFromSimulator(t *testing.T) {
 	eventually(t, "binds", func() bool { return c.BindsUp() == 2 })
 	texts := []string{
 		"TD",
-		strings.Repeat("我要退订交管短信，", 20), // 180 characters: 3 UCS2 parts
-		strings.Repeat("QUERY 12123 ", 30),  // 360 septets: 3 GSM7 parts
+		strings.Repeat("我要退订交管短信，", 20),    // 180 characters: 3 UCS2 parts
+		strings.Repeat("QUERY 12123 ", 30), // 360 septets: 3 GSM7 parts
 	}
 	for _, tx := range texts {
 		if err := sim.Deliver(smsc.MO{SystemID: "gw", From: "13800138000", To: "12123", Text: tx}); err != nil {
