@@ -27,6 +27,7 @@ type Metrics struct {
 	optOuts         prometheus.Counter
 	reconciled      *prometheus.CounterVec
 	statusPublished prometheus.Counter
+	lateResponses   *prometheus.CounterVec
 	ledgerSeconds   *prometheus.HistogramVec
 }
 
@@ -53,6 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		incoming:        f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_incoming_messages_total", Help: "Mobile-originated messages, per carrier."}, []string{"carrier"}),
 		optOuts:         f.NewCounter(prometheus.CounterOpts{Name: "smsgw_opt_outs_total", Help: "Recipients who replied to unsubscribe."}),
 		reconciled:      f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_unknown_settled_total", Help: "Unknown submit outcomes settled after the grace period: resent or failed."}, []string{"result"}),
+		lateResponses:   f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_late_submit_responses_total", Help: "submit_sm_resp that came after their request timed out: recorded (message settled) or left to receipts."}, []string{"carrier", "result"}),
 		statusPublished: f.NewCounter(prometheus.CounterOpts{Name: "smsgw_status_published_total", Help: "Status changes published to Kafka."}),
 		ledgerSeconds: f.NewHistogramVec(prometheus.HistogramOpts{Name: "smsgw_ledger_duration_seconds", Help: "Ledger call latency per operation.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"op"}),

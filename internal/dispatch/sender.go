@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -61,6 +62,48 @@ type Sender struct {
 	queues map[string]chan *message.Message
 	slots  chan struct{} // one token per message claimed and not yet finished
 	result *batcher[result, struct{}]
+	busy   recipientLocks
+}
+
+// recipientLocks keeps one message per recipient in flight at a time. If
+// the process dies with two messages to one phone in flight, their
+// receipts could not be told apart when the SMSC's receipt excerpt is the
+// same (a UCS2 excerpt is "???12123????…"): reconciling the wrong one
+// would resend the other. One at a time also keeps a person's messages in
+// order.
+type recipientLocks struct {
+	mu   sync.Mutex
+	held map[string]chan struct{}
+}
+
+// lock waits until no other message to r is in flight; false if ctx ended.
+func (l *recipientLocks) lock(ctx context.Context, r string) bool {
+	for {
+		l.mu.Lock()
+		if l.held == nil {
+			l.held = make(map[string]chan struct{})
+		}
+		ch, taken := l.held[r]
+		if !taken {
+			l.held[r] = make(chan struct{})
+			l.mu.Unlock()
+			return true
+		}
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (l *recipientLocks) unlock(r string) {
+	l.mu.Lock()
+	ch := l.held[r]
+	delete(l.held, r)
+	l.mu.Unlock()
+	close(ch)
 }
 
 // result is what happened to one claimed message.
@@ -223,38 +266,47 @@ func (s *Sender) claimOnce(ctx context.Context) (int, error) {
 }
 
 func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-chan *message.Message) {
-	m := s.cfg.Metrics
 	for msg := range q {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !s.busy.lock(ctx, msg.Recipient) {
 			// shutting down: this one never reached the wire
 			s.finish(ctx, result{tr: &ledger.Transition{ID: msg.ID, State: message.StateQueued, NotBefore: msg.NotBefore, Reason: "handed back at shutdown"}})
 			continue
 		}
-		m.inflight.WithLabelValues(carrier).Inc()
-		start := time.Now()
-		sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
-		res, err := sub.Send(sendCtx, smpp.Message{
-			Source:   msg.Source,
-			Dest:     msg.Recipient,
-			Text:     msg.Text,
-			Validity: validity(msg, s.cfg.Now()),
-			Priority: byte(min(max(msg.Priority, 0), 3)),
-		})
-		cancel()
-		m.inflight.WithLabelValues(carrier).Dec()
-		m.submitSeconds.WithLabelValues(carrier).Observe(time.Since(start).Seconds())
-		if err == nil {
-			m.submits.WithLabelValues(carrier, "ok").Inc()
-			m.segments.WithLabelValues(carrier).Add(float64(len(res.IDs)))
-			if !msg.CreatedAt.IsZero() {
-				m.eventToSubmit.Observe(s.cfg.Now().Sub(msg.CreatedAt).Seconds())
-			}
-			s.finish(ctx, result{sub: &ledger.Submission{ID: msg.ID, Carrier: carrier, CarrierIDs: res.IDs, At: s.cfg.Now()}})
-			continue
-		}
+		s.send(ctx, carrier, sub, msg)
+		// Unlocked only once the result is in the ledger: until then a
+		// crash would leave this message "sending" beside the next one.
+		s.busy.unlock(msg.Recipient)
+	}
+}
+
+// send submits one message and records the result.
+func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *message.Message) {
+	m := s.cfg.Metrics
+	m.inflight.WithLabelValues(carrier).Inc()
+	start := time.Now()
+	sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+	res, err := sub.Send(sendCtx, smpp.Message{
+		Ref:      strconv.FormatInt(msg.ID, 10),
+		Source:   msg.Source,
+		Dest:     msg.Recipient,
+		Text:     msg.Text,
+		Validity: validity(msg, s.cfg.Now()),
+		Priority: byte(min(max(msg.Priority, 0), 3)),
+	})
+	cancel()
+	m.inflight.WithLabelValues(carrier).Dec()
+	m.submitSeconds.WithLabelValues(carrier).Observe(time.Since(start).Seconds())
+	if err != nil {
 		tr := s.onError(carrier, msg, err)
 		s.finish(ctx, result{tr: &tr})
+		return
 	}
+	m.submits.WithLabelValues(carrier, "ok").Inc()
+	m.segments.WithLabelValues(carrier).Add(float64(len(res.IDs)))
+	if !msg.CreatedAt.IsZero() {
+		m.eventToSubmit.Observe(s.cfg.Now().Sub(msg.CreatedAt).Seconds())
+	}
+	s.finish(ctx, result{sub: &ledger.Submission{ID: msg.ID, Carrier: carrier, CarrierIDs: res.IDs, At: s.cfg.Now()}})
 }
 
 // onError decides what a failed submit means for the message:
@@ -297,6 +349,29 @@ func (s *Sender) onError(carrier string, msg *message.Message, err error) ledger
 		m.submits.WithLabelValues(carrier, "failed").Inc()
 		log.Warn("submit failed permanently")
 		return ledger.Transition{ID: msg.ID, State: message.StateFailed, Reason: fmt.Sprintf("%s: %v", reason, err)}
+	}
+}
+
+// OnLate returns the late-response callback of one carrier's client
+// (smpp.Config.OnLate). A submit_sm_resp that comes after its request timed
+// out settles the message it belongs to: when the message had one part and
+// the SMSC accepted it, it is recorded as submitted (so the reconciler does
+// not resend it). Parts of long messages and refusals are left to receipt
+// reconciliation and the grace period, which handle them already.
+func (s *Sender) OnLate(carrier string) func(context.Context, smpp.Late) {
+	return func(ctx context.Context, l smpp.Late) {
+		m := s.cfg.Metrics
+		id, err := strconv.ParseInt(l.Ref, 10, 64)
+		if err != nil || l.Status != smpp.StatusOK || l.Parts != 1 || l.MessageID == "" {
+			m.lateResponses.WithLabelValues(carrier, "left_to_receipts").Inc()
+			return
+		}
+		if _, err := s.result.Add(ctx, result{sub: &ledger.Submission{ID: id, Carrier: carrier, CarrierIDs: []string{l.MessageID}, At: s.cfg.Now()}}); err != nil {
+			s.cfg.Logger.Warn("recording a late submit response failed", "carrier", carrier, "msg", id, "err", err)
+			return
+		}
+		m.lateResponses.WithLabelValues(carrier, "recorded").Inc()
+		s.cfg.Logger.Info("late submit response recorded; no resend", "carrier", carrier, "msg", id)
 	}
 }
 

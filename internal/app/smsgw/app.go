@@ -135,7 +135,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	submitters := map[string]dispatch.Submitter{}
 	configured := map[route.Carrier]bool{}
 	for _, k := range cfg.Carriers {
-		c, err := buildClient(k, a.receipts, opts.Logger, smppMetrics)
+		name := k.Name
+		// The sender is built below; late responses only come once it runs.
+		onLate := func(ctx context.Context, l smpp.Late) { a.sender.OnLate(name)(ctx, l) }
+		c, err := buildClient(k, a.receipts, onLate, opts.Logger, smppMetrics)
 		if err != nil {
 			store.Close()
 			return nil, err
@@ -484,7 +487,7 @@ func buildRouter(c config.Route) (*route.Router, error) {
 	return route.New(t, route.Carrier(c.Fallback))
 }
 
-func buildClient(k config.Carrier, h *dispatch.Receipts, log *slog.Logger, m *smpp.Metrics) (*smpp.Client, error) {
+func buildClient(k config.Carrier, h *dispatch.Receipts, onLate func(context.Context, smpp.Late), log *slog.Logger, m *smpp.Metrics) (*smpp.Client, error) {
 	pw, err := k.ResolvePassword()
 	if err != nil {
 		return nil, err
@@ -498,7 +501,7 @@ func buildClient(k config.Carrier, h *dispatch.Receipts, log *slog.Logger, m *sm
 		HandlerWorkers: cmp.Or(k.ReceiptWorkers, 128),
 		Concat:         smpp.Concat(cmp.Or(k.Concat, string(smpp.DefaultConcat))),
 		RequestTimeout: k.ResponseTimeout.D(), EnquireLink: k.EnquireLink.D(),
-		OnReceipt: h.OnReceipt(k.Name), OnMessage: h.OnMessage(k.Name),
+		OnReceipt: h.OnReceipt(k.Name), OnMessage: h.OnMessage(k.Name), OnLate: onLate,
 		Logger: log, Metrics: m, // the client adds component and carrier
 	}
 	if k.BindType != "" {
