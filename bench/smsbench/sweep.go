@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/traffic12123/gateway/internal/eventgen"
+	"github.com/traffic12123/gateway/internal/ingest"
 )
 
 // runSweep is the sweep mode: o.sweepN licence and vehicle snapshots, about
@@ -83,7 +82,7 @@ func runSweep(ctx context.Context, o *options) (*SweepResult, error) {
 		if consumed < o.sweepN {
 			continue
 		}
-		lag, err := groupLag(ctx, r.broker.Addrs(), cfg.Kafka.GroupID, cfg.Kafka.Topics)
+		lag, err := ingest.GroupLag(ctx, r.broker.Addrs(), cfg.Kafka.GroupID, cfg.Kafka.Topics)
 		if err != nil || lag > 0 {
 			continue
 		}
@@ -147,46 +146,4 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 		out[name] += v
 	}
 	return out, sc.Err()
-}
-
-// groupLag is how many records of topics the group has not committed yet.
-func groupLag(ctx context.Context, brokers []string, group string, topics []string) (int64, error) {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-	if err != nil {
-		return 0, err
-	}
-	parts := map[string][]int{}
-	req := map[string][]kafka.OffsetRequest{}
-	for _, t := range md.Topics {
-		for _, p := range t.Partitions {
-			parts[t.Name] = append(parts[t.Name], p.ID)
-			req[t.Name] = append(req[t.Name], kafka.LastOffsetOf(p.ID))
-		}
-	}
-	ends, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
-	if err != nil {
-		return 0, err
-	}
-	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
-	if err != nil {
-		return 0, err
-	}
-	if committed.Error != nil {
-		return 0, committed.Error
-	}
-	var lag int64
-	for t, ps := range ends.Topics {
-		done := map[int]int64{}
-		for _, p := range committed.Topics[t] {
-			done[p.Partition] = p.CommittedOffset
-		}
-		for _, p := range ps {
-			if p.Error != nil {
-				return 0, p.Error
-			}
-			lag += max(p.LastOffset-max(done[p.Partition], 0), 0)
-		}
-	}
-	return lag, nil
 }
