@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -23,7 +22,6 @@ const (
 	ReasonInvalidRecipient = "invalid_recipient" // no or malformed phone number in the event
 	ReasonUnroutable       = "unroutable"        // no carrier for the number
 	ReasonNoCarrier        = "carrier_not_configured"
-	ReasonExpired          = "expired" // expired before it could be sent
 )
 
 // Evaluator is a compiled rules set.
@@ -213,9 +211,7 @@ func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, no
 	}
 	c, err := p.cfg.Router.Route(n)
 	switch {
-	case errors.Is(err, route.ErrUnroutable) || errors.Is(err, route.ErrInvalidNumber):
-		msg.State, msg.Reason = message.StateFailed, ReasonUnroutable
-	case err != nil:
+	case err != nil: // ErrUnroutable: no carrier data and no fallback
 		msg.State, msg.Reason = message.StateFailed, ReasonUnroutable
 	case !p.cfg.Carriers[c]:
 		msg.Carrier = string(c)
