@@ -175,6 +175,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 		// ahead at a high priority (a night's advisories waiting for the
 		// end of quiet hours) are never scanned.
 		prev := int64(math.MaxInt64)
+		claimed := map[string]bool{}
 		for len(out) < limit {
 			var p int64
 			found := false
@@ -190,17 +191,46 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 				break
 			}
 			prev = p
+			// At most one message per recipient is sending or unknown:
+			// if two to one phone were in flight when the process died,
+			// a receipt whose excerpt fits both (UCS2 excerpts are
+			// "???12123????…") could settle the wrong one, and the other
+			// would be resent. So skip recipients that have one, and take
+			// one per recipient from this level.
+			var ids []int64
 			err = queryEach(ctx, t.q, func(r Rows) error {
-				m, err := ScanMessage(r)
-				if err != nil {
+				var id int64
+				var rcp string
+				if err := r.Scan(&id, &rcp); err != nil {
 					return err
 				}
-				out = append(out, m)
+				if !claimed[rcp] {
+					claimed[rcp] = true
+					ids = append(ids, id)
+				}
 				return nil
-			}, `UPDATE messages SET state = 'sending', attempts = attempts + 1, owner = $1, claimed_at = $2, updated_at = $2
-				WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled')
-					AND priority = $3 AND not_before <= $2 ORDER BY not_before, id LIMIT $4`+s.d.SkipLocked)+`
-				RETURNING `+MsgCols, owner, nowN, p, int64(limit-len(out)))
+			}, `SELECT m.id, m.recipient FROM messages m WHERE m.state IN ('queued','scheduled')
+				AND m.priority = $1 AND m.not_before <= $2
+				AND NOT EXISTS (SELECT 1 FROM messages b WHERE b.recipient = m.recipient AND b.state IN ('sending','unknown'))
+				ORDER BY m.not_before, m.id LIMIT $3`+s.d.SkipLocked, p, nowN, int64(limit-len(out)))
+			if err != nil {
+				return fmt.Errorf("claim: %w", err)
+			}
+			err = Chunks(ids, s.d.MaxList, func(ids []int64) error {
+				args := []any{owner, nowN}
+				for _, id := range ids {
+					args = append(args, id)
+				}
+				return queryEach(ctx, t.q, func(r Rows) error {
+					m, err := ScanMessage(r)
+					if err != nil {
+						return err
+					}
+					out = append(out, m)
+					return nil
+				}, `UPDATE messages SET state = 'sending', attempts = attempts + 1, owner = $1, claimed_at = $2, updated_at = $2
+					WHERE id IN (`+Placeholders(3, len(ids))+`) RETURNING `+MsgCols, args...)
+			})
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
 			}
