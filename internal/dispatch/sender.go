@@ -213,13 +213,16 @@ func (s *Sender) claimLoop(ctx context.Context) error {
 	}
 }
 
-// nextWait is how long to sleep when nothing is due: until the earliest
-// scheduled message, at most Poll.
+// nextWait is how long to sleep when nothing could be claimed: until the
+// earliest scheduled message, at most Poll. A message already due that
+// was not claimed waits for its recipient's message in flight (the ledger
+// claims one per recipient); finishing that one wakes the sender, so
+// nothing here may spin on it.
 func (s *Sender) nextWait(ctx context.Context) time.Duration {
 	wait := s.cfg.Poll
 	if t, ok, err := s.cfg.Ledger.NextDue(ctx); err == nil && ok {
-		if d := t.Sub(s.cfg.Now()); d < wait {
-			wait = max(d, time.Millisecond)
+		if d := t.Sub(s.cfg.Now()); d > 0 && d < wait {
+			wait = d
 		}
 	}
 	return wait
@@ -384,8 +387,10 @@ func (s *Sender) backoff(attempts int) time.Duration {
 	return min(d, s.cfg.RetryBackoffMax)
 }
 
-// finish records a result (group-committed) and frees the message's slot.
+// finish records a result (group-committed) and frees the message's slot;
+// then the next message to the same recipient may be claimed.
 func (s *Sender) finish(ctx context.Context, r result) {
+	defer s.Wake()
 	defer func() { <-s.slots }()
 	if _, err := s.result.Add(context.WithoutCancel(ctx), r); err != nil {
 		// The ledger refused the result: the row stays "sending" and the
