@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -20,11 +19,7 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level crash test")
 	}
-	bin := smsgwBinary(t)
-	dir := workDir(t)
-	base := time.Date(2026, 11, 27, 10, 0, 0, 0, shanghai())
-	t0 := time.Now()
-	clock := func() string { return base.Add(time.Since(t0)).Format(time.RFC3339Nano) }
+	bin, dir, base, clock, ctx := setup(t)
 
 	brokerAddr := freeAddr(t)
 	brokerData := filepath.Join(dir, "kafka")
@@ -40,8 +35,6 @@ func TestCrash(t *testing.T) {
 
 	const events = 2400
 	seed := int64(20261127)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
 	pubDone := make(chan error, 1)
 	// a steady stream over the whole kill period
 	go func() {

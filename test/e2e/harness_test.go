@@ -556,3 +556,18 @@ func workDir(t *testing.T) string {
 	t.Logf("keeping %s", dir)
 	return dir
 }
+
+// setup is what every process-level test starts with: the smsgw binary, a
+// work directory, a clock at 10:00 Beijing time (outside quiet hours, so
+// the run behaves the same whenever CI runs) that the gateways' --now
+// follows across restarts, and a context bounding the whole test.
+func setup(t *testing.T) (bin, dir string, base time.Time, clock func() string, ctx context.Context) {
+	t.Helper()
+	bin, dir = smsgwBinary(t), workDir(t)
+	base = time.Date(2026, 11, 27, 10, 0, 0, 0, shanghai())
+	t0 := time.Now()
+	clock = func() string { return base.Add(time.Since(t0)).Format(time.RFC3339Nano) }
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	return bin, dir, base, clock, ctx
+}

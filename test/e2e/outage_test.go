@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,13 +21,7 @@ func TestSMSCOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level fault test")
 	}
-	bin := smsgwBinary(t)
-	dir := workDir(t)
-	base := time.Date(2026, 11, 27, 10, 0, 0, 0, shanghai())
-	t0 := time.Now()
-	clock := func() string { return base.Add(time.Since(t0)).Format(time.RFC3339Nano) }
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	bin, dir, base, clock, ctx := setup(t)
 
 	brokerAddr := freeAddr(t)
 	startBroker(t, bin, brokerAddr, filepath.Join(dir, "kafka"), filepath.Join(dir, "broker.log"))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,13 +18,7 @@ func TestRebalance(t *testing.T) {
 		t.Skip("process-level rebalance test")
 	}
 	dsn := postgresSchema(t)
-	bin := smsgwBinary(t)
-	dir := workDir(t)
-	base := time.Date(2026, 11, 27, 10, 0, 0, 0, shanghai())
-	t0 := time.Now()
-	clock := func() string { return base.Add(time.Since(t0)).Format(time.RFC3339Nano) }
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	bin, dir, base, clock, ctx := setup(t)
 
 	topics := map[string]int{"events.dlq": 1, "sms.status": 4}
 	for _, n := range eventgen.TopicNames() {

@@ -121,8 +121,13 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, fmt.Errorf("smsgw: ledger: %w", err)
 	}
 	a.store = store
+	built := false
+	defer func() {
+		if !built {
+			store.Close()
+		}
+	}()
 	if err := a.loadOptOuts(ctx); err != nil {
-		store.Close()
 		return nil, err
 	}
 
@@ -140,7 +145,6 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		onLate := func(ctx context.Context, l smpp.Late) { a.sender.OnLate(name)(ctx, l) }
 		c, err := buildClient(k, a.receipts, onLate, opts.Logger, smppMetrics)
 		if err != nil {
-			store.Close()
 			return nil, err
 		}
 		a.clients[k.Name] = c
@@ -177,7 +181,6 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	})
 	kafkaTLS, kafkaSASL, err := kafkasec.Build(cfg.Kafka.TLS, cfg.Kafka.SASL)
 	if err != nil {
-		store.Close()
 		return nil, fmt.Errorf("smsgw: kafka: %w", err)
 	}
 	a.kafkaTransport = ingest.Transport(kafkaTLS, kafkaSASL)
@@ -195,11 +198,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Metrics:         ingest.NewMetrics(opts.Registry),
 	}, a.pipeline)
 	if err != nil {
-		store.Close()
 		return nil, fmt.Errorf("smsgw: ingest: %w", err)
 	}
 	a.metrics = m
 	a.metricsUp()
+	built = true
 	return a, nil
 }
 
