@@ -134,7 +134,7 @@ func NewSender(cfg SenderConfig) *Sender {
 		capacity += 2 * cfg.InFlight
 	}
 	s.slots = make(chan struct{}, max(capacity, 1))
-	s.result = newBatcher(1000, 2*time.Millisecond, s.flushResults)
+	s.result = newBatcher(1000, 0, s.flushResults)
 	return s
 }
 

@@ -16,8 +16,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -63,7 +65,11 @@ func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error)
 
 func openDB(ctx context.Context, path string) (*dbConn, error) {
 	u := "file:" + (&url.URL{Path: path}).EscapedPath()
-	w, err := sql.Open("sqlite", u+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)")
+	// Checkpoints run in the background (checkpointLoop), not in the
+	// committing writer: wal_autocheckpoint is only the safety net for a
+	// WAL that the background checkpoints cannot keep small.
+	w, err := sql.Open("sqlite", u+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(safetyCheckpointPages)+")")
 	if err != nil {
 		return nil, fmt.Errorf("ledger sqlite open: %w", err)
 	}
@@ -89,7 +95,43 @@ func openDB(ctx context.Context, path string) (*dbConn, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return &dbConn{w: w, wc: wc, r: r, stmts: make(map[string]*sql.Stmt)}, nil
+	ck, err := sql.Open("sqlite", u+"?_busy_timeout=10000")
+	if err != nil {
+		wc.Close()
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("ledger sqlite open checkpointer: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	d := &dbConn{w: w, wc: wc, r: r, ck: ck, stmts: make(map[string]*sql.Stmt), stop: make(chan struct{}), stopped: make(chan struct{})}
+	go d.checkpointLoop(checkpointEvery)
+	return d, nil
+}
+
+// Background checkpoints: a PASSIVE checkpoint (it never blocks the writer
+// or readers) every checkpointEvery copies committed WAL frames into the
+// database file and syncs it, off the write path; the writer then reuses
+// the WAL from its start. A commit checkpoints itself only when the WAL
+// has grown past safetyCheckpointPages (a stalled checkpointer).
+const (
+	checkpointEvery       = 250 * time.Millisecond
+	safetyCheckpointPages = 16384 // 64 MB of 4 KB pages
+)
+
+func (d *dbConn) checkpointLoop(every time.Duration) {
+	defer close(d.stopped)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+		// Errors (busy, a reader on an old snapshot) only postpone the
+		// copy; the next tick tries again.
+		_, _ = d.ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	}
 }
 
 var dialect = &core.Dialect{
@@ -158,7 +200,10 @@ func insertOutbox(ctx context.Context, q core.Q, rows []core.OutRow) error {
 // prepared on it are reused across transactions.
 type dbConn struct {
 	w, r   *sql.DB
+	ck     *sql.DB // background checkpoints
 	tmpDir string
+
+	stop, stopped chan struct{} // checkpointLoop
 
 	mu     sync.Mutex // serialises writes; guards wc, stmts
 	wc     *sql.Conn
@@ -224,11 +269,13 @@ func (d *dbConn) Close() error {
 		return nil
 	}
 	d.closed = true
+	close(d.stop)
+	<-d.stopped
 	for _, st := range d.stmts {
 		st.Close()
 	}
 	d.stmts = nil
-	err := errors.Join(d.r.Close(), d.wc.Close(), d.w.Close())
+	err := errors.Join(d.ck.Close(), d.r.Close(), d.wc.Close(), d.w.Close())
 	if d.tmpDir != "" {
 		err = errors.Join(err, os.RemoveAll(d.tmpDir))
 	}
