@@ -554,6 +554,9 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 	if o.metricsOut != "" {
 		dumpMetrics(gw.httpAddr(), o.metricsOut)
 	}
+	if o.allocsOut != "" {
+		dumpHTTP(gw.httpAddr(), "/debug/pprof/allocs", o.allocsOut)
+	}
 	return res, nil
 }
 
@@ -672,17 +675,20 @@ func fetchProfile(ctx context.Context, addr, path string, d time.Duration) strin
 }
 
 // dumpMetrics saves the gateway's /metrics text (histograms and all).
-func dumpMetrics(addr, path string) {
+func dumpMetrics(addr, path string) { dumpHTTP(addr, "/metrics", path) }
+
+// dumpHTTP saves what the gateway serves at urlPath into path.
+func dumpHTTP(addr, urlPath, path string) {
 	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("http://" + addr + "/metrics")
+	resp, err := c.Get("http://" + addr + urlPath)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "metrics dump: %v\n", err)
+		fmt.Fprintf(os.Stderr, "dump %s: %v\n", urlPath, err)
 		return
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if err := os.WriteFile(path, b, 0o644); err != nil {
-		fmt.Fprintf(os.Stderr, "metrics dump: %v\n", err)
+		fmt.Fprintf(os.Stderr, "dump %s: %v\n", urlPath, err)
 	}
 }
 

@@ -54,6 +54,7 @@ type options struct {
 	timeout       time.Duration
 	sweepN        int
 	metricsOut    string
+	allocsOut     string
 	kannelConc    int
 	kannelDLRs    int
 	kannelText    string
@@ -97,6 +98,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.gwProfile, "gateway-profile", "", "fetch a CPU profile from the gateway process's /debug/pprof/profile into this file (if it serves one)")
 	fs.DurationVar(&o.gwProfileSecs, "gateway-profile-seconds", 5*time.Second, "length of that profile, from the first publish")
 	fs.StringVar(&o.metricsOut, "metrics-out", "", "save the gateway's /metrics here at the end")
+	fs.StringVar(&o.allocsOut, "allocs-out", "", "save the gateway's allocation profile (/debug/pprof/allocs) here at the end")
 	fs.IntVar(&o.kannelDLRs, "kannel-dlrs", 1, "delivery reports Kannel sends per message (0: one per segment)")
 	fs.StringVar(&o.kannelText, "kannel-text", "", "kannel mode only: send this text instead of the rules' (e.g. one segment)")
 	fs.BoolVar(&o.noStatus, "no-status", false, "run smsgw without its status topic (kafka.status_topic empty)")
