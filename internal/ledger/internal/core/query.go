@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/traffic12123/gateway/internal/ledger"
@@ -119,19 +120,49 @@ func (s *Store) OptedOut(ctx context.Context, phones []string) (map[string]bool,
 	return out, nil
 }
 
-// UpsertContacts implements ledger.Store.
+// contactsChunk is the rows per INSERT of UpsertContacts; a shorter last
+// chunk is padded to a power of two, so at most a few statement texts
+// exist (each prepared once on the SQLite writer connection).
+const contactsChunk = 256
+
+// UpsertContacts implements ledger.Store. A plain multi-row VALUES insert
+// (no row-source subquery); rows are written in the caller's order, so a
+// caller that sorts by (region, phone, entity) touches each B-tree page
+// once. Duplicates, in the batch or already stored, are ignored.
 func (s *Store) UpsertContacts(ctx context.Context, cs []ledger.Contact) error {
+	if len(cs) == 0 {
+		return nil
+	}
 	err := s.write(ctx, func(t *wtx) error {
-		rows := make([][]any, len(cs))
-		for i, c := range cs {
-			rows[i] = []any{c.Region, c.Phone, c.Entity}
-		}
-		return t.insertRows(ctx, "contacts", "region, phone, entity", rows, "ON CONFLICT (region, phone, entity) DO NOTHING")
+		return Chunks(cs, contactsChunk, func(cs []ledger.Contact) error {
+			n := contactsChunk
+			for n/2 >= len(cs) {
+				n /= 2
+			}
+			args := make([]any, 0, 3*n)
+			for i := range n {
+				c := &cs[min(i, len(cs)-1)] // padding repeats the last row: a no-op
+				args = append(args, c.Region, c.Phone, c.Entity)
+			}
+			_, err := t.q.Exec(ctx, contactsSQL(n), args...)
+			return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("ledger upsert contacts: %w", err)
 	}
 	return nil
+}
+
+var contactsSQLs sync.Map // rows -> statement text
+
+func contactsSQL(n int) string {
+	if q, ok := contactsSQLs.Load(n); ok {
+		return q.(string)
+	}
+	q := `INSERT INTO contacts (region, phone, entity) VALUES ` + Tuples(n, 3) + ` ON CONFLICT (region, phone, entity) DO NOTHING`
+	contactsSQLs.Store(n, q)
+	return q
 }
 
 // ContactsInRegions implements ledger.Store. Phones are visited in order,
