@@ -78,6 +78,15 @@ type Ledger struct {
 	DSNEnv    string   `yaml:"dsn_env"`
 	DSNFile   string   `yaml:"dsn_file"`
 	Retention Duration `yaml:"retention"` // final rows older than this are pruned; 0 keeps them
+	Contacts  Contacts `yaml:"contacts"`
+}
+
+// Contacts tunes the writer of the contacts directory (internal/directory).
+type Contacts struct {
+	KnownMB    int      `yaml:"known_mb"`    // memory for hashes of contacts already stored (skipped); 0 remembers none
+	FlushEvery Duration `yaml:"flush_every"` // new contacts are written at least this often
+	MaxPending int      `yaml:"max_pending"` // new contacts queued before ingest waits
+	Sync       bool     `yaml:"sync"`        // a batch is committed only once its new contacts are stored
 }
 
 // Rules is where the operator-tuned rules live.
@@ -190,7 +199,8 @@ func Default() Config {
 			MaxWait:        Duration(50 * time.Millisecond),
 			SessionTimeout: Duration(10 * time.Second),
 		},
-		Ledger: Ledger{DSN: "sqlite://data/ledger.db", Retention: Duration(30 * 24 * time.Hour)},
+		Ledger: Ledger{DSN: "sqlite://data/ledger.db", Retention: Duration(30 * 24 * time.Hour),
+			Contacts: Contacts{KnownMB: 16, FlushEvery: Duration(time.Second), MaxPending: 50_000}},
 		Rules:  Rules{Dir: "rules", Watch: true},
 		Policy: Policy{DailyCap: 5, Timezone: "Asia/Shanghai"},
 		Route:  Route{Prefixes: DefaultPrefixes()},
@@ -270,6 +280,9 @@ func (c *Config) Validate() error {
 	}
 	if n := btoi(c.Ledger.DSN != "") + btoi(c.Ledger.DSNEnv != "") + btoi(c.Ledger.DSNFile != ""); n != 1 {
 		add("ledger: set exactly one of dsn, dsn_env, dsn_file")
+	}
+	if k := c.Ledger.Contacts; k.KnownMB < 0 || k.KnownMB > 1024 || k.FlushEvery <= 0 || k.MaxPending <= 0 {
+		add("ledger.contacts: known_mb must be in 0..1024, flush_every and max_pending positive")
 	}
 	if c.Rules.Dir == "" {
 		add("rules.dir: must not be empty")

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/traffic12123/gateway/internal/directory"
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/ingest"
 	"github.com/traffic12123/gateway/internal/ledger"
@@ -38,22 +39,33 @@ type Router interface {
 type Intake interface {
 	Insert(ctx context.Context, msgs []*message.Message) error
 	Cancel(ctx context.Context, cancelKeys []string, reason string) (int, error)
-	UpsertContacts(ctx context.Context, cs []ledger.Contact) error
+}
+
+// Directory is the contacts directory (directory.Writer): Add queues a
+// batch's contacts, Wait returns once they are as durable as the directory
+// promises, ContactsInRegions is an advisory's audience and includes every
+// contact added before it.
+type Directory interface {
+	Add(ctx context.Context, cs []ledger.Contact) (directory.Ticket, error)
+	Wait(ctx context.Context, t directory.Ticket) error
 	ContactsInRegions(ctx context.Context, regions []string, fn func(phone string) error) error
 }
 
+var _ Directory = (*directory.Writer)(nil)
+
 // PipelineConfig wires a Pipeline.
 type PipelineConfig struct {
-	Rules    *atomic.Pointer[Evaluator] // swapped on reload; each batch uses one set throughout
-	Policy   *policy.Policy
-	Router   Router
-	Ledger   Intake
-	Carriers map[route.Carrier]bool // carriers that have an account configured
-	Source   string                 // source address, default "12123"
-	Now      func() time.Time
-	Wake     func() // tells the sender that new messages are due
-	Logger   *slog.Logger
-	Metrics  *Metrics
+	Rules     *atomic.Pointer[Evaluator] // swapped on reload; each batch uses one set throughout
+	Policy    *policy.Policy
+	Router    Router
+	Ledger    Intake
+	Directory Directory
+	Carriers  map[route.Carrier]bool // carriers that have an account configured
+	Source    string                 // source address, default "12123"
+	Now       func() time.Time
+	Wake      func() // tells the sender that new messages are due
+	Logger    *slog.Logger
+	Metrics   *Metrics
 }
 
 // Pipeline turns batches of events into messages in the ledger. It is
@@ -116,7 +128,7 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			d := &res.Decisions[j]
 			m.fired.WithLabelValues(d.RuleID).Inc()
 			if len(d.Regions) > 0 {
-				if err := p.cfg.Ledger.ContactsInRegions(ctx, d.Regions, func(phone string) error {
+				if err := p.cfg.Directory.ContactsInRegions(ctx, d.Regions, func(phone string) error {
 					cands = append(cands, p.candidate(e, d, phone, now))
 					return nil
 				}); err != nil {
@@ -127,10 +139,12 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			cands = append(cands, p.candidate(e, d, d.Recipient, now))
 		}
 	}
-	if len(contacts) > 0 {
-		if err := p.cfg.Ledger.UpsertContacts(ctx, contacts); err != nil {
-			return fmt.Errorf("dispatch: contacts: %w", err)
-		}
+	// An advisory reaches the contacts of earlier batches (the directory
+	// flushes its queue first), as when each batch wrote its own. A Sync
+	// directory stores these while the messages are.
+	ticket, err := p.cfg.Directory.Add(ctx, contacts)
+	if err != nil {
+		return fmt.Errorf("dispatch: contacts: %w", err)
 	}
 	if len(cands) > 0 {
 		if err := p.cfg.Policy.Apply(ctx, cands, now); err != nil {
@@ -167,6 +181,9 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			return fmt.Errorf("dispatch: cancel: %w", err)
 		}
 		m.cancelled.Add(float64(n))
+	}
+	if err := p.cfg.Directory.Wait(ctx, ticket); err != nil {
+		return fmt.Errorf("dispatch: contacts: %w", err)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/traffic12123/gateway/internal/config"
+	"github.com/traffic12123/gateway/internal/directory"
 	"github.com/traffic12123/gateway/internal/dispatch"
 	"github.com/traffic12123/gateway/internal/ingest"
 	"github.com/traffic12123/gateway/internal/kafkasec"
@@ -59,6 +60,7 @@ type App struct {
 	reloader       *Reloader
 	metrics        *dispatch.Metrics
 	pipeline       *dispatch.Pipeline
+	directory      *directory.Writer
 	sender         *dispatch.Sender
 	receipts       *dispatch.Receipts
 	clients        map[string]*smpp.Client
@@ -168,16 +170,20 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Logger:          opts.Logger.With("component", "sender"),
 		Metrics:         m,
 	})
+	dc := cfg.Ledger.Contacts
+	a.directory = directory.New(directory.Config{Store: store, KnownMB: dc.KnownMB, FlushEvery: dc.FlushEvery.D(), MaxPending: dc.MaxPending,
+		Sync: dc.Sync, Logger: opts.Logger.With("component", "directory"), Metrics: directory.NewMetrics(opts.Registry)})
 	a.pipeline = dispatch.NewPipeline(dispatch.PipelineConfig{
-		Rules:    reloader.Current(),
-		Policy:   pol,
-		Router:   router,
-		Ledger:   store,
-		Carriers: configured,
-		Now:      opts.Now,
-		Wake:     a.sender.Wake,
-		Logger:   opts.Logger.With("component", "pipeline"),
-		Metrics:  m,
+		Rules:     reloader.Current(),
+		Policy:    pol,
+		Router:    router,
+		Ledger:    store,
+		Directory: a.directory,
+		Carriers:  configured,
+		Now:       opts.Now,
+		Wake:      a.sender.Wake,
+		Logger:    opts.Logger.With("component", "pipeline"),
+		Metrics:   m,
 	})
 	kafkaTLS, kafkaSASL, err := kafkasec.Build(cfg.Kafka.TLS, cfg.Kafka.SASL)
 	if err != nil {
@@ -295,6 +301,10 @@ func (a *App) Run(ctx context.Context) error {
 	if r := cfg.Ledger.Retention.D(); r > 0 {
 		bg.Go(func() { a.pruneLoop(bgCtx, r) })
 	}
+	// The directory writer outlives ingest, to store the last batches' contacts.
+	dirCtx, stopDir := context.WithCancel(base)
+	var dir sync.WaitGroup
+	dir.Go(func() { a.directory.Run(dirCtx) })
 	ingestDone := make(chan error, 1)
 	go func() { ingestDone <- a.consumer.Run(bgCtx) }()
 
@@ -319,6 +329,8 @@ func (a *App) Run(ctx context.Context) error {
 	if err := <-ingestDone; err != nil && runErr == nil && !errors.Is(err, context.Canceled) {
 		runErr = fmt.Errorf("smsgw: ingest: %w", err)
 	}
+	stopDir()
+	dir.Wait()
 	bg.Wait()
 	stopSender()
 	if err := <-senderDone; err != nil && runErr == nil {
