@@ -21,6 +21,10 @@ func Bench(b *testing.B, f Factory) {
 	b.Run("Submitted", func(b *testing.B) { benchStage(b, f, 2) })
 	b.Run("Receipts", func(b *testing.B) { benchStage(b, f, 3) })
 	b.Run("Pipeline", func(b *testing.B) { benchStage(b, f, -1) })
+	// Two parts per message, a receipt for each, in batches of 50
+	// receipts: what a long Chinese text and one bind's receipt window
+	// look like end to end.
+	b.Run("Pipeline2Parts", func(b *testing.B) { benchTwoParts(b, f) })
 	b.Run("Summary100k", func(b *testing.B) { benchSummary(b, f) })
 }
 
@@ -120,6 +124,46 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func benchTwoParts(b *testing.B, f Factory) {
+	c := NewClock(T0)
+	e := &benchEnv{b: b, s: f(b, c.Now), clock: c}
+	defer e.s.Close()
+	ctx := b.Context()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		ms := e.batch()
+		for _, m := range ms {
+			m.Segments = 2
+		}
+		e.stage(0, ms)
+		e.stage(1, ms)
+		subs := make([]ledger.Submission, len(ms))
+		var rs []ledger.Receipt
+		for j, m := range ms {
+			ids := []string{fmt.Sprintf("%xa", m.ID), fmt.Sprintf("%xb", m.ID)}
+			subs[j] = ledger.Submission{ID: m.ID, Carrier: m.Carrier, CarrierIDs: ids, At: e.clock.Now()}
+			for _, id := range ids {
+				rs = append(rs, ledger.Receipt{Carrier: m.Carrier, MessageID: id, Stat: "DELIVRD", Err: "000", Done: e.clock.Now()})
+			}
+		}
+		if err := e.s.Submitted(ctx, subs); err != nil {
+			b.Fatal(err)
+		}
+		for len(rs) > 0 {
+			n := min(len(rs), 50)
+			res, err := e.s.Receipts(ctx, rs[:n])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res[n-1].Outcome != ledger.OutcomeMatched {
+				b.Fatalf("receipt: %+v", res[n-1])
+			}
+			rs = rs[n:]
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N*BatchSize), "cpu-µs/msg")
 }
 
 func benchSummary(b *testing.B, f Factory) {
