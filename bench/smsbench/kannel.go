@@ -151,7 +151,10 @@ func runKannel(ctx context.Context, o *options) (*Result, error) {
 		}
 	}
 	for _, c := range o.carriers {
-		kc.SMSCs = append(kc.SMSCs, kannel.SMSC{ID: c, Port: port(r.sims[c].Addr()), SystemID: "12123", Password: "bench", Window: o.window})
+		// Links with one smsc-id share its traffic (Kannel's smsc routing).
+		for range max(o.kannelLinks, 1) {
+			kc.SMSCs = append(kc.SMSCs, kannel.SMSC{ID: c, Port: port(r.sims[c].Addr()), SystemID: "12123", Password: "bench", Window: o.window})
+		}
 	}
 	confPath := filepath.Join(r.dir, "kannel.conf")
 	f, err := os.Create(confPath)
@@ -186,7 +189,7 @@ func runKannel(ctx context.Context, o *options) (*Result, error) {
 	}
 	defer bb.stop()
 	status := fmt.Sprintf("http://127.0.0.1:%d/status.txt?password=bench", kc.AdminPort)
-	if err := waitOnline(ctx, status, len(o.carriers), bb.alive); err != nil {
+	if err := waitOnline(ctx, status, len(kc.SMSCs), bb.alive); err != nil {
 		return nil, fmt.Errorf("bearerbox (logs in %s; -keep to keep them): %w", r.dir, err)
 	}
 	sb, err := startBox(r.dir, "smsbox", confPath)

@@ -58,6 +58,7 @@ type options struct {
 	kannelConc    int
 	kannelDLRs    int
 	kannelText    string
+	kannelLinks   int
 	noStatus      bool
 	gwProfile     string
 	gwProfileSecs time.Duration
@@ -100,6 +101,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.metricsOut, "metrics-out", "", "save the gateway's /metrics here at the end")
 	fs.StringVar(&o.allocsOut, "allocs-out", "", "save the gateway's allocation profile (/debug/pprof/allocs) here at the end")
 	fs.IntVar(&o.kannelDLRs, "kannel-dlrs", 1, "delivery reports Kannel sends per message (0: one per segment)")
+	fs.IntVar(&o.kannelLinks, "kannel-links", 1, "SMPP links per carrier for Kannel (give it -binds for a like-for-like run)")
 	fs.StringVar(&o.kannelText, "kannel-text", "", "kannel mode only: send this text instead of the rules' (e.g. one segment)")
 	fs.BoolVar(&o.noStatus, "no-status", false, "run smsgw without its status topic (kafka.status_topic empty)")
 	fs.IntVar(&o.kannelConc, "kannel-conc", 32, "concurrent sendsms HTTP requests")
