@@ -9,6 +9,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,7 +105,7 @@ func openDB(ctx context.Context, path string) (*dbConn, error) {
 		return nil, fmt.Errorf("ledger sqlite open checkpointer: %w", err)
 	}
 	ck.SetMaxOpenConns(1)
-	d := &dbConn{w: w, wc: wc, r: r, ck: ck, stmts: make(map[string]*sql.Stmt), stop: make(chan struct{}), stopped: make(chan struct{})}
+	d := &dbConn{w: w, wc: wc, r: r, ck: ck, stmts: make(map[string]*cachedStmt), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go d.checkpointLoop(checkpointEvery)
 	return d, nil
 }
@@ -205,27 +207,60 @@ type dbConn struct {
 
 	stop, stopped chan struct{} // checkpointLoop
 
-	mu     sync.Mutex // serialises writes; guards wc, stmts
+	mu     sync.Mutex // serialises writes; guards wc, stmts, tick
 	wc     *sql.Conn
-	stmts  map[string]*sql.Stmt
+	stmts  map[string]*cachedStmt
+	tick   uint64 // statement uses, for least-recently-used eviction
 	closed bool
 }
 
-// maxStmts bounds the prepared statements kept; the cache is emptied
-// between transactions when it grows beyond.
-const maxStmts = 1000
+type cachedStmt struct {
+	st   *sql.Stmt
+	used uint64 // tick of the last use
+}
+
+// maxStmts bounds the prepared statements kept. Batches of every size
+// make statements of every size (a multi-row VALUES list per row count),
+// and a prepared statement of a few hundred rows holds hundreds of KB of
+// SQLite memory: 1000 of them made most of the gateway's RSS. Between
+// transactions, beyond maxStmts the least recently used are closed until
+// three quarters remain; the common sizes stay prepared.
+const maxStmts = 256
 
 // stmt returns the prepared statement for query; mu is held.
 func (d *dbConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := d.stmts[query]; ok {
-		return st, nil
+	d.tick++
+	if c, ok := d.stmts[query]; ok {
+		c.used = d.tick
+		return c.st, nil
 	}
 	st, err := d.wc.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	d.stmts[query] = st
+	d.stmts[query] = &cachedStmt{st: st, used: d.tick}
 	return st, nil
+}
+
+// evictStmts closes the least recently used statements beyond maxStmts;
+// mu is held and no transaction is open.
+func (d *dbConn) evictStmts() {
+	if len(d.stmts) <= maxStmts {
+		return
+	}
+	type kv struct {
+		q    string
+		used uint64
+	}
+	all := make([]kv, 0, len(d.stmts))
+	for q, c := range d.stmts {
+		all = append(all, kv{q, c.used})
+	}
+	slices.SortFunc(all, func(a, b kv) int { return cmp.Compare(a.used, b.used) })
+	for _, e := range all[:len(all)-maxStmts*3/4] {
+		d.stmts[e.q].st.Close()
+		delete(d.stmts, e.q)
+	}
 }
 
 func (d *dbConn) Write(ctx context.Context, fn func(core.Q) error) error {
@@ -234,12 +269,7 @@ func (d *dbConn) Write(ctx context.Context, fn func(core.Q) error) error {
 	if d.closed {
 		return ledger.ErrClosed
 	}
-	if len(d.stmts) > maxStmts { // bounded: odd batch sizes make new texts
-		for k, st := range d.stmts {
-			st.Close()
-			delete(d.stmts, k)
-		}
-	}
+	d.evictStmts()
 	if _, err := d.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -271,8 +301,8 @@ func (d *dbConn) Close() error {
 	d.closed = true
 	close(d.stop)
 	<-d.stopped
-	for _, st := range d.stmts {
-		st.Close()
+	for _, c := range d.stmts {
+		c.st.Close()
 	}
 	d.stmts = nil
 	err := errors.Join(d.ck.Close(), d.r.Close(), d.wc.Close(), d.w.Close())
