@@ -108,6 +108,10 @@ type Consumer struct {
 	mu       sync.Mutex
 	lag      map[partition]lagEntry
 	batchSeq uint64
+
+	// idle holds a token while the handler waits for a batch: the batch
+	// being gathered is then handed over at once instead of after MaxWait.
+	idle chan struct{}
 }
 
 type partition struct {
@@ -169,11 +173,12 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 		m = NewMetrics(nil)
 	}
 	return &Consumer{
-		cfg: cfg,
-		h:   h,
-		log: log.With("component", "ingest", "group", cfg.GroupID),
-		m:   m,
-		lag: map[partition]lagEntry{},
+		cfg:  cfg,
+		h:    h,
+		log:  log.With("component", "ingest", "group", cfg.GroupID),
+		m:    m,
+		lag:  map[partition]lagEntry{},
+		idle: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -258,7 +263,17 @@ func (c *Consumer) loop(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer)
 		cancel()
 		wg.Wait()
 	}()
-	for p := range ready {
+	for {
+		if len(ready) == 0 {
+			select { // nothing queued: the handler is about to wait
+			case c.idle <- struct{}{}:
+			default:
+			}
+		}
+		p, ok := <-ready
+		if !ok {
+			break
+		}
 		if len(p.records) > 0 && !c.handle(ctx, p.records) {
 			return nil
 		}
@@ -303,8 +318,11 @@ func (c *Consumer) prepareLoop(ctx context.Context, r *kafka.Reader, dlq *kafka.
 	}
 }
 
-// fetch waits for one record, then gathers more until the batch is full or
-// MaxWait has passed.
+// fetch waits for one record, then gathers more until the batch is full,
+// MaxWait has passed or the handler is idle. So a light load is handled
+// record by record without waiting, and under a heavy one batches fill
+// while the handler works on the previous one (MaxWait: 50 ms of batching
+// was half of the event-to-submit latency at half load).
 func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Message) ([]kafka.Message, error) {
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
@@ -313,6 +331,19 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Mes
 	batch = append(batch, m)
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
 	defer cancel()
+	go func() {
+		select {
+		case <-c.idle:
+			if lctx.Err() != nil { // the batch was complete anyway: keep the token for the next
+				select {
+				case c.idle <- struct{}{}:
+				default:
+				}
+			}
+			cancel()
+		case <-lctx.Done():
+		}
+	}()
 	for len(batch) < c.cfg.MaxBatch {
 		m, err := r.FetchMessage(lctx)
 		if err != nil {
