@@ -194,7 +194,7 @@ func TestSkipsKnownWritesSortedUnique(t *testing.T) {
 func TestFlushesInBackground(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &fakeStore{}
-		w := New(Config{Store: s, FlushRows: 100})
+		w := New(Config{Store: s, FlushRows: 100, TxRows: 100})
 		stop := start(w)
 		defer stop()
 		if _, err := w.Add(t.Context(), contacts(10, "110105")); err != nil {
@@ -209,7 +209,7 @@ func TestFlushesInBackground(t *testing.T) {
 		}
 		synctest.Wait()
 		if s.stored() != 160 || len(s.calls) != 2 || len(s.calls[0]) != 100 {
-			t.Fatalf("stored %d in %d calls, want 160 in transactions of at most 100", s.stored(), len(s.calls))
+			t.Fatalf("stored %d in %d transactions, want 160 in transactions of at most 100", s.stored(), len(s.calls))
 		}
 		if _, err := w.Add(t.Context(), contacts(5, "120101")); err != nil {
 			t.Fatal(err)

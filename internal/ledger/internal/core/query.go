@@ -126,27 +126,35 @@ func (s *Store) OptedOut(ctx context.Context, phones []string) (map[string]bool,
 const contactsChunk = 256
 
 // UpsertContacts implements ledger.Store. A plain multi-row VALUES insert
-// (no row-source subquery); rows are written in the caller's order, so a
-// caller that sorts by (region, phone, entity) touches each B-tree page
-// once. Duplicates, in the batch or already stored, are ignored.
+// (no row-source subquery), its arguments built before the transaction
+// takes the writer; rows are written in the caller's order, so a caller
+// that sorts by (region, phone, entity) touches each B-tree page once.
+// Duplicates, in the batch or already stored, are ignored.
 func (s *Store) UpsertContacts(ctx context.Context, cs []ledger.Contact) error {
-	if len(cs) == 0 {
+	var chunks [][]any
+	Chunks(cs, contactsChunk, func(cs []ledger.Contact) error {
+		n := contactsChunk
+		for n/2 >= len(cs) {
+			n /= 2
+		}
+		args := make([]any, 0, 3*n)
+		for i := range n {
+			c := &cs[min(i, len(cs)-1)] // padding repeats the last row: a no-op
+			args = append(args, c.Region, c.Phone, c.Entity)
+		}
+		chunks = append(chunks, args)
+		return nil
+	})
+	if len(chunks) == 0 {
 		return nil
 	}
 	err := s.write(ctx, func(t *wtx) error {
-		return Chunks(cs, contactsChunk, func(cs []ledger.Contact) error {
-			n := contactsChunk
-			for n/2 >= len(cs) {
-				n /= 2
+		for _, args := range chunks {
+			if _, err := t.q.Exec(ctx, contactsSQL(len(args)/3), args...); err != nil {
+				return err
 			}
-			args := make([]any, 0, 3*n)
-			for i := range n {
-				c := &cs[min(i, len(cs)-1)] // padding repeats the last row: a no-op
-				args = append(args, c.Region, c.Phone, c.Entity)
-			}
-			_, err := t.q.Exec(ctx, contactsSQL(n), args...)
-			return err
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("ledger upsert contacts: %w", err)
