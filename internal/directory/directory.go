@@ -42,13 +42,15 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/traffic12123/gateway/internal/ledger"
 )
 
-// Store is the part of the ledger the directory uses.
+// Store is the part of the ledger the directory uses. UpsertContacts must
+// not keep cs after it returns (the writer reuses it).
 type Store interface {
 	UpsertContacts(ctx context.Context, cs []ledger.Contact) error
 	ContactsInRegions(ctx context.Context, regions []string, fn func(phone string) error) error
@@ -92,11 +94,13 @@ type Writer struct {
 	mu       sync.Mutex
 	known    *knownSet
 	pending  []entry
-	spare    []entry       // the last flushed slice, reused
-	inflight int           // contacts taken by the flush in progress
-	taken    uint64        // flushes started
-	stored   uint64        // flushes done (in order)
-	flushed  chan struct{} // closed and replaced when a flush ends, well or not
+	spare    []entry          // the last flushed slice, reused
+	rows     []ledger.Contact // Run's, reused
+	order    []sortKey        // Run's, reused
+	inflight int              // contacts taken by the flush in progress
+	taken    uint64           // flushes started
+	stored   uint64           // flushes done (in order)
+	flushed  chan struct{}    // closed and replaced when a flush ends, well or not
 	stopped  bool
 }
 
@@ -143,14 +147,16 @@ func (w *Writer) Add(ctx context.Context, cs []ledger.Contact) (Ticket, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var fresh []entry
+	fresh := 0
 	for i, h := range hs {
-		if !w.known.has(h) {
-			fresh = append(fresh, entry{compact(cs[i]), h})
+		if w.known.has(h) {
+			hs[i] = 0
+		} else {
+			fresh++
 		}
 	}
-	w.cfg.Metrics.known.Add(float64(len(cs) - len(fresh)))
-	if len(fresh) == 0 {
+	w.cfg.Metrics.known.Add(float64(len(cs) - fresh))
+	if fresh == 0 {
 		return 0, nil
 	}
 	for {
@@ -158,7 +164,7 @@ func (w *Writer) Add(ctx context.Context, cs []ledger.Contact) (Ticket, error) {
 			return 0, ErrStopped
 		}
 		queued := len(w.pending) + w.inflight
-		if queued == 0 || queued+len(fresh) <= w.cfg.MaxPending {
+		if queued == 0 || queued+fresh <= w.cfg.MaxPending {
 			break
 		}
 		w.cfg.Metrics.waits.Inc()
@@ -167,7 +173,11 @@ func (w *Writer) Add(ctx context.Context, cs []ledger.Contact) (Ticket, error) {
 			return 0, err
 		}
 	}
-	w.pending = append(w.pending, fresh...)
+	for i, h := range hs {
+		if h != 0 {
+			w.pending = append(w.pending, entry{compact(cs[i]), h})
+		}
+	}
 	w.cfg.Metrics.pending.Set(float64(len(w.pending) + w.inflight))
 	if w.cfg.Sync || len(w.pending) >= w.cfg.FlushRows {
 		w.wake()
@@ -233,6 +243,82 @@ func (w *Writer) await(ctx context.Context, ch chan struct{}) error {
 	}
 }
 
+type sortKey struct {
+	k uint64 // prefixKey
+	i int32  // index in the batch
+}
+
+// sorted returns the batch's contacts in primary-key order, without
+// duplicates, in w.rows. It sorts 16-byte keys, not the entries: most
+// comparisons are of prefixKey alone.
+func (w *Writer) sorted(batch []entry) []ledger.Contact {
+	order := w.order[:0]
+	fast := true
+	for i := range batch {
+		k, ok := prefixKey(&batch[i].c)
+		fast = fast && ok
+		order = append(order, sortKey{k, int32(i)})
+	}
+	exact := func(a, b sortKey) int { return compareKeys(&batch[a.i].c, &batch[b.i].c) }
+	if fast {
+		slices.SortFunc(order, func(a, b sortKey) int {
+			if a.k != b.k {
+				return cmp.Compare(a.k, b.k)
+			}
+			return exact(a, b)
+		})
+	} else {
+		slices.SortFunc(order, exact)
+	}
+	rows := w.rows[:0]
+	for _, o := range order {
+		if c := batch[o.i].c; len(rows) == 0 || c != rows[len(rows)-1] {
+			rows = append(rows, c)
+		}
+	}
+	w.order = order[:0]
+	return rows
+}
+
+// prefixKey maps a 6-digit region and the first 10 characters of an
+// all-digit phone to a number whose order is the order of the primary key
+// (digit+1 per 4 bits, 0 past the end of the phone). ok is false for keys
+// of another shape.
+func prefixKey(c *ledger.Contact) (k uint64, ok bool) {
+	if len(c.Region) != 6 {
+		return 0, false
+	}
+	for i := range 16 {
+		var ch byte
+		switch j := i - 6; {
+		case i < 6:
+			ch = c.Region[i]
+		case j < len(c.Phone):
+			ch = c.Phone[j]
+		default:
+			k <<= 4
+			continue
+		}
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		k = k<<4 | uint64(ch-'0'+1)
+	}
+	return k, true
+}
+
+// compareKeys orders contacts by the directory's primary key (region,
+// phone, entity), comparing only as far as needed.
+func compareKeys(a, b *ledger.Contact) int {
+	if c := strings.Compare(a.Region, b.Region); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Phone, b.Phone); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Entity, b.Entity)
+}
+
 // compact copies c into one allocation: the event decoder's strings are
 // slices of the whole record, which a queued contact would keep alive.
 func compact(c ledger.Contact) ledger.Contact {
@@ -294,16 +380,10 @@ func (w *Writer) flush(ctx context.Context) {
 	w.taken++
 	w.mu.Unlock()
 
-	slices.SortFunc(batch, func(a, b entry) int {
-		return cmp.Or(cmp.Compare(a.c.Region, b.c.Region), cmp.Compare(a.c.Phone, b.c.Phone), cmp.Compare(a.c.Entity, b.c.Entity))
-	})
-	rows := make([]ledger.Contact, 0, len(batch))
-	for i := range batch {
-		if i == 0 || batch[i].c != batch[i-1].c {
-			rows = append(rows, batch[i].c)
-		}
-	}
+	rows := w.sorted(batch)
 	err := w.write(ctx, rows)
+	clear(rows)
+	w.rows = rows[:0]
 
 	w.mu.Lock()
 	defer w.mu.Unlock()

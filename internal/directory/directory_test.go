@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -136,6 +137,41 @@ func TestKnownSet(t *testing.T) {
 	}
 }
 
+func TestSortedOrderAndPrefixKey(t *testing.T) {
+	w := New(Config{Store: &fakeStore{}})
+	r := rand.New(rand.NewPCG(7, 8))
+	digits := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + r.IntN(3)) // few digits: many shared prefixes
+		}
+		return string(b)
+	}
+	for _, odd := range []bool{false, true} {
+		var batch []entry
+		for i := range 3000 {
+			c := ledger.Contact{Region: "1" + digits(5), Phone: digits(8 + r.IntN(6)), Entity: digits(2)}
+			if odd && i%100 == 0 {
+				c.Region = "x" + c.Region[1:] // not digits: exact comparison throughout
+			}
+			batch = append(batch, entry{c: c}, entry{c: c}) // each twice
+		}
+		rows := w.sorted(batch)
+		for i := 1; i < len(rows); i++ {
+			if a, b := &rows[i-1], &rows[i]; cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Phone, b.Phone), cmp.Compare(a.Entity, b.Entity)) >= 0 {
+				t.Fatalf("odd=%v: %v before %v", odd, *a, *b)
+			}
+		}
+		uniq := map[ledger.Contact]bool{}
+		for _, e := range batch {
+			uniq[e.c] = true
+		}
+		if len(rows) != len(uniq) {
+			t.Fatalf("odd=%v: %d rows, want %d distinct", odd, len(rows), len(uniq))
+		}
+	}
+}
+
 func TestHashSeparatesFields(t *testing.T) {
 	k := newKnownSet(0)
 	a := ledger.Contact{Region: "110105", Phone: "13800000001", Entity: "京A1"}
@@ -174,7 +210,7 @@ func TestSkipsKnownWritesSortedUnique(t *testing.T) {
 		}
 		if !slices.IsSortedFunc(s.calls[0], func(a, b ledger.Contact) int {
 			return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Phone, b.Phone), cmp.Compare(a.Entity, b.Entity))
-		}) {
+		}) { // the tuple order, spelt differently from compareKeys
 			t.Fatal("rows not sorted by primary key")
 		}
 		for c, n := range s.rows {
