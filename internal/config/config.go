@@ -200,7 +200,7 @@ func Default() Config {
 			SessionTimeout: Duration(10 * time.Second),
 		},
 		Ledger: Ledger{DSN: "sqlite://data/ledger.db", Retention: Duration(30 * 24 * time.Hour),
-			Contacts: Contacts{KnownMB: 16, FlushEvery: Duration(time.Second), MaxPending: 100_000}},
+			Contacts: Contacts{KnownMB: 8, FlushEvery: Duration(time.Second), MaxPending: 100_000}},
 		Rules:  Rules{Dir: "rules", Watch: true},
 		Policy: Policy{DailyCap: 5, Timezone: "Asia/Shanghai"},
 		Route:  Route{Prefixes: DefaultPrefixes()},

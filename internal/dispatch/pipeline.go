@@ -97,7 +97,8 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 // Handle evaluates every event of the batch against one rules set,
 // applies policy, routes, and stores the resulting messages in one ledger
 // transaction. Any error leaves nothing half-done that a retry of the same
-// batch would duplicate.
+// batch would duplicate. The batch's contacts go to the Directory, whose
+// Wait says how durable they are when Handle returns (directory.Config.Sync).
 func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 	now := p.cfg.Now()
 	ev := *p.cfg.Rules.Load()
