@@ -318,11 +318,13 @@ func (c *Consumer) prepareLoop(ctx context.Context, r *kafka.Reader, dlq *kafka.
 	}
 }
 
-// fetch waits for one record, then gathers more until the batch is full,
-// MaxWait has passed or the handler is idle. So a light load is handled
-// record by record without waiting, and under a heavy one batches fill
-// while the handler works on the previous one (MaxWait: 50 ms of batching
-// was half of the event-to-submit latency at half load).
+// fetch waits for one record, then gathers more until the batch is full or
+// MaxWait has passed, or, once the handler is idle, until no record has
+// come for idleGap. So a trickle is handled at once instead of after
+// MaxWait (50 ms of batching was half of the event-to-submit latency at
+// half load), while records already flowing (a backlog, a burst) still
+// make one batch, as they did before: advisories reach the contacts of
+// earlier batches, so splitting a burst would change who gets them.
 func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Message) ([]kafka.Message, error) {
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
@@ -331,6 +333,8 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Mes
 	batch = append(batch, m)
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
 	defer cancel()
+	wctx, idle := context.WithCancel(lctx) // cancelled when the handler is idle
+	defer idle()
 	go func() {
 		select {
 		case <-c.idle:
@@ -340,22 +344,38 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Mes
 				default:
 				}
 			}
-			cancel()
+			idle()
 		case <-lctx.Done():
 		}
 	}()
 	for len(batch) < c.cfg.MaxBatch {
-		m, err := r.FetchMessage(lctx)
-		if err != nil {
-			if lctx.Err() != nil && ctx.Err() == nil {
-				return batch, nil // the batch has waited long enough
-			}
+		fctx, stop := wctx, context.CancelFunc(func() {})
+		gap := wctx.Err() != nil
+		if gap {
+			fctx, stop = context.WithTimeout(lctx, idleGap)
+		}
+		m, err := r.FetchMessage(fctx)
+		stop()
+		switch {
+		case err == nil:
+			batch = append(batch, m)
+		case ctx.Err() != nil:
+			return batch, err
+		case lctx.Err() != nil, gap && fctx.Err() != nil:
+			return batch, nil // waited long enough, or the handler waits and nothing more is coming
+		case wctx.Err() != nil:
+			// the handler became idle: take what is still flowing
+		default:
 			return batch, err
 		}
-		batch = append(batch, m)
 	}
 	return batch, nil
 }
+
+// idleGap is the pause in the record stream that ends a batch while the
+// handler is idle: records of one fetched chunk follow each other within
+// microseconds, a trickle of events is milliseconds apart.
+const idleGap = time.Millisecond
 
 // prepare decodes a batch and dead-letters the records that break the
 // contract. It returns false when ctx ended first.
