@@ -40,6 +40,7 @@ type Kafka struct {
 	StatusTopic    string   `yaml:"status_topic"` // empty: do not publish status changes
 	MaxBatch       int      `yaml:"max_batch"`
 	MaxWait        Duration `yaml:"max_wait"`
+	BatchGap       Duration `yaml:"batch_gap"` // while the handler is idle, a pause this long ends a batch; 0: batches wait max_wait
 	SessionTimeout Duration `yaml:"session_timeout"`
 	TLS            TLS      `yaml:"tls"`
 	SASL           SASL     `yaml:"sasl"`
@@ -197,6 +198,7 @@ func Default() Config {
 			StatusTopic:    "sms.status",
 			MaxBatch:       2000,
 			MaxWait:        Duration(50 * time.Millisecond),
+			BatchGap:       Duration(time.Millisecond),
 			SessionTimeout: Duration(10 * time.Second),
 		},
 		Ledger: Ledger{DSN: "sqlite://data/ledger.db", Retention: Duration(30 * 24 * time.Hour),
@@ -274,6 +276,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.Kafka.TLS.CertFile == "") != (c.Kafka.TLS.KeyFile == "") {
 		add("kafka.tls: cert_file and key_file go together")
+	}
+	if c.Kafka.BatchGap < 0 || c.Kafka.BatchGap > c.Kafka.MaxWait {
+		add("kafka.batch_gap must be between 0 and max_wait")
 	}
 	if c.Kafka.MaxBatch <= 0 {
 		add("kafka.max_batch: must be positive")

@@ -80,6 +80,7 @@ type Config struct {
 	DeadLetterTopic string
 	MaxBatch        int            // records per Handle call; default DefaultMaxBatch
 	MaxWait         time.Duration  // how long a batch waits to fill once its first record is in; default DefaultMaxWait
+	BatchGap        time.Duration  // while the handler is idle, a pause this long in the record stream ends the batch; 0: wait for MaxWait
 	MinBytes        int            // fetch request minimum; default 1
 	MaxBytes        int            // fetch request maximum; default DefaultMaxBytes
 	SessionTimeout  time.Duration  // group session; default DefaultSessionTimeout (the broker may impose a floor)
@@ -320,7 +321,9 @@ func (c *Consumer) prepareLoop(ctx context.Context, r *kafka.Reader, dlq *kafka.
 
 // fetch waits for one record, then gathers more until the batch is full or
 // MaxWait has passed, or, once the handler is idle, until no record has
-// come for idleGap. So a trickle is handled at once instead of after
+// come for BatchGap (the gateway's default 1 ms: records of one fetched
+// chunk follow each other within microseconds, a trickle of events is
+// milliseconds apart). So a trickle is handled at once instead of after
 // MaxWait (50 ms of batching was half of the event-to-submit latency at
 // half load), while records already flowing (a backlog, a burst) still
 // make one batch, as they did before: advisories reach the contacts of
@@ -335,24 +338,16 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Mes
 	defer cancel()
 	wctx, idle := context.WithCancel(lctx) // cancelled when the handler is idle
 	defer idle()
-	go func() {
-		select {
-		case <-c.idle:
-			if lctx.Err() != nil { // the batch was complete anyway: keep the token for the next
-				select {
-				case c.idle <- struct{}{}:
-				default:
-				}
-			}
-			idle()
-		case <-lctx.Done():
-		}
-	}()
+	if c.cfg.BatchGap <= 0 {
+		wctx = lctx // never cancelled early
+	} else {
+		go c.watchIdle(lctx, idle)
+	}
 	for len(batch) < c.cfg.MaxBatch {
 		fctx, stop := wctx, context.CancelFunc(func() {})
-		gap := wctx.Err() != nil
+		gap := wctx.Err() != nil && lctx.Err() == nil
 		if gap {
-			fctx, stop = context.WithTimeout(lctx, idleGap)
+			fctx, stop = context.WithTimeout(lctx, c.cfg.BatchGap)
 		}
 		m, err := r.FetchMessage(fctx)
 		stop()
@@ -372,10 +367,20 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, batch []kafka.Mes
 	return batch, nil
 }
 
-// idleGap is the pause in the record stream that ends a batch while the
-// handler is idle: records of one fetched chunk follow each other within
-// microseconds, a trickle of events is milliseconds apart.
-const idleGap = time.Millisecond
+// watchIdle cancels a batch's wait (idle) when the handler is idle.
+func (c *Consumer) watchIdle(lctx context.Context, idle context.CancelFunc) {
+	select {
+	case <-c.idle:
+		if lctx.Err() != nil { // the batch was complete anyway: keep the token for the next
+			select {
+			case c.idle <- struct{}{}:
+			default:
+			}
+		}
+		idle()
+	case <-lctx.Done():
+	}
+}
 
 // prepare decodes a batch and dead-letters the records that break the
 // contract. It returns false when ctx ended first.

@@ -197,6 +197,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		DeadLetterTopic: cfg.Kafka.DeadLetter,
 		MaxBatch:        cfg.Kafka.MaxBatch,
 		MaxWait:         cfg.Kafka.MaxWait.D(),
+		BatchGap:        cfg.Kafka.BatchGap.D(),
 		SessionTimeout:  cfg.Kafka.SessionTimeout.D(),
 		TLS:             kafkaTLS,
 		SASL:            kafkaSASL,

@@ -43,6 +43,9 @@ type DemoOptions struct {
 	// load (tests reload rules or inject faults from it); the demo waits
 	// for it before it finishes.
 	During func(ctx context.Context, a *App)
+	// Configure, when set, adjusts the gateway's configuration before it
+	// starts.
+	Configure func(*config.Config)
 }
 
 // DemoCarriers are the simulated carriers and their message-id formats.
@@ -153,6 +156,9 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 			Name: c.Name, Addr: s.Addr(), SystemID: "12123", Password: "demo", Binds: 2, Window: 128,
 			ResponseTimeout: config.Duration(10 * time.Second), EnquireLink: config.Duration(30 * time.Second),
 		})
+	}
+	if o.Configure != nil {
+		o.Configure(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/traffic12123/gateway/internal/config"
 )
 
 // TestReloadUnderLoad reloads the rules continuously while events flow,
@@ -26,6 +28,10 @@ func TestReloadUnderLoad(t *testing.T) {
 			Events: 800, Seed: 99, Now: time.Date(2026, 11, 27, 10, 0, 0, 0, beijing(t)),
 			RulesDir: dir, ReceiptDelay: 10 * time.Millisecond, Timeout: 3 * time.Minute,
 			During: during,
+			// One batch for all 800 events in both runs: advisories reach
+			// the contacts of earlier batches, so where a batch ends changes
+			// their audience, whatever the rules.
+			Configure: func(c *config.Config) { c.Kafka.BatchGap, c.Kafka.MaxWait = 0, config.Duration(2*time.Second) },
 		})
 		if err != nil || !s.Complete {
 			t.Fatalf("demo: %v (summary %+v)", err, s)
