@@ -67,7 +67,7 @@ func TestMOReassembly(t *testing.T) {
 					t.Fatalf("part %d answered %v", i, r)
 				}
 			}
-			for range tt.want {
+			for range len(tt.want) { // not range tt.want: the loop deletes from it
 				m := <-got
 				if want, ok := tt.want[m.UDH.Ref]; !ok || m.Text != want || m.Partial || m.Parts != int(m.UDH.Total) {
 					t.Fatalf("got %+v, want %v", m, tt.want)
