@@ -150,6 +150,7 @@ func Run(t *testing.T, f Factory) {
 		{"Transition", testTransition},
 		{"Cancel", testCancel},
 		{"RecoverAndRequeue", testRecover},
+		{"ClaimWaitsForReconcileCandidate", testClaimWaitsForCandidate},
 		{"ReconcileUnknownByText", testReconcile},
 		{"ReconcileSameTextTwice", testReconcileSameText},
 		{"ReconcileMultipartUnknown", testReconcileMultipart},
@@ -1285,5 +1286,42 @@ func testReconcilePartFailed(t *testing.T, e *env) {
 	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "n1", Stat: "DELIVRD"}, ledger.Receipt{Carrier: "cmcc", MessageID: "n2", Stat: "DELIVRD"})
 	if st := e.state(n); st != message.StateDelivered {
 		t.Fatalf("resent n %s", st)
+	}
+}
+
+// testClaimWaitsForCandidate: while a message to a phone may still take a
+// receipt by reconciliation (here: requeued after an unknown outcome, the
+// receipt of its first send may yet come), no other message to that phone
+// is claimed — a receipt of the other, were it interrupted too, could not
+// be told from the first's. The oldest requeued one goes first.
+func testClaimWaitsForCandidate(t *testing.T, e *env) {
+	a := Msg("ev-a", "r", 1)
+	c := Msg("ev-c", "r2", 1) // same phone, other text
+	e.unknownMsgs(a, c)
+	res, err := e.s.Requeue(e.ctx, []int64{a.ID, c.ID}, 3, e.clock.Now().Add(time.Minute))
+	if err != nil || res.Requeued != 2 {
+		t.Fatalf("requeue = %+v, %v", res, err)
+	}
+	b := Msg("ev-b", "r", 1) // a fresh message to the same phone, due now
+	other := Msg("ev-b", "r", 2)
+	e.insert(b, other)
+	if got := e.claim(10, "a"); !slices.Equal(ids(got), []int64{other.ID}) {
+		t.Fatalf("claimed %v, want only %d: the phone's requeued messages are not due yet", ids(got), other.ID)
+	}
+	e.clock.Add(2 * time.Minute)
+	if got := e.claim(10, "a"); !slices.Equal(ids(got), []int64{a.ID}) {
+		t.Fatalf("claimed %v, want the oldest requeued %d alone", ids(got), a.ID)
+	}
+	if err := e.s.Submitted(e.ctx, []ledger.Submission{{ID: a.ID, Carrier: a.Carrier, CarrierIDs: []string{"cand-a"}, At: e.clock.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.claim(10, "a"); !slices.Equal(ids(got), []int64{c.ID}) {
+		t.Fatalf("claimed %v, want the other requeued %d", ids(got), c.ID)
+	}
+	if err := e.s.Submitted(e.ctx, []ledger.Submission{{ID: c.ID, Carrier: c.Carrier, CarrierIDs: []string{"cand-c"}, At: e.clock.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.claim(10, "a"); !slices.Equal(ids(got), []int64{b.ID}) {
+		t.Fatalf("claimed %v, want the fresh %d once no candidate is left", ids(got), b.ID)
 	}
 }

@@ -191,12 +191,17 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 				break
 			}
 			prev = p
-			// At most one message per recipient is sending or unknown:
-			// if two to one phone were in flight when the process died,
-			// a receipt whose excerpt fits both (UCS2 excerpts are
-			// "???12123????…") could settle the wrong one, and the other
-			// would be resent. So skip recipients that have one, and take
-			// one per recipient from this level.
+			// At most one message per recipient is sending or a
+			// candidate for receipt reconciliation (unknown; requeued
+			// after an unknown outcome, whose first send's receipt may
+			// still come; submitted by receipts alone with parts missing):
+			// if two to one phone were, a receipt whose excerpt fits both
+			// (UCS2 excerpts are "???12123????…") could settle the wrong
+			// one, and the other would be resent. So skip recipients that
+			// have one, except that the oldest requeued message is the one
+			// to send next; and take one per recipient from this level.
+			// (TestCrash found the requeued case: a receipt of a message
+			// interrupted by a crash settled an older requeued one.)
 			var ids []int64
 			err = queryEach(ctx, t.q, func(r Rows) error {
 				var id int64
@@ -211,7 +216,10 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 				return nil
 			}, `SELECT m.id, m.recipient FROM messages m WHERE m.state IN ('queued','scheduled')
 				AND m.priority = $1 AND m.not_before <= $2
-				AND NOT EXISTS (SELECT 1 FROM messages b WHERE b.recipient = m.recipient AND b.state IN ('sending','unknown'))
+				AND NOT EXISTS (SELECT 1 FROM messages b WHERE b.recipient = m.recipient AND b.id <> m.id
+					AND (b.state IN ('sending','unknown') OR (b.state = 'submitted' AND b.carrier_ids = ''
+							AND (SELECT count(*) FROM parts p WHERE p.message_id = b.id AND p.seq >= 0) < b.segments)
+						OR (b.state = 'queued' AND b.requeues > 0 AND (m.requeues = 0 OR b.id < m.id))))
 				ORDER BY m.not_before, m.id LIMIT $3`+s.d.SkipLocked, p, nowN, int64(limit-len(out)))
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
