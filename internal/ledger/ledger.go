@@ -47,7 +47,12 @@ type Store interface {
 	// NotBefore <= now; higher Priority first, then earlier NotBefore) to
 	// sending, counting an attempt and recording owner and claim time.
 	// Queued or scheduled messages whose ExpiresAt is before now become
-	// expired and are not returned.
+	// expired and are not returned. At most one message per recipient is
+	// claimed, and none while another to that recipient is sending or may
+	// still take a receipt by reconciliation (unknown; requeued after an
+	// unknown outcome, of which the oldest is claimed first; submitted by
+	// receipts with parts missing): receipts that name no known part are
+	// matched by recipient and text, which cannot tell two such apart.
 	Claim(ctx context.Context, now time.Time, limit int, owner string) ([]*message.Message, error)
 	// NextDue returns the earliest NotBefore of a queued or scheduled
 	// message; false when there is none.
