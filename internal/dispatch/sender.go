@@ -62,48 +62,6 @@ type Sender struct {
 	queues map[string]chan *message.Message
 	slots  chan struct{} // one token per message claimed and not yet finished
 	result *batcher[result, struct{}]
-	busy   recipientLocks
-}
-
-// recipientLocks keeps one message per recipient in flight at a time. If
-// the process dies with two messages to one phone in flight, their
-// receipts could not be told apart when the SMSC's receipt excerpt is the
-// same (a UCS2 excerpt is "???12123????…"): reconciling the wrong one
-// would resend the other. One at a time also keeps a person's messages in
-// order.
-type recipientLocks struct {
-	mu   sync.Mutex
-	held map[string]chan struct{}
-}
-
-// lock waits until no other message to r is in flight; false if ctx ended.
-func (l *recipientLocks) lock(ctx context.Context, r string) bool {
-	for {
-		l.mu.Lock()
-		if l.held == nil {
-			l.held = make(map[string]chan struct{})
-		}
-		ch, taken := l.held[r]
-		if !taken {
-			l.held[r] = make(chan struct{})
-			l.mu.Unlock()
-			return true
-		}
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return false
-		}
-	}
-}
-
-func (l *recipientLocks) unlock(r string) {
-	l.mu.Lock()
-	ch := l.held[r]
-	delete(l.held, r)
-	l.mu.Unlock()
-	close(ch)
 }
 
 // result is what happened to one claimed message.
@@ -270,15 +228,16 @@ func (s *Sender) claimOnce(ctx context.Context) (int, error) {
 
 func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-chan *message.Message) {
 	for msg := range q {
-		if ctx.Err() != nil || !s.busy.lock(ctx, msg.Recipient) {
+		if ctx.Err() != nil {
 			// shutting down: this one never reached the wire
 			s.finish(ctx, result{tr: &ledger.Transition{ID: msg.ID, State: message.StateQueued, NotBefore: msg.NotBefore, Reason: "handed back at shutdown"}})
 			continue
 		}
+		// One message per recipient is in flight: the ledger claims no
+		// other to this phone while this one is "sending" (ledger.Store
+		// Claim), so a crash never leaves two whose receipts could not be
+		// told apart.
 		s.send(ctx, carrier, sub, msg)
-		// Unlocked only once the result is in the ledger: until then a
-		// crash would leave this message "sending" beside the next one.
-		s.busy.unlock(msg.Recipient)
 	}
 }
 
