@@ -111,7 +111,8 @@ type Consumer struct {
 	batchSeq uint64
 
 	// idle holds a token while the handler waits for a batch: the batch
-	// being gathered is then handed over at once instead of after MaxWait.
+	// being gathered then ends at the next pause of BatchGap instead of
+	// after MaxWait (fetch).
 	idle chan struct{}
 }
 
