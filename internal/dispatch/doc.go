@@ -1,6 +1,7 @@
 // Package dispatch is the SMS pipeline between Kafka and the carriers:
 //
 //	ingest ─► Pipeline.Handle: rules ─► policy ─► route ─► ledger.Insert ─► (offset committed by ingest)
+//	                   │ contacts ─► directory.Writer (background, sorted flushes)
 //	                                                              │
 //	Sender: ledger.Claim ─► per-carrier submit workers ─► ledger.Submitted / Transition
 //	Receipts (smpp.Handler): group commit into ledger.Receipts, then deliver_sm_resp
@@ -15,5 +16,5 @@
 // resent), or submitted and waiting for receipts.
 //
 // The package composes the stage packages (rules, policy, route, ledger,
-// pkg/smpp); it declares the narrow interfaces it needs from each.
+// directory, pkg/smpp); it declares the narrow interfaces it needs from each.
 package dispatch
