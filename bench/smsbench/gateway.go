@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -219,7 +218,7 @@ func startProcess(ctx context.Context, r *rig, cfg *config.Config) (*gwProcess, 
 	g := &gwProcess{cmd: cmd, addr: cfg.HTTP.Listen, done: make(chan error, 1)}
 	go func() { g.done <- cmd.Wait(); logf.Close() }()
 	if err := waitHTTP(ctx, "http://"+g.addr+"/readyz", 60*time.Second, g.alive); err != nil {
-		g.stop()
+		_ = g.stop()
 		return nil, fmt.Errorf("smsgw did not get ready (log: %s): %w", logf.Name(), err)
 	}
 	return g, nil
@@ -233,7 +232,7 @@ func (g *gwProcess) alive() error {
 	select {
 	case err := <-g.done:
 		g.done <- err
-		return fmt.Errorf("smsgw exited: %v", err)
+		return fmt.Errorf("smsgw exited: %w", err)
 	default:
 		return nil
 	}
@@ -243,12 +242,12 @@ func (g *gwProcess) stop() error {
 	if g.alive() != nil {
 		return nil
 	}
-	g.cmd.Process.Signal(syscall.SIGTERM)
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-g.done:
 		return err
 	case <-time.After(30 * time.Second):
-		g.cmd.Process.Kill()
+		_ = g.cmd.Process.Kill()
 		return <-g.done
 	}
 }
@@ -271,7 +270,7 @@ func startInProc(ctx context.Context, cfg *config.Config, logw io.Writer) (*gwIn
 	g := &gwInProc{app: a, cancel: cancel, done: make(chan error, 1)}
 	go func() { g.done <- a.Run(runCtx) }()
 	if err := waitHTTP(ctx, "http://"+cfg.HTTP.Listen+"/readyz", 60*time.Second, g.alive); err != nil {
-		g.stop()
+		_ = g.stop()
 		return nil, err
 	}
 	return g, nil
@@ -284,7 +283,7 @@ func (g *gwInProc) alive() error {
 	select {
 	case err := <-g.done:
 		g.done <- err
-		return fmt.Errorf("smsgw stopped: %v", err)
+		return fmt.Errorf("smsgw stopped: %w", err)
 	default:
 		return nil
 	}
@@ -497,7 +496,7 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 			return nil, err
 		}
 	}
-	defer gw.stop()
+	defer func() { _ = gw.stop() }()
 	l, err := openLedger(filepath.Join(r.dir, "ledger.db"))
 	if err != nil {
 		return nil, err
@@ -520,7 +519,7 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 	var profDone chan string
 	if o.gwProfile != "" {
 		profDone = make(chan string, 1)
-		go func() { profDone <- fetchProfile(ctx, gw.httpAddr(), o.gwProfile, o.gwProfileSecs) }()
+		go func() { profDone <- fetchProfile(ctx, gw.httpAddr(), o.gwProfile, o.gwProfileLen) }()
 	}
 	acked, err := publish(ctx, r.broker.Addrs(), items, o.rate)
 	if err != nil {
@@ -627,7 +626,7 @@ func (r *rig) fill(ctx context.Context, l *ledgerReader, res *Result, items []it
 
 // halfRate publishes a second batch at rate and measures its latencies.
 func (r *rig) halfRate(ctx context.Context, l *ledgerReader, gw gateway, rate float64, before, beforeSegs int) (*HalfRate, error) {
-	n := max(1000, min(r.o.n, int(rate*r.o.halfSeconds.Seconds())))
+	n := max(1000, min(r.o.n, int(rate*r.o.halfLen.Seconds())))
 	items, err := makeItems(r.set, n, r.o.carriers, 2, 0, r.o.seed, r.now)
 	if err != nil {
 		return nil, err
@@ -690,13 +689,4 @@ func dumpHTTP(addr, urlPath, path string) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		fmt.Fprintf(os.Stderr, "dump %s: %v\n", urlPath, err)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -76,7 +76,7 @@ func (b *box) alive() error {
 	select {
 	case err := <-b.done:
 		b.done <- err
-		return fmt.Errorf("%s exited: %v", b.name, err)
+		return fmt.Errorf("%s exited: %w", b.name, err)
 	default:
 		return nil
 	}
@@ -86,12 +86,14 @@ func (b *box) stop() {
 	if b.alive() != nil {
 		return
 	}
-	b.cmd.Process.Signal(syscall.SIGTERM)
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	// The exit status goes back on done, for alive to report.
 	select {
-	case <-b.done:
+	case err := <-b.done:
+		b.done <- err
 	case <-time.After(15 * time.Second):
-		b.cmd.Process.Kill()
-		<-b.done
+		_ = b.cmd.Process.Kill()
+		b.done <- <-b.done
 	}
 }
 
@@ -180,7 +182,7 @@ func runKannel(ctx context.Context, o *options) (*Result, error) {
 		return nil, err
 	}
 	srv := &http.Server{Handler: sink, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln) // stopped by Close below
+	go func() { _ = srv.Serve(ln) }() // stopped by Close below
 	defer srv.Close()
 
 	bb, err := startBox(r.dir, "bearerbox", confPath)

@@ -34,34 +34,34 @@ import (
 )
 
 type options struct {
-	mode          string
-	n             int
-	carriersFlag  string
-	carriers      []string
-	receiptDelay  time.Duration
-	json          bool
-	jsonOut       string
-	keep          bool
-	cpuprofile    string
-	rules         string
-	smsgwBin      string
-	binds         int
-	window        int
-	rate          float64
-	half          bool
-	halfSeconds   time.Duration
-	seed          int64
-	timeout       time.Duration
-	sweepN        int
-	metricsOut    string
-	allocsOut     string
-	kannelConc    int
-	kannelDLRs    int
-	kannelText    string
-	kannelLinks   int
-	noStatus      bool
-	gwProfile     string
-	gwProfileSecs time.Duration
+	mode         string
+	n            int
+	carriersFlag string
+	carriers     []string
+	receiptDelay time.Duration
+	json         bool
+	jsonOut      string
+	keep         bool
+	cpuprofile   string
+	rules        string
+	smsgwBin     string
+	binds        int
+	window       int
+	rate         float64
+	half         bool
+	halfLen      time.Duration
+	seed         int64
+	timeout      time.Duration
+	sweepN       int
+	metricsOut   string
+	allocsOut    string
+	kannelConc   int
+	kannelDLRs   int
+	kannelText   string
+	kannelLinks  int
+	noStatus     bool
+	gwProfile    string
+	gwProfileLen time.Duration
 }
 
 func main() {
@@ -92,12 +92,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.window, "window", 100, "SMPP window per bind (Kannel: max-pending-submits)")
 	fs.Float64Var(&o.rate, "rate", 0, "publish at this many events (sendsms requests) per second; 0: as fast as possible")
 	fs.BoolVar(&o.half, "half", true, "after the full-rate run, measure latency at half the measured rate")
-	fs.DurationVar(&o.halfSeconds, "half-seconds", 15*time.Second, "length of the half-rate pass")
+	fs.DurationVar(&o.halfLen, "half-seconds", 15*time.Second, "length of the half-rate pass")
 	fs.Int64Var(&o.seed, "seed", 12123, "random seed")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up waiting for receipts after this long")
 	fs.IntVar(&o.sweepN, "sweep-n", 1_000_000, "events of the sweep mode")
 	fs.StringVar(&o.gwProfile, "gateway-profile", "", "fetch a CPU profile from the gateway process's /debug/pprof/profile into this file (if it serves one)")
-	fs.DurationVar(&o.gwProfileSecs, "gateway-profile-seconds", 5*time.Second, "length of that profile, from the first publish")
+	fs.DurationVar(&o.gwProfileLen, "gateway-profile-seconds", 5*time.Second, "length of that profile, from the first publish")
 	fs.StringVar(&o.metricsOut, "metrics-out", "", "save the gateway's /metrics here at the end")
 	fs.StringVar(&o.allocsOut, "allocs-out", "", "save the gateway's allocation profile (/debug/pprof/allocs) here at the end")
 	fs.IntVar(&o.kannelDLRs, "kannel-dlrs", 1, "delivery reports Kannel sends per message (0: one per segment)")
@@ -165,7 +165,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rep.LoadAfter = loadAvg()
 	writeTable(stdout, rep)
 	if o.json {
-		writeJSON(stdout, rep)
+		if err := writeJSON(stdout, rep); err != nil {
+			return err
+		}
 	}
 	if o.jsonOut != "" {
 		f, err := os.Create(o.jsonOut)

@@ -80,7 +80,7 @@ func (p procSet) rss() float64 {
 // selfCPU is this process's CPU seconds so far.
 func selfCPU() float64 {
 	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 

@@ -153,7 +153,7 @@ func writeTable(w io.Writer, r *Report) {
 		fmt.Fprintf(&b, "sweep: %d events (%d fired, %d messages) in %.2f s = %.0f events/s; cpu %.1f s (%.2f s per million); peak RSS %.1f MB; complete %v (publish took %.2f s, not counted)\n",
 			s.Events, s.Fired, s.Messages, s.Seconds, s.EventsPerSec, s.CPUSeconds, s.CPUPerMillion, s.PeakRSSMB, s.Complete, s.PublishSecs)
 	}
-	io.WriteString(w, b.String())
+	_, _ = io.WriteString(w, b.String())
 }
 
 func pp(l Latency) string {

@@ -54,7 +54,7 @@ func runSweep(ctx context.Context, o *options) (*SweepResult, error) {
 	} else if gw, err = startProcess(ctx, r, cfg); err != nil {
 		return nil, err
 	}
-	defer gw.stop()
+	defer func() { _ = gw.stop() }()
 	cpu0 := gw.cpu()
 	start := time.Now()
 	res := &SweepResult{Events: o.sweepN, PublishSecs: ps.Elapsed.Seconds()}
