@@ -148,7 +148,7 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		return fmt.Errorf("dispatch: contacts: %w", err)
 	}
 	if len(cands) > 0 {
-		if err := p.cfg.Policy.Apply(ctx, cands, now); err != nil {
+		if err := p.cfg.Policy.ApplyCaps(ctx, cands, now, setCaps(ev)); err != nil {
 			return fmt.Errorf("dispatch: %w", err)
 		}
 		msgs := make([]*message.Message, len(cands))

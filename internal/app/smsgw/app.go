@@ -135,7 +135,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 
 	m := dispatch.NewMetrics(opts.Registry)
 	loc, _ := time.LoadLocation(cfg.Policy.Timezone)
-	pol := policy.New(policy.Config{DailyCap: cfg.Policy.DailyCap, Location: loc}, store)
+	pol := policy.New(policy.Config{Location: loc}, store) // caps: the rule set's, per batch
 
 	a.receipts = dispatch.NewReceipts(store, opts.Logger.With("component", "receipts"), m)
 	smppMetrics := smpp.NewMetrics(opts.Registry)

@@ -158,6 +158,7 @@ func Run(t *testing.T, f Factory) {
 		{"ReconcilePartFailedOthersMissing", testReconcilePartFailed},
 		{"ReconcilePendingWhileSending", testReconcilePending},
 		{"DedupeAndCaps", testDedupe},
+		{"WeeklyCount", testWeeklyCount},
 		{"OptOut", testOptOut},
 		{"ContactsByRegion", testContacts},
 		{"Outbox", testOutbox},
