@@ -20,7 +20,8 @@ import (
 // Reasons for messages the pipeline itself does not let through; policy
 // adds its own (policy.Reasons).
 const (
-	ReasonInvalidRecipient = "invalid_recipient" // no or malformed phone number in the event
+	ReasonInvalidRecipient = "invalid_recipient" // a malformed phone number in the event
+	ReasonNoRecipient      = "no_recipient"      // the rule matched but the event gave no phone (or no regions)
 	ReasonUnroutable       = "unroutable"        // no carrier for the number
 	ReasonNoCarrier        = "carrier_not_configured"
 )
@@ -124,6 +125,9 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		}
 		for _, s := range res.Skipped {
 			m.skipped.WithLabelValues(s.RuleID, s.Reason).Inc()
+			if s.Reason == rules.SkipNoRecipient {
+				cands = append(cands, noRecipient(e, s.RuleID, now))
+			}
 		}
 		for j := range res.Decisions {
 			d := &res.Decisions[j]
