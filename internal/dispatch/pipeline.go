@@ -245,7 +245,8 @@ func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, no
 }
 
 // appendContacts records who can be reached in which region, for
-// region-targeted advisories.
+// region-targeted advisories: every person seen with a phone and a region,
+// from any event type (a driver known only from violations too).
 func appendContacts(cs []ledger.Contact, e *event.Event) []ledger.Contact {
 	add := func(phone, region, entity string) {
 		if n, err := route.Normalize(phone); err == nil && len(region) == 6 {
@@ -253,6 +254,12 @@ func appendContacts(cs []ledger.Contact, e *event.Event) []ledger.Contact {
 		}
 	}
 	switch {
+	case e.ViolationRecorded != nil:
+		v := &e.ViolationRecorded.Vehicle
+		add(v.Phone, v.Region, v.Plate)
+	case e.ViolationProcessed != nil:
+		l := &e.ViolationProcessed.Licence
+		add(l.Phone, l.Region, l.Number)
 	case e.LicenceSnapshot != nil:
 		l := &e.LicenceSnapshot.Licence
 		add(l.Phone, l.Region, l.Number)
