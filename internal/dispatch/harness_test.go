@@ -121,6 +121,14 @@ func newRig(t *testing.T, store func(func() time.Time) ledger.Store, files map[s
 	if err != nil {
 		t.Fatalf("rules: %v", err)
 	}
+	return newRigSet(t, store, set, start)
+}
+
+// newRigSet is newRig on a loaded rule set.
+func newRigSet(t *testing.T, store func(func() time.Time) ledger.Store, set *rules.Set, start time.Time) *rig {
+	t.Helper()
+	c := &clock{}
+	c.Set(start)
 	s := store(c.Now)
 	var ev dispatch.Evaluator = set
 	cur := &atomic.Pointer[dispatch.Evaluator]{}

@@ -73,7 +73,8 @@ type PipelineConfig struct {
 // the ingest.Handler: when Handle returns nil, every message the batch
 // produced is durable, and the offsets may be committed.
 type Pipeline struct {
-	cfg PipelineConfig
+	cfg    PipelineConfig
+	states ledger.StateStore // nil: the ledger keeps no states (no re-check, no inhibition of earlier batches)
 }
 
 var _ ingest.Handler = (*Pipeline)(nil)
@@ -92,7 +93,8 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{cfg: cfg}
+	st, _ := cfg.Ledger.(ledger.StateStore)
+	return &Pipeline{cfg: cfg, states: st}
 }
 
 // Handle evaluates every event of the batch against one rules set,
@@ -108,9 +110,12 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		cands    []policy.Candidate
 		cancels  []string
 		contacts []ledger.Contact
+		inhs     []ledger.Inhibition
+		evs      = make([]*event.Event, 0, len(batch))
 	)
 	for i := range batch {
 		e := batch[i].Event
+		evs = append(evs, e)
 		contacts = appendContacts(contacts, e)
 		res, err := ev.Evaluate(e, now)
 		if err != nil {
@@ -132,6 +137,7 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		for j := range res.Decisions {
 			d := &res.Decisions[j]
 			m.fired.WithLabelValues(d.RuleID).Inc()
+			inhs = append(inhs, inhibitions(d)...)
 			if len(d.Regions) > 0 {
 				if err := p.cfg.Directory.ContactsInRegions(ctx, d.Regions, func(phone string) error {
 					cands = append(cands, p.candidate(e, d, phone, now))
@@ -151,6 +157,10 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 	if err != nil {
 		return fmt.Errorf("dispatch: contacts: %w", err)
 	}
+	if err := p.cancelInhibited(ctx, inhs); err != nil {
+		return err
+	}
+	inhibitInBatch(cands, inhs)
 	if len(cands) > 0 {
 		if err := p.cfg.Policy.ApplyCaps(ctx, cands, now, setCaps(ev)); err != nil {
 			return fmt.Errorf("dispatch: %w", err)
@@ -180,8 +190,11 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			p.cfg.Wake()
 		}
 	}
+	if err := p.putStates(ctx, evs); err != nil {
+		return err
+	}
 	if len(cancels) > 0 {
-		n, err := p.cfg.Ledger.Cancel(ctx, cancels, "made moot by a later event")
+		n, err := p.cfg.Ledger.Cancel(ctx, cancels, rules.ReasonCancelOn)
 		if err != nil {
 			return fmt.Errorf("dispatch: cancel: %w", err)
 		}
@@ -233,6 +246,9 @@ func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, no
 	}
 	c, err := p.cfg.Router.Route(n)
 	switch {
+	case d.InhibitedBy != "": // a more severe reminder of the same event says it all
+		msg.Carrier = string(c)
+		msg.State, msg.Reason = message.StateSuppressed, rules.InhibitedReason(d.InhibitedBy)
 	case err != nil: // ErrUnroutable: no carrier data and no fallback
 		msg.State, msg.Reason = message.StateFailed, ReasonUnroutable
 	case !p.cfg.Carriers[c]:

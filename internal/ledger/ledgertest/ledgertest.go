@@ -159,6 +159,7 @@ func Run(t *testing.T, f Factory) {
 		{"ReconcilePendingWhileSending", testReconcilePending},
 		{"DedupeAndCaps", testDedupe},
 		{"WeeklyCount", testWeeklyCount},
+		{"States", testStates}, {"CancelInhibited", testCancelInhibited},
 		{"OptOut", testOptOut},
 		{"ContactsByRegion", testContacts},
 		{"Outbox", testOutbox},
