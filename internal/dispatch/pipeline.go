@@ -112,6 +112,7 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		contacts []ledger.Contact
 		inhs     []ledger.Inhibition
 		evs      = make([]*event.Event, 0, len(batch))
+		due      bool // a message to send now: the sender is woken once the batch's states and cancellations are stored
 	)
 	for i := range batch {
 		e := batch[i].Event
@@ -174,7 +175,6 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			return fmt.Errorf("dispatch: store %d messages: %w", len(msgs), err)
 		}
 		m.ledgerSeconds.WithLabelValues("insert").Observe(time.Since(start).Seconds())
-		due := false
 		for _, msg := range msgs {
 			if !msg.CreatedAt.Equal(now) {
 				m.duplicates.Inc() // an earlier delivery of this event stored it already
@@ -186,9 +186,6 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			}
 			due = due || msg.State == message.StateQueued
 		}
-		if due {
-			p.cfg.Wake()
-		}
 	}
 	if err := p.putStates(ctx, evs); err != nil {
 		return err
@@ -199,6 +196,9 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			return fmt.Errorf("dispatch: cancel: %w", err)
 		}
 		m.cancelled.Add(float64(n))
+	}
+	if due {
+		p.cfg.Wake()
 	}
 	if err := p.cfg.Directory.Wait(ctx, ticket); err != nil {
 		return fmt.Errorf("dispatch: contacts: %w", err)
