@@ -181,4 +181,3 @@ func hasPath(raw []byte, path string) bool {
 	}
 	return false
 }
-
