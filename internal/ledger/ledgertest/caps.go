@@ -38,3 +38,21 @@ func testWeeklyCount(t *testing.T, e *env) {
 		t.Fatalf("weekly count = %d, want 5", n)
 	}
 }
+
+// testSummaryCancelled: a message cancelled before it was sent is not
+// part of its carrier's figures (it never reached the carrier).
+func testSummaryCancelled(t *testing.T, e *env) {
+	a, b := Msg("ev1", "r", 1), Msg("ev1", "r", 2)
+	b.CancelKey = "c"
+	e.insert(a, b)
+	if _, err := e.s.Cancel(e.ctx, []string{"c"}, "moot"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.s.Summary(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Carriers[a.Carrier]; c.Messages != 1 || c.Segments != 1 || s.States[message.StateCancelled] != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+}

@@ -159,7 +159,7 @@ func Run(t *testing.T, f Factory) {
 		{"ReconcilePendingWhileSending", testReconcilePending},
 		{"DedupeAndCaps", testDedupe},
 		{"WeeklyCount", testWeeklyCount},
-		{"States", testStates}, {"CancelInhibited", testCancelInhibited},
+		{"States", testStates}, {"CancelInhibited", testCancelInhibited}, {"SummaryCancelled", testSummaryCancelled},
 		{"OptOut", testOptOut},
 		{"ContactsByRegion", testContacts},
 		{"Outbox", testOutbox},
