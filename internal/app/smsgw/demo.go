@@ -71,7 +71,7 @@ type Summary struct {
 	Unroutable     int                       `json:"unroutable"`
 	Scheduled      int                       `json:"scheduled"` // due later (timing rules); not part of messages
 	Cancelled      int                       `json:"cancelled"`
-	Resolved       int64                     `json:"resolved"` // of which cancelled at send time: the rule's still_due no longer held
+	Resolved       int64                     `json:"resolved"`   // of which cancelled at send time: the rule's still_due no longer held
 	Suppressed     map[string]int            `json:"suppressed"` // by reason
 	Receipts       map[string]int64          `json:"receipts"`   // by status
 	ByCarrier      map[string]CarrierSummary `json:"by_carrier"`
