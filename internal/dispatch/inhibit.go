@@ -71,8 +71,31 @@ func (p *Pipeline) putStates(ctx context.Context, evs []*event.Event) error {
 	if p.states == nil {
 		return nil
 	}
+	// Most events (the daily sweep) are about licences and vehicles with
+	// nothing pending: ask which have something before encoding states.
+	var ents []string
+	seen := make(map[string]bool, len(evs))
+	for _, e := range evs {
+		if k := e.Entity(); k != "" && e.AdvisoryPublished == nil && !seen[k] {
+			seen[k] = true
+			ents = append(ents, k)
+		}
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	pending, err := p.states.PendingEntities(ctx, ents)
+	if err != nil {
+		return fmt.Errorf("dispatch: states: %w", err)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
 	var sts []ledger.EntityState
 	for _, e := range evs {
+		if !pending[e.Entity()] {
+			continue
+		}
 		if o, ok := rules.Observe(e); ok {
 			sts = append(sts, ledger.EntityState{Entity: o.Entity, Kind: o.Kind, Data: o.Data, EventID: e.ID, EventType: string(e.Type), At: e.Time})
 		}

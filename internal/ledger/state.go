@@ -34,6 +34,9 @@ type StateStore interface {
 	// scheduled message (the others have nothing to re-check and are
 	// ignored), keeping per entity the one with the latest At.
 	PutStates(ctx context.Context, states []EntityState) error
+	// PendingEntities reports which entities have a queued or scheduled
+	// message (so that a caller builds states for those only).
+	PendingEntities(ctx context.Context, entities []string) (map[string]bool, error)
 	// LatestStates returns the stored state of each entity that has one.
 	LatestStates(ctx context.Context, entities []string) (map[string]EntityState, error)
 	// PruneStates deletes states last written before before whose entity

@@ -26,6 +26,9 @@ func testStates(t *testing.T, e *env) {
 	m.State, m.NotBefore = message.StateScheduled, T0.Add(time.Hour)
 	m.CancelKey = "c1"
 	e.insert(m)
+	if p, err := ss.PendingEntities(e.ctx, []string{m.Entity, "京B00000"}); err != nil || len(p) != 1 || !p[m.Entity] {
+		t.Fatalf("pending entities = %v %v", p, err)
+	}
 	st := func(entity, id string, at time.Time, data string) ledger.EntityState {
 		return ledger.EntityState{Entity: entity, Kind: "vehicle", Data: []byte(data), EventID: id, EventType: "vehicle.snapshot", At: at}
 	}

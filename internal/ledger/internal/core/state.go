@@ -41,42 +41,7 @@ func (s *Store) PutStates(ctx context.Context, states []ledger.EntityState) erro
 	if len(rows) == 0 {
 		return nil
 	}
-	// Most events (the daily sweep) are about entities with nothing
-	// pending: find the few that have something on a read connection, so
-	// the writer binds only their rows. The write checks again.
-	q, err := s.read()
-	if err != nil {
-		return err
-	}
-	pending := make(map[string]bool)
-	err = Chunks(rows, s.d.MaxList, func(rs [][]any) error {
-		es := make([]string, len(rs))
-		for i, r := range rs {
-			es[i] = r[0].(string)
-		}
-		in, args := s.d.Strings("entity", 1, es)
-		return queryEach(ctx, q, func(r Rows) error {
-			var e string
-			if err := r.Scan(&e); err != nil {
-				return err
-			}
-			pending[e] = true
-			return nil
-		}, `SELECT DISTINCT entity FROM messages WHERE `+in+` AND entity <> '' AND state IN ('queued','scheduled')`, args...)
-	})
-	if err != nil {
-		return fmt.Errorf("ledger put states: %w", err)
-	}
-	keep := rows[:0]
-	for _, r := range rows {
-		if pending[r[0].(string)] {
-			keep = append(keep, r)
-		}
-	}
-	if rows = keep; len(rows) == 0 {
-		return nil
-	}
-	err = s.write(ctx, func(t *wtx) error {
+	err := s.write(ctx, func(t *wtx) error {
 		return Chunks(rows, 250, func(rows [][]any) error {
 			src, args := s.d.Values(rows)
 			_, err := t.q.Exec(ctx, `INSERT INTO entity_state (entity, kind, data, event_id, event_type, at, updated_at)
@@ -92,6 +57,30 @@ func (s *Store) PutStates(ctx context.Context, states []ledger.EntityState) erro
 		return fmt.Errorf("ledger put states: %w", err)
 	}
 	return nil
+}
+
+// PendingEntities implements ledger.StateStore.
+func (s *Store) PendingEntities(ctx context.Context, entities []string) (map[string]bool, error) {
+	q, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool)
+	err = Chunks(entities, s.d.MaxList, func(es []string) error {
+		in, args := s.d.Strings("entity", 1, es)
+		return queryEach(ctx, q, func(r Rows) error {
+			var e string
+			if err := r.Scan(&e); err != nil {
+				return err
+			}
+			out[e] = true
+			return nil
+		}, `SELECT DISTINCT entity FROM messages WHERE `+in+` AND entity <> '' AND state IN ('queued','scheduled')`, args...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger pending entities: %w", err)
+	}
+	return out, nil
 }
 
 // LatestStates implements ledger.StateStore.
