@@ -1,9 +1,11 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,6 +43,8 @@ func (s *Store) PutStates(ctx context.Context, states []ledger.EntityState) erro
 	if len(rows) == 0 {
 		return nil
 	}
+	// A fixed lock order keeps concurrent PostgreSQL batches from deadlocking.
+	slices.SortFunc(rows, func(a, b []any) int { return cmp.Compare(a[0].(string), b[0].(string)) })
 	err := s.write(ctx, func(t *wtx) error {
 		return Chunks(rows, 250, func(rows [][]any) error {
 			src, args := s.d.Values(rows)
