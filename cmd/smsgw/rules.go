@@ -40,7 +40,14 @@ func cmdRules(args []string, stdout, stderr io.Writer) error {
 			printLoadErrors(stderr, err)
 			return exitCode(1)
 		}
-		fmt.Fprintf(stdout, "%s: %d rules, %d templates OK (hash %s)\n", dir, len(set.Rules()), len(set.Templates()), set.Hash())
+		rechecked := 0
+		for _, r := range set.Rules() {
+			if r.StillDue != "" {
+				rechecked++
+			}
+		}
+		fmt.Fprintf(stdout, "%s: %d rules (%d re-checked at send time), %d inhibit rules, %d templates OK (hash %s)\n",
+			dir, len(set.Rules()), rechecked, len(set.Inhibits()), len(set.Templates()), set.Hash())
 		return nil
 	case "test":
 		rep, err := rules.RunTests(dir, at)

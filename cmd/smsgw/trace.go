@@ -73,9 +73,15 @@ func cmdTrace(args []string, stdout, _ io.Writer) error {
 		fmt.Fprintln(stdout, "no message in the ledger matches: no rule decided to send anything for this (or it was pruned).")
 		return nil
 	}
-	phoneOut := redact.Phone
+	mask := redact.Phone
 	if *unmask {
-		phoneOut = identity
+		mask = identity
+	}
+	phoneOut := func(p string) string {
+		if p == "" {
+			return "(no phone)" // suppressed: no_recipient
+		}
+		return mask(p)
 	}
 	loc := policy.Shanghai()
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)

@@ -96,11 +96,14 @@ type Rules struct {
 	Watch bool   `yaml:"watch"` // reload when a file in Dir changes
 }
 
-// Policy holds the per-recipient limits applied after the rules.
+// Policy holds what policy needs besides the rules. The per-recipient
+// caps are the rule set's (rules/settings.yaml caps): one source of truth.
 type Policy struct {
-	DailyCap   int    `yaml:"daily_cap"`    // messages per recipient per day across rules; urgent rules bypass; 0 = no cap
 	OptOutFile string `yaml:"opt_out_file"` // one number per line, merged into the ledger's opt-out list at start
-	Timezone   string `yaml:"timezone"`     // for "a day" of the cap; default Asia/Shanghai
+	Timezone   string `yaml:"timezone"`     // for "a day" of the caps; default Asia/Shanghai
+	// DailyCap was the per-day cap; it moved to rules/settings.yaml. Kept
+	// only to say so when an old file still sets it.
+	DailyCap *int `yaml:"daily_cap"`
 }
 
 // Route maps numbers to carriers beyond libphonenumber's data.
@@ -204,7 +207,7 @@ func Default() Config {
 		Ledger: Ledger{DSN: "sqlite://data/ledger.db", Retention: Duration(30 * 24 * time.Hour),
 			Contacts: Contacts{KnownMB: 8, FlushEvery: Duration(time.Second), MaxPending: 100_000}},
 		Rules:  Rules{Dir: "rules", Watch: true},
-		Policy: Policy{DailyCap: 5, Timezone: "Asia/Shanghai"},
+		Policy: Policy{Timezone: "Asia/Shanghai"},
 		Route:  Route{Prefixes: DefaultPrefixes()},
 		Sender: Sender{
 			ClaimBatch:         1000,
@@ -292,8 +295,8 @@ func (c *Config) Validate() error {
 	if c.Rules.Dir == "" {
 		add("rules.dir: must not be empty")
 	}
-	if c.Policy.DailyCap < 0 {
-		add("policy.daily_cap: must not be negative")
+	if c.Policy.DailyCap != nil {
+		add("policy.daily_cap: removed; the per-recipient caps are rules/settings.yaml caps.per_recipient_per_day and caps.per_recipient_per_week")
 	}
 	if _, err := time.LoadLocation(c.Policy.Timezone); err != nil {
 		add("policy.timezone: %v", err)

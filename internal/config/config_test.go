@@ -41,6 +41,7 @@ func TestStrict(t *testing.T) {
 		{"ledger:\n  dsn_env: X\n", "exactly one of dsn, dsn_env, dsn_file"},
 		{"log:\n  format: xml\n", `log.format: "xml"`},
 		{"route:\n  fallback: nokia\n", "route.fallback"},
+		{"policy:\n  daily_cap: 5\n", "policy.daily_cap: removed; the per-recipient caps are rules/settings.yaml"},
 	} {
 		_, err := Load([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -1,9 +1,9 @@
 // Package dispatch is the SMS pipeline between Kafka and the carriers:
 //
-//	ingest ─► Pipeline.Handle: rules ─► policy ─► route ─► ledger.Insert ─► (offset committed by ingest)
+//	ingest ─► Pipeline.Handle: rules ─► inhibit ─► policy ─► route ─► ledger.Insert ─► states, cancels ─► (offset committed by ingest)
 //	                   │ contacts ─► directory.Writer (background, sorted flushes)
 //	                                                              │
-//	Sender: ledger.Claim ─► per-carrier submit workers ─► ledger.Submitted / Transition
+//	Sender: ledger.Claim ─► Rechecker (still_due on the latest state) ─► per-carrier submit workers ─► ledger.Submitted / Transition
 //	Receipts (smpp.Handler): group commit into ledger.Receipts, then deliver_sm_resp
 //	Reconciler: unknown outcomes ─► wait for a receipt ─► limited resend or failed
 //	Publisher: ledger status outbox ─► Kafka status topic

@@ -16,6 +16,7 @@ type Metrics struct {
 	suppressed      *prometheus.CounterVec
 	duplicates      prometheus.Counter
 	cancelled       prometheus.Counter
+	resolved        *prometheus.CounterVec
 	submits         *prometheus.CounterVec
 	segments        *prometheus.CounterVec
 	inflight        *prometheus.GaugeVec
@@ -42,6 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		suppressed: f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_messages_suppressed_total", Help: "Messages not sent by policy, by reason."}, []string{"reason"}),
 		duplicates: f.NewCounter(prometheus.CounterOpts{Name: "smsgw_messages_duplicate_total", Help: "Messages of redelivered events that were already in the ledger."}),
 		cancelled:  f.NewCounter(prometheus.CounterOpts{Name: "smsgw_messages_cancelled_total", Help: "Scheduled messages cancelled by later events."}),
+		resolved:   f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_messages_resolved_total", Help: "Messages cancelled at send time because their rule's still_due no longer held, per rule."}, []string{"rule"}),
 		submits:    f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_submits_total", Help: "Submit attempts per carrier and result (ok, retry, failed, unknown)."}, []string{"carrier", "result"}),
 		segments:   f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_segments_submitted_total", Help: "Message parts accepted by the SMSC, per carrier."}, []string{"carrier"}),
 		inflight:   f.NewGaugeVec(prometheus.GaugeOpts{Name: "smsgw_submits_in_flight", Help: "Submits waiting for their response, per carrier."}, []string{"carrier"}),

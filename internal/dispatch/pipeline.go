@@ -20,7 +20,8 @@ import (
 // Reasons for messages the pipeline itself does not let through; policy
 // adds its own (policy.Reasons).
 const (
-	ReasonInvalidRecipient = "invalid_recipient" // no or malformed phone number in the event
+	ReasonInvalidRecipient = "invalid_recipient" // a malformed phone number in the event
+	ReasonNoRecipient      = "no_recipient"      // the rule matched but the event gave no phone (or no regions)
 	ReasonUnroutable       = "unroutable"        // no carrier for the number
 	ReasonNoCarrier        = "carrier_not_configured"
 )
@@ -72,7 +73,8 @@ type PipelineConfig struct {
 // the ingest.Handler: when Handle returns nil, every message the batch
 // produced is durable, and the offsets may be committed.
 type Pipeline struct {
-	cfg PipelineConfig
+	cfg    PipelineConfig
+	states ledger.StateStore // nil: the ledger keeps no states (no re-check, no inhibition of earlier batches)
 }
 
 var _ ingest.Handler = (*Pipeline)(nil)
@@ -91,7 +93,8 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{cfg: cfg}
+	st, _ := cfg.Ledger.(ledger.StateStore)
+	return &Pipeline{cfg: cfg, states: st}
 }
 
 // Handle evaluates every event of the batch against one rules set,
@@ -107,9 +110,13 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		cands    []policy.Candidate
 		cancels  []string
 		contacts []ledger.Contact
+		inhs     []ledger.Inhibition
+		evs      = make([]*event.Event, 0, len(batch))
+		due      bool // a message to send now: the sender is woken once the batch's states and cancellations are stored
 	)
 	for i := range batch {
 		e := batch[i].Event
+		evs = append(evs, e)
 		contacts = appendContacts(contacts, e)
 		res, err := ev.Evaluate(e, now)
 		if err != nil {
@@ -124,10 +131,14 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		}
 		for _, s := range res.Skipped {
 			m.skipped.WithLabelValues(s.RuleID, s.Reason).Inc()
+			if s.Reason == rules.SkipNoRecipient {
+				cands = append(cands, noRecipient(e, s.RuleID, now))
+			}
 		}
 		for j := range res.Decisions {
 			d := &res.Decisions[j]
 			m.fired.WithLabelValues(d.RuleID).Inc()
+			inhs = append(inhs, inhibitions(d)...)
 			if len(d.Regions) > 0 {
 				if err := p.cfg.Directory.ContactsInRegions(ctx, d.Regions, func(phone string) error {
 					cands = append(cands, p.candidate(e, d, phone, now))
@@ -147,8 +158,12 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 	if err != nil {
 		return fmt.Errorf("dispatch: contacts: %w", err)
 	}
+	if err := p.cancelInhibited(ctx, inhs); err != nil {
+		return err
+	}
+	inhibitInBatch(cands, inhs)
 	if len(cands) > 0 {
-		if err := p.cfg.Policy.Apply(ctx, cands, now); err != nil {
+		if err := p.cfg.Policy.ApplyCaps(ctx, cands, now, setCaps(ev)); err != nil {
 			return fmt.Errorf("dispatch: %w", err)
 		}
 		msgs := make([]*message.Message, len(cands))
@@ -160,7 +175,6 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			return fmt.Errorf("dispatch: store %d messages: %w", len(msgs), err)
 		}
 		m.ledgerSeconds.WithLabelValues("insert").Observe(time.Since(start).Seconds())
-		due := false
 		for _, msg := range msgs {
 			if !msg.CreatedAt.Equal(now) {
 				m.duplicates.Inc() // an earlier delivery of this event stored it already
@@ -172,16 +186,19 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			}
 			due = due || msg.State == message.StateQueued
 		}
-		if due {
-			p.cfg.Wake()
-		}
+	}
+	if err := p.putStates(ctx, evs); err != nil {
+		return err
 	}
 	if len(cancels) > 0 {
-		n, err := p.cfg.Ledger.Cancel(ctx, cancels, "made moot by a later event")
+		n, err := p.cfg.Ledger.Cancel(ctx, cancels, rules.ReasonCancelOn)
 		if err != nil {
 			return fmt.Errorf("dispatch: cancel: %w", err)
 		}
 		m.cancelled.Add(float64(n))
+	}
+	if due {
+		p.cfg.Wake()
 	}
 	if err := p.cfg.Directory.Wait(ctx, ticket); err != nil {
 		return fmt.Errorf("dispatch: contacts: %w", err)
@@ -229,6 +246,9 @@ func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, no
 	}
 	c, err := p.cfg.Router.Route(n)
 	switch {
+	case d.InhibitedBy != "": // a more severe reminder of the same event says it all
+		msg.Carrier = string(c)
+		msg.State, msg.Reason = message.StateSuppressed, rules.InhibitedReason(d.InhibitedBy)
 	case err != nil: // ErrUnroutable: no carrier data and no fallback
 		msg.State, msg.Reason = message.StateFailed, ReasonUnroutable
 	case !p.cfg.Carriers[c]:
@@ -241,7 +261,8 @@ func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, no
 }
 
 // appendContacts records who can be reached in which region, for
-// region-targeted advisories.
+// region-targeted advisories: every person seen with a phone and a region,
+// from any event type (a driver known only from violations too).
 func appendContacts(cs []ledger.Contact, e *event.Event) []ledger.Contact {
 	add := func(phone, region, entity string) {
 		if n, err := route.Normalize(phone); err == nil && len(region) == 6 {
@@ -249,6 +270,12 @@ func appendContacts(cs []ledger.Contact, e *event.Event) []ledger.Contact {
 		}
 	}
 	switch {
+	case e.ViolationRecorded != nil:
+		v := &e.ViolationRecorded.Vehicle
+		add(v.Phone, v.Region, v.Plate)
+	case e.ViolationProcessed != nil:
+		l := &e.ViolationProcessed.Licence
+		add(l.Phone, l.Region, l.Number)
 	case e.LicenceSnapshot != nil:
 		l := &e.LicenceSnapshot.Licence
 		add(l.Phone, l.Region, l.Number)

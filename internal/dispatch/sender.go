@@ -50,6 +50,10 @@ type SenderConfig struct {
 	Now         func() time.Time
 	Logger      *slog.Logger
 	Metrics     *Metrics
+
+	// Recheck, when set, looks at each claim before it is submitted:
+	// messages no longer due end cancelled with its reason.
+	Recheck Rechecker
 }
 
 // Sender claims due messages from the ledger and submits them over the
@@ -214,6 +218,8 @@ func (s *Sender) claimOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("claim: %w", err)
 	}
+	n := len(msgs)
+	msgs = s.recheck(ctx, msgs)
 	for _, m := range msgs {
 		q, ok := s.queues[m.Carrier]
 		if !ok {
@@ -223,7 +229,7 @@ func (s *Sender) claimOnce(ctx context.Context) (int, error) {
 		}
 		q <- m // room is guaranteed: each queue holds InFlight and slots bound the total
 	}
-	return len(msgs), nil
+	return n, nil
 }
 
 func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-chan *message.Message) {

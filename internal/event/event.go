@@ -81,7 +81,7 @@ type Vehicle struct {
 	Phone                 string      `json:"phone"`
 	Region                string      `json:"region"` // 6-digit administrative division code of registration
 	Use                   string      `json:"use"`    // one of the Use* constants
-	Status                string      `json:"status"` // GA status code: "A" normal, "G" overdue inspection, "M" forced scrap ...
+	Status                string      `json:"status"` // GA status code(s), e.g. "GQ": "A" normal, "G" violation not processed, "Q" overdue inspection, "M" compulsorily deregistered ...
 	InspectionValidUntil  time.Time   `json:"inspection_valid_until,omitzero"`
 	MissedInspections     int64       `json:"missed_inspections"`       // consecutive inspection cycles missed
 	ScrapDeadline         time.Time   `json:"scrap_deadline,omitzero"`  // forced-scrap deadline; zero when none

@@ -69,6 +69,14 @@ type Generator struct {
 	seq      uint64
 	idPrefix string
 	scenario string
+	follow   []followUp // events to return next, before new ones
+}
+
+// followUp is an event made together with an earlier one, about the same
+// entity (a later state), returned by the next call of Next.
+type followUp struct {
+	ev       *event.Event
+	scenario string
 }
 
 var cst = time.FixedZone("CST", 8*3600)
@@ -110,6 +118,12 @@ func (g *Generator) Scenario() string { return g.scenario }
 
 // Next returns the topic, record key (the entity key) and a valid event.
 func (g *Generator) Next() (topic string, key []byte, ev *event.Event) {
+	if len(g.follow) > 0 {
+		f := g.follow[0]
+		g.follow = g.follow[1:]
+		g.scenario = f.scenario
+		return g.opts.Topics[f.ev.Type], []byte(f.ev.Entity()), f.ev
+	}
 	g.seq++
 	if g.opts.Mix == MixSweep {
 		if g.r.IntN(2) == 0 {
@@ -358,10 +372,15 @@ func (g *Generator) violationProcessed() *event.Event {
 		pts := int(p.Violation.Points)
 		p.PointsBefore = int64(g.between(max(0, 9-pts), min(8, 11-pts)))
 		g.scenario = "violation.points_9"
-	case n < 45: // reaches 12
+	case n < 40: // reaches 12
 		p.Violation = g.violationWithPoints(reg, 1, 12)
 		p.PointsBefore = int64(g.between(max(0, 12-int(p.Violation.Points)), 11))
 		g.scenario = "violation.points_12"
+	case n < 45: // reaches 12 on probation (any class): the probation 满分 inhibits the general one
+		p.Licence.ProbationUntil = g.day(g.between(30, 360))
+		p.Violation = g.violationWithPoints(reg, 1, 12)
+		p.PointsBefore = int64(g.between(max(0, 12-int(p.Violation.Points)), 11))
+		g.scenario = "licence.probation_full"
 	case n < 55: // A/B-class licence on probation reaching 6 points
 		p.Licence.Class = []string{"A1", "A2", "A3", "B1", "B2"}[g.pick(5)]
 		p.Licence.ProbationUntil = g.day(g.between(30, 360))
@@ -455,16 +474,21 @@ func (g *Generator) vehicleSnapshot(fire bool) *event.Event {
 			v = g.normalVehicle(reg)
 			v.InspectionValidUntil = g.day(g.between(1, 29))
 			g.scenario = "vehicle.inspection_due"
+			if g.pick(4) == 0 {
+				// inspected right after the sweep saw it due: a later
+				// snapshot (valid two more years) resolves the reminder
+				g.followSnapshot(ev, v)
+			}
 		case n < 45:
 			v = g.normalVehicle(reg)
 			v.InspectionValidUntil = g.day(-g.between(2, 300))
-			v.Status = "G"
+			v.Status = "Q" // 逾期未检验
 			v.MissedInspections = int64(g.pick(2))
 			g.scenario = "vehicle.inspection_overdue"
 		case n < 52:
 			v = g.normalVehicle(reg)
 			v.InspectionValidUntil = g.day(-g.between(3*365, 4*365))
-			v.Status = "G"
+			v.Status = "Q"
 			v.MissedInspections = 3
 			g.scenario = "vehicle.missed_3_cycles"
 		case n < 64:
@@ -491,12 +515,23 @@ func (g *Generator) vehicleSnapshot(fire bool) *event.Event {
 		default:
 			v = g.fleetVehicle(reg)
 			v.InspectionValidUntil = g.day(-g.between(2, 200))
-			v.Status = "G"
+			v.Status = "Q"
 			g.scenario = "fleet.inspection_overdue"
 		}
 	}
 	ev.VehicleSnapshot = &event.VehicleSnapshot{Vehicle: v}
 	return ev
+}
+
+// followSnapshot queues a later snapshot of v (a minute after ev) whose
+// inspection is valid for two more years: it fires nothing and resolves
+// ev's inspection reminder if that is still pending.
+func (g *Generator) followSnapshot(ev *event.Event, v event.Vehicle) {
+	g.seq++
+	next := &event.Event{ID: g.idPrefix + strconv.FormatUint(g.seq, 10), Source: ev.Source, Type: event.TypeVehicleSnapshot, Time: ev.Time.Add(time.Minute)}
+	v.InspectionValidUntil = g.day(2 * 365)
+	next.VehicleSnapshot = &event.VehicleSnapshot{Vehicle: v}
+	g.follow = append(g.follow, followUp{ev: next, scenario: "none"})
 }
 
 func (g *Generator) vehicleStatusChanged() *event.Event {
@@ -506,13 +541,13 @@ func (g *Generator) vehicleStatusChanged() *event.Event {
 	g.scenario = "none"
 	switch n := g.pick(100); {
 	case n < 50:
-		p.OldStatus, p.NewStatus, p.Reason = "A", "G", "逾期未检验"
+		p.OldStatus, p.NewStatus, p.Reason = "A", "Q", "逾期未检验"
 		p.Vehicle.InspectionValidUntil = g.day(-g.between(1, 30))
 	case n < 70:
 		p.OldStatus, p.NewStatus, p.Reason = "A", "M", "达到强制报废标准"
 		p.Vehicle.ScrapDeadline = g.day(-g.between(1, 30))
 	case n < 85:
-		p.OldStatus, p.NewStatus, p.Reason = "G", "A", "检验合格"
+		p.OldStatus, p.NewStatus, p.Reason = "Q", "A", "检验合格"
 	default:
 		p.OldStatus, p.NewStatus, p.Reason = "M", "E", "已注销"
 	}

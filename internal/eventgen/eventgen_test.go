@@ -42,9 +42,11 @@ func fires(ev *event.Event, now time.Time) []string {
 	case event.TypeViolationProcessed:
 		p := ev.ViolationProcessed
 		l := p.Licence
-		add(p.PointsBefore < 9 && l.Points >= 9 && l.Points < 12, "violation.points_9")
+		// at 12 the 9- and 6-point rules match too (inhibited by 满分)
+		add(p.PointsBefore < 9 && l.Points >= 9, "violation.points_9")
 		add(p.PointsBefore < 12 && l.Points >= 12, "violation.points_12")
-		add(ab(l.Class) && l.ProbationUntil.After(now) && p.PointsBefore < 6 && l.Points >= 6 && l.Points < 12, "licence.ab_probation_points")
+		add(ab(l.Class) && l.ProbationUntil.After(now) && p.PointsBefore < 6 && l.Points >= 6, "licence.ab_probation_points")
+		add(l.ProbationUntil.After(now) && p.PointsBefore < 12 && l.Points >= 12, "licence.probation_full")
 	case event.TypeLicenceSnapshot:
 		l := ev.LicenceSnapshot.Licence
 		dead := l.Status == "E" || l.Status == "F" || l.Status == "G"
@@ -56,18 +58,18 @@ func fires(ev *event.Event, now time.Time) []string {
 		add(slices.Contains([]string{"E", "F", "G"}, p.NewStatus) && p.OldStatus != p.NewStatus, "licence.cancelled")
 	case event.TypeVehicleSnapshot:
 		v := ev.VehicleSnapshot.Vehicle
-		gone := v.Status == "E" || v.Status == "M"
+		gone := strings.ContainsAny(v.Status, "EM")
 		insp, scrap := v.InspectionValidUntil, v.ScrapDeadline
 		add(!insp.IsZero() && !gone && daysBetween(now, insp) >= 0 && daysBetween(now, insp) <= 30, "vehicle.inspection_due")
 		add(!insp.IsZero() && !gone && daysBetween(insp, now) >= 1 && v.MissedInspections < 3, "vehicle.inspection_overdue")
-		add(v.MissedInspections >= 3 && v.Status != "E", "vehicle.missed_3_cycles")
-		add(!scrap.IsZero() && v.Status != "E" && daysBetween(now, scrap) >= 31 && daysBetween(now, scrap) <= 365, "vehicle.scrap_within_year")
-		add(!scrap.IsZero() && v.Status != "E" && daysBetween(now, scrap) >= 0 && daysBetween(now, scrap) <= 30, "vehicle.scrap_limit")
-		add(!scrap.IsZero() && v.Status != "E" && daysBetween(scrap, now) >= 1, "vehicle.scrap_overdue")
+		add(v.MissedInspections >= 3 && !strings.Contains(v.Status, "E"), "vehicle.missed_3_cycles")
+		add(!scrap.IsZero() && !strings.Contains(v.Status, "E") && daysBetween(now, scrap) >= 31 && daysBetween(now, scrap) <= 365, "vehicle.scrap_within_year")
+		add(!scrap.IsZero() && !strings.Contains(v.Status, "E") && daysBetween(now, scrap) >= 0 && daysBetween(now, scrap) <= 30, "vehicle.scrap_limit")
+		add(!scrap.IsZero() && !strings.Contains(v.Status, "E") && daysBetween(scrap, now) >= 1, "vehicle.scrap_overdue")
 		add(!v.TransferInDue.IsZero() && daysBetween(v.TransferInDue, now) >= 1, "vehicle.transfer_in_overdue")
 		fleetCount(&v)
 		fleet := slices.Contains(fleetUses, v.Use) && v.Enterprise != nil && v.Enterprise.ContactPhone != ""
-		add(fleet && !insp.IsZero() && v.Status != "E" && daysBetween(insp, now) >= 1, "fleet.inspection_overdue")
+		add(fleet && !insp.IsZero() && !strings.Contains(v.Status, "E") && daysBetween(insp, now) >= 1, "fleet.inspection_overdue")
 	case event.TypeAdvisoryPublished:
 		k := ev.AdvisoryPublished.Kind
 		add(k == event.AdvisoryWeather || k == event.AdvisoryTrafficControl, "advisory.warning")
@@ -136,7 +138,7 @@ func TestDefaultMix(t *testing.T) {
 		"licence.renewal_overdue", "licence.medical_overdue", "licence.cancelled", "vehicle.inspection_due",
 		"vehicle.inspection_overdue", "vehicle.missed_3_cycles", "vehicle.scrap_within_year", "vehicle.scrap_limit",
 		"vehicle.scrap_overdue", "vehicle.transfer_in_overdue", "fleet.unprocessed_violations",
-		"fleet.inspection_overdue", "advisory.warning", "advisory.notice", "licence.ab_probation_points"} {
+		"fleet.inspection_overdue", "advisory.warning", "advisory.notice", "licence.ab_probation_points", "licence.probation_full"} {
 		if scenarios[sc] == 0 {
 			t.Errorf("scenario %s never generated", sc)
 		}

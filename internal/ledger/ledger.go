@@ -293,7 +293,7 @@ type Summary struct {
 
 // CarrierSummary counts one carrier's messages.
 type CarrierSummary struct {
-	Messages  int // routed to this carrier
+	Messages  int // routed to this carrier (not suppressed, nor cancelled before it was sent)
 	Segments  int // their segments
 	Submitted int // accepted by the SMSC at some point
 	Delivered int

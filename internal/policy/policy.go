@@ -1,9 +1,11 @@
 // Package policy decides, after the rules fired, whether each message may
 // be sent to its recipient: opt-out list, dedupe windows (the daily snapshot
-// sweep must not remind a driver every day) and per-recipient daily caps
-// that urgent rules bypass. It works on whole batches so that the history
-// it needs costs three queries per batch, not three per message. Quiet
-// hours and timing belong to the rules; routing to route.
+// sweep must not remind a driver every day) and per-recipient daily and
+// weekly caps that urgent rules bypass. The caps are the rule set's
+// (rules/settings.yaml caps), handed in with each batch. It works on whole
+// batches so that the history it needs costs a few queries per batch, not
+// a few per message. Quiet hours and timing belong to the rules; routing to
+// route.
 package policy
 
 import (
@@ -19,10 +21,11 @@ const (
 	ReasonOptedOut  = "opted_out"
 	ReasonDuplicate = "duplicate"
 	ReasonDailyCap  = "daily_cap"
+	ReasonWeeklyCap = "weekly_cap"
 )
 
 // Reasons lists every reason Apply may give.
-var Reasons = []string{ReasonOptedOut, ReasonDuplicate, ReasonDailyCap}
+var Reasons = []string{ReasonOptedOut, ReasonDuplicate, ReasonDailyCap, ReasonWeeklyCap}
 
 // History is what the policy needs to know about messages already
 // decided. The ledger implements it.
@@ -39,9 +42,21 @@ type Candidate struct {
 	DedupeWindow time.Duration
 }
 
+// Caps are per-recipient limits on non-urgent messages; 0 means no cap.
+// A day is the local calendar day; a week is the last 7 local calendar
+// days, today included (a rolling week: no burst at a week boundary).
+// Every message not suppressed or cancelled counts, urgent ones included;
+// urgent messages are never held back by a cap.
+type Caps struct {
+	Day  int
+	Week int
+}
+
 // Config tunes the policy.
 type Config struct {
-	DailyCap int            // 0: no cap
+	// Caps apply when a batch brings none (ApplyCaps); the gateway always
+	// hands in the rule set's caps, so this is for tools and tests.
+	Caps     Caps
 	Location *time.Location // defines "a day"; default Asia/Shanghai (UTC+8 when tzdata is missing)
 }
 
@@ -76,6 +91,11 @@ func Shanghai() *time.Location {
 // count towards caps. The order of cs matters within a batch: earlier
 // candidates win a dedupe key or the last place under a cap.
 func (p *Policy) Apply(ctx context.Context, cs []Candidate, now time.Time) error {
+	return p.ApplyCaps(ctx, cs, now, p.cfg.Caps)
+}
+
+// ApplyCaps is Apply with the caps of the batch's rule set.
+func (p *Policy) ApplyCaps(ctx context.Context, cs []Candidate, now time.Time, caps Caps) error {
 	live := make([]Candidate, 0, len(cs))
 	for _, c := range cs {
 		if c.Msg.State != message.StateSuppressed {
@@ -101,12 +121,18 @@ func (p *Policy) Apply(ctx context.Context, cs []Candidate, now time.Time) error
 	if err != nil {
 		return err
 	}
-	var counts map[string]int
-	if p.cfg.DailyCap > 0 {
-		y, m, d := now.In(p.cfg.Location).Date()
-		day := time.Date(y, m, d, 0, 0, 0, 0, p.cfg.Location)
+	var counts, weekly map[string]int
+	y, mo, d := now.In(p.cfg.Location).Date()
+	if caps.Day > 0 {
+		day := time.Date(y, mo, d, 0, 0, 0, 0, p.cfg.Location)
 		if counts, err = p.hist.CountSince(ctx, phones, day); err != nil {
 			return fmt.Errorf("policy: cap lookup: %w", err)
+		}
+	}
+	if caps.Week > 0 {
+		week := time.Date(y, mo, d-6, 0, 0, 0, 0, p.cfg.Location)
+		if weekly, err = p.hist.CountSince(ctx, phones, week); err != nil {
+			return fmt.Errorf("policy: weekly cap lookup: %w", err)
 		}
 	}
 	batchKeys := make(map[string]bool)
@@ -119,8 +145,11 @@ func (p *Policy) Apply(ctx context.Context, cs []Candidate, now time.Time) error
 		case m.DedupeKey != "" && (recent[m.DedupeKey] || batchKeys[m.DedupeKey]):
 			suppress(m, ReasonDuplicate)
 			continue
-		case p.cfg.DailyCap > 0 && !m.Urgent && counts[m.Recipient] >= p.cfg.DailyCap:
+		case caps.Day > 0 && !m.Urgent && counts[m.Recipient] >= caps.Day:
 			suppress(m, ReasonDailyCap)
+			continue
+		case caps.Week > 0 && !m.Urgent && weekly[m.Recipient] >= caps.Week:
+			suppress(m, ReasonWeeklyCap)
 			continue
 		}
 		if m.DedupeKey != "" {
@@ -128,6 +157,9 @@ func (p *Policy) Apply(ctx context.Context, cs []Candidate, now time.Time) error
 		}
 		if counts != nil {
 			counts[m.Recipient]++
+		}
+		if weekly != nil {
+			weekly[m.Recipient]++
 		}
 	}
 	return nil

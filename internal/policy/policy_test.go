@@ -56,7 +56,7 @@ func TestApply(t *testing.T) {
 		counts: map[string]int{"13900000003": 2},
 		out:    map[string]bool{"13900000009": true},
 	}
-	p := New(Config{DailyCap: 3, Location: loc}, h)
+	p := New(Config{Caps: Caps{Day: 3}, Location: loc}, h)
 	mk := func(phone, dk string, urgent bool) Candidate {
 		return Candidate{Msg: &message.Message{Recipient: phone, DedupeKey: dk, Urgent: urgent, State: message.StateQueued}, DedupeWindow: 7 * 24 * time.Hour}
 	}
@@ -94,5 +94,63 @@ func TestNoCap(t *testing.T) {
 	c := Candidate{Msg: &message.Message{Recipient: "13900000003", State: message.StateQueued}}
 	if err := p.Apply(context.Background(), []Candidate{c}, time.Now()); err != nil || c.Msg.State != message.StateQueued {
 		t.Fatalf("state %s, err %v", c.Msg.State, err)
+	}
+}
+
+// since records every CountSince window asked for.
+type sinceHistory struct {
+	history
+	asked  []time.Time
+	counts map[time.Time]map[string]int
+}
+
+func (h *sinceHistory) CountSince(_ context.Context, rs []string, since time.Time) (map[string]int, error) {
+	h.asked = append(h.asked, since)
+	r := map[string]int{}
+	for _, p := range rs {
+		if n := h.counts[since][p]; n > 0 {
+			r[p] = n
+		}
+	}
+	return r, nil
+}
+
+func TestWeeklyCap(t *testing.T) {
+	loc := Shanghai()
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, loc) // a Friday
+	day := time.Date(2026, 11, 27, 0, 0, 0, 0, loc)
+	week := time.Date(2026, 11, 21, 0, 0, 0, 0, loc) // 7 calendar days, today included
+	h := &sinceHistory{counts: map[time.Time]map[string]int{
+		day:  {"13900000001": 1, "13900000002": 0},
+		week: {"13900000001": 9, "13900000002": 10},
+	}}
+	p := New(Config{Location: loc}, h)
+	mk := func(phone string, urgent bool) Candidate {
+		return Candidate{Msg: &message.Message{Recipient: phone, Urgent: urgent, State: message.StateQueued}}
+	}
+	cs := []Candidate{
+		0: mk("13900000001", false), // 10th this week: allowed
+		1: mk("13900000001", false), // 11th: weekly cap
+		2: mk("13900000002", false), // already 10 this week
+		3: mk("13900000002", true),  // urgent bypasses
+		4: mk("13900000003", false), // nothing before
+	}
+	if err := p.ApplyCaps(context.Background(), cs, now, Caps{Day: 3, Week: 10}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"", ReasonWeeklyCap, ReasonWeeklyCap, "", ""}
+	for i, c := range cs {
+		if c.Msg.Reason != want[i] {
+			t.Errorf("candidate %d: reason %q, want %q", i, c.Msg.Reason, want[i])
+		}
+	}
+	if len(h.asked) != 2 || !h.asked[0].Equal(day) || !h.asked[1].Equal(week) {
+		t.Errorf("windows asked %v, want %v and %v", h.asked, day, week)
+	}
+	// The config's caps are the default when a batch brings none.
+	h.asked = nil
+	c := mk("13900000002", false)
+	if err := New(Config{Location: loc}, h).Apply(context.Background(), []Candidate{c}, now); err != nil || c.Msg.State != message.StateQueued || len(h.asked) != 0 {
+		t.Fatalf("no caps: state %s, asked %v, err %v", c.Msg.State, h.asked, err)
 	}
 }

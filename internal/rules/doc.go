@@ -3,7 +3,9 @@
 // compiled CEL programs, and evaluates events against them: which reminders
 // an event triggers, for whom, with which rendered text, when they may be
 // sent (schedule, quiet hours, expiry) and which earlier scheduled reminders
-// it makes moot.
+// it makes moot; which reminders of the same event a more severe one
+// inhibits (inhibit rules); and, through still_due, whether a pending
+// reminder is still due on the latest state of its licence or vehicle.
 //
 // Every expression is type-checked at load against the typed event schema
 // (internal/event structs exposed to CEL by their json names), its estimated

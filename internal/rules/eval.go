@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -39,7 +40,25 @@ type Decision struct {
 	DedupeKey    string // rule id + "|" + the rule's dedupe key; empty: none
 	DedupeWindow time.Duration
 	CancelKey    string // rule id + "|" + key, when the rule has cancel_on
+
+	// DeferredBy says why NotBefore is later than now: DeferredByTiming
+	// (the rule's timing.at), DeferredByQuietHours, or both joined by
+	// "+" (timing.at fell into quiet hours). Empty: not deferred.
+	DeferredBy string
+	// InhibitedBy is the rule id of a more severe reminder that fired for
+	// the same person and cause in the same event (inhibit rules): this
+	// one is not to be sent. Empty: not inhibited.
+	InhibitedBy string
+	// Inhibits lists the pending reminders this decision makes moot
+	// (inhibit rules with this rule as source).
+	Inhibits []InhibitTarget
 }
+
+// Deferral causes (Decision.DeferredBy).
+const (
+	DeferredByTiming     = "timing.at"
+	DeferredByQuietHours = "quiet_hours"
+)
 
 // Cancel says that pending messages carrying CancelKey are moot.
 type Cancel struct {
@@ -117,6 +136,7 @@ func (s *Set) Evaluate(ev *event.Event, now time.Time) (Result, error) {
 		}
 		res.Cancels = append(res.Cancels, Cancel{CancelKey: key, Reason: string(ev.Type) + " (" + c.rule.ID + " cancel_on)"})
 	}
+	s.inhibit(ev, res.Decisions)
 	return res, nil
 }
 
@@ -160,6 +180,7 @@ func (s *Set) decide(c *compiled, ev *event.Event, act *activation, now time.Tim
 		}
 	}
 	at := now
+	var why []string
 	if c.at != nil {
 		t, err := evalTime(c.at, act)
 		if err != nil {
@@ -167,11 +188,16 @@ func (s *Set) decide(c *compiled, ev *event.Event, act *activation, now time.Tim
 		}
 		if t.After(at) {
 			at = t
+			why = append(why, DeferredByTiming)
 		}
 	}
 	if r.QuietHours {
-		at = s.settings.deferQuiet(at)
+		if q := s.settings.deferQuiet(at); !q.Equal(at) {
+			at = q
+			why = append(why, DeferredByQuietHours)
+		}
 	}
+	d.DeferredBy = strings.Join(why, "+")
 	d.NotBefore = at.In(s.settings.Location)
 	if c.expiry != nil {
 		t, err := evalTime(c.expiry, act)

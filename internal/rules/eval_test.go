@@ -136,6 +136,12 @@ func TestEvaluatePointsBoundaries(t *testing.T) {
 			}
 			var got []string
 			for _, d := range res.Decisions {
+				if d.InhibitedBy != "" { // 8→12: points_9 matches, 满分 inhibits it
+					if d.RuleID != "violation.points_9" || d.InhibitedBy != "violation.points_12" {
+						t.Errorf("%s inhibited by %s", d.RuleID, d.InhibitedBy)
+					}
+					continue
+				}
 				got = append(got, d.RuleID)
 				if d.RuleID == "violation.points_12" && !d.Urgent {
 					t.Error("满分 is not urgent")
@@ -193,7 +199,13 @@ func TestConcurrentEvaluate(t *testing.T) {
 	paths, _ := filepath.Glob("../../rules/tests/*.yaml")
 	for _, p := range paths {
 		data, _ := os.ReadFile(p)
-		cases = append(cases, readTests(p, data, testNow, set.settings.Location, errs)...)
+		for _, c := range readTests(p, data, testNow, set.settings.Location, errs) {
+			if c.steps != nil {
+				cases = append(cases, c.steps...)
+			} else {
+				cases = append(cases, c)
+			}
+		}
 	}
 	if len(errs.errs) > 0 || len(cases) < 20 {
 		t.Fatalf("%d cases, errors %v", len(cases), errs.errs)

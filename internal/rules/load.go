@@ -54,6 +54,12 @@ type Rule struct {
 
 	CancelOn *CancelOn
 
+	// StillDue is a CEL bool over `state` (the latest known licence or
+	// vehicle the reminder is about) and `now`, evaluated again just
+	// before the message is sent; false: the reminder is cancelled with
+	// reason "resolved" and the event that resolved it. Empty: no re-check.
+	StillDue string
+
 	File string
 	Line int
 }
@@ -100,6 +106,9 @@ type Set struct {
 	byType    map[event.Type][]*compiled
 	cancels   map[event.Type][]*canceller
 	envs      map[event.Type]*cel.Env
+	stateEnvs map[string]*cel.Env
+	stillDue  map[string]*recheck // by rule id
+	inhibits  []*Inhibit
 	hash      string
 	now       func() time.Time
 }
@@ -193,6 +202,7 @@ func Load(files map[string][]byte, opts Options) (*Set, error) {
 		templates: map[string]*TemplateDef{},
 		byType:    map[event.Type][]*compiled{},
 		cancels:   map[event.Type][]*canceller{},
+		stillDue:  map[string]*recheck{},
 		hash:      hex.EncodeToString(h.Sum(nil)),
 		now:       opts.Now,
 	}
@@ -211,6 +221,9 @@ func Load(files map[string][]byte, opts Options) (*Set, error) {
 		return nil, err
 	}
 	set.envs = envs
+	if set.stateEnvs, err = newStateEnvs(set.settings.Location); err != nil {
+		return nil, err
+	}
 
 	// templates first: rules refer to them by name.
 	for _, n := range names {
@@ -224,16 +237,19 @@ func Load(files map[string][]byte, opts Options) (*Set, error) {
 		set.readTemplates(f, root)
 	}
 	l := &loader{set: set, errs: errs, tcache: map[tkey]*template.Template{}}
+	ruleFiles := map[string]*yfile{}
 	for _, n := range names {
 		if isTemplateFile(n) || n == settingsFile {
 			continue
 		}
 		f, root := parseYAML(n, files[n], errs)
+		ruleFiles[n] = f
 		if root == nil {
 			continue
 		}
 		l.readRules(f, root)
 	}
+	l.checkInhibits(ruleFiles)
 	l.lintUnused()
 	if len(set.rules) == 0 && len(errs.errs) == 0 {
 		errs.add("", 1, 1, "no rules")
@@ -317,13 +333,16 @@ type loader struct {
 }
 
 var ruleKeys = []string{"id", "description", "on", "when", "recipient", "audience", "regions", "template",
-	"channel", "priority", "urgent", "max_segments", "enabled", "dedupe", "timing", "cancel_on"}
+	"channel", "priority", "urgent", "max_segments", "enabled", "dedupe", "timing", "cancel_on", "still_due"}
 
 func (l *loader) readRules(f *yfile, root *yaml.Node) {
-	m := f.fields(root, "rules file", "rules")
+	m := f.fields(root, "rules file", "rules", "inhibit")
+	if v := m["inhibit"]; v != nil {
+		l.readInhibits(f, v)
+	}
 	list := m["rules"]
 	if list == nil {
-		if m != nil {
+		if m != nil && m["inhibit"] == nil {
 			f.errAt(root, "rules file: missing key \"rules\"")
 		}
 		return
@@ -485,9 +504,15 @@ func (l *loader) readRule(f *yfile, n *yaml.Node) {
 	if tdef != nil && tdef.MaxSegments > 0 && m["max_segments"] == nil {
 		r.MaxSegments = tdef.MaxSegments
 	}
+	if v := m["still_due"]; v != nil {
+		r.StillDue, _ = f.str(v, "still_due")
+	}
 	if len(l.errs.errs) > before {
 		l.set.rules = append(l.set.rules, r) // keep ids for duplicate detection
 		return
+	}
+	if v := m["still_due"]; v != nil {
+		l.compileStillDue(f, r, v)
 	}
 
 	// compile for every event type the rule listens to.

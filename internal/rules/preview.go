@@ -55,13 +55,25 @@ func Preview(set *Set, ev *event.Event, now time.Time) (string, error) {
 		fmt.Fprintf(&b, "  length:     %d chars, %s, %d segment(s)\n", d.Chars, d.Encoding, d.Segments)
 		nb := ts(d.NotBefore)
 		if d.NotBefore.After(now) {
-			nb += " (deferred"
-			if set.settings.InQuietHours(now) {
-				nb += ": quiet hours " + set.settings.QuietStart + "–" + set.settings.QuietEnd
-			}
-			nb += ")"
+			nb += " (deferred: " + deferral(set, d.DeferredBy) + ")"
 		}
 		fmt.Fprintf(&b, "  not before: %s\n", nb)
+		if d.InhibitedBy != "" {
+			fmt.Fprintf(&b, "  inhibited:  by %s (same person and cause): stored suppressed, reason inhibited_by:%s\n", d.InhibitedBy, d.InhibitedBy)
+		}
+		for _, t := range d.Inhibits {
+			fmt.Fprintf(&b, "  inhibits:   pending %s", strings.Join(t.Rules, ", "))
+			if t.Recipient != "" {
+				fmt.Fprintf(&b, " to %s", template.MaskPhone(t.Recipient))
+			}
+			if t.Entity != "" {
+				fmt.Fprintf(&b, " about %s", maskEntity(t.Entity))
+			}
+			b.WriteString("\n")
+		}
+		if r := set.Rule(d.RuleID); r != nil && r.StillDue != "" {
+			fmt.Fprintf(&b, "  re-checked: just before sending, still_due: %s\n", strings.Join(strings.Fields(r.StillDue), " "))
+		}
 		fmt.Fprintf(&b, "  expires:    %s\n", ts(d.ExpiresAt))
 		if d.DedupeKey != "" {
 			fmt.Fprintf(&b, "  dedupe:     %s within %s\n", maskEntity(d.DedupeKey), fmtDuration(d.DedupeWindow))
@@ -90,4 +102,19 @@ func Preview(set *Set, ev *event.Event, now time.Time) (string, error) {
 		b.WriteString("\nnothing fires\n")
 	}
 	return b.String(), nil
+}
+
+// deferral names why a message waits: the rule's own send time, quiet
+// hours, or the rule's send time moved out of quiet hours.
+func deferral(set *Set, by string) string {
+	quiet := "quiet hours " + set.settings.QuietStart + "–" + set.settings.QuietEnd
+	switch by {
+	case DeferredByTiming:
+		return "the rule's send time (timing.at)"
+	case DeferredByQuietHours:
+		return quiet
+	case DeferredByTiming + "+" + DeferredByQuietHours:
+		return "the rule's send time (timing.at), then " + quiet
+	}
+	return by
 }

@@ -152,7 +152,7 @@ func (estimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 
 // helperCost is the cost and longest result of the template.Library helpers.
 var helperCost = map[string]uint64{
-	"days_between": 2, "add_days": 2, "at_local": 3, "date": 3, "datetime": 3,
+	"days_between": 2, "add_days": 2, "at_local": 3, "date": 3, "date_key": 3, "datetime": 3,
 	"mask_plate": 2, "mask_name": 2, "mask_phone": 2, "last4": 2, "plate_type_name": 1,
 	"use_name": 1, "licence_status_name": 1, "vehicle_status_name": 1, "ab_class": 2,
 }

@@ -65,9 +65,17 @@ type testCase struct {
 	ev         *event.Event
 	expect     []expectDecision
 	skipped    []Skip
+	inhibited  []string // "rule by source"
 	cancels    []string
 	optional   map[string]bool // optional decision fields stated for any message of the case
 	loc        *time.Location  // the set's zone, for printing times
+
+	// A sequence (steps:): events at their times, then what became of
+	// every message by the end (outcome:), with the re-check at send
+	// time, cancellations and inhibitions played out.
+	steps   []*testCase
+	outcome []string
+	checked bool // a step whose expect/skipped/cancels were given
 }
 
 type expectDecision struct {
@@ -76,7 +84,8 @@ type expectDecision struct {
 
 // decision fields a test may state; the first four are always compared.
 var decisionFields = []string{"rule", "recipient", "text", "not_before",
-	"regions", "expires_at", "urgent", "priority", "encoding", "chars", "segments", "dedupe_key", "dedupe_window", "cancel_key", "template"}
+	"regions", "expires_at", "urgent", "priority", "encoding", "chars", "segments", "dedupe_key", "dedupe_window", "cancel_key", "template",
+	"deferred_by"}
 
 // RunTests loads the rule set in dir and runs every example in
 // dir/tests/*.yaml against it. now is the evaluation time of examples that
@@ -111,6 +120,15 @@ func runCases(set *Set, cases []*testCase) *TestReport {
 	fires := map[string]bool{}
 	quiet := map[string]bool{}
 	for _, tc := range cases {
+		if tc.steps != nil {
+			rep.Cases = append(rep.Cases, runSequence(set, tc, fires, quiet))
+			if c := rep.Cases[len(rep.Cases)-1]; c.Pass {
+				rep.Passed++
+			} else {
+				rep.Failed++
+			}
+			continue
+		}
 		res, err := set.Evaluate(tc.ev, tc.now)
 		want := tc.expectLines()
 		var got []string
@@ -161,6 +179,7 @@ func (tc *testCase) expectLines() []string {
 		out = append(out, tc.decisionLines(d.fields, d.fields)...)
 	}
 	out = append(out, skipLines(tc.skipped)...)
+	out = append(out, inhibitLines(tc.inhibited)...)
 	for _, c := range sorted(tc.cancels) {
 		out = append(out, "cancel: "+c)
 	}
@@ -169,7 +188,12 @@ func (tc *testCase) expectLines() []string {
 
 func actualLines(res Result, tc *testCase) []string {
 	var ds []map[string]string
+	var inh []string
 	for _, d := range res.Decisions {
+		if d.InhibitedBy != "" {
+			inh = append(inh, d.RuleID+" by "+d.InhibitedBy)
+			continue
+		}
 		ds = append(ds, decisionMap(d, tc.loc))
 	}
 	sort.SliceStable(ds, func(i, j int) bool { return decisionLess(ds[i], ds[j]) })
@@ -178,6 +202,7 @@ func actualLines(res Result, tc *testCase) []string {
 		out = append(out, tc.decisionLines(d, tc.expectationFor(d))...)
 	}
 	out = append(out, skipLines(res.Skipped)...)
+	out = append(out, inhibitLines(inh)...)
 	var cs []string
 	for _, c := range res.Cancels {
 		cs = append(cs, c.CancelKey)
@@ -199,6 +224,15 @@ func decisionLess(a, b map[string]string) bool {
 		return a["rule"] < b["rule"]
 	}
 	return a["recipient"] < b["recipient"]
+}
+
+func inhibitLines(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, "inhibited: "+s)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func skipLines(ss []Skip) []string {
@@ -251,7 +285,7 @@ func decisionMap(d Decision, loc *time.Location) map[string]string {
 		"urgent": strconv.FormatBool(d.Urgent), "priority": strconv.Itoa(d.Priority),
 		"encoding": d.Encoding, "chars": strconv.Itoa(d.Chars), "segments": strconv.Itoa(d.Segments),
 		"dedupe_key": d.DedupeKey, "dedupe_window": fmtDuration(d.DedupeWindow), "cancel_key": d.CancelKey,
-		"template": d.Template,
+		"template": d.Template, "deferred_by": d.DeferredBy,
 	}
 }
 
@@ -295,7 +329,7 @@ func readTests(name string, data []byte, now time.Time, loc *time.Location, errs
 	}
 	var out []*testCase
 	for i, n := range list.Content {
-		cm := f.fields(n, "test", "name", "now", "event", "expect", "skipped", "cancels")
+		cm := f.fields(n, "test", "name", "now", "event", "expect", "skipped", "inhibited", "cancels", "steps", "outcome")
 		if cm == nil {
 			continue
 		}
@@ -304,6 +338,26 @@ func readTests(name string, data []byte, now time.Time, loc *time.Location, errs
 		if v := cm["name"]; v != nil {
 			tc.name, _ = f.str(v, "name")
 		}
+		if v := cm["steps"]; v != nil {
+			if f.readSequence(tc, n, cm, loc) {
+				out = append(out, tc)
+			}
+			continue
+		}
+		if cm["outcome"] != nil {
+			f.errAt(cm["outcome"], "test %q: outcome needs steps", tc.name)
+		}
+		if f.readCase(tc, n, cm, loc) {
+			out = append(out, tc)
+		}
+	}
+	return out
+}
+
+// readCase reads the now, event and expectations of a case or a step;
+// false when it cannot run.
+func (f *yfile) readCase(tc *testCase, n *yaml.Node, cm map[string]*yaml.Node, loc *time.Location) bool {
+	{
 		if v := cm["now"]; v != nil {
 			if s, ok := f.str(v, "now"); ok {
 				t, err := time.Parse(time.RFC3339, s)
@@ -313,16 +367,33 @@ func readTests(name string, data []byte, now time.Time, loc *time.Location, errs
 				tc.now = t
 			}
 		}
+		tc.checked = cm["expect"] != nil || cm["skipped"] != nil || cm["cancels"] != nil || cm["inhibited"] != nil
+		if v := cm["inhibited"]; v != nil {
+			if v.Kind != yaml.SequenceNode {
+				f.errAt(v, "inhibited must be a list")
+			} else {
+				for _, x := range v.Content {
+					xm := f.fields(x, "inhibited", "rule", "by")
+					if xm == nil || xm["rule"] == nil || xm["by"] == nil {
+						f.errAt(x, "inhibited needs rule and by (the rule that inhibits it)")
+						continue
+					}
+					r, _ := f.str(xm["rule"], "rule")
+					by, _ := f.str(xm["by"], "by")
+					tc.inhibited = append(tc.inhibited, r+" by "+by)
+				}
+			}
+		}
 		if v := cm["event"]; v == nil {
 			f.errAt(n, "test %q: missing event", tc.name)
-			continue
+			return false
 		} else if tc.ev = f.testEvent(v, tc, loc); tc.ev == nil {
-			continue
+			return false
 		}
 		if v := cm["expect"]; v != nil {
 			if v.Kind != yaml.SequenceNode {
 				f.errAt(v, "expect must be a list of messages")
-				continue
+				return false
 			}
 			for _, d := range v.Content {
 				dm := f.fields(d, "expected message", decisionFields...)
@@ -375,9 +446,8 @@ func readTests(name string, data []byte, now time.Time, loc *time.Location, errs
 		if v := cm["cancels"]; v != nil {
 			tc.cancels, _ = f.strList(v, "cancels")
 		}
-		out = append(out, tc)
 	}
-	return out
+	return true
 }
 
 // testEvent builds an event from its YAML form: the CloudEvents attributes

@@ -19,8 +19,11 @@ import (
 //	days_between(a, b timestamp) int      calendar days from a's date to b's date (negative if b is earlier)
 //	add_days(t timestamp, n int) timestamp same local time n calendar days later
 //	at_local(t timestamp, "HH:MM") timestamp t's local date at that local time
-//	date(t) string                         "2026年11月27日"
-//	datetime(t) string                     "2026年11月27日10时05分"
+//	date(t) string                         "2026年6月10日" (no zero padding)
+//	datetime(t) string                     "2026年6月10日10时05分"
+//	date_key(t) string                     "2026年06月10日": the zero-padded form dedupe and cancel keys
+//	                                       have always used; keep it in keys so that they survive the
+//	                                       change of date() (texts only)
 //	mask_plate(s) string                   "京A***45": first 2 and last 2 characters kept
 //	mask_name(s) string                    "张**": first character kept
 //	mask_phone(s) string                   "138****5678"
@@ -28,7 +31,7 @@ import (
 //	plate_type_name(code) string           "02" → "小型汽车"
 //	use_name(use) string                   "school_bus" → "校车"
 //	licence_status_name(code) string       "B" → "超分"
-//	vehicle_status_name(code) string       "G" → "逾期未检验"
+//	vehicle_status_name(code) string       "Q" → "逾期未检验", "G" → "违法未处理"
 //	ab_class(class) bool                   the class includes A1, A2, A3, B1 or B2
 func Library(loc *time.Location) cel.EnvOption {
 	if loc == nil {
@@ -90,6 +93,14 @@ func Library(loc *time.Location) cel.EnvOption {
 				if !ok {
 					return types.MaybeNoSuchOverloadErr(a)
 				}
+				return types.String(t.In(loc).Format("2006年1月2日"))
+			}))),
+		cel.Function("date_key", cel.Overload("date_key_timestamp", []*cel.Type{cel.TimestampType}, cel.StringType,
+			cel.UnaryBinding(func(a ref.Val) ref.Val {
+				t, ok := ts(a)
+				if !ok {
+					return types.MaybeNoSuchOverloadErr(a)
+				}
 				return types.String(t.In(loc).Format("2006年01月02日"))
 			}))),
 		cel.Function("datetime", cel.Overload("datetime_timestamp", []*cel.Type{cel.TimestampType}, cel.StringType,
@@ -98,7 +109,7 @@ func Library(loc *time.Location) cel.EnvOption {
 				if !ok {
 					return types.MaybeNoSuchOverloadErr(a)
 				}
-				return types.String(t.In(loc).Format("2006年01月02日15时04分"))
+				return types.String(t.In(loc).Format("2006年1月2日15时04分"))
 			}))),
 		str("mask_plate", MaskPlate),
 		str("mask_name", MaskName),
@@ -130,6 +141,7 @@ func (l *library) ProgramOptions() []cel.ProgramOption {
 // arg >= 0 means "as long as that argument".
 var resultLen = map[string]struct{ fixed, arg int }{
 	"date":                {11, -1},
+	"date_key":            {11, -1},
 	"datetime":            {17, -1},
 	"mask_plate":          {0, 0},
 	"mask_name":           {0, 0},
@@ -138,7 +150,7 @@ var resultLen = map[string]struct{ fixed, arg int }{
 	"plate_type_name":     {8, -1},
 	"use_name":            {6, -1},
 	"licence_status_name": {6, -1},
-	"vehicle_status_name": {8, -1},
+	"vehicle_status_name": {12, -1},
 	"days_between":        {6, -1},
 }
 
@@ -237,18 +249,20 @@ var useNames = map[string]string{
 	"school_bus": "校车", "hazardous_goods": "危险货物运输车",
 }
 
-// GA licence status codes (驾驶证状态).
+// GA licence status codes (驾驶证状态). K and R differ between sources
+// (抵押/协查; 注销可恢复/逾期未体检): left out, they name as "异常".
 var licenceStatus = map[string]string{
 	"A": "正常", "B": "超分", "C": "转出", "D": "暂扣", "E": "撤销", "F": "吊销",
-	"G": "注销", "H": "违法未处理", "I": "事故未处理", "J": "停止使用", "K": "扣押",
-	"M": "逾期未换证", "N": "延期换证", "P": "延期体检", "R": "注销可恢复",
-	"S": "逾期未审验", "U": "扣留",
+	"G": "注销", "H": "违法未处理", "I": "事故未处理", "J": "停止使用", "L": "锁定",
+	"M": "逾期未换证", "N": "延期换证", "P": "延期体检", "S": "逾期未审验",
+	"T": "延期审验", "U": "扣留",
 }
 
-// GA vehicle status codes (机动车状态).
+// GA vehicle status codes (机动车状态; a vehicle may have several at once,
+// e.g. "GQ"): G is 违法未处理, Q 逾期未检验, M 强制注销.
 var vehicleStatus = map[string]string{
 	"A": "正常", "B": "转出", "C": "被盗抢", "D": "停驶", "E": "注销",
-	"G": "逾期未检验", "H": "海关监管", "I": "事故未处理", "J": "嫌疑车",
+	"G": "违法未处理", "H": "海关监管", "I": "事故未处理", "J": "嫌疑车",
 	"K": "查封", "L": "暂扣", "M": "强制注销", "N": "事故逃逸", "O": "锁定",
-	"P": "达到报废标准",
+	"P": "达到报废标准公告牌证作废", "Q": "逾期未检验",
 }

@@ -135,7 +135,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 
 	m := dispatch.NewMetrics(opts.Registry)
 	loc, _ := time.LoadLocation(cfg.Policy.Timezone)
-	pol := policy.New(policy.Config{DailyCap: cfg.Policy.DailyCap, Location: loc}, store)
+	pol := policy.New(policy.Config{Location: loc}, store) // caps: the rule set's, per batch
 
 	a.receipts = dispatch.NewReceipts(store, opts.Logger.With("component", "receipts"), m)
 	smppMetrics := smpp.NewMetrics(opts.Registry)
@@ -170,6 +170,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Logger:          opts.Logger.With("component", "sender"),
 		Metrics:         m,
 	})
+	if st, ok := store.(ledger.StateStore); ok { // the rules' still_due, re-checked at send time
+		a.sender.SetRecheck(&dispatch.StillDue{Rules: reloader.Current(), States: st, Logger: opts.Logger.With("component", "recheck"), Metrics: m})
+	}
 	dc := cfg.Ledger.Contacts
 	a.directory = directory.New(directory.Config{Store: store, KnownMB: dc.KnownMB, FlushEvery: dc.FlushEvery.D(), MaxPending: dc.MaxPending,
 		Sync: dc.Sync, Logger: opts.Logger.With("component", "directory"), Metrics: directory.NewMetrics(opts.Registry)})
@@ -397,6 +400,11 @@ func (a *App) pruneLoop(ctx context.Context, retention time.Duration) {
 			a.log.Error("prune failed", "err", err)
 		case n > 0:
 			a.log.Info("pruned final messages", "messages", n, "retention", retention)
+		}
+		if st, ok := a.store.(ledger.StateStore); ok {
+			if _, err := st.PruneStates(ctx, a.opts.Now().Add(-retention)); err != nil && ctx.Err() == nil {
+				a.log.Error("prune of licence and vehicle states failed", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

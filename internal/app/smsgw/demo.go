@@ -71,6 +71,7 @@ type Summary struct {
 	Unroutable     int                       `json:"unroutable"`
 	Scheduled      int                       `json:"scheduled"` // due later (timing rules); not part of messages
 	Cancelled      int                       `json:"cancelled"`
+	Resolved       int64                     `json:"resolved"`   // of which cancelled at send time: the rule's still_due no longer held
 	Suppressed     map[string]int            `json:"suppressed"` // by reason
 	Receipts       map[string]int64          `json:"receipts"`   // by status
 	ByCarrier      map[string]CarrierSummary `json:"by_carrier"`
@@ -275,6 +276,7 @@ func fill(sum *Summary, s ledger.Summary, reg *prometheus.Registry, sims map[str
 	sum.Events = int64(mf["ingest_records_total"])
 	sum.DeadLettered = int64(mf["ingest_dead_lettered_total"])
 	sum.RulesFired = int64(mf["smsgw_rules_fired_total"])
+	sum.Resolved = int64(mf["smsgw_messages_resolved_total"])
 	sum.Receipts = map[string]int64{}
 	for k, v := range mf {
 		if stat, ok := strings.CutPrefix(k, "smsgw_receipts_total/"); ok {
@@ -328,7 +330,8 @@ func WriteSummary(w io.Writer, s *Summary, format string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "events consumed      %d (dead-lettered %d)\n", s.Events, s.DeadLettered)
 	fmt.Fprintf(&b, "rules fired          %d\n", s.RulesFired)
-	fmt.Fprintf(&b, "messages             %d (%d segments)  scheduled later %d  cancelled %d  unroutable %d\n", s.Messages, s.Segments, s.Scheduled, s.Cancelled, s.Unroutable)
+	fmt.Fprintf(&b, "messages             %d (%d segments)  scheduled later %d  cancelled %d (resolved at send time %d)  unroutable %d\n",
+		s.Messages, s.Segments, s.Scheduled, s.Cancelled, s.Resolved, s.Unroutable)
 	fmt.Fprintf(&b, "submitted            %d  delivered %d  failed %d  unknown %d  pending %d\n", s.Submitted, s.Delivered, s.Failed, s.Unknown, s.Pending)
 	fmt.Fprintf(&b, "receipts             %s\n", kv(s.Receipts))
 	fmt.Fprintf(&b, "suppressed           %s\n", kvi(s.Suppressed))

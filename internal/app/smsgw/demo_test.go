@@ -33,6 +33,11 @@ func TestDemoEndToEnd(t *testing.T) {
 	if s.Events != 600 {
 		t.Errorf("consumed %d events, want 600", s.Events)
 	}
+	// the generator's probationers reaching 12 points: one text per cause
+	if s.Suppressed["inhibited_by:licence.probation_full"] == 0 {
+		t.Errorf("no inhibition in the summary: suppressed %v", s.Suppressed)
+	}
+	t.Logf("cancelled %d, of which resolved at send time %d", s.Cancelled, s.Resolved)
 	if s.DeadLettered == 0 {
 		t.Errorf("no record was dead-lettered though 2%% were malformed")
 	}

@@ -158,6 +158,8 @@ func Run(t *testing.T, f Factory) {
 		{"ReconcilePartFailedOthersMissing", testReconcilePartFailed},
 		{"ReconcilePendingWhileSending", testReconcilePending},
 		{"DedupeAndCaps", testDedupe},
+		{"WeeklyCount", testWeeklyCount},
+		{"States", testStates}, {"CancelInhibited", testCancelInhibited}, {"SummaryCancelled", testSummaryCancelled},
 		{"OptOut", testOptOut},
 		{"ContactsByRegion", testContacts},
 		{"Outbox", testOutbox},

@@ -370,6 +370,9 @@ func (s *Store) Summary(ctx context.Context) (ledger.Summary, error) {
 			sum.Suppressed[reason] += int(n)
 			return nil
 		}
+		if state == message.StateCancelled && submitted == 0 {
+			return nil // never went to the carrier (cancel_on, inhibited, resolved at send time)
+		}
 		c := sum.Carriers[carrier]
 		c.Messages += int(n)
 		c.Segments += int(segs)

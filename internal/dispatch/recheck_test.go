@@ -1,0 +1,97 @@
+package dispatch_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/dispatch"
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+	"github.com/traffic12123/gateway/internal/policy"
+	"github.com/traffic12123/gateway/internal/rules"
+	"github.com/traffic12123/gateway/pkg/smpp"
+	"github.com/traffic12123/gateway/pkg/smpp/smsc"
+)
+
+// TestRecheckAtSendTime is the case on the default rules: the
+// 02:00 sweep schedules an inspection reminder for 09:00; at 08:30 a
+// snapshot shows the car inspected (valid two more years). At 09:00 the
+// sender claims it, the re-check (still_due) finds it resolved and it ends
+// cancelled with the resolving event; another car's reminder goes out over
+// a real SMSC simulator.
+func TestRecheckAtSendTime(t *testing.T) {
+	set, err := rules.LoadDir("../../rules", rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores(t, func(t *testing.T, open func(func() time.Time) ledger.Store) {
+		loc := policy.Shanghai()
+		r := newRigSet(t, open, set, time.Date(2026, 11, 27, 2, 0, 0, 0, loc))
+		car := func(plate, phone, validUntil string) map[string]any {
+			return map[string]any{"vehicle": map[string]any{"plate": plate, "plate_type": "02", "owner": "张三", "phone": phone,
+				"region": "110105", "use": "private", "status": "A", "inspection_valid_until": validUntil}}
+		}
+		const inspected, other = "13800138001", "13800138002"
+		r.handle(r.event("vehicle.snapshot", car("京A12345", inspected, "2026-12-27T00:00:00+08:00")),
+			r.event("vehicle.snapshot", car("京B54321", other, "2026-12-27T00:00:00+08:00")))
+		r.clock.Set(time.Date(2026, 11, 27, 8, 30, 0, 0, loc))
+		resolving := r.event("vehicle.snapshot", car("京A12345", inspected, "2028-12-31T00:00:00+08:00"))
+		r.handle(resolving)
+		r.clock.Set(time.Date(2026, 11, 27, 9, 0, 1, 0, loc))
+
+		sim := smsc.New(smsc.Config{Name: "china_mobile", SystemID: "12123", Password: "pw", ReceiptDelay: time.Millisecond,
+			Outcomes: map[string]float64{"DELIVRD": 1}})
+		if err := sim.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sim.Close() })
+		client, err := smpp.NewClient(smpp.Config{Name: "china_mobile", Addr: sim.Addr(), SystemID: "12123", Password: "pw",
+			Binds: 1, Window: 8, RequestTimeout: 5 * time.Second, Source: "12123"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := dispatch.NewMetrics(nil)
+		var ev dispatch.Evaluator = set
+		cur := &atomic.Pointer[dispatch.Evaluator]{}
+		cur.Store(&ev)
+		sender := dispatch.NewSender(dispatch.SenderConfig{
+			Ledger: r.store, Carriers: map[string]dispatch.Submitter{"china_mobile": client}, Owner: "t",
+			ClaimBatch: 10, InFlight: 4, MaxAttempts: 3, RetryBackoff: 100 * time.Millisecond, RetryBackoffMax: time.Second,
+			Poll: 50 * time.Millisecond, DrainTimeout: 2 * time.Second, SendTimeout: 5 * time.Second, Now: r.clock.Now, Metrics: m,
+			Recheck: &dispatch.StillDue{Rules: cur, States: r.store.(ledger.StateStore), Metrics: m},
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{}, 2)
+		go func() { client.Run(ctx); done <- struct{}{} }()
+		go func() { sender.Run(ctx); done <- struct{}{} }()
+		defer func() { cancel(); <-done; <-done }()
+
+		final := func(phone string) ledger.TraceEntry {
+			for _, e := range r.trace(ledger.TraceQuery{Phone: phone}) {
+				return e
+			}
+			return ledger.TraceEntry{}
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if final(inspected).State == message.StateCancelled && final(other).State == message.StateSubmitted {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		got := final(inspected)
+		if got.State != message.StateCancelled || got.Reason != "resolved: vehicle.snapshot "+resolving.ID || got.RuleID != "vehicle.inspection_due" {
+			t.Fatalf("inspected car's reminder: %+v", got)
+		}
+		if st := final(other).State; st != message.StateSubmitted {
+			t.Fatalf("other car's reminder: %s", st)
+		}
+		for _, d := range sim.Messages() {
+			if d.Dest == "86"+inspected || d.Dest == inspected {
+				t.Fatalf("the resolved reminder reached the handset: %+v", d)
+			}
+		}
+	})
+}
