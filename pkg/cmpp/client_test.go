@@ -1,0 +1,350 @@
+package cmpp_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/traffic12123/gateway/pkg/cmpp"
+	"github.com/traffic12123/gateway/pkg/cmpp/ismg"
+	"github.com/traffic12123/gateway/pkg/cnsms"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+const (
+	spID   = "901234"
+	secret = "s3cret"
+)
+
+func startISMG(t testing.TB, cfg ismg.Config) *ismg.Server {
+	t.Helper()
+	if cfg.Accounts == nil {
+		cfg.Accounts = map[string]string{spID: secret}
+	}
+	s, err := ismg.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+type receipts struct {
+	mu   sync.Mutex
+	byID map[string]cmpp.Receipt
+	ch   chan cmpp.Receipt
+}
+
+func newReceipts() *receipts {
+	return &receipts{byID: map[string]cmpp.Receipt{}, ch: make(chan cmpp.Receipt, 1<<16)}
+}
+
+func (r *receipts) on(_ context.Context, rc cmpp.Receipt) error {
+	r.mu.Lock()
+	r.byID[rc.ID] = rc
+	r.mu.Unlock()
+	r.ch <- rc
+	return nil
+}
+
+func (r *receipts) wait(t testing.TB, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-r.ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("receipts: fewer than %d", n)
+		}
+	}
+}
+
+func startClient(t testing.TB, cfg cmpp.Config) (*cmpp.Client, context.CancelFunc) {
+	t.Helper()
+	if cfg.Name == "" {
+		cfg.Name = "cmcc"
+	}
+	if cfg.SourceAddr == "" {
+		cfg.SourceAddr, cfg.Secret = spID, secret
+	}
+	cfg.ReconnectMin = 20 * time.Millisecond
+	c, err := cmpp.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := c.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	return c, cancel
+}
+
+func TestSendAndReceipt(t *testing.T) {
+	for _, v := range []cmpp.Version{cmpp.V30, cmpp.V20} {
+		t.Run(v.String(), func(t *testing.T) {
+			sim := startISMG(t, ismg.Config{MaxVersion: v})
+			rc := newReceipts()
+			reg := prometheus.NewRegistry()
+			m := cnsms.NewMetrics(reg)
+			c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), Version: v, SrcID: "1069012123", ServiceID: "JTGL", OnReceipt: rc.on, Metrics: m})
+			long := strings.Repeat("交通违法提醒：您的车辆在路口闯红灯。", 8) // > 70 UCS2 units
+			res, err := c.Send(context.Background(), cmpp.Message{Dest: "13812345678", Text: long})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Parts) < 3 {
+				t.Fatalf("%d parts for %d runes", len(res.Parts), len([]rune(long)))
+			}
+			res2, err := c.Send(context.Background(), cmpp.Message{Dest: "13812345678", Text: "short", Ext: "01"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc.wait(t, len(res.Parts)+1)
+			for _, p := range append(res.Parts, res2.Parts...) {
+				if p.Status != cmpp.PartAccepted || p.ID == "" {
+					t.Fatalf("part %+v", p)
+				}
+				r, ok := rc.byID[p.ID]
+				if !ok || r.Stat != "DELIVRD" || !r.Delivered || r.Dest != "13812345678" {
+					t.Fatalf("receipt for %s: %+v %v", p.ID, r, ok)
+				}
+			}
+			got := sim.Received("13812345678")
+			if len(got) != 2 || got[0].Text != long || got[0].Parts != len(res.Parts) || got[1].Text != "short" || got[1].Src != "106901212301" {
+				t.Fatalf("handset got %+v", got)
+			}
+			if got[0].MsgFmt != cmpp.FmtUCS2 {
+				t.Fatalf("Msg_Fmt %d", got[0].MsgFmt)
+			}
+			if n := testutil.ToFloat64(m.Submits.WithLabelValues("cmcc", "cmpp", "ok")); n != float64(len(res.Parts)+1) {
+				t.Fatalf("submits ok = %v", n)
+			}
+			if n := testutil.ToFloat64(m.Receipts.WithLabelValues("cmcc", "cmpp", "DELIVRD")); n != float64(len(res.Parts)+1) {
+				t.Fatalf("receipts = %v", n)
+			}
+		})
+	}
+}
+
+func TestGB18030(t *testing.T) {
+	sim := startISMG(t, ismg.Config{})
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), Encoding: cmpp.GB18030, NoReports: true})
+	text := strings.Repeat("粤B12345 违停 ", 20)
+	res, err := c.Send(context.Background(), cmpp.Message{Dest: "13900000001", Text: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sim.Received("13900000001")
+	if len(got) != 1 || got[0].Text != text || got[0].MsgFmt != cmpp.FmtGB18030 || got[0].Parts != len(res.Parts) || len(res.Parts) < 2 {
+		t.Fatalf("got %+v, %d parts", got, len(res.Parts))
+	}
+}
+
+func TestVersionFallback(t *testing.T) {
+	sim := startISMG(t, ismg.Config{MaxVersion: cmpp.V20})
+	// Without fallback a 3.0 client is refused with status 4.
+	c, err := cmpp.NewClient(cmpp.Config{Name: "x", Addr: sim.Addr(), SourceAddr: spID, Secret: secret, ReconnectMin: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	go c.Run(ctx)
+	if err := c.WaitReady(ctx); err == nil {
+		t.Fatal("3.0 client connected to a 2.0-only ISMG")
+	}
+	cancel()
+	c2, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), Fallback20: true})
+	if _, err := c2.Send(context.Background(), cmpp.Message{Dest: "13900000002", Text: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sim.Received("13900000002"); len(got) != 1 || got[0].Text != "hello" {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestAuthRefused(t *testing.T) {
+	sim := startISMG(t, ismg.Config{})
+	reg := prometheus.NewRegistry()
+	m := cnsms.NewMetrics(reg)
+	c, err := cmpp.NewClient(cmpp.Config{Name: "x", Addr: sim.Addr(), SourceAddr: spID, Secret: "wrong", ReconnectMin: 10 * time.Millisecond, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	go c.Run(ctx)
+	if err := c.WaitReady(ctx); err == nil {
+		t.Fatal("connected with a wrong secret")
+	}
+	if n := testutil.ToFloat64(m.BindAttempts.WithLabelValues("x", "cmpp", "error")); n < 1 {
+		t.Fatalf("bind attempts error = %v", n)
+	}
+}
+
+func TestThrottleFault(t *testing.T) {
+	sim := startISMG(t, ismg.Config{ThrottleFraction: 0.3, Seed: 7})
+	rc := newReceipts()
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), OnReceipt: rc.on, ThrottleBackoff: time.Millisecond, ThrottleMaxPause: 5 * time.Millisecond, ThrottleRetries: 20})
+	const n = 60
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, err := c.Send(context.Background(), cmpp.Message{Dest: "1390000" + pad4(i), Text: "msg"})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := sim.Stats()
+	if st.Throttled == 0 || st.Accepted != n {
+		t.Fatalf("stats %+v", st)
+	}
+	if c.Throttle().Episodes == 0 {
+		t.Fatal("no throttle episode recorded")
+	}
+	rc.wait(t, n)
+}
+
+func TestRefusedPart(t *testing.T) {
+	sim := startISMG(t, ismg.Config{Refuse: func(d string) uint32 {
+		if d == "13900000099" {
+			return cmpp.ResultBadDestTermID
+		}
+		return 0
+	}})
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), ThrottleRetries: -1})
+	res, err := c.Send(context.Background(), cmpp.Message{Dest: "13900000099", Text: "x"})
+	var se *cmpp.SendError
+	if !errors.As(err, &se) || se.Failed != 1 {
+		t.Fatalf("err %v", err)
+	}
+	p := res.Parts[0]
+	if p.Status != cmpp.PartRefused || p.Code != cmpp.ResultBadDestTermID || p.Retryable || p.Reason != cmpp.ReasonRejected {
+		t.Fatalf("part %+v", p)
+	}
+	if retry, reason := cmpp.Classify(err); retry || reason != cmpp.ReasonRejected {
+		t.Fatalf("classify %v %v", retry, reason)
+	}
+}
+
+func TestLateResponse(t *testing.T) {
+	sim := startISMG(t, ismg.Config{LateFraction: 1, LateDelay: 300 * time.Millisecond})
+	lates := make(chan cmpp.Late, 1)
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), RequestTimeout: 50 * time.Millisecond, OnLate: func(l cmpp.Late) { lates <- l }, NoReports: true})
+	res, err := c.Send(context.Background(), cmpp.Message{Dest: "13900000003", Text: "late", Ref: "ledger-1"})
+	if err == nil || res.Parts[0].Status != cmpp.PartUnknown || res.Parts[0].Reason != cmpp.ReasonTimeout {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	select {
+	case l := <-lates:
+		if l.Ref != "ledger-1" || l.Result != 0 || l.ID == "" || l.Part != 1 || l.Parts != 1 {
+			t.Fatalf("late %+v", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no late response")
+	}
+	// The handset got it once: the outcome was unknown, not failed.
+	if got := sim.Received("13900000003"); len(got) != 1 {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestNoReportAndIDRepeat(t *testing.T) {
+	sim := startISMG(t, ismg.Config{NoReportFraction: 1, IDRepeatAfter: 2})
+	rc := newReceipts()
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), OnReceipt: rc.on})
+	var ids []string
+	for i := range 4 {
+		res, err := c.Send(context.Background(), cmpp.Message{Dest: "1390000000" + string(rune('0'+i)), Text: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.IDs[0])
+	}
+	if ids[0] != ids[2] || ids[1] != ids[3] || ids[0] == ids[1] {
+		t.Fatalf("ids %v: want the counter to restart after 2", ids)
+	}
+	if st := sim.Stats(); st.Reports != 0 {
+		t.Fatalf("reports sent: %+v", st)
+	}
+}
+
+func TestMO(t *testing.T) {
+	sim := startISMG(t, ismg.Config{})
+	mos := make(chan cmpp.Incoming, 8)
+	fail := true
+	var mu sync.Mutex
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), OnMessage: func(_ context.Context, m cmpp.Incoming) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			fail = false
+			return errors.New("ledger down")
+		}
+		mos <- m
+		return nil
+	}})
+	_ = c
+	ctx := context.Background()
+	// The first attempt is refused (result 8: try later), the second taken.
+	err := sim.SendMO(ctx, spID, "13800000000", "1069012123", "TD")
+	if !errors.Is(err, cmpp.ErrFlowControl) {
+		t.Fatalf("first MO: %v", err)
+	}
+	if err := sim.SendMO(ctx, spID, "13800000000", "1069012123", "TD"); err != nil {
+		t.Fatal(err)
+	}
+	m := <-mos
+	if m.Text != "TD" || m.Source != "13800000000" || m.Dest != "1069012123" {
+		t.Fatalf("mo %+v", m)
+	}
+}
+
+func TestTerminateBothWays(t *testing.T) {
+	sim := startISMG(t, ismg.Config{})
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr()})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// ISMG side: TERMINATE answered, then the client reconnects.
+	sim.TerminateAll(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for sim.Stats().Conns == 0 || c.ConnsUp() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("client did not reconnect after the ISMG's TERMINATE")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := c.Send(ctx, cmpp.Message{Dest: "13900000004", Text: "after"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pad4(i int) string {
+	s := "0000" + itoa(i)
+	return s[len(s)-4:]
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
