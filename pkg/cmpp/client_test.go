@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/traffic12123/gateway/pkg/cmpp"
 	"github.com/traffic12123/gateway/pkg/cmpp/ismg"
 	"github.com/traffic12123/gateway/pkg/cnsms"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 const (

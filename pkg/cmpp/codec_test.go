@@ -45,7 +45,7 @@ var (
 	authSrc  = [16]byte(unhex("69b5a79fb0a289c33f1de46fabb3c211"))
 	authV3   = [16]byte(unhex("2834013b50559560ffb82f7f85b3b80f")) // MD5(Status as 4 octets + AuthSrc + secret)
 	authV2   = [16]byte(unhex("7e21768f1cfca8972b06444bf995c920")) // MD5(Status as 1 octet + …)
-	goldenID = MsgID(0xC13D60002F5B002A)                            // 12-02 15:22:00, gateway 12123, seq 42
+	goldenID = MsgID(0xC13D60002F5B002A)                           // 12-02 15:22:00, gateway 12123, seq 42
 )
 
 func TestAuthenticators(t *testing.T) {
