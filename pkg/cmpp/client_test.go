@@ -316,20 +316,28 @@ func TestMO(t *testing.T) {
 
 func TestTerminateBothWays(t *testing.T) {
 	sim := startISMG(t, ismg.Config{})
-	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr()})
+	m := cnsms.NewMetrics(nil)
+	c, stop := startClient(t, cmpp.Config{Addr: sim.Addr(), Metrics: m})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// ISMG side: TERMINATE answered, then the client reconnects.
+	// ISMG side: TERMINATE answered, then the client logs in again.
 	sim.TerminateAll(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for sim.Stats().Conns == 0 || c.ConnsUp() == 0 {
-		if time.Now().After(deadline) {
+	for testutil.ToFloat64(m.BindAttempts.WithLabelValues("cmcc", "cmpp", "ok")) < 2 {
+		if ctx.Err() != nil {
 			t.Fatal("client did not reconnect after the ISMG's TERMINATE")
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	if _, err := c.Send(ctx, cmpp.Message{Dest: "13900000004", Text: "after"}); err != nil {
 		t.Fatal(err)
+	}
+	// SP side: stopping the client sends TERMINATE.
+	stop()
+	for sim.Stats().Terminated < 1 {
+		if ctx.Err() != nil {
+			t.Fatalf("ISMG saw no TERMINATE: %+v", sim.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -107,7 +107,7 @@ type Server struct {
 	idCount    int
 	duplicates int
 
-	submits, accepted, throttled, reports, reportsAcked atomic.Int64
+	submits, accepted, throttled, reports, reportsAcked, terminated atomic.Int64
 }
 
 type conn struct {
@@ -191,7 +191,8 @@ func (s *Server) Close() error {
 // Stats are counters since Start.
 type Stats struct {
 	Submits, Accepted, Throttled, Reports, ReportsAcked int64
-	Duplicates                                          int // parts received twice
+	Terminated                                          int64 // connections the SP closed with TERMINATE
+	Duplicates                                          int   // parts received twice
 	Conns                                               int
 }
 
@@ -201,7 +202,7 @@ func (s *Server) Stats() Stats {
 	d, n := s.duplicates, len(s.conns)
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Throttled: s.throttled.Load(),
-		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Duplicates: d, Conns: n}
+		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Duplicates: d, Conns: n}
 }
 
 // Received returns what dest's handset got, in arrival order, followed by
@@ -312,6 +313,9 @@ func (s *Server) serve(nc net.Conn) {
 		c.s.Close()
 	}
 	wg.Wait()
+	if errors.Is(c.s.Err(), cnsms.ErrPeerTerminated) {
+		s.terminated.Add(1)
+	}
 	c.s.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
