@@ -300,6 +300,9 @@ func TestMO(t *testing.T) {
 	}})
 	_ = c
 	ctx := context.Background()
+	for sim.Stats().Conns == 0 { // registered after its login answer
+		time.Sleep(time.Millisecond)
+	}
 	// The first attempt is refused (result 8: try later), the second taken.
 	err := sim.SendMO(ctx, spID, "13800000000", "1069012123", "TD")
 	if !errors.Is(err, cmpp.ErrFlowControl) {
@@ -321,10 +324,13 @@ func TestTerminateBothWays(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// ISMG side: TERMINATE answered, then the client logs in again.
+	for sim.Stats().Conns == 0 { // the simulator registers the connection after its login answer
+		time.Sleep(time.Millisecond)
+	}
 	sim.TerminateAll(ctx)
 	for testutil.ToFloat64(m.BindAttempts.WithLabelValues("cmcc", "cmpp", "ok")) < 2 {
 		if ctx.Err() != nil {
-			t.Fatal("client did not reconnect after the ISMG's TERMINATE")
+			t.Fatalf("client did not reconnect after the ISMG's TERMINATE: sim %+v, up %d, ok %v, err %v", sim.Stats(), c.ConnsUp(), testutil.ToFloat64(m.BindAttempts.WithLabelValues("cmcc", "cmpp", "ok")), testutil.ToFloat64(m.BindAttempts.WithLabelValues("cmcc", "cmpp", "error")))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -1,105 +1,29 @@
 package cmpp
 
-import (
-	"fmt"
-	"unicode/utf8"
+import "github.com/traffic12123/gateway/pkg/cnsms"
 
-	"golang.org/x/text/encoding/simplifiedchinese"
-
-	"github.com/traffic12123/gateway/pkg/smpp/coding"
-)
-
-// Encoding is how the client encodes text.
-type Encoding string
+// Encoding is how the client encodes text (shared with pkg/smgp).
+type Encoding = cnsms.Encoding
 
 // Encodings. UCS2 is the default and what every ISMG takes; GB18030
 // (Msg_Fmt 15) only where a carrier asks for it.
 const (
-	UCS2    Encoding = "ucs2"
-	GB18030 Encoding = "gb18030"
+	UCS2    = cnsms.UCS2
+	GB18030 = cnsms.GB18030
 )
 
 // Plan is text cut into Msg_Content parts.
-type Plan struct {
-	MsgFmt byte
-	UDHI   bool     // parts start with a 6-octet UDH (TP_udhi 1)
-	Parts  [][]byte // Msg_Content of each SUBMIT
-}
+type Plan = cnsms.Plan
 
-// Limits of GB18030 text: octets per single message and per part behind
-// the 6-octet UDH.
+// GB18030 limits: octets per single message and per part.
 const (
-	GBSingle = 140
-	GBPart   = 134
+	GBSingle = cnsms.GBSingle
+	GBPart   = cnsms.GBPart
 )
 
-// Split encodes s and cuts it into parts: UCS2 with pkg/smpp/coding's
-// rules (70 units single, 67 per part, never inside a surrogate pair),
-// GB18030 by octets (140 single, 134 per part, never inside a
-// character). Parts of a long message carry UDH 05 00 03 ref total seq.
-func Split(s string, enc Encoding, ref byte) (Plan, error) {
-	switch enc {
-	case UCS2, "":
-		p, err := coding.Split(s, coding.UCS2, ref)
-		if err != nil {
-			return Plan{}, err
-		}
-		return Plan{MsgFmt: FmtUCS2, UDHI: p.UDHI(), Parts: p.Parts}, nil
-	case GB18030:
-		return splitGB(s, ref)
-	}
-	return Plan{}, fmt.Errorf("%w: encoding %q", ErrInvalidMessage, enc)
-}
+// Split encodes s and cuts it into parts (see cnsms.Split): UCS2 70/67
+// units, GB18030 140/134 octets, UDH 05 00 03 ref total seq.
+func Split(s string, enc Encoding, ref byte) (Plan, error) { return cnsms.Split(s, enc, ref) }
 
-func splitGB(s string, ref byte) (Plan, error) {
-	if !utf8.ValidString(s) {
-		return Plan{}, fmt.Errorf("%w: text is not UTF-8", ErrInvalidMessage)
-	}
-	enc := simplifiedchinese.GB18030.NewEncoder()
-	all, err := enc.String(s)
-	if err != nil {
-		return Plan{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
-	}
-	if len(all) <= GBSingle {
-		return Plan{MsgFmt: FmtGB18030, Parts: [][]byte{[]byte(all)}}, nil
-	}
-	var chunks [][]byte
-	var cur []byte
-	var buf [4]byte
-	for _, r := range s {
-		n := utf8.EncodeRune(buf[:], r)
-		e, err := enc.Bytes(buf[:n])
-		if err != nil {
-			return Plan{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
-		}
-		if len(cur)+len(e) > GBPart {
-			chunks = append(chunks, cur)
-			cur = nil
-		}
-		cur = append(cur, e...)
-	}
-	chunks = append(chunks, cur)
-	if len(chunks) > coding.MaxParts {
-		return Plan{}, fmt.Errorf("%w: %d parts", ErrInvalidMessage, len(chunks))
-	}
-	p := Plan{MsgFmt: FmtGB18030, UDHI: true, Parts: make([][]byte, len(chunks))}
-	for i, c := range chunks {
-		p.Parts[i] = append([]byte{5, 0, 3, ref, byte(len(chunks)), byte(i + 1)}, c...)
-	}
-	return p, nil
-}
-
-// DecodeText turns Msg_Content into text by Msg_Fmt: 8 UCS2, 15 GB18030
-// (GBK is a subset), 0 ASCII; binary (4) and unknown formats give "".
-func DecodeText(msgFmt byte, b []byte) (string, error) {
-	switch msgFmt {
-	case FmtUCS2:
-		return coding.DecodeUCS2(b)
-	case FmtGB18030:
-		s, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b)
-		return string(s), err
-	case FmtASCII:
-		return coding.DecodeLatin1(b), nil
-	}
-	return "", nil
-}
+// DecodeText turns Msg_Content into text by Msg_Fmt.
+func DecodeText(msgFmt byte, b []byte) (string, error) { return cnsms.DecodeText(msgFmt, b) }

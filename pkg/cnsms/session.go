@@ -446,7 +446,9 @@ func (s *Session) readLoop() {
 			s.mu.Unlock()
 			b := AppendFrame(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq})
 			_ = s.enqueue(outFrame{b: b, closeAfter: ErrPeerTerminated})
-			continue
+			// Read no more: the peer closes once it has our answer, and
+			// that EOF must not hide why the session ended.
+			return
 		}
 		s.cfg.Metrics.Inbound(d.name(f.Cmd))
 		select {
