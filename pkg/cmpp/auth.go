@@ -19,7 +19,7 @@ func Timestamp(t time.Time) uint32 {
 }
 
 // AuthenticatorSource is MD5(Source_Addr + 9 zero octets + shared secret
-// + Timestamp as 10 digits) (CMPP 3.0 §7.4.2.1).
+// + Timestamp as 10 digits).
 func AuthenticatorSource(sourceAddr, secret string, ts uint32) [16]byte {
 	b := make([]byte, 0, len(sourceAddr)+9+len(secret)+10)
 	b = append(b, sourceAddr...)

@@ -12,7 +12,7 @@ import (
 )
 
 // The vectors below are assembled field by field from the field tables of
-// CMPP 3.0 (§7.4) and 2.0, not from the encoder: each helper call is one
+// CMPP 3.0 and 2.0, not from the encoder: each helper call is one
 // row of a table (name, size). The MD5 values were computed apart from
 // this package (Python's hashlib) for Source_Addr 901234, secret
 // "s3cret", Timestamp 1202152200.

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// MsgID is the 8-octet Msg_Id the ISMG gives a message (CMPP 3.0
-// §7.4.3.3): from the top bit, month (4 bits), day (5), hour (5), minute
+// MsgID is the 8-octet Msg_Id the ISMG gives a message: from the top
+// bit, month (4 bits), day (5), hour (5), minute
 // (6), second (6), the ISMG's gateway code (22) and a sequence (16) that
 // wraps every 65,536 ids.
 type MsgID uint64

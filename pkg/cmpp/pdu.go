@@ -20,7 +20,7 @@ func (v Version) String() string { return fmt.Sprintf("%d.%d", v>>4, v&0x0f) }
 // Valid reports whether v is 2.0 or 3.0.
 func (v Version) Valid() bool { return v == V30 || v == V20 }
 
-// Command ids (CMPP 3.0 §7.4.1; 2.0 uses the same).
+// Command ids (CMPP 3.0; 2.0 uses the same).
 const (
 	CmdConnect        uint32 = 0x00000001
 	CmdConnectResp    uint32 = 0x80000001
@@ -66,7 +66,7 @@ func resp(cmd uint32, n string) string {
 	return n
 }
 
-// Msg_Fmt values (CMPP 3.0 §7.4.3).
+// Msg_Fmt values.
 const (
 	FmtASCII   byte = 0
 	FmtWrite   byte = 3 // write-card (SIM) message

@@ -27,7 +27,7 @@ const (
 )
 
 // StatusError is a non-zero Result of CMPP_SUBMIT_RESP (or
-// CMPP_DELIVER_RESP), typed by the spec's table (CMPP 3.0 §7.4.3.2).
+// CMPP_DELIVER_RESP), typed by the spec's table.
 type StatusError struct {
 	Code      uint32
 	Text      string // the spec's meaning, in English

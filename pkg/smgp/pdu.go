@@ -9,7 +9,7 @@ import (
 // Version3 is SMGP 3.0's version octet.
 const Version3 byte = 0x30
 
-// Request ids (SMGP 3.0 §5).
+// Request ids (SMGP 3.0).
 const (
 	CmdLogin          uint32 = 0x00000001
 	CmdLoginResp      uint32 = 0x80000001
@@ -68,7 +68,7 @@ const (
 	MsgTypeP2P byte = 7
 )
 
-// TLV tags (SMGP 3.0 §6).
+// TLV tags (SMGP 3.0).
 const (
 	TagTPPid            uint16 = 0x0001
 	TagTPUdhi           uint16 = 0x0002

@@ -26,7 +26,7 @@ const (
 	ReasonCanceled  Reason = "canceled"   // the caller's context ended first
 )
 
-// Status codes (SMGP 3.0 §5.3; 101–119 are common SMGW vendor codes).
+// Status codes (SMGP 3.0; 101–119 are common SMGW vendor codes).
 const (
 	StatusOK              uint32 = 0
 	StatusSystemBusy      uint32 = 1 // 系统忙: the SMGW's flow control
