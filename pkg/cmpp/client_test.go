@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -361,4 +362,43 @@ func itoa(i int) string {
 		b = append([]byte{byte('0' + i%10)}, b...)
 	}
 	return string(b)
+}
+
+func TestLongMO(t *testing.T) {
+	sim := startISMG(t, ismg.Config{})
+	mos := make(chan cmpp.Incoming, 8)
+	var calls atomic.Int32
+	met := cnsms.NewMetrics(nil)
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), Metrics: met, OnMessage: func(_ context.Context, m cmpp.Incoming) error {
+		if calls.Add(1) == 1 {
+			return errors.New("ledger down") // the first complete delivery fails
+		}
+		mos <- m
+		return nil
+	}})
+	_ = c
+	for sim.Stats().Conns == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	text := strings.Repeat("申请撤销违法记录，车牌粤B12345。", 6)
+	ctx := context.Background()
+	if err := sim.SendMO(ctx, spID, "13800000000", "1069012123", text); !errors.Is(err, cmpp.ErrFlowControl) {
+		t.Fatalf("first try: %v", err)
+	}
+	// The ISMG sends the message again: the parts held are duplicates,
+	// the last one completes it again.
+	if err := sim.SendMO(ctx, spID, "13800000000", "1069012123", text); err != nil {
+		t.Fatal(err)
+	}
+	m := <-mos
+	if m.Text != text || m.Parts < 2 || m.Partial || m.UDH.Total != uint8(m.Parts) {
+		t.Fatalf("got %d parts, partial %v, %q", m.Parts, m.Partial, m.Text)
+	}
+	// The undo path ran: the resent parts before the last were duplicates.
+	if d := testutil.ToFloat64(met.MOParts.WithLabelValues("cmcc", "cmpp", "duplicate")); d != float64(m.Parts-1) {
+		t.Fatalf("%v duplicates for %d parts", d, m.Parts)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("OnMessage called %d times", calls.Load())
+	}
 }

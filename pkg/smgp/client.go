@@ -76,6 +76,11 @@ type Config struct {
 	OnLate    func(Late)
 	LateTTL   time.Duration
 	LateMax   int
+	// Multi-part MO reassembly bounds: a message still missing parts
+	// after MOTTL (default 10m), or evicted beyond MOMaxPending (1024),
+	// is delivered with Incoming.Partial.
+	MOTTL        time.Duration
+	MOMaxPending int
 
 	HandlerWorkers int
 	InboundQueue   int
@@ -232,6 +237,7 @@ type Client struct {
 	throttle *cnsms.Throttle
 	ref      atomic.Uint32
 	lates    chan Late
+	reasm    *cnsms.Reassembler
 }
 
 // NewClient checks cfg and returns a Client; nothing connects until Run.
@@ -250,6 +256,7 @@ func NewClient(cfg Config) (*Client, error) {
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: c.log, Metrics: c.metrics,
 	})
 	c.lates = make(chan Late, 1024)
+	c.reasm = cnsms.NewReassembler(cfg.MOTTL, cfg.MOMaxPending, c.metrics)
 	c.ref.Store(rand.Uint32())
 	return c, nil
 }
@@ -283,7 +290,9 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 		})
 	}
+	bg.Go(func() { c.sweepMO(bgctx) })
 	err := c.pool.Run(ctx)
+	c.flushMO(context.WithoutCancel(ctx), time.Now().Add(24*time.Hour)) // shutdown: deliver what is held
 	cancel()
 	bg.Wait()
 	return err
@@ -539,9 +548,11 @@ type Incoming struct {
 	MsgFormat byte
 	Text      string
 	Data      []byte     // MsgContent, UDH removed
-	UDH       coding.UDH // concatenation of this part, else zero
+	UDH       coding.UDH // concatenation: Ref and Total of a reassembled message (Seq 0)
 	RecvTime  string
 	LinkID    string
+	Parts     int  // parts joined in Data and Text: 1 for a single message
+	Partial   bool // delivered without all its parts (MOTTL passed or evicted)
 }
 
 // Receipt is a status report.
@@ -624,8 +635,63 @@ func (c *Client) mo(ctx context.Context, d *Deliver) uint32 {
 		}
 		in.UDH, in.Data = h, rest
 	}
-	in.Text, _ = cnsms.DecodeText(d.MsgFormat, in.Data)
-	return statusOf(c.cfg.OnMessage(ctx, in))
+	in.Parts = 1
+	var undo func()
+	if in.UDH.Concat && in.UDH.Total > 1 {
+		k := cnsms.MOKey{Src: d.SrcTermID, Dest: d.DestTermID, Ref: in.UDH.Ref, Total: in.UDH.Total}
+		whole, complete, _, u := c.reasm.Add(k, in.UDH.Seq, in.Data, in)
+		if !complete {
+			return StatusOK // held (acked) or a duplicate
+		}
+		in.Data, in.Parts, in.UDH.Seq, undo = whole, int(in.UDH.Total), 0, u
+	}
+	in.Text, _ = cnsms.DecodeText(in.MsgFormat, in.Data)
+	err := c.cfg.OnMessage(ctx, in)
+	if err != nil && undo != nil {
+		undo() // the redelivered last part completes it again
+	}
+	return statusOf(err)
+}
+
+// sweepMO delivers multi-part MO messages given up on.
+func (c *Client) sweepMO(ctx context.Context) {
+	iv := min(c.reasmTTL()/10, time.Minute)
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			c.flushMO(ctx, now)
+		}
+	}
+}
+
+func (c *Client) reasmTTL() time.Duration {
+	if c.cfg.MOTTL > 0 {
+		return c.cfg.MOTTL
+	}
+	return cnsms.DefaultMOTTL
+}
+
+// flushMO hands OnMessage the messages expired at now, marked Partial;
+// one it refuses is dropped (the gateway was acked part by part).
+func (c *Client) flushMO(ctx context.Context, now time.Time) {
+	for _, p := range c.reasm.Expired(now) {
+		in, ok := p.Meta.(Incoming)
+		if !ok || c.cfg.OnMessage == nil {
+			continue
+		}
+		in.Data, in.Parts, in.Partial, in.UDH.Seq = p.Data, p.Parts, true, 0
+		in.Text, _ = cnsms.DecodeText(in.MsgFormat, in.Data)
+		if err := c.cfg.OnMessage(ctx, in); err != nil {
+			c.metrics.MOPart("dropped")
+			c.log.Warn("partial MO dropped", "from", cnsms.MaskNumber(in.Source), "parts", p.Parts, "err", err)
+			continue
+		}
+		c.metrics.MOPart("partial")
+	}
 }
 
 func statLabel(s string) string {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -537,7 +538,7 @@ func (s *Server) SendMO(ctx context.Context, account, src, destID, text string) 
 	if c == nil {
 		return fmt.Errorf("ismg: no connection of %q", account)
 	}
-	plan, err := cmpp.Split(text, cmpp.UCS2, byte(s.nextDeliverID()))
+	plan, err := cmpp.Split(text, cmpp.UCS2, moRef(src, text))
 	if err != nil {
 		return err
 	}
@@ -577,4 +578,13 @@ func (s *Server) TerminateAll(ctx context.Context) {
 	for _, c := range cs {
 		_ = c.s.Terminate(ctx)
 	}
+}
+
+// moRef is the concatenation reference of an MO: the same for the same
+// handset and text, as a gateway redelivering a message keeps its UDH.
+func moRef(src, text string) byte {
+	h := fnv.New32a()
+	h.Write([]byte(src))
+	h.Write([]byte(text))
+	return byte(h.Sum32())
 }

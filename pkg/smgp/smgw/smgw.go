@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -516,12 +517,11 @@ func (s *Server) SendMO(ctx context.Context, account, src, dest, text string) er
 			break
 		}
 	}
-	ref := byte(s.seq)
 	s.mu.Unlock()
 	if c == nil {
 		return fmt.Errorf("smgw: no receiving connection of %q", account)
 	}
-	plan, err := cnsms.Split(text, cnsms.UCS2, ref)
+	plan, err := cnsms.Split(text, cnsms.UCS2, moRef(src, text))
 	if err != nil {
 		return err
 	}
@@ -564,4 +564,13 @@ func (s *Server) ExitAll(ctx context.Context) {
 	for _, c := range cs {
 		_ = c.s.Terminate(ctx)
 	}
+}
+
+// moRef is the concatenation reference of an MO: the same for the same
+// handset and text, as a gateway redelivering a message keeps its UDH.
+func moRef(src, text string) byte {
+	h := fnv.New32a()
+	h.Write([]byte(src))
+	h.Write([]byte(text))
+	return byte(h.Sum32())
 }
