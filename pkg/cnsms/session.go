@@ -51,8 +51,9 @@ func (e *RequestError) Unwrap() error { return e.Err }
 
 // Dialect is what the session needs to know of a protocol.
 type Dialect struct {
-	Protocol       string // "cmpp", "smgp": the metric label
-	ActiveTest     uint32 // keep-alive command id
+	Protocol       string  // "cmpp", "smgp", "sgip": the metric label
+	Framing        Framing // header layout
+	ActiveTest     uint32  // keep-alive command id; 0: the protocol has none (SGIP)
 	ActiveTestResp []byte // body of our answer to the peer's keep-alive
 	Terminate      uint32 // orderly close command id (TERMINATE, EXIT)
 	// Name returns a command's name for the inbound metric; nil: hex.
@@ -89,6 +90,9 @@ type SessionConfig struct {
 	InboundQueue   int // requests read but not yet handled; when full, reading stops
 	MaxFrame       int
 	FirstSeq       uint32 // first sequence id to use (the login used the ones before)
+	// NodeID is the first part of SGIP sequence numbers we send; the
+	// second is the time (MMDDHHMMSS, China Standard Time).
+	NodeID uint32
 	// OnLate gets the response to a request that timed out (or whose ctx
 	// ended after it was written) if its ctx carried a tag (WithLateTag).
 	// It runs on the read loop and must not block. Such requests are
@@ -109,6 +113,9 @@ func (c *SessionConfig) defaults() {
 	}
 	if c.ActiveTest == 0 {
 		c.ActiveTest = DefaultActiveTest
+	}
+	if c.Dialect.ActiveTest == 0 {
+		c.ActiveTest = -1
 	}
 	if c.HandlerWorkers <= 0 {
 		c.HandlerWorkers = DefaultHandlerWorkers
@@ -277,7 +284,7 @@ func (s *Session) enqueue(of outFrame) error {
 // command id with RespBit), at most RequestTimeout.
 func (s *Session) Request(ctx context.Context, cmd uint32, body []byte) (Frame, error) {
 	d := s.cfg.Dialect
-	bypass := cmd == d.ActiveTest || cmd == d.Terminate
+	bypass := (cmd == d.ActiveTest && d.ActiveTest != 0) || cmd == d.Terminate
 	if !bypass {
 		select {
 		case s.window <- struct{}{}:
@@ -310,7 +317,11 @@ func (s *Session) Request(ctx context.Context, cmd uint32, body []byte) (Frame, 
 			s.checkDrained()
 		}
 	}()
-	b := AppendFrame(make([]byte, 0, HeaderLen+len(body)), Frame{Cmd: cmd, Seq: seq, Body: body})
+	fr := Frame{Cmd: cmd, Seq: seq, Body: body}
+	if d.Framing == FramingSGIP {
+		fr.Node, fr.Time = s.cfg.NodeID, SGIPTime(time.Now())
+	}
+	b := AppendFrameOf(make([]byte, 0, d.Framing.HeaderLen()+len(body)), fr, d.Framing)
 	if err := s.enqueue(outFrame{b: b}); err != nil {
 		s.forget(seq, false)
 		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: err}
@@ -421,7 +432,7 @@ func (s *Session) Terminate(ctx context.Context) error {
 func (s *Session) readLoop() {
 	defer s.wg.Done()
 	for {
-		f, err := ReadFrame(s.br, s.cfg.MaxFrame)
+		f, err := ReadFrameOf(s.br, s.cfg.MaxFrame, s.cfg.Dialect.Framing)
 		if err != nil {
 			s.fail(fmt.Errorf("cnsms: read: %w", err))
 			return
@@ -434,7 +445,10 @@ func (s *Session) readLoop() {
 		d := s.cfg.Dialect
 		switch f.Cmd {
 		case d.ActiveTest:
-			b := AppendFrame(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Body: d.ActiveTestResp})
+			if d.ActiveTest == 0 {
+				break
+			}
+			b := AppendFrameOf(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time, Body: d.ActiveTestResp}, d.Framing)
 			if s.enqueue(outFrame{b: b}) != nil {
 				return
 			}
@@ -444,7 +458,7 @@ func (s *Session) readLoop() {
 			s.mu.Lock()
 			s.closing = true
 			s.mu.Unlock()
-			b := AppendFrame(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq})
+			b := AppendFrameOf(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time}, d.Framing)
 			_ = s.enqueue(outFrame{b: b, closeAfter: ErrPeerTerminated})
 			// Read no more: the peer closes once it has our answer, and
 			// that EOF must not hide why the session ended.
@@ -543,7 +557,8 @@ func (s *Session) worker() {
 		if drop {
 			continue
 		}
-		b := AppendFrame(make([]byte, 0, HeaderLen+len(body)), Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Body: body})
+		fr := s.cfg.Dialect.Framing
+		b := AppendFrameOf(make([]byte, 0, fr.HeaderLen()+len(body)), Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time, Body: body}, fr)
 		if s.enqueue(outFrame{b: b}) != nil {
 			return
 		}
@@ -587,3 +602,13 @@ func (s *Session) keepAlive() {
 		}
 	}
 }
+
+// SGIPTime is the second part of an SGIP sequence number: MMDDHHMMSS in
+// China Standard Time, as a number.
+func SGIPTime(t time.Time) uint32 {
+	t = t.In(cst)
+	return uint32(t.Month())*100000000 + uint32(t.Day())*1000000 + uint32(t.Hour())*10000 +
+		uint32(t.Minute())*100 + uint32(t.Second())
+}
+
+var cst = time.FixedZone("CST", 8*3600)
