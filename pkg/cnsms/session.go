@@ -337,21 +337,16 @@ func (s *Session) Request(ctx context.Context, cmd uint32, body []byte) (Frame, 
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-s.done:
-		// The read loop may have delivered just before it ended.
-		select {
-		case f := <-c.ch:
-			return f, nil
-		default:
+		if s.forget(seq, false) {
+			// The read loop matched it just before the session ended.
+			return <-c.ch, nil
 		}
 		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Sent: true, Err: s.Err()}
 	}
 	if s.forget(seq, true) {
-		// Answered while we gave up: the response is in the channel.
-		select {
-		case f := <-c.ch:
-			return f, nil
-		default:
-		}
+		// Answered while we gave up: response() took it out of pending
+		// and sends it right after, so wait for it rather than lose it.
+		return <-c.ch, nil
 	}
 	return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Sent: true, Err: err}
 }
