@@ -149,10 +149,13 @@ func WithLateTag(ctx context.Context, tag any) context.Context {
 }
 
 type call struct {
-	cmd uint32
-	ch  chan Frame
-	tag any
+	cmd   uint32
+	ch    chan Frame
+	tag   any
+	timer *time.Timer
 }
+
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan Frame, 1)} }}
 
 type lateEntry struct {
 	cmd uint32
@@ -296,7 +299,11 @@ func (s *Session) Request(ctx context.Context, cmd uint32, body []byte) (Frame, 
 		defer func() { <-s.window }()
 	}
 	seq := s.NextSeq()
-	c := &call{cmd: cmd, ch: make(chan Frame, 1), tag: ctx.Value(lateTagKey{})}
+	c := callPool.Get().(*call)
+	c.cmd, c.tag = cmd, ctx.Value(lateTagKey{})
+	// Once Request returns, c is in no table and its channel is empty
+	// (see the receives below), so it can serve the next request.
+	defer func() { c.tag = nil; callPool.Put(c) }()
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
@@ -323,10 +330,19 @@ func (s *Session) Request(ctx context.Context, cmd uint32, body []byte) (Frame, 
 	}
 	b := AppendFrameOf(make([]byte, 0, d.Framing.HeaderLen()+len(body)), fr, d.Framing)
 	if err := s.enqueue(outFrame{b: b}); err != nil {
-		s.forget(seq, false)
+		if s.forget(seq, false) {
+			<-c.ch // a peer answered what it never got: drain before reuse
+		}
 		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: err}
 	}
-	t := time.NewTimer(s.cfg.RequestTimeout)
+	// The pooled call's timer is reused: since Go 1.23 Reset and Stop
+	// leave no stale tick in its channel.
+	if c.timer == nil {
+		c.timer = time.NewTimer(s.cfg.RequestTimeout)
+	} else {
+		c.timer.Reset(s.cfg.RequestTimeout)
+	}
+	t := c.timer
 	defer t.Stop()
 	var err error
 	select {
