@@ -402,3 +402,33 @@ func TestLongMO(t *testing.T) {
 		t.Fatalf("OnMessage called %d times", calls.Load())
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	err := (&cmpp.Config{SourceAddr: "1234567", Version: 0x31, Encoding: "latin1", TPS: -1}).Validate()
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{"Name", "Addr", "SourceAddr", "Version", "Encoding", "negative"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q not reported: %v", want, err)
+		}
+	}
+}
+
+func TestUndeliveredReport(t *testing.T) {
+	sim := startISMG(t, ismg.Config{Stat: "UNDELIV"})
+	rc := newReceipts()
+	m := cnsms.NewMetrics(nil)
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), OnReceipt: rc.on, Metrics: m})
+	res, err := c.Send(context.Background(), cmpp.Message{Dest: "13900000005", Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.wait(t, 1)
+	if r := rc.byID[res.IDs[0]]; r.Delivered || r.Stat != "UNDELIV" {
+		t.Fatalf("receipt %+v", r)
+	}
+	if n := testutil.ToFloat64(m.Receipts.WithLabelValues("cmcc", "cmpp", "UNDELIV")); n != 1 {
+		t.Fatalf("UNDELIV receipts %v", n)
+	}
+}

@@ -54,8 +54,8 @@ type Dialect struct {
 	Protocol       string  // "cmpp", "smgp", "sgip": the metric label
 	Framing        Framing // header layout
 	ActiveTest     uint32  // keep-alive command id; 0: the protocol has none (SGIP)
-	ActiveTestResp []byte // body of our answer to the peer's keep-alive
-	Terminate      uint32 // orderly close command id (TERMINATE, EXIT)
+	ActiveTestResp []byte  // body of our answer to the peer's keep-alive
+	Terminate      uint32  // orderly close command id (TERMINATE, EXIT)
 	// Name returns a command's name for the inbound metric; nil: hex.
 	Name func(cmd uint32) string
 }
