@@ -299,3 +299,44 @@ func TestUnbindBothWays(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestConnectionDropUnknown(t *testing.T) {
+	rc := newReceipts()
+	r := start(t, smg.Config{DropEvery: 3}, sgip.Config{OnReceipt: rc.on, RequestTimeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	unknown := 0
+	for i := range 6 {
+		res, err := r.c.Send(ctx, sgip.Message{Dest: "13000000006", Text: "n" + string(rune('0'+i))})
+		if err != nil {
+			if p := res.Parts[0]; p.Status != sgip.PartUnknown || p.Reason != sgip.ReasonUnknown {
+				t.Fatalf("message %d: %+v", i, p)
+			}
+			unknown++
+		}
+	}
+	if unknown != 2 || r.sim.Stats().Dropped != 2 {
+		t.Fatalf("%d unknown, %+v", unknown, r.sim.Stats())
+	}
+	rc.wait(t, 6)
+	if got := r.sim.Received("8613000000006"); len(got) != 6 {
+		t.Fatalf("handset got %d", len(got))
+	}
+}
+
+func TestSMGRateLimit(t *testing.T) {
+	r := start(t, smg.Config{TPS: 200}, sgip.Config{NoReports: true, ThrottleBackoff: 20 * time.Millisecond, ThrottleRetries: 50})
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() {
+			dest := "1300001" + string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) + "0"
+			if _, err := r.c.Send(context.Background(), sgip.Message{Dest: dest, Text: "r"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if st := r.sim.Stats(); st.Busy == 0 || st.Accepted != 300 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -376,3 +376,51 @@ func TestLongMO(t *testing.T) {
 		t.Fatalf("OnMessage called %d times", calls.Load())
 	}
 }
+
+// The connection drops with a submit unanswered: the part is unknown
+// (the SMGW has it), the client reconnects, the report still arrives on
+// the new connection, and nothing reached the handset twice.
+func TestConnectionDropUnknown(t *testing.T) {
+	sim := startSMGW(t, smgw.Config{DropEvery: 3})
+	rc := newReceipts()
+	c, _ := startClient(t, smgp.Config{Addr: sim.Addr(), OnReceipt: rc.on, RequestTimeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	unknown := 0
+	for i := range 6 {
+		res, err := c.Send(ctx, smgp.Message{Dest: "13900000006", Text: "n" + itoa(i)})
+		if err != nil {
+			p := res.Parts[0]
+			if p.Status != smgp.PartUnknown || p.Reason != smgp.ReasonUnknown {
+				t.Fatalf("message %d: %+v", i, p)
+			}
+			unknown++
+		}
+	}
+	if unknown != 2 || sim.Stats().Dropped != 2 {
+		t.Fatalf("%d unknown, %+v", unknown, sim.Stats())
+	}
+	rc.wait(t, 6)
+	if got := sim.Received("13900000006"); len(got) != 6 {
+		t.Fatalf("handset got %d messages", len(got))
+	}
+}
+
+// Beyond the SMGW's per-connection rate the answer is status 1; the
+// client's adaptive pause brings every message through.
+func TestSMGWRateLimit(t *testing.T) {
+	sim := startSMGW(t, smgw.Config{TPS: 200})
+	c, _ := startClient(t, smgp.Config{Addr: sim.Addr(), NoReports: true, ThrottleBackoff: 20 * time.Millisecond, ThrottleRetries: 50})
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() {
+			if _, err := c.Send(context.Background(), smgp.Message{Dest: "1390001" + pad4(i), Text: "r"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if st := sim.Stats(); st.Busy == 0 || st.Accepted != 300 {
+		t.Fatalf("stats %+v", st)
+	}
+}

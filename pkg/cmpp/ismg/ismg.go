@@ -25,6 +25,7 @@ import (
 	"github.com/traffic12123/gateway/pkg/cmpp"
 	"github.com/traffic12123/gateway/pkg/cnsms"
 	"github.com/traffic12123/gateway/pkg/smpp/coding"
+	"golang.org/x/time/rate"
 )
 
 // Config configures the simulator. Zero values are sensible defaults.
@@ -39,6 +40,8 @@ type Config struct {
 
 	// Faults.
 	ThrottleFraction  float64                  // this fraction of submits is answered result 8 and not recorded
+	TPS               float64                  // per connection; submits beyond it (bucket of one second) are answered result 8
+	DropEvery         int                      // every N-th accepted submit: recorded, then the connection closes unanswered
 	LateFraction      float64                  // this fraction of SUBMIT_RESPs is written after LateDelay
 	LateDelay         time.Duration            // default 2s
 	NoReportFraction  float64                  // accepted, recorded, but the report is never sent
@@ -108,13 +111,14 @@ type Server struct {
 	idCount    int
 	duplicates int
 
-	submits, accepted, throttled, reports, reportsAcked, terminated atomic.Int64
+	submits, accepted, throttled, reports, reportsAcked, terminated, dropped atomic.Int64
 }
 
 type conn struct {
 	s       *cnsms.Session
 	account string
 	version cmpp.Version
+	limiter *rate.Limiter
 }
 
 // Start listens and serves until Close.
@@ -193,6 +197,7 @@ func (s *Server) Close() error {
 type Stats struct {
 	Submits, Accepted, Throttled, Reports, ReportsAcked int64
 	Terminated                                          int64 // connections the SP closed with TERMINATE
+	Dropped                                             int64 // connections closed by DropEvery
 	Duplicates                                          int   // parts received twice
 	Conns                                               int
 }
@@ -203,7 +208,7 @@ func (s *Server) Stats() Stats {
 	d, n := s.duplicates, len(s.conns)
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Throttled: s.throttled.Load(),
-		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Duplicates: d, Conns: n}
+		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n}
 }
 
 // Received returns what dest's handset got, in arrival order, followed by
@@ -293,6 +298,9 @@ func (s *Server) serve(nc net.Conn) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	c := &conn{account: req.SourceAddr, version: v}
+	if s.cfg.TPS > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.TPS), max(1, int(s.cfg.TPS)))
+	}
 	c.s = cnsms.NewSession(nc, br, cnsms.SessionConfig{
 		Dialect:        cmpp.Dialect(),
 		Window:         s.cfg.Window,
@@ -360,17 +368,22 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		return cmpp.AppendSubmitResp(nil, c.version, &cmpp.SubmitResp{Result: cmpp.ResultBadStructure}), false
 	}
 	result := s.check(c, sub)
-	if result == cmpp.ResultOK && s.chance(s.cfg.ThrottleFraction) {
+	if result == cmpp.ResultOK && (s.chance(s.cfg.ThrottleFraction) || (c.limiter != nil && !c.limiter.Allow())) {
 		result = cmpp.ResultFlowControl
 		s.throttled.Add(1)
 	}
 	var id cmpp.MsgID
 	if result == cmpp.ResultOK {
 		id = s.nextID()
-		s.accepted.Add(1)
+		n := s.accepted.Add(1)
 		s.record(c.account, sub, id)
 		if sub.RegisteredDelivery == cmpp.Report && !s.chance(s.cfg.NoReportFraction) {
 			s.scheduleReport(c.account, sub, id)
+		}
+		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
+			s.dropped.Add(1)
+			go c.s.Close() // not from this worker: Close waits for it
+			return nil, true
 		}
 	}
 	if s.chance(s.cfg.LateFraction) {

@@ -23,6 +23,7 @@ import (
 	"github.com/traffic12123/gateway/pkg/cnsms"
 	"github.com/traffic12123/gateway/pkg/sgip"
 	"github.com/traffic12123/gateway/pkg/smpp/coding"
+	"golang.org/x/time/rate"
 )
 
 // Config configures the simulator.
@@ -40,7 +41,9 @@ type Config struct {
 	ReportState byte          // State of every report; default 0 (delivered)
 	ReportDelay time.Duration // default 0
 
-	BusyFraction     float64
+	BusyFraction     float64 // this fraction of submits is answered 11 (node busy) and not recorded
+	TPS              float64 // per connection; submits beyond it (bucket of one second) are answered 11
+	DropEvery        int     // every N-th accepted submit: recorded, then the connection closes unanswered
 	LateFraction     float64
 	LateDelay        time.Duration // default 2s
 	NoReportFraction float64
@@ -92,7 +95,7 @@ type Server struct {
 	conns    map[*cnsms.Session]struct{}
 	back     *cnsms.Session // our connection to the SP's listener
 
-	submits, accepted, busy, reports, reportsAcked, unbound atomic.Int64
+	submits, accepted, busy, reports, reportsAcked, unbound, dropped atomic.Int64
 }
 
 // Start listens and serves until Close.
@@ -166,6 +169,7 @@ func (s *Server) Close() error {
 type Stats struct {
 	Submits, Accepted, Busy, Reports, ReportsAcked int64
 	Unbound                                        int64 // SP connections closed with SGIP_UNBIND
+	Dropped                                        int64 // connections closed by DropEvery
 	Conns                                          int
 }
 
@@ -175,7 +179,7 @@ func (s *Server) Stats() Stats {
 	n := len(s.conns)
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
-		ReportsAcked: s.reportsAcked.Load(), Unbound: s.unbound.Load(), Conns: n}
+		ReportsAcked: s.reportsAcked.Load(), Unbound: s.unbound.Load(), Dropped: s.dropped.Load(), Conns: n}
 }
 
 // Received returns what user's handset got (user as the SP wrote it,
@@ -230,11 +234,15 @@ func (s *Server) serve(nc net.Conn) {
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
-	account := b.Name
+	c := &conn{account: b.Name}
+	if s.cfg.TPS > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.TPS), max(1, int(s.cfg.TPS)))
+	}
 	sess := cnsms.NewSession(nc, br, cnsms.SessionConfig{
 		Dialect: sgip.Dialect(), Window: s.cfg.Window, NodeID: s.cfg.NodeID, HandlerWorkers: s.cfg.HandlerWorkers, Logger: s.log,
-		Handler: func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, account, f) },
+		Handler: func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
 	})
+	c.s = sess
 	s.mu.Lock()
 	s.conns[sess] = struct{}{}
 	s.mu.Unlock()
@@ -260,7 +268,14 @@ func (s *Server) chance(p float64) bool {
 	return s.rnd.Float64() < p
 }
 
-func (s *Server) handle(ctx context.Context, account string, f cnsms.Frame) ([]byte, bool) {
+type conn struct {
+	s       *cnsms.Session
+	account string
+	limiter *rate.Limiter
+}
+
+func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bool) {
+	account := c.account
 	if f.Cmd != sgip.CmdSubmit {
 		return sgip.AppendResp(nil, &sgip.Resp{Result: sgip.ResultNoSuchFunction}), false
 	}
@@ -271,6 +286,7 @@ func (s *Server) handle(ctx context.Context, account string, f cnsms.Frame) ([]b
 	}
 	id := sgip.SeqID{Node: f.Node, Time: f.Time, Seq: f.Seq}
 	result := sgip.ResultOK
+	drop := false
 	if len(sub.Content) == 0 {
 		result = sgip.ResultBadLength
 	}
@@ -281,13 +297,14 @@ func (s *Server) handle(ctx context.Context, account string, f cnsms.Frame) ([]b
 			result = s.cfg.Refuse(u)
 		}
 	}
-	if result == sgip.ResultOK && s.chance(s.cfg.BusyFraction) {
+	if result == sgip.ResultOK && (s.chance(s.cfg.BusyFraction) || (c.limiter != nil && !c.limiter.Allow())) {
 		result = sgip.ResultNodeBusy
 		s.busy.Add(1)
 	}
 	if result == sgip.ResultOK {
-		s.accepted.Add(1)
+		n := s.accepted.Add(1)
 		s.record(account, sub, id)
+		drop = s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0
 		if sub.ReportFlag != sgip.ReportNever && !s.chance(s.cfg.NoReportFraction) {
 			for _, u := range sub.Users {
 				r := &sgip.Report{SubmitSeq: id, UserNumber: u, State: s.cfg.ReportState}
@@ -298,6 +315,11 @@ func (s *Server) handle(ctx context.Context, account string, f cnsms.Frame) ([]b
 				}
 			}
 		}
+	}
+	if drop {
+		s.dropped.Add(1)
+		go c.s.Close() // not from this worker: Close waits for it
+		return nil, true
 	}
 	if s.chance(s.cfg.LateFraction) {
 		select {

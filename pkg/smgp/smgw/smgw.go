@@ -25,6 +25,7 @@ import (
 	"github.com/traffic12123/gateway/pkg/cnsms"
 	"github.com/traffic12123/gateway/pkg/smgp"
 	"github.com/traffic12123/gateway/pkg/smpp/coding"
+	"golang.org/x/time/rate"
 )
 
 // Config configures the simulator. Zero values are sensible defaults.
@@ -38,6 +39,8 @@ type Config struct {
 
 	// Faults.
 	BusyFraction      float64       // this fraction of submits is answered status 1 and not recorded
+	TPS               float64       // per connection; submits beyond it (bucket of one second) are answered status 1
+	DropEvery         int           // every N-th accepted submit: recorded, then the connection closes unanswered
 	LateFraction      float64       // this fraction of Submit_Resps is written after LateDelay
 	LateDelay         time.Duration // default 2s
 	NoReportFraction  float64       // accepted and recorded, the report never sent
@@ -104,13 +107,14 @@ type Server struct {
 	idCount    int
 	duplicates int
 
-	submits, accepted, busy, reports, reportsAcked, exited atomic.Int64
+	submits, accepted, busy, reports, reportsAcked, exited, dropped atomic.Int64
 }
 
 type conn struct {
 	s       *cnsms.Session
 	account string
 	mode    byte
+	limiter *rate.Limiter
 }
 
 // Start listens and serves until Close.
@@ -186,6 +190,7 @@ func (s *Server) Close() error {
 type Stats struct {
 	Submits, Accepted, Busy, Reports, ReportsAcked int64
 	Exited                                         int64 // connections the SP closed with Exit
+	Dropped                                        int64 // connections closed by DropEvery
 	Duplicates                                     int
 	Conns                                          int
 }
@@ -196,7 +201,7 @@ func (s *Server) Stats() Stats {
 	d, n := s.duplicates, len(s.conns)
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
-		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Duplicates: d, Conns: n}
+		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n}
 }
 
 // Received returns what dest's handset got, then long messages still
@@ -263,6 +268,9 @@ func (s *Server) serve(nc net.Conn) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	c := &conn{account: req.ClientID, mode: req.LoginMode}
+	if s.cfg.TPS > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.TPS), max(1, int(s.cfg.TPS)))
+	}
 	c.s = cnsms.NewSession(nc, br, cnsms.SessionConfig{
 		Dialect:        smgp.Dialect(),
 		Window:         s.cfg.Window,
@@ -335,17 +343,22 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		return smgp.AppendSubmitResp(nil, &smgp.SubmitResp{Status: smgp.StatusBadStructure}), false
 	}
 	status := s.check(c, sub)
-	if status == smgp.StatusOK && s.chance(s.cfg.BusyFraction) {
+	if status == smgp.StatusOK && (s.chance(s.cfg.BusyFraction) || (c.limiter != nil && !c.limiter.Allow())) {
 		status = smgp.StatusSystemBusy
 		s.busy.Add(1)
 	}
 	var id smgp.MsgID
 	if status == smgp.StatusOK {
 		id = s.nextID()
-		s.accepted.Add(1)
+		n := s.accepted.Add(1)
 		s.record(c.account, sub, id)
 		if sub.NeedReport == 1 && !s.chance(s.cfg.NoReportFraction) {
 			s.scheduleReport(c.account, sub, id)
+		}
+		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
+			s.dropped.Add(1)
+			go c.s.Close() // not from this worker: Close waits for it
+			return nil, true
 		}
 	}
 	if s.chance(s.cfg.LateFraction) {
