@@ -480,3 +480,27 @@ func TestISMGRateLimit(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// ACTIVE_TEST both ways: each side's keep-alive is answered, so an idle
+// link stays up on both ends, with no reconnect.
+func TestActiveTestBothWays(t *testing.T) {
+	sim := startISMG(t, ismg.Config{ActiveTest: 20 * time.Millisecond, RequestTimeout: time.Second})
+	m := cnsms.NewMetrics(nil)
+	_, _ = startClient(t, cmpp.Config{Addr: sim.Addr(), ActiveTest: 20 * time.Millisecond, RequestTimeout: time.Second, Metrics: m})
+	deadline := time.Now().Add(10 * time.Second)
+	for st := sim.Stats(); st.KeepAlivesAnswered < 3 || st.KeepAlivesReceived < 3; st = sim.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("keep-alives not answered both ways: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := sim.Stats(); st.Conns != 1 {
+		t.Fatalf("ISMG connections %d", st.Conns)
+	}
+	if n := testutil.ToFloat64(m.BindAttempts.WithLabelValues("cmcc", "cmpp", "ok")); n != 1 {
+		t.Fatalf("%v logins: the link was dropped", n)
+	}
+	if n := testutil.ToFloat64(m.Inbound.WithLabelValues("cmcc", "cmpp", "CMPP_ACTIVE_TEST")); n != 0 {
+		t.Fatalf("ACTIVE_TEST counted as inbound work: %v", n)
+	}
+}

@@ -182,7 +182,9 @@ type Session struct {
 
 	inbound  chan Frame
 	inflight atomic.Int32
-	lastRead atomic.Int64
+
+	kaAnswered, kaReceived atomic.Int64
+	lastRead               atomic.Int64
 
 	mu        sync.Mutex
 	pending   map[uint32]*call
@@ -241,6 +243,12 @@ func (s *Session) Err() error {
 
 // InFlight is the number of requests awaiting a response.
 func (s *Session) InFlight() int { return int(s.inflight.Load()) }
+
+// KeepAlives returns how many of our keep-alives the peer answered and
+// how many of the peer's we answered.
+func (s *Session) KeepAlives() (answered, received int64) {
+	return s.kaAnswered.Load(), s.kaReceived.Load()
+}
 
 // RemoteAddr is the peer's address.
 func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
@@ -459,6 +467,7 @@ func (s *Session) readLoop() {
 			if d.ActiveTest == 0 {
 				break
 			}
+			s.kaReceived.Add(1)
 			b := AppendFrameOf(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time, Body: d.ActiveTestResp}, d.Framing)
 			if s.enqueue(outFrame{b: b}) != nil {
 				return
@@ -601,6 +610,9 @@ func (s *Session) keepAlive() {
 			continue
 		}
 		_, err := s.Request(s.ctx, s.cfg.Dialect.ActiveTest, nil)
+		if err == nil {
+			s.kaAnswered.Add(1)
+		}
 		if err != nil {
 			var re *RequestError
 			if errors.As(err, &re) && errors.Is(re.Err, ErrResponseTimeout) {

@@ -50,6 +50,11 @@ type Config struct {
 	ReportRetryDelay  time.Duration            // after a non-zero DELIVER_RESP; default 200ms
 	ReportMaxAttempts int                      // per report; default 5
 
+	// ActiveTest, when positive, is how long a connection may be idle
+	// before the gateway sends its keep-alive; unanswered within
+	// RequestTimeout (default 10s) the connection closes.
+	ActiveTest     time.Duration
+	RequestTimeout time.Duration
 	Window         int // per connection, for our DELIVERs; default 16
 	ReportWorkers  int // per connection; default 16
 	HandlerWorkers int // per connection; default 8
@@ -200,15 +205,23 @@ type Stats struct {
 	Dropped                                             int64 // connections closed by DropEvery
 	Duplicates                                          int   // parts received twice
 	Conns                                               int
+	// Keep-alives on the connections open now: ours the SP answered, and
+	// the SP's we answered.
+	KeepAlivesAnswered, KeepAlivesReceived int64
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	d, n := s.duplicates, len(s.conns)
+	var kaA, kaR int64
+	for c := range s.conns {
+		a, r := c.s.KeepAlives()
+		kaA, kaR = kaA+a, kaR+r
+	}
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Throttled: s.throttled.Load(),
-		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n}
+		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
 }
 
 // Received returns what dest's handset got, in arrival order, followed by
@@ -304,7 +317,8 @@ func (s *Server) serve(nc net.Conn) {
 	c.s = cnsms.NewSession(nc, br, cnsms.SessionConfig{
 		Dialect:        cmpp.Dialect(),
 		Window:         s.cfg.Window,
-		ActiveTest:     -1,
+		ActiveTest:     s.keepAlive(),
+		RequestTimeout: s.cfg.RequestTimeout,
 		Handler:        func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
 		HandlerWorkers: s.cfg.HandlerWorkers,
 		Logger:         s.log,
@@ -600,4 +614,11 @@ func moRef(src, text string) byte {
 	h.Write([]byte(src))
 	h.Write([]byte(text))
 	return byte(h.Sum32())
+}
+
+func (s *Server) keepAlive() time.Duration {
+	if s.cfg.ActiveTest > 0 {
+		return s.cfg.ActiveTest
+	}
+	return -1
 }

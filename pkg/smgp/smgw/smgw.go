@@ -49,6 +49,11 @@ type Config struct {
 	ReportRetryDelay  time.Duration // default 200ms
 	ReportMaxAttempts int           // default 5
 
+	// ActiveTest, when positive, is how long a connection may be idle
+	// before the gateway sends its keep-alive; unanswered within
+	// RequestTimeout (default 10s) the connection closes.
+	ActiveTest     time.Duration
+	RequestTimeout time.Duration
 	Window         int // default 16
 	ReportWorkers  int // default 16
 	HandlerWorkers int // default 8
@@ -193,15 +198,23 @@ type Stats struct {
 	Dropped                                        int64 // connections closed by DropEvery
 	Duplicates                                     int
 	Conns                                          int
+	// Keep-alives on the connections open now: ours the SP answered, and
+	// the SP's we answered.
+	KeepAlivesAnswered, KeepAlivesReceived int64
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	d, n := s.duplicates, len(s.conns)
+	var kaA, kaR int64
+	for c := range s.conns {
+		a, r := c.s.KeepAlives()
+		kaA, kaR = kaA+a, kaR+r
+	}
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
-		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n}
+		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
 }
 
 // Received returns what dest's handset got, then long messages still
@@ -274,7 +287,8 @@ func (s *Server) serve(nc net.Conn) {
 	c.s = cnsms.NewSession(nc, br, cnsms.SessionConfig{
 		Dialect:        smgp.Dialect(),
 		Window:         s.cfg.Window,
-		ActiveTest:     -1,
+		ActiveTest:     s.keepAlive(),
+		RequestTimeout: s.cfg.RequestTimeout,
 		Handler:        func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
 		HandlerWorkers: s.cfg.HandlerWorkers,
 		Logger:         s.log,
@@ -586,4 +600,11 @@ func moRef(src, text string) byte {
 	h.Write([]byte(src))
 	h.Write([]byte(text))
 	return byte(h.Sum32())
+}
+
+func (s *Server) keepAlive() time.Duration {
+	if s.cfg.ActiveTest > 0 {
+		return s.cfg.ActiveTest
+	}
+	return -1
 }
