@@ -340,3 +340,15 @@ func TestSMGRateLimit(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	err := (&sgip.Config{Login: "x", ListenAddr: ":0", SMGAllowed: []string{"not-an-ip"}, CorpID: "123456"}).Validate()
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{"Name", "Addr", "NodeID", "SMGLogin", "not-an-ip", "CorpID"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q not reported: %v", want, err)
+		}
+	}
+}

@@ -448,3 +448,15 @@ func TestActiveTestBothWays(t *testing.T) {
 		t.Fatalf("ACTIVE_TEST counted as inbound work: %v", n)
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	err := (&smgp.Config{ClientID: "123456789", Secret: "0123456789abcdef", LoginMode: 3, Encoding: "latin1"}).Validate()
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{"Name", "Addr", "ClientID", "Secret", "LoginMode", "Encoding"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q not reported: %v", want, err)
+		}
+	}
+}
