@@ -84,8 +84,12 @@ type SessionConfig struct {
 	// ActiveTest is the keep-alive interval when nothing was read; one
 	// unanswered within RequestTimeout closes the session with
 	// ErrLinkDead. Negative disables.
-	ActiveTest     time.Duration
-	Handler        Handler
+	ActiveTest time.Duration
+	Handler    Handler
+	// Inline runs Handler on the read loop instead of the workers: for
+	// handlers that never block (simulators), it saves a goroutine hop
+	// per request. A handler that blocks stalls reading.
+	Inline         bool
 	HandlerWorkers int
 	InboundQueue   int // requests read but not yet handled; when full, reading stops
 	MaxFrame       int
@@ -485,6 +489,10 @@ func (s *Session) readLoop() {
 			return
 		}
 		s.cfg.Metrics.Inbound(d.name(f.Cmd))
+		if s.cfg.Inline {
+			s.answer(f)
+			continue
+		}
 		select {
 		case s.inbound <- f:
 		case <-s.done:
@@ -569,20 +577,26 @@ func (s *Session) worker() {
 		case <-s.done:
 			return
 		}
-		var body []byte
-		drop := false
-		if s.cfg.Handler != nil {
-			body, drop = s.safeHandle(f)
-		}
-		if drop {
-			continue
-		}
-		fr := s.cfg.Dialect.Framing
-		b := AppendFrameOf(make([]byte, 0, fr.HeaderLen()+len(body)), Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time, Body: body}, fr)
-		if s.enqueue(outFrame{b: b}) != nil {
+		if !s.answer(f) {
 			return
 		}
 	}
+}
+
+// answer runs the handler for f and queues its response; false when the
+// session has ended.
+func (s *Session) answer(f Frame) bool {
+	var body []byte
+	drop := false
+	if s.cfg.Handler != nil {
+		body, drop = s.safeHandle(f)
+	}
+	if drop {
+		return true
+	}
+	fr := s.cfg.Dialect.Framing
+	b := AppendFrameOf(make([]byte, 0, fr.HeaderLen()+len(body)), Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time, Body: body}, fr)
+	return s.enqueue(outFrame{b: b}) == nil
 }
 
 func (s *Session) safeHandle(f Frame) (body []byte, drop bool) {

@@ -277,3 +277,13 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestInlineHandler(t *testing.T) {
+	a, _ := pair(t, SessionConfig{}, SessionConfig{Inline: true, Handler: echo})
+	for i := range 50 {
+		f, err := a.Request(context.Background(), 4, []byte{byte(i)})
+		if err != nil || string(f.Body) != "re:"+string([]byte{byte(i)}) {
+			t.Fatalf("%d: %q %v", i, f.Body, err)
+		}
+	}
+}

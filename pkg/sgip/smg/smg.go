@@ -240,6 +240,7 @@ func (s *Server) serve(nc net.Conn) {
 	}
 	sess := cnsms.NewSession(nc, br, cnsms.SessionConfig{
 		Dialect: sgip.Dialect(), Window: s.cfg.Window, NodeID: s.cfg.NodeID, HandlerWorkers: s.cfg.HandlerWorkers, Logger: s.log,
+		Inline:  s.cfg.LateFraction == 0, // a late answer sleeps in the handler
 		Handler: func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
 	})
 	c.s = sess

@@ -291,6 +291,7 @@ func (s *Server) serve(nc net.Conn) {
 		RequestTimeout: s.cfg.RequestTimeout,
 		Handler:        func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
 		HandlerWorkers: s.cfg.HandlerWorkers,
+		Inline:         s.cfg.LateFraction == 0, // a late answer sleeps in the handler
 		Logger:         s.log,
 	})
 	s.mu.Lock()
