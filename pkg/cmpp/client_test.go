@@ -504,3 +504,36 @@ func TestActiveTestBothWays(t *testing.T) {
 		t.Fatalf("ACTIVE_TEST counted as inbound work: %v", n)
 	}
 }
+
+// Receipt handlers run off the read loop and DELIVER_RESP is written
+// only after they return: with every handler blocked, submits still get
+// their answers, and the ISMG has no report acknowledged.
+func TestReportAckAfterHandler(t *testing.T) {
+	sim := startISMG(t, ismg.Config{})
+	release := make(chan struct{})
+	var entered atomic.Int32
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), HandlerWorkers: 2, OnReceipt: func(context.Context, cmpp.Receipt) error {
+		entered.Add(1)
+		<-release
+		return nil
+	}})
+	for i := range 5 {
+		if _, err := c.Send(context.Background(), cmpp.Message{Dest: "1390000010" + itoa(i), Text: "x"}); err != nil {
+			t.Fatal(err) // the read loop is not held up by the blocked handlers
+		}
+	}
+	for entered.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if st := sim.Stats(); st.ReportsAcked != 0 {
+		t.Fatalf("reports acked before their handler returned: %+v", st)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for sim.Stats().ReportsAcked < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("reports not acked after release: %+v", sim.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
