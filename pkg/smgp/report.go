@@ -63,6 +63,9 @@ func DecodeReport(b []byte) (*Report, error) {
 	}
 	r := &Report{}
 	copy(r.MsgID[:], b[3:13])
+	if fastReport(b, r) {
+		return r, nil
+	}
 	rest := b[13:]
 	var text []byte
 	if i := indexFold(rest, "text:"); i >= 0 {
@@ -115,4 +118,28 @@ func indexFold(b []byte, label string) int {
 		}
 	}
 	return -1
+}
+
+// The canonical layout AppendReport writes; most gateways send exactly
+// this, and reading it by offset saves the label search.
+var reportLabels = [...]struct {
+	at    int
+	label string
+}{{13, " sub:"}, {21, " dlvrd:"}, {31, " Submit date:"}, {54, " done date:"}, {75, " stat:"}, {88, " err:"}, {96, " Text:"}}
+
+func fastReport(b []byte, r *Report) bool {
+	if len(b) < 102 {
+		return false
+	}
+	for _, l := range reportLabels {
+		if string(b[l.at:l.at+len(l.label)]) != l.label {
+			return false
+		}
+	}
+	field := func(i, j int) string { return strings.TrimSpace(strings.TrimRight(string(b[i:j]), "\x00")) }
+	r.Sub, r.Dlvrd = field(18, 21), field(28, 31)
+	r.SubmitDate, r.DoneDate = field(44, 54), field(65, 75)
+	r.Stat, r.Err = field(81, 88), field(93, 96)
+	r.Text = bytes.TrimRight(b[102:], "\x00")
+	return r.Stat != ""
 }
