@@ -132,11 +132,12 @@ func fastReport(b []byte, r *Report) bool {
 		return false
 	}
 	for _, l := range reportLabels {
-		if string(b[l.at:l.at+len(l.label)]) != l.label {
+		if !bytes.Equal(b[l.at:l.at+len(l.label)], []byte(l.label)) {
 			return false
 		}
 	}
-	field := func(i, j int) string { return strings.TrimSpace(strings.TrimRight(string(b[i:j]), "\x00")) }
+	all := string(b[:102]) // one copy; the fields are slices of it
+	field := func(i, j int) string { return strings.TrimSpace(strings.TrimRight(all[i:j], "\x00")) }
 	r.Sub, r.Dlvrd = field(18, 21), field(28, 31)
 	r.SubmitDate, r.DoneDate = field(44, 54), field(65, 75)
 	r.Stat, r.Err = field(81, 88), field(93, 96)
