@@ -537,3 +537,28 @@ func TestReportAckAfterHandler(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Two connections: both carry submits, and a report comes back on
+// whichever connection of the account the ISMG picks.
+func TestTwoConnections(t *testing.T) {
+	sim := startISMG(t, ismg.Config{})
+	rc := newReceipts()
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), Conns: 2, OnReceipt: rc.on})
+	deadline := time.Now().Add(5 * time.Second)
+	for c.ConnsUp() < 2 || sim.Stats().Conns < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connections: client %d, ISMG %d", c.ConnsUp(), sim.Stats().Conns)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if _, err := c.Send(context.Background(), cmpp.Message{Dest: "1390002" + pad4(i), Text: "two"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	rc.wait(t, 40)
+}
