@@ -538,8 +538,8 @@ func TestReportAckAfterHandler(t *testing.T) {
 	}
 }
 
-// Two connections: both carry submits, and a report comes back on
-// whichever connection of the account the ISMG picks.
+// Two connections up at once; sends spread over them and every report
+// arrives, on whichever connection of the account the ISMG picks.
 func TestTwoConnections(t *testing.T) {
 	sim := startISMG(t, ismg.Config{})
 	rc := newReceipts()
