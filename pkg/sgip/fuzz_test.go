@@ -1,8 +1,11 @@
 package sgip
 
 import (
+	"context"
 	"reflect"
 	"testing"
+
+	"github.com/traffic12123/gateway/pkg/cnsms"
 )
 
 // FuzzDecode runs every decoder on arbitrary input; what SUBMIT, DELIVER
@@ -45,5 +48,33 @@ func FuzzDecode(f *testing.F) {
 		_, _ = DecodeBind(b)
 		_, _ = DecodeResp(CmdSubmitResp, b)
 		_, _ = ParseSeqID(string(b))
+	})
+}
+
+// FuzzHandle feeds arbitrary SGIP_DELIVER and SGIP_REPORT bodies through
+// the client's inbound path: no panic, and every one is answered.
+func FuzzHandle(f *testing.F) {
+	b, _ := AppendReport(nil, &Report{UserNumber: "8613000000000"})
+	f.Add(true, b)
+	b, _ = AppendDeliver(nil, &Deliver{UserNumber: "8613000000000", TPUDHI: 1, MessageCoding: 8, Content: []byte{5, 0, 3, 1, 2, 1, 0, 'a'}})
+	f.Add(false, b)
+	c, err := NewClient(Config{Name: "f", Addr: "127.0.0.1:1", Login: "l", NodeID: 1,
+		OnReceipt: func(context.Context, Receipt) error { return nil },
+		OnMessage: func(context.Context, Incoming) error { return nil }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, report bool, body []byte) {
+		cmd := CmdDeliver
+		if report {
+			cmd = CmdReport
+		}
+		out, drop := c.handle(context.Background(), cnsms.Frame{Cmd: cmd, Seq: 1, Body: body})
+		if drop {
+			t.Fatal("left unanswered")
+		}
+		if _, err := DecodeResp(cmd|0x80000000, out); err != nil {
+			t.Fatalf("answer does not decode: %v", err)
+		}
 	})
 }

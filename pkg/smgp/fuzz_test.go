@@ -1,8 +1,11 @@
 package smgp
 
 import (
+	"context"
 	"reflect"
 	"testing"
+
+	"github.com/traffic12123/gateway/pkg/cnsms"
 )
 
 // FuzzDecode runs every decoder on arbitrary input: no panic, and what
@@ -45,5 +48,30 @@ func FuzzDecode(f *testing.F) {
 		_, _ = DecodeSubmitResp(b)
 		_, _ = DecodeDeliverResp(b)
 		_, _ = ParseMsgID(string(b))
+	})
+}
+
+// FuzzHandle feeds arbitrary Deliver bodies through the client's inbound
+// path: no panic, and every one is answered with a Deliver_Resp.
+func FuzzHandle(f *testing.F) {
+	rep, _ := AppendReport(nil, &Report{Stat: "DELIVRD"})
+	b, _ := AppendDeliver(nil, &Deliver{IsReport: 1, Content: rep})
+	f.Add(b)
+	b, _ = AppendDeliver(nil, &Deliver{MsgFormat: 8, Content: []byte{5, 0, 3, 1, 2, 1, 0, 'a'}, TLVs: TLVs{{TagTPUdhi, []byte{1}}}})
+	f.Add(b)
+	c, err := NewClient(Config{Name: "f", Addr: "127.0.0.1:1", ClientID: "1",
+		OnReceipt: func(context.Context, Receipt) error { return nil },
+		OnMessage: func(context.Context, Incoming) error { return nil }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, drop := c.handle(context.Background(), cnsms.Frame{Cmd: CmdDeliver, Seq: 1, Body: body})
+		if drop {
+			t.Fatal("Deliver left unanswered")
+		}
+		if _, err := DecodeDeliverResp(out); err != nil {
+			t.Fatalf("answer does not decode: %v", err)
+		}
 	})
 }
