@@ -1,0 +1,625 @@
+// Package ismg is a CMPP 3.0/2.0 ISMG (China Mobile's SMS gateway) for
+// tests and the demo, a sibling of pkg/smpp/smsc: it authenticates SPs,
+// answers CMPP_SUBMIT with Msg_Ids, sends status reports as
+// CMPP_DELIVER, records what each handset received (long messages joined
+// by their UDH reference), sends MO messages on request, and offers the
+// faults the protocol allows: result 8 (traffic too high) on a fraction
+// of submits, late SUBMIT_RESPs, reports never sent, and Msg_Ids that
+// repeat after a counter restart.
+package ismg
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/traffic12123/gateway/pkg/cmpp"
+	"github.com/traffic12123/gateway/pkg/cnsms"
+	"github.com/traffic12123/gateway/pkg/smpp/coding"
+	"golang.org/x/time/rate"
+)
+
+// Config configures the simulator. Zero values are sensible defaults.
+type Config struct {
+	Addr       string            // listen address; default 127.0.0.1:0
+	Accounts   map[string]string // Source_Addr → shared secret; required
+	MaxVersion cmpp.Version      // highest version accepted (default 3.0); a higher CONNECT gets status 4
+	GatewayID  uint32            // ISMG code in Msg_Ids (22 bits); default 12123
+
+	Stat         string        // Stat of every report; default DELIVRD
+	ReceiptDelay time.Duration // between SUBMIT_RESP and its report; default 0
+
+	// Faults.
+	ThrottleFraction  float64                  // this fraction of submits is answered result 8 and not recorded
+	TPS               float64                  // per connection; submits beyond it (bucket of one second) are answered result 8
+	DropEvery         int                      // every N-th accepted submit: recorded, then the connection closes unanswered
+	LateFraction      float64                  // this fraction of SUBMIT_RESPs is written after LateDelay
+	LateDelay         time.Duration            // default 2s
+	NoReportFraction  float64                  // accepted, recorded, but the report is never sent
+	IDRepeatAfter     int                      // after this many Msg_Ids, the counter restarts: the same ids again, in order
+	Refuse            func(dest string) uint32 // non-zero: answer this result for dest and record nothing
+	ReportRetryDelay  time.Duration            // after a non-zero DELIVER_RESP; default 200ms
+	ReportMaxAttempts int                      // per report; default 5
+
+	// ActiveTest, when positive, is how long a connection may be idle
+	// before the gateway sends its keep-alive; unanswered within
+	// RequestTimeout (default 10s) the connection closes.
+	ActiveTest     time.Duration
+	RequestTimeout time.Duration
+	Window         int // per connection, for our DELIVERs; default 16
+	ReportWorkers  int // per connection; default 16
+	HandlerWorkers int // per connection; default 8
+	Seed           uint64
+	Logger         *slog.Logger
+}
+
+// Message is what a handset received: one entry per message, parts joined.
+type Message struct {
+	Account string // Source_Addr of the SP
+	Src     string // Src_Id
+	Dest    string
+	Text    string
+	MsgFmt  byte
+	Parts   int
+	MsgIDs  []cmpp.MsgID // per part, in part order
+	// Incomplete is set by Received for a long message still missing parts.
+	Incomplete bool
+}
+
+type partKey struct {
+	account, src, dest string
+	ref                uint16
+	total              uint8
+}
+
+type pending struct {
+	msg   Message
+	parts map[uint8][]byte
+	ids   map[uint8]cmpp.MsgID
+}
+
+type report struct {
+	account string
+	sr      cmpp.StatusReport
+	srcID   string
+	svc     string
+	tries   int
+}
+
+// Server is a running simulator.
+type Server struct {
+	cfg Config
+	ln  net.Listener
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	rnd        *rand.Rand
+	received   map[string][]Message // by dest
+	partial    map[partKey]*pending
+	conns      map[*conn]struct{}
+	reportQ    map[string]chan *report // by account
+	idSeq      uint16
+	issued     []cmpp.MsgID
+	idCount    int
+	duplicates int
+
+	submits, accepted, throttled, reports, reportsAcked, terminated, dropped atomic.Int64
+}
+
+type conn struct {
+	s       *cnsms.Session
+	account string
+	version cmpp.Version
+	limiter *rate.Limiter
+}
+
+// Start listens and serves until Close.
+func Start(cfg Config) (*Server, error) {
+	if len(cfg.Accounts) == 0 {
+		return nil, errors.New("ismg: no accounts")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.MaxVersion == 0 {
+		cfg.MaxVersion = cmpp.V30
+	}
+	if cfg.GatewayID == 0 {
+		cfg.GatewayID = 12123
+	}
+	if cfg.Stat == "" {
+		cfg.Stat = "DELIVRD"
+	}
+	if cfg.LateDelay <= 0 {
+		cfg.LateDelay = 2 * time.Second
+	}
+	if cfg.ReportRetryDelay <= 0 {
+		cfg.ReportRetryDelay = 200 * time.Millisecond
+	}
+	if cfg.ReportMaxAttempts <= 0 {
+		cfg.ReportMaxAttempts = 5
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 16
+	}
+	if cfg.ReportWorkers <= 0 {
+		cfg.ReportWorkers = 16
+	}
+	if cfg.HandlerWorkers <= 0 {
+		cfg.HandlerWorkers = 8
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, ln: ln, log: cfg.Logger.With("component", "ismg"), ctx: ctx, cancel: cancel,
+		rnd:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9E3779B97F4A7C15)),
+		received: map[string][]Message{}, partial: map[partKey]*pending{},
+		conns: map[*conn]struct{}{}, reportQ: map[string]chan *report{},
+	}
+	for a := range cfg.Accounts {
+		s.reportQ[a] = make(chan *report, 1<<16)
+	}
+	s.wg.Go(s.accept)
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops listening and closes every connection.
+func (s *Server) Close() error {
+	s.cancel()
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.s.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// Stats are counters since Start.
+type Stats struct {
+	Submits, Accepted, Throttled, Reports, ReportsAcked int64
+	Terminated                                          int64 // connections the SP closed with TERMINATE
+	Dropped                                             int64 // connections closed by DropEvery
+	Duplicates                                          int   // parts received twice
+	Conns                                               int
+	// Keep-alives on the connections open now: ours the SP answered, and
+	// the SP's we answered.
+	KeepAlivesAnswered, KeepAlivesReceived int64
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	d, n := s.duplicates, len(s.conns)
+	var kaA, kaR int64
+	for c := range s.conns {
+		a, r := c.s.KeepAlives()
+		kaA, kaR = kaA+a, kaR+r
+	}
+	s.mu.Unlock()
+	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Throttled: s.throttled.Load(),
+		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
+}
+
+// Received returns what dest's handset got, in arrival order, followed by
+// long messages still missing parts (Incomplete).
+func (s *Server) Received(dest string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append([]Message(nil), s.received[dest]...)
+	var inc []Message
+	for k, p := range s.partial {
+		if k.dest == dest {
+			m := p.msg
+			m.Incomplete = true
+			m.Parts = len(p.parts)
+			inc = append(inc, m)
+		}
+	}
+	sort.Slice(inc, func(i, j int) bool { return inc[i].Text < inc[j].Text })
+	return append(out, inc...)
+}
+
+// Handsets returns every destination that received something.
+func (s *Server) Handsets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for d := range s.received {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) accept() {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.wg.Go(func() { s.serve(nc) })
+	}
+}
+
+func (s *Server) serve(nc net.Conn) {
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReaderSize(nc, 32<<10)
+	f, err := cnsms.ReadFrame(br, cnsms.DefaultMaxFrame)
+	if err != nil || f.Cmd != cmpp.CmdConnect {
+		nc.Close()
+		return
+	}
+	req, err := cmpp.DecodeConnect(f.Body)
+	wire := s.cfg.MaxVersion
+	status := cmpp.ConnectOK
+	var secret string
+	switch {
+	case err != nil:
+		status = cmpp.ConnectBadStructure
+	case !req.Version.Valid() && req.Version < cmpp.V20:
+		status = cmpp.ConnectBadStructure
+	case req.Version > s.cfg.MaxVersion:
+		status = cmpp.ConnectVersionHigh
+	default:
+		var ok bool
+		secret, ok = s.cfg.Accounts[req.SourceAddr]
+		if !ok {
+			status = cmpp.ConnectBadSource
+		} else if cmpp.AuthenticatorSource(req.SourceAddr, secret, req.Timestamp) != req.Authenticator {
+			status = cmpp.ConnectAuthFailed
+		}
+	}
+	v := s.cfg.MaxVersion
+	if status == cmpp.ConnectOK {
+		v = req.Version
+		if v > cmpp.V30 {
+			v = cmpp.V30
+		}
+		wire = v
+	}
+	resp := cmpp.ConnectResp{Status: status, Version: s.cfg.MaxVersion, Wire: wire}
+	if req != nil {
+		resp.Authenticator = cmpp.AuthenticatorISMG(wire, status, req.Authenticator, secret)
+	}
+	if _, err := nc.Write(cnsms.AppendFrame(nil, cnsms.Frame{Cmd: cmpp.CmdConnectResp, Seq: f.Seq, Body: cmpp.AppendConnectResp(nil, &resp)})); err != nil || status != cmpp.ConnectOK {
+		nc.Close()
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c := &conn{account: req.SourceAddr, version: v}
+	if s.cfg.TPS > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.TPS), max(1, int(s.cfg.TPS)))
+	}
+	c.s = cnsms.NewSession(nc, br, cnsms.SessionConfig{
+		Dialect:        cmpp.Dialect(),
+		Window:         s.cfg.Window,
+		ActiveTest:     s.keepAlive(),
+		RequestTimeout: s.cfg.RequestTimeout,
+		Handler:        func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
+		HandlerWorkers: s.cfg.HandlerWorkers,
+		Inline:         s.cfg.LateFraction == 0, // a late answer sleeps in the handler
+		Logger:         s.log,
+	})
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for range s.cfg.ReportWorkers {
+		wg.Go(func() { s.reportLoop(c) })
+	}
+	select {
+	case <-c.s.Done():
+	case <-s.ctx.Done():
+		c.s.Close()
+	}
+	wg.Wait()
+	if errors.Is(c.s.Err(), cnsms.ErrPeerTerminated) {
+		s.terminated.Add(1)
+	}
+	c.s.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *Server) chance(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rnd.Float64() < p
+}
+
+func (s *Server) nextID() cmpp.MsgID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.cfg.IDRepeatAfter; n > 0 && s.idCount >= n {
+		id := s.issued[s.idCount%n]
+		s.idCount++
+		return id
+	}
+	s.idSeq++
+	id := cmpp.NewMsgID(time.Now().In(cmpp.CST), s.cfg.GatewayID, s.idSeq)
+	if s.cfg.IDRepeatAfter > 0 {
+		s.issued = append(s.issued, id)
+	}
+	s.idCount++
+	return id
+}
+
+func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bool) {
+	if f.Cmd != cmpp.CmdSubmit {
+		// QUERY, CANCEL… are not simulated: answer nothing.
+		return nil, true
+	}
+	s.submits.Add(1)
+	sub, err := cmpp.DecodeSubmit(c.version, f.Body)
+	if err != nil {
+		return cmpp.AppendSubmitResp(nil, c.version, &cmpp.SubmitResp{Result: cmpp.ResultBadStructure}), false
+	}
+	result := s.check(c, sub)
+	if result == cmpp.ResultOK && (s.chance(s.cfg.ThrottleFraction) || (c.limiter != nil && !c.limiter.Allow())) {
+		result = cmpp.ResultFlowControl
+		s.throttled.Add(1)
+	}
+	var id cmpp.MsgID
+	if result == cmpp.ResultOK {
+		id = s.nextID()
+		n := s.accepted.Add(1)
+		s.record(c.account, sub, id)
+		if sub.RegisteredDelivery == cmpp.Report && !s.chance(s.cfg.NoReportFraction) {
+			s.scheduleReport(c.account, sub, id)
+		}
+		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
+			s.dropped.Add(1)
+			go c.s.Close() // not from this worker: Close waits for it
+			return nil, true
+		}
+	}
+	if s.chance(s.cfg.LateFraction) {
+		select {
+		case <-time.After(s.cfg.LateDelay):
+		case <-ctx.Done():
+			return nil, true
+		}
+	}
+	return cmpp.AppendSubmitResp(make([]byte, 0, 12), c.version, &cmpp.SubmitResp{MsgID: id, Result: result}), false
+}
+
+func (s *Server) check(c *conn, sub *cmpp.Submit) uint32 {
+	switch {
+	case len(sub.Content) > cmpp.MaxContent:
+		return cmpp.ResultTooLong
+	case sub.PkTotal == 0 || sub.PkNumber == 0 || sub.PkNumber > sub.PkTotal:
+		return cmpp.ResultBadStructure
+	case sub.MsgSrc != c.account:
+		return cmpp.ResultBadMsgSrc
+	}
+	for _, d := range sub.Dest {
+		if d == "" {
+			return cmpp.ResultBadDestTermID
+		}
+		if s.cfg.Refuse != nil {
+			if r := s.cfg.Refuse(d); r != 0 {
+				return r
+			}
+		}
+	}
+	return cmpp.ResultOK
+}
+
+func (s *Server) record(account string, sub *cmpp.Submit, id cmpp.MsgID) {
+	data := sub.Content
+	var h coding.UDH
+	if sub.TPUDHI != 0 {
+		var err error
+		h, data, err = coding.SplitUDH(sub.Content)
+		if err != nil {
+			h = coding.UDH{}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, dest := range sub.Dest {
+		m := Message{Account: account, Src: sub.SrcID, Dest: dest, MsgFmt: sub.MsgFmt, Parts: 1, MsgIDs: []cmpp.MsgID{id}}
+		if !h.Concat || h.Total <= 1 {
+			m.Text, _ = cmpp.DecodeText(sub.MsgFmt, data)
+			s.received[dest] = append(s.received[dest], m)
+			continue
+		}
+		k := partKey{account: account, src: sub.SrcID, dest: dest, ref: h.Ref, total: h.Total}
+		p := s.partial[k]
+		if p == nil {
+			p = &pending{msg: m, parts: map[uint8][]byte{}, ids: map[uint8]cmpp.MsgID{}}
+			s.partial[k] = p
+		}
+		if _, dup := p.parts[h.Seq]; dup {
+			s.duplicates++
+			continue
+		}
+		p.parts[h.Seq] = append([]byte(nil), data...)
+		p.ids[h.Seq] = id
+		if len(p.parts) < int(h.Total) {
+			continue
+		}
+		delete(s.partial, k)
+		var all []byte
+		m.MsgIDs = m.MsgIDs[:0]
+		for i := uint8(1); i <= h.Total; i++ {
+			all = append(all, p.parts[i]...)
+			m.MsgIDs = append(m.MsgIDs, p.ids[i])
+		}
+		m.Parts = int(h.Total)
+		m.Text, _ = cmpp.DecodeText(sub.MsgFmt, all)
+		s.received[dest] = append(s.received[dest], m)
+	}
+}
+
+func (s *Server) scheduleReport(account string, sub *cmpp.Submit, id cmpp.MsgID) {
+	now := time.Now().In(cmpp.CST).Format("0601021504")
+	for _, dest := range sub.Dest {
+		r := &report{account: account, srcID: sub.SrcID, svc: sub.ServiceID,
+			sr: cmpp.StatusReport{MsgID: id, Stat: s.cfg.Stat, SubmitTime: now, DoneTime: now, DestTerminalID: dest, SMSCSequence: uint32(id.Seq())}}
+		if s.cfg.ReceiptDelay > 0 {
+			time.AfterFunc(s.cfg.ReceiptDelay, func() { s.queue(r) })
+		} else {
+			s.queue(r)
+		}
+	}
+}
+
+func (s *Server) queue(r *report) {
+	select {
+	case s.reportQ[r.account] <- r:
+	default:
+		s.log.Warn("report queue full, report dropped", "account", r.account)
+	}
+}
+
+// reportLoop sends the account's reports over c; a report whose DELIVER
+// fails is queued again (for this or another connection).
+func (s *Server) reportLoop(c *conn) {
+	q := s.reportQ[c.account]
+	for {
+		var r *report
+		select {
+		case r = <-q:
+		case <-c.s.Done():
+			return
+		}
+		content, err := cmpp.AppendStatusReport(make([]byte, 0, 71), c.version, &r.sr)
+		if err != nil {
+			continue
+		}
+		d := cmpp.Deliver{MsgID: s.nextDeliverID(), DestID: r.srcID, ServiceID: r.svc, MsgFmt: cmpp.FmtASCII,
+			SrcTerminalID: r.sr.DestTerminalID, RegisteredDelivery: cmpp.Report, Content: content}
+		body, err := cmpp.AppendDeliver(make([]byte, 0, 200), c.version, &d)
+		if err != nil {
+			continue
+		}
+		s.reports.Add(1)
+		f, err := c.s.Request(s.ctx, cmpp.CmdDeliver, body)
+		if err == nil {
+			if dr, derr := cmpp.DecodeDeliverResp(f.Body); derr == nil && dr.Result == cmpp.ResultOK {
+				s.reportsAcked.Add(1)
+				continue
+			}
+		}
+		r.tries++
+		if r.tries >= s.cfg.ReportMaxAttempts {
+			s.log.Warn("report given up", "msg_id", r.sr.MsgID.String())
+			continue
+		}
+		time.AfterFunc(s.cfg.ReportRetryDelay, func() { s.queue(r) })
+		if c.s.Err() != nil {
+			return
+		}
+	}
+}
+
+func (s *Server) nextDeliverID() cmpp.MsgID {
+	s.mu.Lock()
+	s.idSeq++
+	seq := s.idSeq
+	s.mu.Unlock()
+	return cmpp.NewMsgID(time.Now().In(cmpp.CST), s.cfg.GatewayID, seq)
+}
+
+// SendMO sends text from handset src to destID (our number) over one of
+// account's connections, as UCS2, in parts with a UDH when long. It
+// returns the DELIVER_RESP result of the first part that was not 0.
+func (s *Server) SendMO(ctx context.Context, account, src, destID, text string) error {
+	s.mu.Lock()
+	var c *conn
+	for k := range s.conns {
+		if k.account == account && k.s.Err() == nil {
+			c = k
+			break
+		}
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("ismg: no connection of %q", account)
+	}
+	plan, err := cmpp.Split(text, cmpp.UCS2, moRef(src, text))
+	if err != nil {
+		return err
+	}
+	for _, part := range plan.Parts {
+		d := cmpp.Deliver{MsgID: s.nextDeliverID(), DestID: destID, MsgFmt: plan.MsgFmt, SrcTerminalID: src, Content: part}
+		if plan.UDHI {
+			d.TPUDHI = 1
+		}
+		body, err := cmpp.AppendDeliver(nil, c.version, &d)
+		if err != nil {
+			return err
+		}
+		f, err := c.s.Request(ctx, cmpp.CmdDeliver, body)
+		if err != nil {
+			return err
+		}
+		dr, err := cmpp.DecodeDeliverResp(f.Body)
+		if err != nil {
+			return err
+		}
+		if dr.Result != cmpp.ResultOK {
+			return cmpp.ResultError(dr.Result)
+		}
+	}
+	return nil
+}
+
+// TerminateAll sends CMPP_TERMINATE on every connection (the ISMG closing
+// in order) and waits for the answers.
+func (s *Server) TerminateAll(ctx context.Context) {
+	s.mu.Lock()
+	var cs []*conn
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		_ = c.s.Terminate(ctx)
+	}
+}
+
+// moRef is the concatenation reference of an MO: the same for the same
+// handset and text, as a gateway redelivering a message keeps its UDH.
+func moRef(src, text string) byte {
+	h := fnv.New32a()
+	h.Write([]byte(src))
+	h.Write([]byte(text))
+	return byte(h.Sum32())
+}
+
+func (s *Server) keepAlive() time.Duration {
+	if s.cfg.ActiveTest > 0 {
+		return s.cfg.ActiveTest
+	}
+	return -1
+}

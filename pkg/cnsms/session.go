@@ -1,0 +1,651 @@
+package cnsms
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Session defaults.
+const (
+	DefaultWindow         = 16
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultActiveTest     = 30 * time.Second
+	DefaultHandlerWorkers = 4
+	DefaultInboundQueue   = 256
+	DefaultLateTTL        = 10 * time.Minute
+	DefaultLateMax        = 4096
+)
+
+// Session errors.
+var (
+	ErrClosed          = errors.New("cnsms: session closed")
+	ErrClosing         = errors.New("cnsms: session closing, no new requests")
+	ErrPeerTerminated  = errors.New("cnsms: peer terminated the session")
+	ErrLinkDead        = errors.New("cnsms: keep-alive unanswered")
+	ErrResponseTimeout = errors.New("cnsms: no response in time")
+)
+
+// RequestError is a request that got no response. Sent tells whether it
+// was handed to the connection: if so the peer may have acted on it.
+type RequestError struct {
+	Cmd  uint32
+	Seq  uint32
+	Sent bool
+	Err  error
+}
+
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("cnsms: request 0x%08x seq %d (sent %v): %v", e.Cmd, e.Seq, e.Sent, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// Dialect is what the session needs to know of a protocol.
+type Dialect struct {
+	Protocol       string  // "cmpp", "smgp", "sgip": the metric label
+	Framing        Framing // header layout
+	ActiveTest     uint32  // keep-alive command id; 0: the protocol has none (SGIP)
+	ActiveTestResp []byte  // body of our answer to the peer's keep-alive
+	Terminate      uint32  // orderly close command id (TERMINATE, EXIT)
+	// Name returns a command's name for the inbound metric; nil: hex.
+	Name func(cmd uint32) string
+}
+
+func (d Dialect) name(cmd uint32) string {
+	if d.Name != nil {
+		return d.Name(cmd)
+	}
+	return fmt.Sprintf("0x%08x", cmd)
+}
+
+// Handler answers a request of the peer: it returns the body of the
+// response, which the session writes with the request's sequence id
+// after Handler returns. It runs on HandlerWorkers goroutines, never on
+// the read loop; ctx ends when the session closes. A nil body with
+// drop true writes nothing (the peer will time out and resend).
+type Handler func(ctx context.Context, f Frame) (body []byte, drop bool)
+
+// SessionConfig configures one session.
+type SessionConfig struct {
+	Dialect Dialect
+	// Window bounds the requests awaiting a response (keep-alive and
+	// terminate excepted); the next one waits, bounded by its ctx.
+	Window         int
+	RequestTimeout time.Duration
+	// ActiveTest is the keep-alive interval when nothing was read; one
+	// unanswered within RequestTimeout closes the session with
+	// ErrLinkDead. Negative disables.
+	ActiveTest time.Duration
+	Handler    Handler
+	// Inline runs Handler on the read loop instead of the workers: for
+	// handlers that never block (simulators), it saves a goroutine hop
+	// per request. A handler that blocks stalls reading.
+	Inline         bool
+	HandlerWorkers int
+	InboundQueue   int // requests read but not yet handled; when full, reading stops
+	MaxFrame       int
+	FirstSeq       uint32 // first sequence id to use (the login used the ones before)
+	// NodeID is the first part of SGIP sequence numbers we send; the
+	// second is the time (MMDDHHMMSS, China Standard Time).
+	NodeID uint32
+	// OnLate gets the response to a request that timed out (or whose ctx
+	// ended after it was written) if its ctx carried a tag (WithLateTag).
+	// It runs on the read loop and must not block. Such requests are
+	// kept LateTTL, at most LateMax.
+	OnLate  func(tag any, resp Frame)
+	LateTTL time.Duration
+	LateMax int
+	Logger  *slog.Logger
+	Metrics *CarrierMetrics
+}
+
+func (c *SessionConfig) defaults() {
+	if c.Window <= 0 {
+		c.Window = DefaultWindow
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.ActiveTest == 0 {
+		c.ActiveTest = DefaultActiveTest
+	}
+	if c.Dialect.ActiveTest == 0 {
+		c.ActiveTest = -1
+	}
+	if c.HandlerWorkers <= 0 {
+		c.HandlerWorkers = DefaultHandlerWorkers
+	}
+	if c.InboundQueue <= 0 {
+		c.InboundQueue = DefaultInboundQueue
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = DefaultMaxFrame
+	}
+	if c.LateTTL <= 0 {
+		c.LateTTL = DefaultLateTTL
+	}
+	if c.LateMax <= 0 {
+		c.LateMax = DefaultLateMax
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.FirstSeq == 0 {
+		c.FirstSeq = 1
+	}
+}
+
+type lateTagKey struct{}
+
+// WithLateTag marks the requests made with ctx: if one times out, its
+// response is still matched for LateTTL and handed to OnLate with tag.
+func WithLateTag(ctx context.Context, tag any) context.Context {
+	return context.WithValue(ctx, lateTagKey{}, tag)
+}
+
+type call struct {
+	cmd   uint32
+	ch    chan Frame
+	tag   any
+	timer *time.Timer
+}
+
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan Frame, 1)} }}
+
+type lateEntry struct {
+	cmd uint32
+	tag any
+	at  time.Time
+}
+
+type outFrame struct {
+	b          []byte
+	closeAfter error // fail the session with it once written
+}
+
+// Session is one logged-in connection. Request may be called from any
+// goroutine.
+type Session struct {
+	cfg    SessionConfig
+	conn   net.Conn
+	br     *bufio.Reader
+	out    chan outFrame
+	window chan struct{}
+	seq    atomic.Uint32
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	inbound  chan Frame
+	inflight atomic.Int32
+
+	kaAnswered, kaReceived atomic.Int64
+	lastRead               atomic.Int64
+
+	mu        sync.Mutex
+	pending   map[uint32]*call
+	late      map[uint32]lateEntry
+	lateOrder []uint32
+	closing   bool
+	err       error
+	done      chan struct{}
+	drained   chan struct{} // closed when closing and nothing is pending
+
+	wg sync.WaitGroup
+}
+
+// NewSession starts a session on conn, whose login the caller has done;
+// br is the reader the login used (nil: a new one).
+func NewSession(conn net.Conn, br *bufio.Reader, cfg SessionConfig) *Session {
+	cfg.defaults()
+	if br == nil {
+		br = bufio.NewReaderSize(conn, 32<<10)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Session{
+		cfg: cfg, conn: conn, br: br,
+		out:     make(chan outFrame, cfg.Window+cfg.InboundQueue+16),
+		window:  make(chan struct{}, cfg.Window),
+		inbound: make(chan Frame, cfg.InboundQueue),
+		pending: make(map[uint32]*call, cfg.Window),
+		late:    make(map[uint32]lateEntry),
+		done:    make(chan struct{}),
+		ctx:     ctx, cancel: cancel,
+	}
+	s.seq.Store(cfg.FirstSeq - 1)
+	s.lastRead.Store(time.Now().UnixNano())
+	s.wg.Add(2 + cfg.HandlerWorkers)
+	go s.readLoop()
+	go s.writeLoop()
+	for range cfg.HandlerWorkers {
+		go s.worker()
+	}
+	if cfg.ActiveTest > 0 {
+		s.wg.Add(1)
+		go s.keepAlive()
+	}
+	return s
+}
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err is why the session ended (nil while it runs).
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// InFlight is the number of requests awaiting a response.
+func (s *Session) InFlight() int { return int(s.inflight.Load()) }
+
+// KeepAlives returns how many of our keep-alives the peer answered and
+// how many of the peer's we answered.
+func (s *Session) KeepAlives() (answered, received int64) {
+	return s.kaAnswered.Load(), s.kaReceived.Load()
+}
+
+// RemoteAddr is the peer's address.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// NextSeq returns a fresh sequence id (never 0).
+func (s *Session) NextSeq() uint32 {
+	for {
+		if v := s.seq.Add(1); v != 0 {
+			return v
+		}
+	}
+}
+
+func (s *Session) fail(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = err
+	close(s.done)
+	s.mu.Unlock()
+	s.cancel()
+	s.conn.Close()
+}
+
+// Close ends the session at once. Pending requests fail with ErrClosed.
+func (s *Session) Close() error {
+	s.fail(ErrClosed)
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Session) enqueue(of outFrame) error {
+	select {
+	case s.out <- of:
+		return nil
+	case <-s.done:
+		return s.Err()
+	}
+}
+
+// Request sends a request and waits for its response (same sequence id,
+// command id with RespBit), at most RequestTimeout.
+func (s *Session) Request(ctx context.Context, cmd uint32, body []byte) (Frame, error) {
+	d := s.cfg.Dialect
+	bypass := (cmd == d.ActiveTest && d.ActiveTest != 0) || cmd == d.Terminate
+	if !bypass {
+		select {
+		case s.window <- struct{}{}:
+		case <-ctx.Done():
+			return Frame{}, &RequestError{Cmd: cmd, Err: ctx.Err()}
+		case <-s.done:
+			return Frame{}, &RequestError{Cmd: cmd, Err: s.Err()}
+		}
+		defer func() { <-s.window }()
+	}
+	seq := s.NextSeq()
+	c := callPool.Get().(*call)
+	c.cmd, c.tag = cmd, ctx.Value(lateTagKey{})
+	// Once Request returns, c is in no table and its channel is empty
+	// (see the receives below), so it can serve the next request.
+	defer func() { c.tag = nil; callPool.Put(c) }()
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: err}
+	}
+	if s.closing && cmd != d.Terminate {
+		s.mu.Unlock()
+		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: ErrClosing}
+	}
+	s.pending[seq] = c
+	s.mu.Unlock()
+	s.inflight.Add(1)
+	s.cfg.Metrics.Window(1)
+	defer func() {
+		s.cfg.Metrics.Window(-1)
+		if s.inflight.Add(-1) == 0 {
+			s.checkDrained()
+		}
+	}()
+	fr := Frame{Cmd: cmd, Seq: seq, Body: body}
+	if d.Framing == FramingSGIP {
+		fr.Node, fr.Time = s.cfg.NodeID, SGIPTime(time.Now())
+	}
+	b := AppendFrameOf(make([]byte, 0, d.Framing.HeaderLen()+len(body)), fr, d.Framing)
+	if err := s.enqueue(outFrame{b: b}); err != nil {
+		if s.forget(seq, false) {
+			<-c.ch // a peer answered what it never got: drain before reuse
+		}
+		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: err}
+	}
+	// The pooled call's timer is reused: since Go 1.23 Reset and Stop
+	// leave no stale tick in its channel.
+	if c.timer == nil {
+		c.timer = time.NewTimer(s.cfg.RequestTimeout)
+	} else {
+		c.timer.Reset(s.cfg.RequestTimeout)
+	}
+	t := c.timer
+	defer t.Stop()
+	var err error
+	select {
+	case f := <-c.ch:
+		return f, nil
+	case <-t.C:
+		err = ErrResponseTimeout
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.done:
+		if s.forget(seq, false) {
+			// The read loop matched it just before the session ended.
+			return <-c.ch, nil
+		}
+		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Sent: true, Err: s.Err()}
+	}
+	if s.forget(seq, true) {
+		// Answered while we gave up: response() took it out of pending
+		// and sends it right after, so wait for it rather than lose it.
+		return <-c.ch, nil
+	}
+	return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Sent: true, Err: err}
+}
+
+// forget removes a pending request; keepLate moves a tagged one to the
+// late table. It reports whether the request was no longer pending (its
+// response arrived meanwhile).
+func (s *Session) forget(seq uint32, keepLate bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.pending[seq]
+	if !ok {
+		return true
+	}
+	delete(s.pending, seq)
+	if keepLate && c.tag != nil && s.cfg.OnLate != nil && s.err == nil {
+		s.late[seq] = lateEntry{cmd: c.cmd, tag: c.tag, at: time.Now()}
+		s.lateOrder = append(s.lateOrder, seq)
+		s.pruneLateLocked(time.Now())
+	}
+	return false
+}
+
+func (s *Session) pruneLateLocked(now time.Time) {
+	for len(s.lateOrder) > 0 {
+		seq := s.lateOrder[0]
+		e, ok := s.late[seq]
+		if ok && len(s.late) <= s.cfg.LateMax && now.Sub(e.at) < s.cfg.LateTTL {
+			return
+		}
+		s.lateOrder = s.lateOrder[1:]
+		if ok {
+			delete(s.late, seq)
+		}
+	}
+}
+
+func (s *Session) checkDrained() {
+	s.mu.Lock()
+	if s.closing && s.drained != nil && len(s.pending) == 0 {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// Terminate closes the session in order: no new requests, the ones in
+// flight finish (bounded by ctx), then the dialect's Terminate request
+// and its response, then the connection closes.
+func (s *Session) Terminate(ctx context.Context) error {
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return err
+	}
+	s.closing = true
+	s.drained = make(chan struct{})
+	if len(s.pending) == 0 {
+		close(s.drained)
+	}
+	drained := s.drained
+	s.mu.Unlock()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	_, err := s.Request(ctx, s.cfg.Dialect.Terminate, nil)
+	s.fail(ErrClosed)
+	s.wg.Wait()
+	return err
+}
+
+func (s *Session) readLoop() {
+	defer s.wg.Done()
+	for {
+		f, err := ReadFrameOf(s.br, s.cfg.MaxFrame, s.cfg.Dialect.Framing)
+		if err != nil {
+			s.fail(fmt.Errorf("cnsms: read: %w", err))
+			return
+		}
+		s.lastRead.Store(time.Now().UnixNano())
+		if f.IsResponse() {
+			s.response(f)
+			continue
+		}
+		d := s.cfg.Dialect
+		switch f.Cmd {
+		case d.ActiveTest:
+			if d.ActiveTest == 0 {
+				break
+			}
+			s.kaReceived.Add(1)
+			b := AppendFrameOf(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time, Body: d.ActiveTestResp}, d.Framing)
+			if s.enqueue(outFrame{b: b}) != nil {
+				return
+			}
+			continue
+		case d.Terminate:
+			s.cfg.Metrics.Inbound(d.name(f.Cmd))
+			s.mu.Lock()
+			s.closing = true
+			s.mu.Unlock()
+			b := AppendFrameOf(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time}, d.Framing)
+			_ = s.enqueue(outFrame{b: b, closeAfter: ErrPeerTerminated})
+			// Read no more: the peer closes once it has our answer, and
+			// that EOF must not hide why the session ended.
+			return
+		}
+		s.cfg.Metrics.Inbound(d.name(f.Cmd))
+		if s.cfg.Inline {
+			s.answer(f)
+			continue
+		}
+		select {
+		case s.inbound <- f:
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *Session) response(f Frame) {
+	s.mu.Lock()
+	c, ok := s.pending[f.Seq]
+	if ok && c.cmd|RespBit == f.Cmd {
+		delete(s.pending, f.Seq)
+		s.mu.Unlock()
+		c.ch <- f
+		return
+	}
+	e, late := s.late[f.Seq]
+	if late && e.cmd|RespBit == f.Cmd {
+		delete(s.late, f.Seq)
+	} else {
+		late = false
+	}
+	s.mu.Unlock()
+	s.cfg.Metrics.Late()
+	if late {
+		s.cfg.OnLate(e.tag, f)
+		return
+	}
+	s.cfg.Logger.Debug("unmatched response", "cmd", fmt.Sprintf("0x%08x", f.Cmd), "seq", f.Seq)
+}
+
+func (s *Session) writeLoop() {
+	defer s.wg.Done()
+	bw := bufio.NewWriterSize(s.conn, 32<<10)
+	for {
+		var of outFrame
+		select {
+		case of = <-s.out:
+		case <-s.done:
+			return
+		}
+		for {
+			if _, err := bw.Write(of.b); err != nil {
+				s.fail(fmt.Errorf("cnsms: write: %w", err))
+				return
+			}
+			if of.closeAfter != nil {
+				_ = bw.Flush()
+				s.fail(of.closeAfter)
+				return
+			}
+			select {
+			case of = <-s.out:
+				continue
+			default:
+			}
+			// Let the goroutines that are about to write do so before
+			// the flush: one syscall for a window of frames, not one per
+			// frame.
+			runtime.Gosched()
+			select {
+			case of = <-s.out:
+				continue
+			default:
+			}
+			break
+		}
+		if err := bw.Flush(); err != nil {
+			s.fail(fmt.Errorf("cnsms: write: %w", err))
+			return
+		}
+	}
+}
+
+func (s *Session) worker() {
+	defer s.wg.Done()
+	for {
+		var f Frame
+		select {
+		case f = <-s.inbound:
+		case <-s.done:
+			return
+		}
+		if !s.answer(f) {
+			return
+		}
+	}
+}
+
+// answer runs the handler for f and queues its response; false when the
+// session has ended.
+func (s *Session) answer(f Frame) bool {
+	var body []byte
+	drop := false
+	if s.cfg.Handler != nil {
+		body, drop = s.safeHandle(f)
+	}
+	if drop {
+		return true
+	}
+	fr := s.cfg.Dialect.Framing
+	b := AppendFrameOf(make([]byte, 0, fr.HeaderLen()+len(body)), Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time, Body: body}, fr)
+	return s.enqueue(outFrame{b: b}) == nil
+}
+
+func (s *Session) safeHandle(f Frame) (body []byte, drop bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.cfg.Logger.Error("handler panic", "cmd", fmt.Sprintf("0x%08x", f.Cmd), "panic", r)
+			body, drop = nil, true
+		}
+	}()
+	return s.cfg.Handler(s.ctx, f)
+}
+
+func (s *Session) keepAlive() {
+	defer s.wg.Done()
+	iv := s.cfg.ActiveTest
+	t := time.NewTicker(min(iv, time.Second) + iv/4)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, s.lastRead.Load())) < iv {
+			continue
+		}
+		_, err := s.Request(s.ctx, s.cfg.Dialect.ActiveTest, nil)
+		if err == nil {
+			s.kaAnswered.Add(1)
+		}
+		if err != nil {
+			var re *RequestError
+			if errors.As(err, &re) && errors.Is(re.Err, ErrResponseTimeout) {
+				s.cfg.Logger.Warn("keep-alive unanswered, closing")
+				s.fail(ErrLinkDead)
+			}
+			if s.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+// SGIPTime is the second part of an SGIP sequence number: MMDDHHMMSS in
+// China Standard Time, as a number.
+func SGIPTime(t time.Time) uint32 {
+	t = t.In(cst)
+	return uint32(t.Month())*100000000 + uint32(t.Day())*1000000 + uint32(t.Hour())*10000 +
+		uint32(t.Minute())*100 + uint32(t.Second())
+}
+
+var cst = time.FixedZone("CST", 8*3600)

@@ -1,0 +1,508 @@
+// Package smg is an SGIP 1.2 SMG (China Unicom's SMS gateway) for tests
+// and the demo, a sibling of pkg/smpp/smsc: it accepts SPs' binds (login
+// type 1), answers SGIP_SUBMIT, records what each handset received (long
+// messages joined by their UDH reference), and — as the real SMG does —
+// connects to the SP's listener with login type 2 to send SGIP_REPORT
+// and SGIP_DELIVER (MO). Faults: result 11 (node busy) on a fraction of
+// submits, late SUBMIT_RESPs, reports never sent, a chosen result per
+// destination.
+package smg
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/traffic12123/gateway/pkg/cnsms"
+	"github.com/traffic12123/gateway/pkg/sgip"
+	"github.com/traffic12123/gateway/pkg/smpp/coding"
+	"golang.org/x/time/rate"
+)
+
+// Config configures the simulator.
+type Config struct {
+	Addr     string            // listen address for SPs; default 127.0.0.1:0
+	Accounts map[string]string // login name → password of the SPs; required
+	NodeID   uint32            // our node id in sequence numbers; default 2000012123
+
+	// The SP's listener, where reports and MO messages go, and the
+	// credentials to bind there with login type 2.
+	SPAddr     string
+	SPLogin    string
+	SPPassword string
+
+	ReportState byte          // State of every report; default 0 (delivered)
+	ReportDelay time.Duration // default 0
+
+	BusyFraction     float64 // this fraction of submits is answered 11 (node busy) and not recorded
+	TPS              float64 // per connection; submits beyond it (bucket of one second) are answered 11
+	DropEvery        int     // every N-th accepted submit: recorded, then the connection closes unanswered
+	LateFraction     float64
+	LateDelay        time.Duration // default 2s
+	NoReportFraction float64
+	Refuse           func(user string) byte
+
+	ReportWorkers  int // default 16
+	HandlerWorkers int // default 8
+	Window         int // default 16
+	Seed           uint64
+	Logger         *slog.Logger
+}
+
+// Message is what a handset received.
+type Message struct {
+	Account, SPNumber, User, Text string
+	MessageCoding                 byte
+	Parts                         int
+	SeqIDs                        []sgip.SeqID // of each part's SGIP_SUBMIT
+	Incomplete                    bool
+}
+
+type partKey struct {
+	account, sp, user string
+	ref               uint16
+	total             uint8
+}
+
+type pending struct {
+	msg   Message
+	parts map[uint8][]byte
+	ids   map[uint8]sgip.SeqID
+}
+
+// Server is a running simulator.
+type Server struct {
+	cfg Config
+	ln  net.Listener
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	out    chan *sgip.Report // reports to send to the SP
+
+	mu       sync.Mutex
+	rnd      *rand.Rand
+	received map[string][]Message
+	partial  map[partKey]*pending
+	conns    map[*cnsms.Session]struct{}
+	back     *cnsms.Session // our connection to the SP's listener
+
+	submits, accepted, busy, reports, reportsAcked, unbound, dropped atomic.Int64
+}
+
+// Start listens and serves until Close.
+func Start(cfg Config) (*Server, error) {
+	if len(cfg.Accounts) == 0 {
+		return nil, errors.New("smg: no accounts")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.NodeID == 0 {
+		cfg.NodeID = 2000012123
+	}
+	if cfg.LateDelay <= 0 {
+		cfg.LateDelay = 2 * time.Second
+	}
+	if cfg.ReportWorkers <= 0 {
+		cfg.ReportWorkers = 16
+	}
+	if cfg.HandlerWorkers <= 0 {
+		cfg.HandlerWorkers = 8
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 16
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, ln: ln, log: cfg.Logger.With("component", "smg"), ctx: ctx, cancel: cancel,
+		out: make(chan *sgip.Report, 1<<16), rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9E3779B97F4A7C15)),
+		received: map[string][]Message{}, partial: map[partKey]*pending{}, conns: map[*cnsms.Session]struct{}{}}
+	s.wg.Go(s.accept)
+	if cfg.SPAddr != "" {
+		for range cfg.ReportWorkers {
+			s.wg.Go(s.reportLoop)
+		}
+	}
+	return s, nil
+}
+
+// Addr is the address SPs bind to.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops everything; our connection to the SP is unbound first.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	back := s.back
+	s.mu.Unlock()
+	if back != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = back.Terminate(ctx)
+		cancel()
+	}
+	s.cancel()
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// Stats are counters since Start.
+type Stats struct {
+	Submits, Accepted, Busy, Reports, ReportsAcked int64
+	Unbound                                        int64 // SP connections closed with SGIP_UNBIND
+	Dropped                                        int64 // connections closed by DropEvery
+	Conns                                          int
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
+		ReportsAcked: s.reportsAcked.Load(), Unbound: s.unbound.Load(), Dropped: s.dropped.Load(), Conns: n}
+}
+
+// Received returns what user's handset got (user as the SP wrote it,
+// e.g. with 86), incomplete long messages last.
+func (s *Server) Received(user string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append([]Message(nil), s.received[user]...)
+	for k, p := range s.partial {
+		if k.user == user {
+			m := p.msg
+			m.Incomplete, m.Parts = true, len(p.parts)
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *Server) accept() {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.wg.Go(func() { s.serve(nc) })
+	}
+}
+
+func (s *Server) serve(nc net.Conn) {
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReaderSize(nc, 32<<10)
+	f, err := cnsms.ReadFrameOf(br, cnsms.DefaultMaxFrame, cnsms.FramingSGIP)
+	if err != nil || f.Cmd != sgip.CmdBind {
+		nc.Close()
+		return
+	}
+	b, err := sgip.DecodeBind(f.Body)
+	result := sgip.ResultOK
+	switch {
+	case err != nil:
+		result = sgip.ResultBadParameter
+	case b.LoginType != sgip.LoginSPToSMG:
+		result = sgip.ResultBadLoginType
+	default:
+		if pw, ok := s.cfg.Accounts[b.Name]; !ok || pw != b.Password {
+			result = sgip.ResultBadLogin
+		}
+	}
+	resp := cnsms.Frame{Cmd: sgip.CmdBindResp, Node: f.Node, Time: f.Time, Seq: f.Seq, Body: sgip.AppendResp(nil, &sgip.Resp{Result: result})}
+	if _, err := nc.Write(cnsms.AppendFrameOf(nil, resp, cnsms.FramingSGIP)); err != nil || result != sgip.ResultOK {
+		nc.Close()
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c := &conn{account: b.Name}
+	if s.cfg.TPS > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.TPS), max(1, int(s.cfg.TPS)))
+	}
+	sess := cnsms.NewSession(nc, br, cnsms.SessionConfig{
+		Dialect: sgip.Dialect(), Window: s.cfg.Window, NodeID: s.cfg.NodeID, HandlerWorkers: s.cfg.HandlerWorkers, Logger: s.log,
+		Inline:  s.cfg.LateFraction == 0, // a late answer sleeps in the handler
+		Handler: func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
+	})
+	c.s = sess
+	s.mu.Lock()
+	s.conns[sess] = struct{}{}
+	s.mu.Unlock()
+	select {
+	case <-sess.Done():
+	case <-s.ctx.Done():
+	}
+	if errors.Is(sess.Err(), cnsms.ErrPeerTerminated) {
+		s.unbound.Add(1)
+	}
+	sess.Close()
+	s.mu.Lock()
+	delete(s.conns, sess)
+	s.mu.Unlock()
+}
+
+func (s *Server) chance(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rnd.Float64() < p
+}
+
+type conn struct {
+	s       *cnsms.Session
+	account string
+	limiter *rate.Limiter
+}
+
+func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bool) {
+	account := c.account
+	if f.Cmd != sgip.CmdSubmit {
+		return sgip.AppendResp(nil, &sgip.Resp{Result: sgip.ResultNoSuchFunction}), false
+	}
+	s.submits.Add(1)
+	sub, err := sgip.DecodeSubmit(f.Body)
+	if err != nil {
+		return sgip.AppendResp(nil, &sgip.Resp{Result: sgip.ResultBadParameter}), false
+	}
+	id := sgip.SeqID{Node: f.Node, Time: f.Time, Seq: f.Seq}
+	result := sgip.ResultOK
+	drop := false
+	if len(sub.Content) == 0 {
+		result = sgip.ResultBadLength
+	}
+	for _, u := range sub.Users {
+		if u == "" {
+			result = sgip.ResultBadUserNumber
+		} else if s.cfg.Refuse != nil && result == sgip.ResultOK {
+			result = s.cfg.Refuse(u)
+		}
+	}
+	if result == sgip.ResultOK && (s.chance(s.cfg.BusyFraction) || (c.limiter != nil && !c.limiter.Allow())) {
+		result = sgip.ResultNodeBusy
+		s.busy.Add(1)
+	}
+	if result == sgip.ResultOK {
+		n := s.accepted.Add(1)
+		s.record(account, sub, id)
+		drop = s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0
+		if sub.ReportFlag != sgip.ReportNever && !s.chance(s.cfg.NoReportFraction) {
+			for _, u := range sub.Users {
+				r := &sgip.Report{SubmitSeq: id, UserNumber: u, State: s.cfg.ReportState}
+				if s.cfg.ReportDelay > 0 {
+					time.AfterFunc(s.cfg.ReportDelay, func() { s.queue(r) })
+				} else {
+					s.queue(r)
+				}
+			}
+		}
+	}
+	if drop {
+		s.dropped.Add(1)
+		go c.s.Close() // not from this worker: Close waits for it
+		return nil, true
+	}
+	if s.chance(s.cfg.LateFraction) {
+		select {
+		case <-time.After(s.cfg.LateDelay):
+		case <-ctx.Done():
+			return nil, true
+		}
+	}
+	return sgip.AppendResp(make([]byte, 0, 9), &sgip.Resp{Result: result}), false
+}
+
+func (s *Server) queue(r *sgip.Report) {
+	if s.cfg.SPAddr == "" {
+		return
+	}
+	select {
+	case s.out <- r:
+	default:
+		s.log.Warn("report queue full, dropped")
+	}
+}
+
+func (s *Server) record(account string, sub *sgip.Submit, id sgip.SeqID) {
+	data := sub.Content
+	var h coding.UDH
+	if sub.TPUDHI != 0 {
+		var err error
+		if h, data, err = coding.SplitUDH(sub.Content); err != nil {
+			h = coding.UDH{}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range sub.Users {
+		m := Message{Account: account, SPNumber: sub.SPNumber, User: u, MessageCoding: sub.MessageCoding, Parts: 1, SeqIDs: []sgip.SeqID{id}}
+		if !h.Concat || h.Total <= 1 {
+			m.Text, _ = cnsms.DecodeText(sub.MessageCoding, data)
+			s.received[u] = append(s.received[u], m)
+			continue
+		}
+		k := partKey{account: account, sp: sub.SPNumber, user: u, ref: h.Ref, total: h.Total}
+		p := s.partial[k]
+		if p == nil {
+			p = &pending{msg: m, parts: map[uint8][]byte{}, ids: map[uint8]sgip.SeqID{}}
+			s.partial[k] = p
+		}
+		if _, dup := p.parts[h.Seq]; dup {
+			continue
+		}
+		p.parts[h.Seq] = append([]byte(nil), data...)
+		p.ids[h.Seq] = id
+		if len(p.parts) < int(h.Total) {
+			continue
+		}
+		delete(s.partial, k)
+		var all []byte
+		m.SeqIDs = m.SeqIDs[:0]
+		for i := uint8(1); i <= h.Total; i++ {
+			all = append(all, p.parts[i]...)
+			m.SeqIDs = append(m.SeqIDs, p.ids[i])
+		}
+		m.Parts = int(h.Total)
+		m.Text, _ = cnsms.DecodeText(sub.MessageCoding, all)
+		s.received[u] = append(s.received[u], m)
+	}
+}
+
+// backConn returns our connection to the SP's listener, binding one
+// (login type 2) when there is none.
+func (s *Server) backConn(ctx context.Context) (*cnsms.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.back != nil && s.back.Err() == nil {
+		return s.back, nil
+	}
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	nc, err := d.DialContext(dctx, "tcp", s.cfg.SPAddr)
+	if err != nil {
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	body, _ := sgip.AppendBind(nil, &sgip.Bind{LoginType: sgip.LoginSMGToSP, Name: s.cfg.SPLogin, Password: s.cfg.SPPassword})
+	if _, err := nc.Write(cnsms.AppendFrameOf(nil, cnsms.Frame{Cmd: sgip.CmdBind, Node: s.cfg.NodeID, Time: cnsms.SGIPTime(time.Now()), Seq: 1, Body: body}, cnsms.FramingSGIP)); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(nc, 32<<10)
+	f, err := cnsms.ReadFrameOf(br, cnsms.DefaultMaxFrame, cnsms.FramingSGIP)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	r, err := sgip.DecodeResp(sgip.CmdBindResp, f.Body)
+	if err != nil || r.Result != sgip.ResultOK {
+		nc.Close()
+		if err == nil {
+			err = &sgip.BindError{Result: r.Result}
+		}
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	s.back = cnsms.NewSession(nc, br, cnsms.SessionConfig{Dialect: sgip.Dialect(), Window: s.cfg.Window, NodeID: s.cfg.NodeID, FirstSeq: 2, Logger: s.log})
+	return s.back, nil
+}
+
+func (s *Server) reportLoop() {
+	for {
+		var r *sgip.Report
+		select {
+		case r = <-s.out:
+		case <-s.ctx.Done():
+			return
+		}
+		body, err := sgip.AppendReport(make([]byte, 0, 44), r)
+		if err != nil {
+			continue
+		}
+		for try := 0; try < 5 && s.ctx.Err() == nil; try++ {
+			c, err := s.backConn(s.ctx)
+			if err == nil {
+				s.reports.Add(1)
+				var f cnsms.Frame
+				if f, err = c.Request(s.ctx, sgip.CmdReport, body); err == nil {
+					if rr, derr := sgip.DecodeResp(sgip.CmdReportResp, f.Body); derr == nil && rr.Result == sgip.ResultOK {
+						s.reportsAcked.Add(1)
+						break
+					}
+				}
+			}
+			cnsms.Sleep(s.ctx, 100*time.Millisecond)
+		}
+	}
+}
+
+// SendMO sends text from handset user (with 86) to spNumber over our
+// connection to the SP's listener: UCS2, in parts with a UDH when long.
+func (s *Server) SendMO(ctx context.Context, user, spNumber, text string) error {
+	c, err := s.backConn(ctx)
+	if err != nil {
+		return err
+	}
+	h := fnv.New32a()
+	h.Write([]byte(user + text))
+	plan, err := cnsms.Split(text, cnsms.UCS2, byte(h.Sum32()))
+	if err != nil {
+		return err
+	}
+	for _, part := range plan.Parts {
+		d := sgip.Deliver{UserNumber: user, SPNumber: spNumber, MessageCoding: plan.MsgFmt, Content: part}
+		if plan.UDHI {
+			d.TPUDHI = 1
+		}
+		body, err := sgip.AppendDeliver(nil, &d)
+		if err != nil {
+			return err
+		}
+		f, err := c.Request(ctx, sgip.CmdDeliver, body)
+		if err != nil {
+			return err
+		}
+		r, err := sgip.DecodeResp(sgip.CmdDeliverResp, f.Body)
+		if err != nil {
+			return err
+		}
+		if r.Result != sgip.ResultOK {
+			return sgip.ResultErr(r.Result)
+		}
+	}
+	return nil
+}
+
+// UnbindAll sends SGIP_UNBIND on every SP connection.
+func (s *Server) UnbindAll(ctx context.Context) {
+	s.mu.Lock()
+	var cs []*cnsms.Session
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Terminate(ctx)
+	}
+}

@@ -1,0 +1,611 @@
+// Package smgw is an SMGP 3.0 SMGW (China Telecom's SMS gateway) for
+// tests and the demo, a sibling of pkg/smpp/smsc and pkg/cmpp/ismg: it
+// authenticates SPs, answers Submit with MsgIDs, sends status reports
+// as Deliver, records what each handset received (long messages joined
+// by their UDH reference), sends MO messages on request, and offers the
+// faults the protocol allows: status 1 (system busy) on a fraction of
+// submits, late Submit_Resps, reports never sent, and MsgIDs that repeat
+// after a counter restart.
+package smgw
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/traffic12123/gateway/pkg/cnsms"
+	"github.com/traffic12123/gateway/pkg/smgp"
+	"github.com/traffic12123/gateway/pkg/smpp/coding"
+	"golang.org/x/time/rate"
+)
+
+// Config configures the simulator. Zero values are sensible defaults.
+type Config struct {
+	Addr      string            // default 127.0.0.1:0
+	Accounts  map[string]string // ClientID → shared secret; required
+	GatewayID uint32            // SMGW code in MsgIDs (6 digits); default 123456
+
+	Stat         string        // default DELIVRD
+	ReceiptDelay time.Duration // default 0
+
+	// Faults.
+	BusyFraction      float64       // this fraction of submits is answered status 1 and not recorded
+	TPS               float64       // per connection; submits beyond it (bucket of one second) are answered status 1
+	DropEvery         int           // every N-th accepted submit: recorded, then the connection closes unanswered
+	LateFraction      float64       // this fraction of Submit_Resps is written after LateDelay
+	LateDelay         time.Duration // default 2s
+	NoReportFraction  float64       // accepted and recorded, the report never sent
+	IDRepeatAfter     int           // after this many MsgIDs the counter restarts: the same ids again
+	Refuse            func(dest string) uint32
+	ReportRetryDelay  time.Duration // default 200ms
+	ReportMaxAttempts int           // default 5
+
+	// ActiveTest, when positive, is how long a connection may be idle
+	// before the gateway sends its keep-alive; unanswered within
+	// RequestTimeout (default 10s) the connection closes.
+	ActiveTest     time.Duration
+	RequestTimeout time.Duration
+	Window         int // default 16
+	ReportWorkers  int // default 16
+	HandlerWorkers int // default 8
+	Seed           uint64
+	Logger         *slog.Logger
+}
+
+// Message is what a handset received.
+type Message struct {
+	Account    string
+	Src        string // SrcTermID
+	Dest       string
+	Text       string
+	MsgFormat  byte
+	Parts      int
+	MsgIDs     []smgp.MsgID
+	Incomplete bool
+}
+
+type partKey struct {
+	account, src, dest string
+	ref                uint16
+	total              uint8
+}
+
+type pending struct {
+	msg   Message
+	parts map[uint8][]byte
+	ids   map[uint8]smgp.MsgID
+}
+
+type report struct {
+	account, src, dest string
+	rp                 smgp.Report
+	tries              int
+}
+
+// Server is a running simulator.
+type Server struct {
+	cfg Config
+	ln  net.Listener
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	rnd        *rand.Rand
+	received   map[string][]Message
+	partial    map[partKey]*pending
+	conns      map[*conn]struct{}
+	reportQ    map[string]chan *report
+	seq        uint32
+	issued     []smgp.MsgID
+	idCount    int
+	duplicates int
+
+	submits, accepted, busy, reports, reportsAcked, exited, dropped atomic.Int64
+}
+
+type conn struct {
+	s       *cnsms.Session
+	account string
+	mode    byte
+	limiter *rate.Limiter
+}
+
+// Start listens and serves until Close.
+func Start(cfg Config) (*Server, error) {
+	if len(cfg.Accounts) == 0 {
+		return nil, errors.New("smgw: no accounts")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.GatewayID == 0 {
+		cfg.GatewayID = 123456
+	}
+	if cfg.Stat == "" {
+		cfg.Stat = "DELIVRD"
+	}
+	if cfg.LateDelay <= 0 {
+		cfg.LateDelay = 2 * time.Second
+	}
+	if cfg.ReportRetryDelay <= 0 {
+		cfg.ReportRetryDelay = 200 * time.Millisecond
+	}
+	if cfg.ReportMaxAttempts <= 0 {
+		cfg.ReportMaxAttempts = 5
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 16
+	}
+	if cfg.ReportWorkers <= 0 {
+		cfg.ReportWorkers = 16
+	}
+	if cfg.HandlerWorkers <= 0 {
+		cfg.HandlerWorkers = 8
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, ln: ln, log: cfg.Logger.With("component", "smgw"), ctx: ctx, cancel: cancel,
+		rnd:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9E3779B97F4A7C15)),
+		received: map[string][]Message{}, partial: map[partKey]*pending{},
+		conns: map[*conn]struct{}{}, reportQ: map[string]chan *report{},
+	}
+	for a := range cfg.Accounts {
+		s.reportQ[a] = make(chan *report, 1<<16)
+	}
+	s.wg.Go(s.accept)
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops listening and closes every connection.
+func (s *Server) Close() error {
+	s.cancel()
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.s.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// Stats are counters since Start.
+type Stats struct {
+	Submits, Accepted, Busy, Reports, ReportsAcked int64
+	Exited                                         int64 // connections the SP closed with Exit
+	Dropped                                        int64 // connections closed by DropEvery
+	Duplicates                                     int
+	Conns                                          int
+	// Keep-alives on the connections open now: ours the SP answered, and
+	// the SP's we answered.
+	KeepAlivesAnswered, KeepAlivesReceived int64
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	d, n := s.duplicates, len(s.conns)
+	var kaA, kaR int64
+	for c := range s.conns {
+		a, r := c.s.KeepAlives()
+		kaA, kaR = kaA+a, kaR+r
+	}
+	s.mu.Unlock()
+	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
+		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
+}
+
+// Received returns what dest's handset got, then long messages still
+// missing parts (Incomplete).
+func (s *Server) Received(dest string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append([]Message(nil), s.received[dest]...)
+	var inc []Message
+	for k, p := range s.partial {
+		if k.dest == dest {
+			m := p.msg
+			m.Incomplete = true
+			m.Parts = len(p.parts)
+			inc = append(inc, m)
+		}
+	}
+	sort.Slice(inc, func(i, j int) bool { return inc[i].Text < inc[j].Text })
+	return append(out, inc...)
+}
+
+func (s *Server) accept() {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.wg.Go(func() { s.serve(nc) })
+	}
+}
+
+func (s *Server) serve(nc net.Conn) {
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReaderSize(nc, 32<<10)
+	f, err := cnsms.ReadFrame(br, cnsms.DefaultMaxFrame)
+	if err != nil || f.Cmd != smgp.CmdLogin {
+		nc.Close()
+		return
+	}
+	req, err := smgp.DecodeLogin(f.Body)
+	status := smgp.StatusOK
+	var secret string
+	switch {
+	case err != nil:
+		status = smgp.StatusBadStructure
+	case req.Version > smgp.Version3:
+		status = smgp.StatusVersionTooHigh
+	case req.LoginMode > smgp.ModeTransmit:
+		status = smgp.StatusBadStructure
+	default:
+		var ok bool
+		secret, ok = s.cfg.Accounts[req.ClientID]
+		if !ok || smgp.AuthenticatorClient(req.ClientID, secret, req.Timestamp) != req.Authenticator {
+			status = smgp.StatusAuthFailed
+		}
+	}
+	resp := smgp.LoginResp{Status: status, Version: smgp.Version3}
+	if req != nil {
+		resp.Authenticator = smgp.AuthenticatorServer(status, req.Authenticator, secret)
+	}
+	if _, err := nc.Write(cnsms.AppendFrame(nil, cnsms.Frame{Cmd: smgp.CmdLoginResp, Seq: f.Seq, Body: smgp.AppendLoginResp(nil, &resp)})); err != nil || status != smgp.StatusOK {
+		nc.Close()
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c := &conn{account: req.ClientID, mode: req.LoginMode}
+	if s.cfg.TPS > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.TPS), max(1, int(s.cfg.TPS)))
+	}
+	c.s = cnsms.NewSession(nc, br, cnsms.SessionConfig{
+		Dialect:        smgp.Dialect(),
+		Window:         s.cfg.Window,
+		ActiveTest:     s.keepAlive(),
+		RequestTimeout: s.cfg.RequestTimeout,
+		Handler:        func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
+		HandlerWorkers: s.cfg.HandlerWorkers,
+		Inline:         s.cfg.LateFraction == 0, // a late answer sleeps in the handler
+		Logger:         s.log,
+	})
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	if c.mode != smgp.ModeSend {
+		for range s.cfg.ReportWorkers {
+			wg.Go(func() { s.reportLoop(c) })
+		}
+	}
+	select {
+	case <-c.s.Done():
+	case <-s.ctx.Done():
+		c.s.Close()
+	}
+	wg.Wait()
+	if errors.Is(c.s.Err(), cnsms.ErrPeerTerminated) {
+		s.exited.Add(1)
+	}
+	c.s.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *Server) chance(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rnd.Float64() < p
+}
+
+func (s *Server) newID() smgp.MsgID {
+	s.seq++
+	return smgp.NewMsgID(s.cfg.GatewayID, time.Now().In(smgp.CST), s.seq)
+}
+
+func (s *Server) nextID() smgp.MsgID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.cfg.IDRepeatAfter; n > 0 && s.idCount >= n {
+		id := s.issued[s.idCount%n]
+		s.idCount++
+		return id
+	}
+	id := s.newID()
+	if s.cfg.IDRepeatAfter > 0 {
+		s.issued = append(s.issued, id)
+	}
+	s.idCount++
+	return id
+}
+
+func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bool) {
+	if f.Cmd != smgp.CmdSubmit {
+		return nil, true
+	}
+	s.submits.Add(1)
+	sub, err := smgp.DecodeSubmit(f.Body)
+	if err != nil {
+		return smgp.AppendSubmitResp(nil, &smgp.SubmitResp{Status: smgp.StatusBadStructure}), false
+	}
+	status := s.check(c, sub)
+	if status == smgp.StatusOK && (s.chance(s.cfg.BusyFraction) || (c.limiter != nil && !c.limiter.Allow())) {
+		status = smgp.StatusSystemBusy
+		s.busy.Add(1)
+	}
+	var id smgp.MsgID
+	if status == smgp.StatusOK {
+		id = s.nextID()
+		n := s.accepted.Add(1)
+		s.record(c.account, sub, id)
+		if sub.NeedReport == 1 && !s.chance(s.cfg.NoReportFraction) {
+			s.scheduleReport(c.account, sub, id)
+		}
+		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
+			s.dropped.Add(1)
+			go c.s.Close() // not from this worker: Close waits for it
+			return nil, true
+		}
+	}
+	if s.chance(s.cfg.LateFraction) {
+		select {
+		case <-time.After(s.cfg.LateDelay):
+		case <-ctx.Done():
+			return nil, true
+		}
+	}
+	return smgp.AppendSubmitResp(make([]byte, 0, 14), &smgp.SubmitResp{MsgID: id, Status: status}), false
+}
+
+func (s *Server) check(c *conn, sub *smgp.Submit) uint32 {
+	switch {
+	case c.mode == smgp.ModeReceive:
+		return smgp.StatusBadCommand
+	case len(sub.Content) == 0 || len(sub.Content) > smgp.MaxContent:
+		return smgp.StatusBadMsgLength
+	case sub.MsgType != smgp.MsgTypeMT && sub.MsgType != smgp.MsgTypeP2P:
+		return smgp.StatusBadMsgType
+	case sub.Priority > 3:
+		return smgp.StatusBadPriority
+	}
+	if sub.TLVs.Byte(smgp.TagTPUdhi) != 0 {
+		total, num := sub.TLVs.Byte(smgp.TagPkTotal), sub.TLVs.Byte(smgp.TagPkNumber)
+		if total == 0 || num == 0 || num > total {
+			return smgp.StatusBadStructure
+		}
+	}
+	for _, d := range sub.Dest {
+		if d == "" {
+			return smgp.StatusBadDestTermID
+		}
+		if s.cfg.Refuse != nil {
+			if r := s.cfg.Refuse(d); r != 0 {
+				return r
+			}
+		}
+	}
+	return smgp.StatusOK
+}
+
+func (s *Server) record(account string, sub *smgp.Submit, id smgp.MsgID) {
+	data := sub.Content
+	var h coding.UDH
+	if sub.TLVs.Byte(smgp.TagTPUdhi) != 0 {
+		var err error
+		h, data, err = coding.SplitUDH(sub.Content)
+		if err != nil {
+			h = coding.UDH{}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, dest := range sub.Dest {
+		m := Message{Account: account, Src: sub.SrcTermID, Dest: dest, MsgFormat: sub.MsgFormat, Parts: 1, MsgIDs: []smgp.MsgID{id}}
+		if !h.Concat || h.Total <= 1 {
+			m.Text, _ = cnsms.DecodeText(sub.MsgFormat, data)
+			s.received[dest] = append(s.received[dest], m)
+			continue
+		}
+		k := partKey{account: account, src: sub.SrcTermID, dest: dest, ref: h.Ref, total: h.Total}
+		p := s.partial[k]
+		if p == nil {
+			p = &pending{msg: m, parts: map[uint8][]byte{}, ids: map[uint8]smgp.MsgID{}}
+			s.partial[k] = p
+		}
+		if _, dup := p.parts[h.Seq]; dup {
+			s.duplicates++
+			continue
+		}
+		p.parts[h.Seq] = append([]byte(nil), data...)
+		p.ids[h.Seq] = id
+		if len(p.parts) < int(h.Total) {
+			continue
+		}
+		delete(s.partial, k)
+		var all []byte
+		m.MsgIDs = m.MsgIDs[:0]
+		for i := uint8(1); i <= h.Total; i++ {
+			all = append(all, p.parts[i]...)
+			m.MsgIDs = append(m.MsgIDs, p.ids[i])
+		}
+		m.Parts = int(h.Total)
+		m.Text, _ = cnsms.DecodeText(sub.MsgFormat, all)
+		s.received[dest] = append(s.received[dest], m)
+	}
+}
+
+func (s *Server) scheduleReport(account string, sub *smgp.Submit, id smgp.MsgID) {
+	now := time.Now().In(smgp.CST).Format("0601021504")
+	text := sub.Content
+	if sub.TLVs.Byte(smgp.TagTPUdhi) != 0 {
+		if _, rest, err := coding.SplitUDH(text); err == nil {
+			text = rest
+		}
+	}
+	text = text[:min(len(text), 20)]
+	for _, dest := range sub.Dest {
+		r := &report{account: account, src: sub.SrcTermID, dest: dest,
+			rp: smgp.Report{MsgID: id, Sub: "001", Dlvrd: "001", SubmitDate: now, DoneDate: now, Stat: s.cfg.Stat, Err: "000", Text: text}}
+		if s.cfg.ReceiptDelay > 0 {
+			time.AfterFunc(s.cfg.ReceiptDelay, func() { s.queue(r) })
+		} else {
+			s.queue(r)
+		}
+	}
+}
+
+func (s *Server) queue(r *report) {
+	select {
+	case s.reportQ[r.account] <- r:
+	default:
+		s.log.Warn("report queue full, report dropped", "account", r.account)
+	}
+}
+
+func (s *Server) reportLoop(c *conn) {
+	q := s.reportQ[c.account]
+	for {
+		var r *report
+		select {
+		case r = <-q:
+		case <-c.s.Done():
+			return
+		}
+		content, err := smgp.AppendReport(make([]byte, 0, 122), &r.rp)
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		did := s.newID()
+		s.mu.Unlock()
+		d := smgp.Deliver{MsgID: did, IsReport: 1, MsgFormat: cnsms.FmtASCII, RecvTime: time.Now().In(smgp.CST).Format("20060102150405"),
+			SrcTermID: r.dest, DestTermID: r.src, Content: content}
+		body, err := smgp.AppendDeliver(make([]byte, 0, 220), &d)
+		if err != nil {
+			continue
+		}
+		s.reports.Add(1)
+		f, err := c.s.Request(s.ctx, smgp.CmdDeliver, body)
+		if err == nil {
+			if dr, derr := smgp.DecodeDeliverResp(f.Body); derr == nil && dr.Status == smgp.StatusOK {
+				s.reportsAcked.Add(1)
+				continue
+			}
+		}
+		r.tries++
+		if r.tries >= s.cfg.ReportMaxAttempts {
+			s.log.Warn("report given up", "msg_id", r.rp.MsgID.String())
+			continue
+		}
+		time.AfterFunc(s.cfg.ReportRetryDelay, func() { s.queue(r) })
+		if c.s.Err() != nil {
+			return
+		}
+	}
+}
+
+// SendMO sends text from handset src to dest (our number) over one of
+// account's receiving connections, as UCS2, with TP_udhi and a UDH when
+// long. It returns the first non-zero Deliver_Resp status as an error.
+func (s *Server) SendMO(ctx context.Context, account, src, dest, text string) error {
+	s.mu.Lock()
+	var c *conn
+	for k := range s.conns {
+		if k.account == account && k.mode != smgp.ModeSend && k.s.Err() == nil {
+			c = k
+			break
+		}
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("smgw: no receiving connection of %q", account)
+	}
+	plan, err := cnsms.Split(text, cnsms.UCS2, moRef(src, text))
+	if err != nil {
+		return err
+	}
+	for _, part := range plan.Parts {
+		s.mu.Lock()
+		id := s.newID()
+		s.mu.Unlock()
+		d := smgp.Deliver{MsgID: id, MsgFormat: plan.MsgFmt, RecvTime: time.Now().In(smgp.CST).Format("20060102150405"),
+			SrcTermID: src, DestTermID: dest, Content: part}
+		if plan.UDHI {
+			d.TLVs = smgp.TLVs{{Tag: smgp.TagTPUdhi, Value: []byte{1}}}
+		}
+		body, err := smgp.AppendDeliver(nil, &d)
+		if err != nil {
+			return err
+		}
+		f, err := c.s.Request(ctx, smgp.CmdDeliver, body)
+		if err != nil {
+			return err
+		}
+		dr, err := smgp.DecodeDeliverResp(f.Body)
+		if err != nil {
+			return err
+		}
+		if dr.Status != smgp.StatusOK {
+			return smgp.StatusErr(dr.Status)
+		}
+	}
+	return nil
+}
+
+// ExitAll sends Exit on every connection and waits for the answers.
+func (s *Server) ExitAll(ctx context.Context) {
+	s.mu.Lock()
+	var cs []*conn
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		_ = c.s.Terminate(ctx)
+	}
+}
+
+// moRef is the concatenation reference of an MO: the same for the same
+// handset and text, as a gateway redelivering a message keeps its UDH.
+func moRef(src, text string) byte {
+	h := fnv.New32a()
+	h.Write([]byte(src))
+	h.Write([]byte(text))
+	return byte(h.Sum32())
+}
+
+func (s *Server) keepAlive() time.Duration {
+	if s.cfg.ActiveTest > 0 {
+		return s.cfg.ActiveTest
+	}
+	return -1
+}
