@@ -64,6 +64,7 @@ type PipelineConfig struct {
 	Source    string                 // source address, default "12123"
 	Now       func() time.Time
 	Wake      func() // tells the sender that new messages are due
+	Safety    Safety // content check, audience limit, id conflicts (safety.go)
 	Logger    *slog.Logger
 	Metrics   *Metrics
 }
@@ -107,6 +108,8 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		cands    []policy.Candidate
 		cancels  []string
 		contacts []ledger.Contact
+		decided  []int        // records that made decisions (their ids are checked for conflicts)
+		crowd    map[int]bool // candidates of an audience over Safety.MaxAudience
 	)
 	for i := range batch {
 		e := batch[i].Event
@@ -125,20 +128,38 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		for _, s := range res.Skipped {
 			m.skipped.WithLabelValues(s.RuleID, s.Reason).Inc()
 		}
+		if len(res.Decisions) > 0 {
+			decided = append(decided, i)
+		}
 		for j := range res.Decisions {
 			d := &res.Decisions[j]
 			m.fired.WithLabelValues(d.RuleID).Inc()
 			if len(d.Regions) > 0 {
+				first := len(cands)
 				if err := p.cfg.Directory.ContactsInRegions(ctx, d.Regions, func(phone string) error {
 					cands = append(cands, p.candidate(e, d, phone, now))
 					return nil
 				}); err != nil {
 					return fmt.Errorf("dispatch: audience of %s: %w", d.RuleID, err)
 				}
+				if n, limit := len(cands)-first, p.cfg.Safety.MaxAudience; limit > 0 && n > limit {
+					p.cfg.Logger.Warn("advisory audience over the limit: held for approval", "rule", d.RuleID, "audience", audienceNote(n, limit))
+					if crowd == nil {
+						crowd = map[int]bool{}
+					}
+					for j := first; j < len(cands); j++ {
+						crowd[j] = true
+					}
+				}
 				continue
 			}
 			cands = append(cands, p.candidate(e, d, d.Recipient, now))
 		}
+	}
+	// An id reused with different content: reject those records (they go
+	// to the DLQ) before anything of the batch is stored.
+	if err := p.conflicts(ctx, batch, decided); err != nil {
+		return err
 	}
 	// An advisory reaches the contacts of earlier batches (the directory
 	// flushes its queue first), as when each batch wrote its own. A Sync
@@ -151,6 +172,7 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		if err := p.cfg.Policy.Apply(ctx, cands, now); err != nil {
 			return fmt.Errorf("dispatch: %w", err)
 		}
+		p.hold(cands, crowd)
 		msgs := make([]*message.Message, len(cands))
 		for i, c := range cands {
 			msgs[i] = c.Msg
@@ -160,6 +182,7 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			return fmt.Errorf("dispatch: store %d messages: %w", len(msgs), err)
 		}
 		m.ledgerSeconds.WithLabelValues("insert").Observe(time.Since(start).Seconds())
+		p.countHeld(msgs, func(msg *message.Message) bool { return msg.CreatedAt.Equal(now) })
 		due := false
 		for _, msg := range msgs {
 			if !msg.CreatedAt.Equal(now) {

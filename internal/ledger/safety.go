@@ -11,10 +11,11 @@ import (
 // event-id conflicts, messages held for an operator, and a write probe.
 type Safety interface {
 	// RecordEvents stores each event's content hash under its id unless
-	// the id is stored already, and returns the ids stored with a
-	// different hash (an id reused for other content). Hashes of one id
-	// given twice in hs are compared with each other too.
-	RecordEvents(ctx context.Context, hs []EventHash) (conflicts map[string]bool, err error)
+	// the id is stored already (the first of hs wins for an id given
+	// twice), and returns the hash stored for every id of hs: an entry
+	// that differs from the caller's hash is an id reused for other
+	// content.
+	RecordEvents(ctx context.Context, hs []EventHash) (stored map[string]string, err error)
 	// PruneEvents deletes event hashes recorded before before.
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
 

@@ -10,25 +10,22 @@ import (
 )
 
 // RecordEvents implements ledger.Store.
-func (s *Store) RecordEvents(ctx context.Context, hs []ledger.EventHash) (map[string]bool, error) {
+func (s *Store) RecordEvents(ctx context.Context, hs []ledger.EventHash) (map[string]string, error) {
 	if len(hs) == 0 {
 		return nil, nil
 	}
 	nowN := s.now()
-	conflicts := map[string]bool{}
+	stored := map[string]string{}
 	err := s.write(ctx, func(t *wtx) error {
-		clear(conflicts)
-		first := map[string]string{} // id -> hash it must have
+		clear(stored)
+		seen := map[string]bool{}
 		var ids []string
 		var rows []any
 		for _, h := range hs {
-			if prev, ok := first[h.EventID]; ok {
-				if prev != h.Hash {
-					conflicts[h.EventID] = true
-				}
+			if seen[h.EventID] {
 				continue
 			}
-			first[h.EventID] = h.Hash
+			seen[h.EventID] = true
 			ids = append(ids, h.EventID)
 			rows = append(rows, h.EventID, h.Hash, nowN)
 		}
@@ -47,9 +44,7 @@ func (s *Store) RecordEvents(ctx context.Context, hs []ledger.EventHash) (map[st
 				if err := r.Scan(&id, &h); err != nil {
 					return err
 				}
-				if first[id] != h {
-					conflicts[id] = true
-				}
+				stored[id] = h
 				return nil
 			}, `SELECT event_id, hash FROM event_hashes WHERE `+in, args...)
 		})
@@ -57,7 +52,7 @@ func (s *Store) RecordEvents(ctx context.Context, hs []ledger.EventHash) (map[st
 	if err != nil {
 		return nil, fmt.Errorf("ledger record events: %w", err)
 	}
-	return conflicts, nil
+	return stored, nil
 }
 
 // PruneEvents implements ledger.Store.
