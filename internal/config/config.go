@@ -391,7 +391,7 @@ func (c *Config) Validate() error {
 	if c.HTTP.AdminListen != "" && c.HTTP.AdminTokenFile == "" && !loopback(c.HTTP.AdminListen) {
 		add("http.admin_listen: %s is not loopback: set http.admin_token_file (reload, pprof and the held-message API need a token there)", c.HTTP.AdminListen)
 	}
-	if c.HTTP.AdminListen != "" && c.HTTP.AdminListen == c.HTTP.Listen {
+	if c.HTTP.AdminListen != "" && c.HTTP.AdminListen == c.HTTP.Listen && !strings.HasSuffix(c.HTTP.Listen, ":0") {
 		add("http.admin_listen: must differ from http.listen")
 	}
 	if c.Kafka.DLQMaxBytes < 0 || c.Safety.MaxAudience < 0 {
