@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,11 +50,12 @@ func (a *App) Readiness() error {
 	if !a.ready.Load() {
 		return errors.New("starting or draining")
 	}
+	var errs []string
 	if err := a.consumer.Health(); err != nil {
-		return err
+		errs = append(errs, err.Error())
 	}
 	if err := a.ledgerHealth(); err != nil {
-		return err
+		errs = append(errs, err.Error())
 	}
 	var down []string
 	for n, c := range a.clients {
@@ -62,7 +64,11 @@ func (a *App) Readiness() error {
 		}
 	}
 	if len(down) > 0 {
-		return fmt.Errorf("no bind up for %v", down)
+		slices.Sort(down)
+		errs = append(errs, fmt.Sprintf("no bind up for %v", down))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ type poisonGateway struct {
 	w     *kafka.Writer
 }
 
-func startPoisonGateway(t *testing.T, maxAudience int) *poisonGateway {
+func startPoisonGateway(t *testing.T, maxAudience int, tune ...func(*config.Config)) *poisonGateway {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -85,6 +85,9 @@ func startPoisonGateway(t *testing.T, maxAudience int) *poisonGateway {
 		t.Cleanup(func() { s.Close() })
 		cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: c.Name, Addr: s.Addr(), SystemID: "12123", Password: "ops",
 			Binds: 1, Window: 64, ResponseTimeout: config.Duration(10 * time.Second), EnquireLink: config.Duration(30 * time.Second)})
+	}
+	for _, f := range tune {
+		f(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
