@@ -117,8 +117,10 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		res, err := ev.Evaluate(e, now)
 		if err != nil {
 			// A rule that fails at run time on a valid event is an
-			// operator's bug: the event must not be lost, so the batch
-			// is retried (and the failure shows in metrics and logs).
+			// operator's bug: the batch is retried (the failure shows in
+			// metrics and logs); if the event keeps failing alone while
+			// the ledger is healthy, the consumer dead-letters it as
+			// unprocessable (ingest) so it cannot stall its partition.
 			m.ruleErrors.Inc()
 			return fmt.Errorf("dispatch: evaluate event %s: %w", e.ID, err)
 		}
