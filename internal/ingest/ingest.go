@@ -586,12 +586,15 @@ func (c *Consumer) handle(ctx context.Context, dlq *kafka.Writer, records []Reco
 				mid := len(records) / 2
 				return c.handle(ctx, dlq, records[:mid]) && c.handle(ctx, dlq, records[mid:])
 			}
-			if pr, ok := c.h.(Prober); !ok || pr.Probe(ctx) == nil {
+			// Only a handler that can prove it is healthy lets a record
+			// go: without a probe an unrecognised outage would empty the
+			// stream into the DLQ.
+			if pr, ok := c.h.(Prober); ok && pr.Probe(ctx) == nil {
 				c.m.Unprocessable.Inc()
 				_, ok := c.reject(ctx, dlq, records, []Rejection{{Index: 0, Reason: ReasonUnprocessable, Err: err}})
 				return ok
 			}
-			fails = 0 // the probe failed: an outage after all
+			fails = 0 // the probe failed (or there is none): an outage, retry
 		}
 		if !sleep(ctx, c.backoff(attempt)) {
 			return false

@@ -67,7 +67,8 @@ func (e *RejectError) Error() string {
 // on works (for the gateway: the ledger takes writes). When one record
 // fails alone PoisonAttempts times with an error that is not transient,
 // the consumer probes: a healthy probe makes the record poison (it goes to
-// the DLQ), a failing one an outage (the record is retried).
+// the DLQ), a failing one an outage (the record is retried). A Handler
+// without a probe never loses a record this way: it is retried for ever.
 type Prober interface {
 	Probe(ctx context.Context) error
 }
