@@ -122,7 +122,9 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			// the ledger is healthy, the consumer dead-letters it as
 			// unprocessable (ingest) so it cannot stall its partition.
 			m.ruleErrors.Inc()
-			return fmt.Errorf("dispatch: evaluate event %s: %w", e.ID, err)
+			// The error names the type, not the id: an id may carry a
+			// licence number (the record's position is in the consumer's log).
+			return fmt.Errorf("dispatch: evaluate a %s event: %w", e.Type, err)
 		}
 		for _, c := range res.Cancels {
 			cancels = append(cancels, c.CancelKey)

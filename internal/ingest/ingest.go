@@ -577,7 +577,7 @@ func (c *Consumer) handle(ctx context.Context, dlq *kafka.Writer, records []Reco
 		transient := c.cfg.Transient(err)
 		c.log.Warn("handler failed; retrying", "records", len(records), "attempt", attempt, "transient", transient,
 			"first", fmt.Sprintf("%s/%d@%d", first.Topic, first.Partition, first.Offset),
-			"last", fmt.Sprintf("%s/%d@%d", last.Topic, last.Partition, last.Offset), "err", err)
+			"last", fmt.Sprintf("%s/%d@%d", last.Topic, last.Partition, last.Offset), "err", Scrub(err.Error()))
 		if !transient {
 			fails++
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,6 +107,7 @@ func Transient(err error) bool {
 // prefix of the value (then of the key, and drops the original headers),
 // with the original size and SHA-256 in headers, so it always fits.
 func deadLetter(m *kafka.Message, reason, errText string, limit int) kafka.Message {
+	errText = Scrub(errText)
 	if len(errText) > dlqErrorMax {
 		errText = errText[:dlqErrorMax]
 	}
@@ -196,4 +198,17 @@ func reasonOf(err error) string {
 		r = event.ReasonMalformedJSON
 	}
 	return string(r)
+}
+
+// longNumber matches what may be a phone or ID number: 7 or more digits in
+// a row (an ID number may end in X).
+var longNumber = regexp.MustCompile(`[0-9]{7,}[0-9Xx]?`)
+
+// Scrub masks long digit runs in an error text (all but the first 3 and
+// last 2 digits), so that an error that quotes a value — a handler's, a
+// driver's — cannot put a phone or ID number in a DLQ header or a log line.
+func Scrub(s string) string {
+	return longNumber.ReplaceAllStringFunc(s, func(d string) string {
+		return d[:3] + strings.Repeat("*", len(d)-5) + d[len(d)-2:]
+	})
 }

@@ -343,3 +343,16 @@ func TestStallVisible(t *testing.T) {
 	waitFor(t, "lag back to 0", func() bool { return c.CommittedLag() == 0 && c.Health() == nil && value(m.Stalled) == 0 })
 	stop()
 }
+
+func TestScrub(t *testing.T) {
+	for in, want := range map[string]string{
+		"cannot convert '13812345678' to int":   "cannot convert '138******78' to int",
+		"id 31011519780904256X bad":             "id 310*************6X bad",
+		"offset 123456 and code 1625 stay":      "offset 123456 and code 1625 stay",
+		"gen-n-42 at 2026-11-27T10:00:00+08:00": "gen-n-42 at 2026-11-27T10:00:00+08:00",
+	} {
+		if got := Scrub(in); got != want {
+			t.Errorf("Scrub(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
