@@ -124,6 +124,9 @@ func testHeld(t *testing.T, e *env) {
 	if err != nil || len(held) != 2 || held[0].Reason != "content: link" {
 		t.Fatalf("held %v %v", held, err)
 	}
+	if sum, err := e.s.Summary(e.ctx); err != nil || sum.States[message.StateHeld] != 2 {
+		t.Fatalf("summary %v %v, want 2 held", sum.States, err)
+	}
 	e.clock.Add(time.Minute)
 	ch, err := e.s.DecideHeld(e.ctx, []int64{a.ID, q.ID}, ledger.HeldDecision{Release: true, Who: "alice", Note: "checked"})
 	if err != nil || !slices.Equal(ch, []int64{a.ID}) {
