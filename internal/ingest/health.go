@@ -34,8 +34,11 @@ func (c *Consumer) watchLag(ctx context.Context) {
 	c.m.LastProgress.Set(float64(time.Now().UnixNano()) / 1e9)
 	t := time.NewTicker(c.cfg.LagEvery)
 	defer t.Stop()
+	tr := Transport(c.cfg.TLS, c.cfg.SASL) // one connection pool for every look
+	defer tr.CloseIdleConnections()
+	cl := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second, Transport: tr}
 	for {
-		c.lookLag(ctx)
+		c.lookLag(ctx, cl)
 		select {
 		case <-ctx.Done():
 			return
@@ -44,10 +47,10 @@ func (c *Consumer) watchLag(ctx context.Context) {
 	}
 }
 
-func (c *Consumer) lookLag(ctx context.Context) {
+func (c *Consumer) lookLag(ctx context.Context, cl *kafka.Client) {
 	lctx, cancel := context.WithTimeout(ctx, max(c.cfg.LagEvery, 5*time.Second))
 	defer cancel()
-	per, err := groupLagPerTopic(lctx, c.client(), c.cfg.GroupID, c.cfg.Topics)
+	per, err := groupLagPerTopic(lctx, cl, c.cfg.GroupID, c.cfg.Topics)
 	if ctx.Err() != nil {
 		return
 	}
@@ -83,10 +86,6 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-func (c *Consumer) client() *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second, Transport: Transport(c.cfg.TLS, c.cfg.SASL)}
 }
 
 // Health says whether the consumer is making progress: an error when the
