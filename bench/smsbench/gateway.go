@@ -152,6 +152,7 @@ func (r *rig) gatewayConfig() (*config.Config, error) {
 		return nil, err
 	}
 	cfg.HTTP.Listen = addr
+	cfg.HTTP.AdminListen = "127.0.0.1:0"
 	cfg.Log.Level = "warn"
 	cfg.Sender.DrainTimeout = config.Duration(5 * time.Second)
 	if r.o.noStatus {

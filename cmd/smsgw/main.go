@@ -5,6 +5,7 @@
 //	smsgw demo [--events N] [--summary json] the whole path on embedded defaults
 //	smsgw rules check|test|preview            operators' offline tools
 //	smsgw trace --phone N | --event ID | --licence N | --plate P
+//	smsgw held list|release|drop|decisions   held messages, via the admin API
 //	smsgw version
 package main
 
@@ -45,6 +46,8 @@ commands:
   rules    check [DIR] | test [DIR] [--now TIME] | preview --event FILE [--rules DIR] [--now TIME]
   trace    --phone N | --event ID | --licence N | --plate P  [--config FILE | --ledger DSN] [--unmask]
   broker   [--listen ADDR] [--data DIR] the embedded Kafka-protocol broker on its own
+  held     list | release | drop | decisions   messages held by the content check or the
+                                     audience limit, through the admin API (see smsgw held)
   version                            print version and commit
 `
 
@@ -70,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdTrace(rest, stdout, stderr)
 	case "broker":
 		err = cmdBroker(rest, stdout, stderr)
+	case "held":
+		err = cmdHeld(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

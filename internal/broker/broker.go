@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sort"
 	"time"
 
@@ -75,6 +76,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		kfake.ClusterID("gateway"),
 	}
 	if cfg.DataDir != "" {
+		// kfake creates its files 0644 in 0755 directories: a 0700 data
+		// directory keeps them (phone numbers, ID numbers) from other users.
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("broker: data dir: %w", err)
+		}
+		if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("broker: data dir: %w", err)
+		}
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
 	if cfg.SyncWrites {

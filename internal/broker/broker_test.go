@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -124,5 +126,23 @@ func TestBadConfig(t *testing.T) {
 	}
 	if _, err := Start(context.Background(), Config{Addr: "127.0.0.1:-1"}); err == nil {
 		t.Error("Start on a bad address succeeded")
+	}
+}
+
+// TestDataDirMode: the broker's data (event records with phone and ID
+// numbers) sits in a 0700 directory.
+func TestDataDirMode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kafka")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Start(t.Context(), Config{DataDir: dir, Topics: map[string]int{"t": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	st, err := os.Stat(dir)
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir mode %v (%v), want 0700", st.Mode().Perm(), err)
 	}
 }

@@ -29,6 +29,14 @@ type Config struct {
 	Sender   Sender    `yaml:"sender"`
 	HTTP     HTTP      `yaml:"http"`
 	Log      Log       `yaml:"log"`
+	Safety   Safety    `yaml:"safety"` // limits.go
+
+	// StrictSecrets makes an inline secret (a password or a DSN with a
+	// password written in this file) an error instead of a warning.
+	StrictSecrets bool `yaml:"strict_secrets"`
+	// Warnings are problems that do not stop the gateway (inline
+	// secrets); the caller logs them.
+	Warnings []string `yaml:"-"`
 }
 
 // Kafka is where events come from and where statuses and rejects go.
@@ -42,6 +50,8 @@ type Kafka struct {
 	MaxWait        Duration `yaml:"max_wait"`
 	BatchGap       Duration `yaml:"batch_gap"` // while the handler is idle, a pause this long ends a batch; 0: batches wait max_wait
 	SessionTimeout Duration `yaml:"session_timeout"`
+	DLQMaxBytes    int      `yaml:"dlq_max_bytes"` // a bigger dead-letter copy is truncated (headers say so)
+	StallAfter     Duration `yaml:"stall_after"`   // committed lag with no commit for this long: stalled (/readyz, alert)
 	TLS            TLS      `yaml:"tls"`
 	SASL           SASL     `yaml:"sasl"`
 }
@@ -152,9 +162,13 @@ type Sender struct {
 	DrainTimeout       Duration `yaml:"drain_timeout"` // on shutdown, how long to wait for in-flight submits and receipts
 }
 
-// HTTP serves /metrics, /healthz, /readyz and /-/reload.
+// HTTP serves /metrics, /healthz and /readyz on Listen; reload, pprof and
+// the held-message API on AdminListen. AdminListen on anything but
+// loopback requires AdminTokenFile (a bearer token).
 type HTTP struct {
-	Listen string `yaml:"listen"`
+	Listen         string `yaml:"listen"`
+	AdminListen    string `yaml:"admin_listen"`     // default 127.0.0.1:9124; empty: no admin listener
+	AdminTokenFile string `yaml:"admin_token_file"` // bearer token for the admin listener; required unless it is loopback
 }
 
 // Log chooses the log format and level.
@@ -203,6 +217,8 @@ func Default() Config {
 			MaxWait:        Duration(50 * time.Millisecond),
 			BatchGap:       Duration(time.Millisecond),
 			SessionTimeout: Duration(10 * time.Second),
+			DLQMaxBytes:    512 << 10,
+			StallAfter:     Duration(2 * time.Minute),
 		},
 		Ledger: Ledger{DSN: "sqlite://data/ledger.db", Retention: Duration(30 * 24 * time.Hour),
 			Contacts: Contacts{KnownMB: 8, FlushEvery: Duration(time.Second), MaxPending: 100_000}},
@@ -221,8 +237,9 @@ func Default() Config {
 			Poll:               Duration(time.Second),
 			DrainTimeout:       Duration(15 * time.Second),
 		},
-		HTTP: HTTP{Listen: "127.0.0.1:9123"},
-		Log:  Log{Format: "text", Level: "info"},
+		HTTP:   HTTP{Listen: "127.0.0.1:9123", AdminListen: "127.0.0.1:9124"},
+		Log:    Log{Format: "text", Level: "info"},
+		Safety: DefaultSafety(),
 	}
 }
 
@@ -232,7 +249,7 @@ func LoadFile(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Load(b)
+	c, err := load(b, path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -240,16 +257,29 @@ func LoadFile(path string) (*Config, error) {
 }
 
 // Load parses YAML over Default strictly and validates the result.
-func Load(b []byte) (*Config, error) {
+func Load(b []byte) (*Config, error) { return load(b, "") }
+
+func load(b []byte, file string) (*Config, error) {
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
+	var root yaml.Node
+	_ = yaml.Unmarshal(b, &root) // it decoded above
+	var errs []error
+	warnings, serrs := c.checkSecrets(&root, file)
+	for _, e := range append(checkBounds(&root, file), serrs...) {
+		errs = append(errs, fmt.Errorf("config: %w", e))
 	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	c.Warnings = warnings
 	return &c, nil
 }
 
@@ -360,6 +390,15 @@ func (c *Config) Validate() error {
 	}
 	if s.UnknownResendLimit < 0 {
 		add("sender.unknown_resend_limit: must not be negative")
+	}
+	if c.HTTP.AdminListen != "" && c.HTTP.AdminTokenFile == "" && !loopback(c.HTTP.AdminListen) {
+		add("http.admin_listen: %s is not loopback: set http.admin_token_file (reload, pprof and the held-message API need a token there)", c.HTTP.AdminListen)
+	}
+	if c.HTTP.AdminListen != "" && c.HTTP.AdminListen == c.HTTP.Listen && !strings.HasSuffix(c.HTTP.Listen, ":0") {
+		add("http.admin_listen: must differ from http.listen")
+	}
+	if c.Kafka.DLQMaxBytes < 0 || c.Safety.MaxAudience < 0 {
+		add("kafka.dlq_max_bytes and safety.max_audience must not be negative")
 	}
 	switch c.Log.Format {
 	case "text", "json":

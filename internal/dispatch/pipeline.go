@@ -65,6 +65,7 @@ type PipelineConfig struct {
 	Source    string                 // source address, default "12123"
 	Now       func() time.Time
 	Wake      func() // tells the sender that new messages are due
+	Safety    Safety // content check, audience limit, id conflicts (safety.go)
 	Logger    *slog.Logger
 	Metrics   *Metrics
 }
@@ -112,7 +113,9 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		contacts []ledger.Contact
 		inhs     []ledger.Inhibition
 		evs      = make([]*event.Event, 0, len(batch))
-		due      bool // a message to send now: the sender is woken once the batch's states and cancellations are stored
+		due      bool         // a message to send now: the sender is woken once the batch's states and cancellations are stored
+		decided  []int        // records that made decisions (their ids are checked for conflicts)
+		crowd    map[int]bool // candidates of an audience over Safety.MaxAudience
 	)
 	for i := range batch {
 		e := batch[i].Event
@@ -121,10 +124,14 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		res, err := ev.Evaluate(e, now)
 		if err != nil {
 			// A rule that fails at run time on a valid event is an
-			// operator's bug: the event must not be lost, so the batch
-			// is retried (and the failure shows in metrics and logs).
+			// operator's bug: the batch is retried (the failure shows in
+			// metrics and logs); if the event keeps failing alone while
+			// the ledger is healthy, the consumer dead-letters it as
+			// unprocessable (ingest) so it cannot stall its partition.
 			m.ruleErrors.Inc()
-			return fmt.Errorf("dispatch: evaluate event %s: %w", e.ID, err)
+			// The error names the type, not the id: an id may carry a
+			// licence number (the record's position is in the consumer's log).
+			return fmt.Errorf("dispatch: evaluate a %s event: %w", e.Type, err)
 		}
 		for _, c := range res.Cancels {
 			cancels = append(cancels, c.CancelKey)
@@ -135,21 +142,39 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 				cands = append(cands, noRecipient(e, s.RuleID, now))
 			}
 		}
+		if len(res.Decisions) > 0 {
+			decided = append(decided, i)
+		}
 		for j := range res.Decisions {
 			d := &res.Decisions[j]
 			m.fired.WithLabelValues(d.RuleID).Inc()
 			inhs = append(inhs, inhibitions(d)...)
 			if len(d.Regions) > 0 {
+				first := len(cands)
 				if err := p.cfg.Directory.ContactsInRegions(ctx, d.Regions, func(phone string) error {
 					cands = append(cands, p.candidate(e, d, phone, now))
 					return nil
 				}); err != nil {
 					return fmt.Errorf("dispatch: audience of %s: %w", d.RuleID, err)
 				}
+				if n, limit := len(cands)-first, p.cfg.Safety.MaxAudience; limit > 0 && n > limit {
+					p.cfg.Logger.Warn("advisory audience over the limit: held for approval", "rule", d.RuleID, "audience", audienceNote(n, limit))
+					if crowd == nil {
+						crowd = map[int]bool{}
+					}
+					for j := first; j < len(cands); j++ {
+						crowd[j] = true
+					}
+				}
 				continue
 			}
 			cands = append(cands, p.candidate(e, d, d.Recipient, now))
 		}
+	}
+	// An id reused with different content: reject those records (they go
+	// to the DLQ) before anything of the batch is stored.
+	if err := p.conflicts(ctx, batch, decided); err != nil {
+		return err
 	}
 	// An advisory reaches the contacts of earlier batches (the directory
 	// flushes its queue first), as when each batch wrote its own. A Sync
@@ -166,6 +191,7 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		if err := p.cfg.Policy.ApplyCaps(ctx, cands, now, setCaps(ev)); err != nil {
 			return fmt.Errorf("dispatch: %w", err)
 		}
+		p.hold(cands, crowd)
 		msgs := make([]*message.Message, len(cands))
 		for i, c := range cands {
 			msgs[i] = c.Msg
@@ -175,6 +201,7 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			return fmt.Errorf("dispatch: store %d messages: %w", len(msgs), err)
 		}
 		m.ledgerSeconds.WithLabelValues("insert").Observe(time.Since(start).Seconds())
+		p.countHeld(msgs, func(msg *message.Message) bool { return msg.CreatedAt.Equal(now) })
 		for _, msg := range msgs {
 			if !msg.CreatedAt.Equal(now) {
 				m.duplicates.Inc() // an earlier delivery of this event stored it already

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/segmentio/kafka-go"
 
@@ -34,6 +37,30 @@ type Publisher struct {
 	Every   time.Duration
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// Truncated counts status records with a field cut to its limit
+	// (statusFieldMax); nil: not counted.
+	Truncated prometheus.Counter
+}
+
+// statusFieldMax bounds every string field of a status record (and its
+// key), so that one message with an oversize id can never make a record
+// the broker refuses, which would stop sms.status for every message.
+var statusFieldMax = map[string]int{
+	"key": 512, "event_id": 256, "rule_id": 128, "recipient": 32, "carrier": 32, "reason": 256,
+}
+
+// cut shortens s to at most n bytes on a rune boundary; cut reports
+// whether it did.
+func cut(s string, n int, cutAny *bool) string {
+	if len(s) <= n {
+		return s
+	}
+	*cutAny = true
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // StatusRecord is the JSON value published per status change; the record
@@ -82,15 +109,26 @@ func (p *Publisher) Once(ctx context.Context) (int, error) {
 	}
 	recs := make([]kafka.Message, len(cs))
 	for i, c := range cs {
+		cutAny := false
+		key := cut(c.Key, statusFieldMax["key"], &cutAny)
 		v, err := json.Marshal(StatusRecord{
-			Seq: c.ID, MessageID: c.MessageID, Key: c.Key, EventID: c.EventID, RuleID: c.RuleID,
-			Recipient: c.Recipient, Carrier: c.Carrier, State: string(c.State), Reason: c.Reason, At: c.At,
+			Seq: c.ID, MessageID: c.MessageID, Key: key,
+			EventID:   cut(c.EventID, statusFieldMax["event_id"], &cutAny),
+			RuleID:    cut(c.RuleID, statusFieldMax["rule_id"], &cutAny),
+			Recipient: cut(c.Recipient, statusFieldMax["recipient"], &cutAny),
+			Carrier:   cut(c.Carrier, statusFieldMax["carrier"], &cutAny),
+			State:     string(c.State),
+			Reason:    cut(c.Reason, statusFieldMax["reason"], &cutAny),
+			At:        c.At,
 		})
 		if err != nil {
 			return 0, fmt.Errorf("encode status: %w", err)
 		}
+		if cutAny && p.Truncated != nil {
+			p.Truncated.Inc()
+		}
 		recs[i] = kafka.Message{
-			Key:     []byte(c.Key),
+			Key:     []byte(key),
 			Value:   v,
 			Headers: []kafka.Header{{Key: "seq", Value: []byte(strconv.FormatInt(c.ID, 10))}},
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // envelope is the wire form of a record. data is decoded in the same pass
@@ -55,6 +56,9 @@ type decoded struct {
 // whose Reason says what kind of breach it is. value is not retained: the
 // event holds copies.
 func Decode(value []byte) (*Event, error) {
+	if !utf8.Valid(value) {
+		return nil, &InvalidError{Reason: ReasonMalformedJSON, Err: ErrUTF8}
+	}
 	d := new(decoded)
 	if !d.fast(value) {
 		d.env = envelope{}
@@ -67,6 +71,9 @@ func Decode(value []byte) (*Event, error) {
 
 // decodeJSON is Decode without the fast path, for tests that compare the two.
 func decodeJSON(value []byte) (*Event, error) {
+	if !utf8.Valid(value) {
+		return nil, &InvalidError{Reason: ReasonMalformedJSON, Err: ErrUTF8}
+	}
 	d := new(decoded)
 	if err := json.Unmarshal(value, &d.env); err != nil {
 		return nil, jsonError(err)
@@ -88,7 +95,7 @@ func (d *decoded) finish() (*Event, error) {
 	case env.Type == "":
 		return nil, missing("type")
 	case !KnownType(env.Type):
-		return nil, &InvalidError{Reason: ReasonUnknownType, Field: "type", Err: ErrUnknownType}
+		return nil, unknownType(env.Type)
 	case env.Time == "":
 		return nil, missing("time")
 	case env.DataContentType != "" && !jsonContentType(env.DataContentType):
@@ -98,7 +105,7 @@ func (d *decoded) finish() (*Event, error) {
 	}
 	t, err := time.Parse(time.RFC3339, env.Time)
 	if err != nil {
-		return nil, invalid("time", err)
+		return nil, invalid("time", ErrTime) // never the value: it may be anything, a phone number too
 	}
 	ev := &d.ev
 	ev.ID, ev.Source, ev.Type, ev.Subject, ev.Time = env.ID, env.Source, env.Type, env.Subject, t
@@ -150,7 +157,7 @@ func jsonError(err error) *InvalidError {
 	}
 	var pe *time.ParseError
 	if errors.As(err, &pe) {
-		return invalid("", err)
+		return invalid("", ErrTime) // pe names the value, which may be personal data
 	}
 	return &InvalidError{Reason: ReasonMalformedJSON, Err: err}
 }

@@ -73,3 +73,9 @@ func missing(field string) *InvalidError {
 func invalid(field string, err error) *InvalidError {
 	return &InvalidError{Reason: ReasonInvalidField, Field: field, Err: err}
 }
+
+// unknownType is the error of a type that is not one of Types; it names
+// the type (quoted, at most 64 bytes) so that the dead letter says which.
+func unknownType(t Type) *InvalidError {
+	return &InvalidError{Reason: ReasonUnknownType, Field: "type", Err: fmt.Errorf("%w %s", ErrUnknownType, quoteType(t))}
+}

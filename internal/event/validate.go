@@ -29,6 +29,9 @@ func Validate(ev *Event) error {
 		}
 		return invalid("data", ErrPayloadAbsent)
 	}
+	if err := validateLimits(ev); err != nil {
+		return err
+	}
 	switch ev.Type {
 	case TypeViolationRecorded:
 		p := ev.ViolationRecorded
@@ -94,7 +97,7 @@ func Validate(ev *Event) error {
 		}
 		return validateAdvisory(p)
 	}
-	return &InvalidError{Reason: ReasonUnknownType, Field: "type", Err: ErrUnknownType}
+	return unknownType(ev.Type)
 }
 
 func (e *Event) payloads() int {

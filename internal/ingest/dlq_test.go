@@ -44,15 +44,6 @@ func readAll(t *testing.T, addr, topic string, partition int) []kafka.Message {
 	return out
 }
 
-func header(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
 func TestDeadLetter(t *testing.T) {
 	b := startBroker(t, "")
 	defer b.Close()

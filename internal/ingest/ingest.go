@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -34,6 +33,8 @@ type Record struct {
 	Offset    int64
 	Key       []byte
 	Time      time.Time // the Kafka record timestamp
+
+	src *kafka.Message // the record as fetched, for its dead-letter copy
 }
 
 // Handler takes a batch of valid records. It returns nil only when every
@@ -60,6 +61,9 @@ const (
 	DefaultSessionTimeout = 10 * time.Second
 	DefaultBackoffMin     = 100 * time.Millisecond
 	DefaultBackoffMax     = 10 * time.Second
+	DefaultPoisonAttempts = 3
+	DefaultLagEvery       = 5 * time.Second
+	DefaultStallAfter     = 2 * time.Minute
 	dlqErrorMax           = 512 // bytes of the dlq-error header
 )
 
@@ -78,17 +82,22 @@ type Config struct {
 	GroupID         string
 	Topics          []string
 	DeadLetterTopic string
-	MaxBatch        int            // records per Handle call; default DefaultMaxBatch
-	MaxWait         time.Duration  // how long a batch waits to fill once its first record is in; default DefaultMaxWait
-	BatchGap        time.Duration  // while the handler is idle, a pause this long in the record stream ends the batch; 0: wait for MaxWait
-	MinBytes        int            // fetch request minimum; default 1
-	MaxBytes        int            // fetch request maximum; default DefaultMaxBytes
-	SessionTimeout  time.Duration  // group session; default DefaultSessionTimeout (the broker may impose a floor)
-	DecodeWorkers   int            // goroutines decoding a large batch; default GOMAXPROCS, at most 4
-	BackoffMin      time.Duration  // first retry delay after a handler or DLQ error; default DefaultBackoffMin
-	BackoffMax      time.Duration  // default DefaultBackoffMax
-	TLS             *tls.Config    // nil: plaintext
-	SASL            sasl.Mechanism // nil: no authentication
+	MaxBatch        int              // records per Handle call; default DefaultMaxBatch
+	MaxWait         time.Duration    // how long a batch waits to fill once its first record is in; default DefaultMaxWait
+	BatchGap        time.Duration    // while the handler is idle, a pause this long in the record stream ends the batch; 0: wait for MaxWait
+	MinBytes        int              // fetch request minimum; default 1
+	MaxBytes        int              // fetch request maximum; default DefaultMaxBytes
+	SessionTimeout  time.Duration    // group session; default DefaultSessionTimeout (the broker may impose a floor)
+	DecodeWorkers   int              // goroutines decoding a large batch; default GOMAXPROCS, at most 4
+	BackoffMin      time.Duration    // first retry delay after a handler or DLQ error; default DefaultBackoffMin
+	BackoffMax      time.Duration    // default DefaultBackoffMax
+	DLQMaxBytes     int              // largest dead-letter copy (key, value, headers); bigger ones are truncated; default DefaultDLQMaxBytes
+	PoisonAttempts  int              // a non-transient handler failure is retried this often before the batch is split; default DefaultPoisonAttempts
+	Transient       func(error) bool // outage errors (retried for ever, never split); default Transient
+	LagEvery        time.Duration    // how often the group's committed lag is read from the brokers; default DefaultLagEvery
+	StallAfter      time.Duration    // committed lag with no commit for this long is a stall (Stalled); default DefaultStallAfter
+	TLS             *tls.Config      // nil: plaintext
+	SASL            sasl.Mechanism   // nil: no authentication
 	Logger          *slog.Logger
 	Metrics         *Metrics // nil: unregistered metrics
 }
@@ -109,6 +118,7 @@ type Consumer struct {
 	mu       sync.Mutex
 	lag      map[partition]lagEntry
 	batchSeq uint64
+	health   health
 
 	// idle holds a token while the handler waits for a batch: the batch
 	// being gathered then ends at the next pause of BatchGap instead of
@@ -163,6 +173,21 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 	if cfg.BackoffMin <= 0 {
 		cfg.BackoffMin = DefaultBackoffMin
 	}
+	if cfg.DLQMaxBytes <= 0 {
+		cfg.DLQMaxBytes = DefaultDLQMaxBytes
+	}
+	if cfg.PoisonAttempts <= 0 {
+		cfg.PoisonAttempts = DefaultPoisonAttempts
+	}
+	if cfg.Transient == nil {
+		cfg.Transient = Transient
+	}
+	if cfg.LagEvery <= 0 {
+		cfg.LagEvery = DefaultLagEvery
+	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = DefaultStallAfter
+	}
 	if cfg.BackoffMax < cfg.BackoffMin {
 		cfg.BackoffMax = max(DefaultBackoffMax, cfg.BackoffMin)
 	}
@@ -174,14 +199,16 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Consumer{
+	c := &Consumer{
 		cfg:  cfg,
 		h:    h,
 		log:  log.With("component", "ingest", "group", cfg.GroupID),
 		m:    m,
 		lag:  map[partition]lagEntry{},
 		idle: make(chan struct{}, 1),
-	}, nil
+	}
+	c.health.progress = time.Now()
+	return c, nil
 }
 
 func (c *Consumer) readerConfig() kafka.ReaderConfig {
@@ -225,7 +252,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		Transport:    Transport(c.cfg.TLS, c.cfg.SASL),
 	}
 	c.log.Info("consumer starting", "topics", c.cfg.Topics, "dlq", c.cfg.DeadLetterTopic)
+	wctx, stopWatch := context.WithCancel(ctx)
+	var watch sync.WaitGroup
+	watch.Go(func() { c.watchLag(wctx) })
 	err := c.loop(ctx, r, dlq)
+	stopWatch()
+	watch.Wait()
 	// Leave the group before anything else so that the partitions move
 	// to the other members at once.
 	if cerr := r.Close(); cerr != nil {
@@ -276,7 +308,7 @@ func (c *Consumer) loop(ctx context.Context, r *kafka.Reader, dlq *kafka.Writer)
 		if !ok {
 			break
 		}
-		if len(p.records) > 0 && !c.handle(ctx, p.records) {
+		if len(p.records) > 0 && !c.handle(ctx, dlq, p.records) {
 			return nil
 		}
 		c.commit(ctx, r, p.msgs)
@@ -394,11 +426,11 @@ func (c *Consumer) prepare(ctx context.Context, dlq *kafka.Writer, batch []kafka
 		m := &batch[i]
 		perTopic[m.Topic]++
 		if errs[i] != nil {
-			dead = append(dead, deadLetter(m, errs[i]))
+			dead = append(dead, deadLetter(m, reasonOf(errs[i]), errs[i].Error(), c.cfg.DLQMaxBytes))
 			continue
 		}
 		records = append(records, Record{Event: evs[i], Topic: m.Topic, Partition: m.Partition,
-			Offset: m.Offset, Key: m.Key, Time: m.Time})
+			Offset: m.Offset, Key: m.Key, Time: m.Time, src: m})
 	}
 	for t, n := range perTopic {
 		c.m.Records.WithLabelValues(t).Add(float64(n))
@@ -435,32 +467,16 @@ func (c *Consumer) decode(batch []kafka.Message) ([]*event.Event, []error) {
 	return evs, errs
 }
 
-func deadLetter(m *kafka.Message, err error) kafka.Message {
-	reason := event.ReasonOf(err)
-	if reason == "" {
-		reason = event.ReasonMalformedJSON
-	}
-	msg := err.Error()
-	if len(msg) > dlqErrorMax {
-		msg = msg[:dlqErrorMax]
-	}
-	headers := make([]kafka.Header, 0, 5+len(m.Headers))
-	headers = append(headers,
-		kafka.Header{Key: HeaderReason, Value: []byte(reason)},
-		kafka.Header{Key: HeaderError, Value: []byte(msg)},
-		kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
-		kafka.Header{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
-		kafka.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)},
-	)
-	headers = append(headers, m.Headers...)
-	return kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
-}
-
-// writeDead writes the refused records to the DLQ, retrying until it works:
-// a record is never dropped, and the batch is not committed before.
+// writeDead writes the refused records to the DLQ. A broker outage is
+// retried until it ends (a record is never dropped, and the batch is not
+// committed before); a copy the broker refuses as a record (too large,
+// invalid) is written again stripped of its value and original headers,
+// and if even that is refused it is counted and logged and the stream goes
+// on: one record never stalls a partition.
 func (c *Consumer) writeDead(ctx context.Context, dlq *kafka.Writer, dead []kafka.Message) bool {
-	for attempt := 1; ; attempt++ {
-		err := dlq.WriteMessages(ctx, dead...)
+	pending := dead
+	for attempt := 1; len(pending) > 0; attempt++ {
+		err := dlq.WriteMessages(ctx, pending...)
 		if err == nil {
 			break
 		}
@@ -468,8 +484,24 @@ func (c *Consumer) writeDead(ctx context.Context, dlq *kafka.Writer, dead []kafk
 			return false
 		}
 		c.m.DLQErrors.Inc()
-		c.log.Warn("dead-letter write failed; retrying", "records", len(dead), "attempt", attempt, "err", summarize(err))
-		if !sleep(ctx, c.backoff(attempt)) {
+		var retry []kafka.Message
+		var we kafka.WriteErrors
+		var tl kafka.MessageTooLargeError
+		switch {
+		case errors.As(err, &we) && len(we) == len(pending):
+			for i, e := range we {
+				if e != nil {
+					retry = append(retry, c.shrink(pending[i], e)...)
+				}
+			}
+		case errors.As(err, &tl):
+			retry = append(c.shrink(tl.Message, err), tl.Remaining...)
+		default:
+			retry = pending
+		}
+		pending = retry
+		c.log.Warn("dead-letter write failed; retrying", "records", len(pending), "attempt", attempt, "err", summarize(err))
+		if len(pending) > 0 && !sleep(ctx, c.backoff(attempt)) {
 			return false
 		}
 	}
@@ -483,8 +515,45 @@ func (c *Consumer) writeDead(ctx context.Context, dlq *kafka.Writer, dead []kafk
 	return true
 }
 
-func (c *Consumer) handle(ctx context.Context, records []Record) bool {
+// shrink returns what to write again after m failed with err: m itself for
+// an outage, its stripped copy when the broker refused the record, nothing
+// when even the stripped copy was refused (counted and logged).
+func (c *Consumer) shrink(m kafka.Message, err error) []kafka.Message {
+	if !recordFault(err) {
+		return []kafka.Message{m}
+	}
+	if !isStripped(m) {
+		c.m.DLQTruncated.Inc()
+		return []kafka.Message{stripped(m)}
+	}
+	c.m.DLQDropped.Inc()
+	c.log.Error("dead-letter copy refused by the broker even without its value; skipped",
+		"topic", header(m, HeaderTopic), "partition", header(m, HeaderPartition), "offset", header(m, HeaderOffset),
+		"sha256", header(m, HeaderSHA256), "err", err)
+	return nil
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// handle hands records to the handler until it succeeds. Records the
+// handler rejects go to the DLQ; a batch that keeps failing with an error
+// that is not an outage is split to find the record that breaks it, and a
+// record that fails alone while the handler's probe is healthy goes to the
+// DLQ as unprocessable. An outage blocks and retries (nothing to the DLQ).
+// It returns false when ctx ended first.
+func (c *Consumer) handle(ctx context.Context, dlq *kafka.Writer, records []Record) bool {
+	fails := 0
 	for attempt := 1; ; attempt++ {
+		if len(records) == 0 {
+			return true
+		}
 		start := time.Now()
 		err := c.h.Handle(ctx, records)
 		c.m.Handle.Observe(time.Since(start).Seconds())
@@ -494,15 +563,75 @@ func (c *Consumer) handle(ctx context.Context, records []Record) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		var rj *RejectError
+		if errors.As(err, &rj) && len(rj.Rejected) > 0 {
+			var ok bool
+			if records, ok = c.reject(ctx, dlq, records, rj.Rejected); !ok {
+				return false
+			}
+			attempt = 0
+			continue
+		}
 		c.m.HandleErrors.Inc()
 		first, last := records[0], records[len(records)-1]
-		c.log.Warn("handler failed; retrying the same batch", "records", len(records), "attempt", attempt,
+		transient := c.cfg.Transient(err)
+		c.log.Warn("handler failed; retrying", "records", len(records), "attempt", attempt, "transient", transient,
 			"first", fmt.Sprintf("%s/%d@%d", first.Topic, first.Partition, first.Offset),
-			"last", fmt.Sprintf("%s/%d@%d", last.Topic, last.Partition, last.Offset), "err", err)
+			"last", fmt.Sprintf("%s/%d@%d", last.Topic, last.Partition, last.Offset), "err", Scrub(err.Error()))
+		if !transient {
+			fails++
+		}
+		if fails >= c.cfg.PoisonAttempts {
+			if len(records) > 1 {
+				mid := len(records) / 2
+				return c.handle(ctx, dlq, records[:mid]) && c.handle(ctx, dlq, records[mid:])
+			}
+			// Only a handler that can prove it is healthy lets a record
+			// go: without a probe an unrecognised outage would empty the
+			// stream into the DLQ.
+			if pr, ok := c.h.(Prober); ok && pr.Probe(ctx) == nil {
+				c.m.Unprocessable.Inc()
+				_, ok := c.reject(ctx, dlq, records, []Rejection{{Index: 0, Reason: ReasonUnprocessable, Err: err}})
+				return ok
+			}
+			fails = 0 // the probe failed (or there is none): an outage, retry
+		}
 		if !sleep(ctx, c.backoff(attempt)) {
 			return false
 		}
 	}
+}
+
+// reject dead-letters the rejected records and returns the others.
+func (c *Consumer) reject(ctx context.Context, dlq *kafka.Writer, records []Record, rej []Rejection) ([]Record, bool) {
+	drop := make(map[int]bool, len(rej))
+	var dead []kafka.Message
+	for _, r := range rej {
+		if r.Index < 0 || r.Index >= len(records) || drop[r.Index] {
+			continue
+		}
+		drop[r.Index] = true
+		src := records[r.Index].src
+		if src == nil { // a Record not from this consumer (tests)
+			rec := records[r.Index]
+			src = &kafka.Message{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key}
+		}
+		msg := "rejected"
+		if r.Err != nil {
+			msg = r.Err.Error()
+		}
+		dead = append(dead, deadLetter(src, r.Reason, msg, c.cfg.DLQMaxBytes))
+	}
+	if len(dead) > 0 && !c.writeDead(ctx, dlq, dead) {
+		return nil, false
+	}
+	rest := make([]Record, 0, len(records)-len(drop))
+	for i := range records {
+		if !drop[i] {
+			rest = append(rest, records[i])
+		}
+	}
+	return rest, true
 }
 
 // commit commits the last record of every partition in the batch
@@ -515,7 +644,9 @@ func (c *Consumer) commit(ctx context.Context, r *kafka.Reader, batch []kafka.Me
 	if err := r.CommitMessages(cctx, last...); err != nil {
 		c.m.CommitErrors.Inc()
 		c.log.Warn("commit failed; the batch will be redelivered", "partitions", len(last), "err", err)
+		return
 	}
+	c.progressed()
 }
 
 func lastPerPartition(batch []kafka.Message) []kafka.Message {

@@ -36,6 +36,8 @@ import (
 
 // Store is the ledger. All methods are safe for concurrent use.
 type Store interface {
+	Safety // safety.go: event-id conflicts, held messages, write probe
+
 	// Insert stores new messages in one transaction. New rows get their ID
 	// set (and CreatedAt when zero; NotBefore defaults to CreatedAt). A message whose Key already exists
 	// changes nothing: the existing row's ID, State and CreatedAt are copied

@@ -21,6 +21,7 @@ const (
 	StateCancelled  State = "cancelled"  // a later event made it moot
 	StateSuppressed State = "suppressed" // policy decided not to send; Reason says why
 	StateUnknown    State = "unknown"    // connection lost after submit; outcome being reconciled
+	StateHeld       State = "held"       // stopped by the content check or the audience limit; an operator releases (queued) or drops (cancelled) it
 )
 
 // Final reports whether no further transition is expected.

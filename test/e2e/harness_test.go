@@ -182,6 +182,7 @@ func gatewayConfig(t *testing.T, dir, instance, brokerAddr, dsn string, sims map
 	cfg.Rules.Dir, _ = filepath.Abs("../../rules")
 	cfg.Rules.Watch = false
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.AdminListen = "127.0.0.1:0"
 	cfg.Log.Level = "info"
 	cfg.Sender.UnknownGrace = config.Duration(3 * time.Second)
 	cfg.Sender.ClaimLease = config.Duration(10 * time.Second)

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"strings"
 	"sync"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/traffic12123/gateway/internal/config"
@@ -70,6 +68,16 @@ type App struct {
 	httpAddr       string
 	ready          atomic.Bool
 
+	// admin.go
+	admin              *http.Server
+	adminAddr          string
+	probe              ledgerProbe
+	ledgerUp           prometheus.Gauge
+	adminDenied        prometheus.Counter
+	heldDecisionsTotal *prometheus.CounterVec
+	statusTruncated    prometheus.Counter
+	heldGauge          prometheus.GaugeFunc
+
 	bindMu sync.Mutex
 	bindUp map[string]time.Time // carrier -> bound since (zero: no bind up)
 }
@@ -102,6 +110,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	cfg := opts.Config
 	a := &App{opts: opts, cfg: cfg, log: opts.Logger, reg: opts.Registry, clients: map[string]*smpp.Client{}, bindUp: map[string]time.Time{}}
+	a.safetyMetrics()
+	for _, w := range cfg.Warnings {
+		opts.Logger.Warn("configuration: " + w)
+	}
 
 	reloader, err := NewReloader(cfg.Rules.Dir, opts.Logger.With("component", "rules"), opts.Registry)
 	if err != nil {
@@ -185,6 +197,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Carriers:  configured,
 		Now:       opts.Now,
 		Wake:      a.sender.Wake,
+		Safety:    a.safety(),
 		Logger:    opts.Logger.With("component", "pipeline"),
 		Metrics:   m,
 	})
@@ -202,6 +215,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		MaxWait:         cfg.Kafka.MaxWait.D(),
 		BatchGap:        cfg.Kafka.BatchGap.D(),
 		SessionTimeout:  cfg.Kafka.SessionTimeout.D(),
+		DLQMaxBytes:     cfg.Kafka.DLQMaxBytes,
+		StallAfter:      cfg.Kafka.StallAfter.D(),
 		TLS:             kafkaTLS,
 		SASL:            kafkaSASL,
 		Logger:          opts.Logger, // ingest adds component=ingest
@@ -255,6 +270,10 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	defer a.stopHTTP()
+	if err := a.startAdmin(); err != nil {
+		return err
+	}
+	defer a.stopAdmin()
 
 	// Carrier binds and the receipt committer run until the very end:
 	// receipts keep arriving while everything else drains.
@@ -291,6 +310,7 @@ func (a *App) Run(ctx context.Context) error {
 		UpSince: a.upSince, Now: a.opts.Now, Wake: a.sender.Wake, Logger: log.With("component", "reconciler"), Metrics: a.metrics,
 	}
 	bg.Go(func() { a.watchBinds(bgCtx) })
+	bg.Go(func() { a.probeLedger(bgCtx) })
 	bg.Go(func() { rec.Run(bgCtx) })
 	if cfg.Kafka.StatusTopic != "" {
 		w := &kafka.Writer{
@@ -299,7 +319,8 @@ func (a *App) Run(ctx context.Context) error {
 			RequiredAcks: kafka.RequireAll, Transport: a.kafkaTransport,
 		}
 		defer w.Close()
-		pub := &dispatch.Publisher{Outbox: a.store, Writer: w, Logger: log.With("component", "status"), Metrics: a.metrics}
+		pub := &dispatch.Publisher{Outbox: a.store, Writer: w, Logger: log.With("component", "status"), Metrics: a.metrics,
+			Truncated: a.statusTruncated}
 		bg.Go(func() { pub.Run(bgCtx) })
 	}
 	if r := cfg.Ledger.Retention.D(); r > 0 {
@@ -395,6 +416,9 @@ func (a *App) pruneLoop(ctx context.Context, retention time.Duration) {
 	defer t.Stop()
 	for {
 		n, err := a.store.Prune(ctx, a.opts.Now().Add(-retention))
+		if _, perr := a.store.PruneEvents(ctx, a.opts.Now().Add(-retention)); perr != nil && ctx.Err() == nil {
+			a.log.Error("prune event hashes failed", "err", perr)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.log.Error("prune failed", "err", err)
@@ -441,36 +465,7 @@ func (a *App) startHTTP() error {
 		return fmt.Errorf("smsgw: http: %w", err)
 	}
 	a.httpAddr = ln.Addr().String()
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.ready.Load() {
-			http.Error(w, "starting or draining", http.StatusServiceUnavailable)
-			return
-		}
-		var down []string
-		for n, c := range a.clients {
-			if c.BindsUp() == 0 {
-				down = append(down, n)
-			}
-		}
-		if len(down) > 0 {
-			http.Error(w, fmt.Sprintf("no bind up for %v", down), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
-		if err := a.Reload(); err != nil {
-			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
-			return
-		}
-		fmt.Fprintf(w, "reloaded %s\n", a.reloader.Hash())
-	})
+	mux := a.mainMux() // admin.go; reload, pprof and the held API are on the admin listener
 	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -138,6 +138,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	cfg.Rules.Dir = o.RulesDir
 	cfg.Rules.Watch = false
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.AdminListen = "127.0.0.1:0"
 	cfg.Sender.UnknownGrace = config.Duration(10 * time.Second)
 	cfg.Sender.RetryBackoff = config.Duration(200 * time.Millisecond)
 	cfg.Sender.DrainTimeout = config.Duration(5 * time.Second)

@@ -121,6 +121,7 @@ func runGateway(t *testing.T, events int) (*prometheus.Registry, string) {
 	cfg.Rules.Dir = filepath.Join(repoRoot, "rules")
 	cfg.Rules.Watch = false
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.AdminListen = "127.0.0.1:0"
 	cfg.Sender.RetryBackoff = config.Duration(200 * time.Millisecond)
 	cfg.Sender.DrainTimeout = config.Duration(5 * time.Second)
 	for i, c := range DemoCarriers {

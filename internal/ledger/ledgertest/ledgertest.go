@@ -168,6 +168,7 @@ func Run(t *testing.T, f Factory) {
 		{"Summary", testSummary},
 		{"Prune", testPrune},
 	}
+	tests = append(tests, safetyTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newEnv(t, f)) })
 	}

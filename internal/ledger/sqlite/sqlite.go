@@ -51,8 +51,8 @@ func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error)
 			return nil, fmt.Errorf("ledger sqlite temp dir: %w", err)
 		}
 		tmpDir, path = dir, filepath.Join(dir, "ledger.db")
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("ledger sqlite directory: %w", err)
+	} else if err := prepareFiles(path); err != nil { // files.go: 0600 in a 0700 directory
+		return nil, err
 	}
 	db, err := openDB(ctx, path)
 	if err != nil {
@@ -84,7 +84,7 @@ func openDB(ctx context.Context, path string) (*dbConn, error) {
 		w.Close()
 		return nil, fmt.Errorf("ledger sqlite open: %w", err)
 	}
-	if _, err := wc.ExecContext(ctx, schema+stateSchema); err != nil {
+	if _, err := wc.ExecContext(ctx, schema+stateSchema+safetySchema); err != nil {
 		wc.Close()
 		w.Close()
 		return nil, fmt.Errorf("ledger sqlite schema: %w", err)

@@ -175,39 +175,55 @@ func contactsSQL(n int) string {
 
 // ContactsInRegions implements ledger.Store. Phones are visited in order,
 // each once, while the rows stream from a read connection (so memory stays
-// bounded for a province-wide advisory, and fn may use the store).
+// bounded for a province-wide advisory, and fn may use the store). The
+// regions become a set of [lo, hi) code ranges, merged where they overlap,
+// joined as one row source (PostgreSQL: unnest of two arrays, two bind
+// parameters whatever the count; SQLite: a VALUES list): one query for the
+// ~2,850 county codes of a nation-wide warning, where one OR term per region
+// broke SQLite's expression depth limit at 1,000.
 func (s *Store) ContactsInRegions(ctx context.Context, regions []string, fn func(phone string) error) error {
 	q, err := s.read()
 	if err != nil {
 		return err
 	}
-	if len(regions) == 0 {
+	ranges := RegionRanges(regions)
+	if len(ranges) == 0 {
 		return nil
 	}
-	var where string
-	var args []any
-	for i, r := range regions {
-		if i > 0 {
-			where += " OR "
-		}
-		lo, hi, exact := ledger.RegionRange(r)
-		if exact {
-			args = append(args, lo)
-			where += fmt.Sprintf("region = $%d", len(args))
-		} else {
-			args = append(args, lo, hi)
-			where += fmt.Sprintf("(region >= $%d AND region < $%d)", len(args)-1, len(args))
-		}
-	}
 	var fnErr error
-	err = queryEach(ctx, q, func(r Rows) error {
+	scan := func(r Rows) error {
 		var p string
 		if err := r.Scan(&p); err != nil {
 			return err
 		}
 		fnErr = fn(p)
 		return fnErr
-	}, `SELECT DISTINCT phone FROM contacts WHERE `+where+` ORDER BY phone`, args...)
+	}
+	// SQLite binds at most 32,766 parameters; two per range.
+	const perQuery = 8000
+	if len(ranges) <= perQuery {
+		src, args := s.d.Values(ranges)
+		err = queryEach(ctx, q, scan, `SELECT DISTINCT c.phone FROM `+src+` AS v
+			JOIN contacts c ON c.region >= v.column1 AND c.region < v.column2 ORDER BY c.phone`, args...)
+	} else { // more ranges than any real audience: dedupe across chunks in memory
+		seen := map[string]bool{}
+		err = Chunks(ranges, perQuery, func(rs [][]any) error {
+			src, args := s.d.Values(rs)
+			return queryEach(ctx, q, func(r Rows) error {
+				var p string
+				if err := r.Scan(&p); err != nil {
+					return err
+				}
+				if seen[p] {
+					return nil
+				}
+				seen[p] = true
+				fnErr = fn(p)
+				return fnErr
+			}, `SELECT DISTINCT c.phone FROM `+src+` AS v
+				JOIN contacts c ON c.region >= v.column1 AND c.region < v.column2`, args...)
+		})
+	}
 	if fnErr != nil {
 		return fnErr
 	}
@@ -215,6 +231,37 @@ func (s *Store) ContactsInRegions(ctx context.Context, regions []string, fn func
 		return fmt.Errorf("ledger contacts in regions: %w", err)
 	}
 	return nil
+}
+
+// RegionRanges turns advisory regions into sorted, merged [lo, hi) ranges
+// of region codes (rows of two strings), see ledger.RegionRange. A code
+// that covers only itself becomes [code, code+1): codes are 6 digits and
+// compare bytewise ("C" collation, ':' follows '9').
+func RegionRanges(regions []string) [][]any {
+	type rng struct{ lo, hi string }
+	rs := make([]rng, 0, len(regions))
+	for _, r := range regions {
+		lo, hi, exact := ledger.RegionRange(r)
+		if exact {
+			if lo == "" {
+				continue
+			}
+			hi = lo[:len(lo)-1] + string(lo[len(lo)-1]+1)
+		}
+		rs = append(rs, rng{lo, hi})
+	}
+	slices.SortFunc(rs, func(a, b rng) int { return cmp.Compare(a.lo, b.lo) })
+	out := make([][]any, 0, len(rs))
+	for _, r := range rs {
+		if n := len(out); n > 0 && r.lo <= out[n-1][1].(string) {
+			if r.hi > out[n-1][1].(string) {
+				out[n-1][1] = r.hi
+			}
+			continue
+		}
+		out = append(out, []any{r.lo, r.hi})
+	}
+	return out
 }
 
 // PendingStatus implements ledger.Store.

@@ -1,0 +1,93 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/traffic12123/gateway/internal/broker"
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/ledger/open"
+	"github.com/traffic12123/gateway/internal/message"
+)
+
+// TestStatusOversizeFieldsCut: a message whose key and event id are 400 KB
+// (stored before the contract had limits) used to make a status record
+// over the broker's limit, and sms.status stopped for every message. The
+// fields are cut, the cut is counted, and the next message's status
+// flows too.
+func TestStatusOversizeFieldsCut(t *testing.T) {
+	ctx := t.Context()
+	b, err := broker.Start(ctx, broker.Config{Topics: map[string]int{"sms.status": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := open.Open(ctx, "sqlite::memory:", ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	huge := strings.Repeat("x", 400_000)
+	big := &message.Message{Key: huge + "|r|13800138000", EventID: huge, RuleID: "r", Recipient: "13800138000", Carrier: "china_mobile",
+		Text: "t", Encoding: "ucs2", Segments: 1, State: message.StateQueued}
+	small := &message.Message{Key: "ev2|r|13800138001", EventID: "ev2", RuleID: "r", Recipient: "13800138001", Carrier: "china_mobile",
+		Text: "t", Encoding: "ucs2", Segments: 1, State: message.StateQueued}
+	if err := st.Insert(ctx, []*message.Message{big, small}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Transition(ctx, []ledger.Transition{{ID: big.ID, State: message.StateFailed, Reason: strings.Repeat("r", 10_000)}}); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addrs()...), Topic: "sms.status", BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	cut := prometheus.NewCounter(prometheus.CounterOpts{Name: "cut"})
+	p := &Publisher{Outbox: st, Writer: w, Metrics: NewMetrics(nil), Truncated: cut}
+	total := 0
+	for range 5 {
+		n, err := p.Once(ctx)
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		total += n
+		if n == 0 {
+			break
+		}
+	}
+	if total < 3 {
+		t.Fatalf("published %d status changes, want at least 3", total)
+	}
+	var m dto.Metric
+	_ = cut.Write(&m)
+	if m.GetCounter().GetValue() != 2 { // big's creation and its failure
+		t.Fatalf("truncated = %v, want 2", m.GetCounter().GetValue())
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs(), Topic: "sms.status", MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	for range total {
+		msg, err := r.ReadMessage(rctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec StatusRecord
+		if err := json.Unmarshal(msg.Value, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if len(msg.Key) > 512 || len(msg.Value) > 2048 {
+			t.Fatalf("record of %d+%d bytes", len(msg.Key), len(msg.Value))
+		}
+		seen[rec.Recipient] = true
+	}
+	if !seen["13800138001"] || !seen["13800138000"] {
+		t.Fatalf("status of %v", seen)
+	}
+}
