@@ -3,8 +3,10 @@ package ivr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +19,10 @@ import (
 	"github.com/traffic12123/gateway/pkg/ivr/flow"
 )
 
-var errShutdown = errors.New("ivr: server shutting down")
+var (
+	errShutdown   = errors.New("ivr: server shutting down")
+	errMediaPanic = errors.New("ivr: panic reading media")
+)
 
 // call is one answered call: its keys, its media and its record.
 type call struct {
@@ -236,6 +241,16 @@ func (c *call) collect(ctx context.Context, cl flow.Collect) (string, collectSta
 // readMedia reads the caller's RTP: telephone-events go to the RFC 4733
 // decoder, audio to the in-band detector when enabled.
 func (c *call) readMedia(ctx context.Context) {
+	defer func() {
+		// Media comes from the network too: a panic here ends this call,
+		// not the process.
+		if r := recover(); r != nil {
+			c.s.m.Panics.WithLabelValues("media").Inc()
+			c.s.log.Error("panic while reading media; call ended", "call_id", c.cdr.CallID,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			c.cancel(errMediaPanic)
+		}
+	}()
 	r := c.med.RTPPacketReader
 	buf := make([]byte, media.RTPBufSize)
 	var dec dtmf.Decoder

@@ -19,6 +19,8 @@ type Metrics struct {
 	FlowReloads    *prometheus.CounterVec // result: ok, error
 	MalformedInfo  prometheus.Counter
 	CDRErrors      prometheus.Counter
+	SIPRejected    *prometheus.CounterVec // reason: version, via, from, to, call_id, cseq, cseq_method, max_forwards, contact, unparsable, response
+	Panics         *prometheus.CounterVec // where: parse, handler, media
 }
 
 // NewMetrics registers the collectors with reg (nil: not registered).
@@ -48,10 +50,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "SIP INFO requests without a usable key."}),
 		CDRErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ivr_cdr_errors_total",
 			Help: "Call detail records that could not be stored."}),
+		SIPRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_sip_rejected_total",
+			Help: "SIP messages refused before any handler saw them (400/505 or dropped), by reason."}, []string{"reason"}),
+		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_panics_total",
+			Help: "Panics recovered while handling SIP or media; the process kept serving."}, []string{"where"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.CallsActive, m.Calls, m.Abandoned, m.MenuChoices, m.DTMF, m.Verifications,
-			m.MediaErrors, m.Transfers, m.PromptLateness, m.FlowReloads, m.MalformedInfo, m.CDRErrors)
+			m.MediaErrors, m.Transfers, m.PromptLateness, m.FlowReloads, m.MalformedInfo, m.CDRErrors,
+			m.SIPRejected, m.Panics)
 	}
 	return m
 }

@@ -274,7 +274,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.readFilter)))
 	if err != nil {
 		return fmt.Errorf("sip user agent: %w", err)
 	}
@@ -288,7 +289,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	opts := []diago.DiagoOption{
 		diago.WithServer(srv),
 		diago.WithLogger(s.log),
-		diago.WithServerRequestMiddleware(s.middleware),
+		diago.WithServerRequestMiddleware(func(next sipgo.RequestHandler) sipgo.RequestHandler {
+			return s.guard(s.middleware(next))
+		}),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: []media.Codec{
 			media.CodecAudioUlaw, media.CodecAudioAlaw, media.CodecTelephoneEvent8000}}),
 	}
@@ -307,10 +310,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.dg = diago.NewDiago(ua, opts...)
 	// diago answers INFO with 406: take it over (also runs the middleware).
-	srv.OnInfo(s.middleware(s.handleInfo))
+	srv.OnInfo(s.guard(s.middleware(s.handleInfo)))
 	// Session timers may refresh with UPDATE (RFC 4028): accept a refresh
 	// without a body; a media change by UPDATE is not supported.
-	srv.OnRequest(sip.UPDATE, s.middleware(s.handleUpdate))
+	srv.OnRequest(sip.UPDATE, s.guard(s.middleware(s.handleUpdate)))
 	s.dg.HandleFunc(s.handleCall)
 
 	pctx, stopPacer := context.WithCancel(context.WithoutCancel(ctx))

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,10 +38,10 @@ func rawSIP(t testing.TB, conn net.PacketConn, to string, msg string) string {
 	}
 }
 
-var seq int
+var seqNo atomic.Int64
 
 func request(method, local, to, body string) string {
-	seq++
+	seq := seqNo.Add(1)
 	ct := ""
 	if body != "" {
 		ct = "Content-Type: application/sdp\r\n"
