@@ -122,13 +122,14 @@ func (s *sink) Record(_ context.Context, c ivr.CDR) error {
 type noRecords struct{}
 
 func (noRecords) Registered(context.Context, string) (bool, error)        { return false, nil }
-func (noRecords) IDSuffix(context.Context, string) (string, error)        { return "", nil }
+func (noRecords) IDNumber(context.Context, string) (string, error)        { return "", nil }
+func (noRecords) Regions(context.Context, string) ([]string, error)       { return nil, nil }
 func (noRecords) Licence(context.Context, string) (*ivr.Licence, error)   { return nil, nil }
 func (noRecords) Vehicles(context.Context, string) ([]ivr.Vehicle, error) { return nil, nil }
 func (noRecords) Violations(context.Context, string) (ivr.ViolationSummary, error) {
 	return ivr.ViolationSummary{}, nil
 }
-func (noRecords) Advisories(context.Context, string, time.Time) ([]ivr.Advisory, error) {
+func (noRecords) Advisories(context.Context, []string, time.Time) ([]ivr.Advisory, error) {
 	return nil, nil
 }
 
