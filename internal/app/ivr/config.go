@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -92,6 +93,9 @@ func (c *Config) validate() error {
 		}
 		c.trusted = append(c.trusted, p)
 	}
+	if len(c.SIP.Trusted) == 0 && (!loopback(c.SIP.UDP) || !loopback(c.SIP.TCP)) {
+		errs = append(errs, errors.New("sip.trusted: empty accepts SIP from anywhere on a non-loopback address; list the carrier SBC addresses"))
+	}
 	if c.Prompts == "" {
 		c.Prompts = "prompts"
 	}
@@ -121,4 +125,20 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// loopback reports whether a listen address is unset or on loopback.
+func loopback(addr string) bool {
+	if addr == "" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
