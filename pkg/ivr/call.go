@@ -40,6 +40,7 @@ type call struct {
 	notify       chan struct{} // cap 1: a key arrived
 	swallow      rune          // a terminator to drop if it comes next
 	swallowUntil time.Time
+	recent       []press // keys taken in the last dedupWindow
 
 	keys     atomic.Int64
 	verified bool
@@ -53,12 +54,59 @@ type call struct {
 
 func (c *call) shutdown() { c.cancel(errShutdown) }
 
-// key queues a key from any source (reader goroutine, INFO handler).
+// dedupWindow is how long after a key the same key by another method
+// (RFC 4733, SIP INFO, in-band tone) counts as the same press.
+const dedupWindow = time.Second
+
+// press is a key taken, with the methods it has arrived by.
+type press struct {
+	r       rune
+	at      time.Time
+	methods uint8
+}
+
+func methodBit(method string) uint8 {
+	switch method {
+	case "rfc4733":
+		return 1
+	case "info":
+		return 2
+	case "inband":
+		return 4
+	}
+	return 8
+}
+
+// key queues a key from any source (reader goroutine, INFO handler). One
+// press sent by several methods is one key: a key that a recent key of the
+// same digit has not yet arrived by this method is that key again and is
+// dropped. A second press by the same method is a new key however soon it
+// comes, so "11" stays two keys with any mix of methods.
 func (c *call) key(r rune, method string) {
 	c.s.log.Debug("key", "call_id", c.cdr.CallID, "method", method)
 	c.s.m.DTMF.WithLabelValues(method).Inc()
-	c.keys.Add(1)
+	now := time.Now()
+	bit := methodBit(method)
 	c.mu.Lock()
+	kept := c.recent[:0]
+	for _, p := range c.recent {
+		if now.Sub(p.at) < dedupWindow {
+			kept = append(kept, p)
+		}
+	}
+	c.recent = kept
+	for i := range c.recent {
+		if p := &c.recent[i]; p.r == r && p.methods&bit == 0 {
+			p.methods |= bit
+			c.mu.Unlock()
+			c.s.m.DTMFDuplicates.WithLabelValues(method).Inc()
+			return
+		}
+	}
+	if len(c.recent) < 16 {
+		c.recent = append(c.recent, press{r: r, at: now, methods: bit})
+	}
+	c.keys.Add(1)
 	if c.swallow != 0 {
 		if r == c.swallow && time.Now().Before(c.swallowUntil) {
 			c.swallow = 0

@@ -12,6 +12,7 @@ type Metrics struct {
 	Abandoned      prometheus.Counter
 	MenuChoices    *prometheus.CounterVec // menu, choice (a key sequence, "invalid", "noinput")
 	DTMF           *prometheus.CounterVec // method: rfc4733, info, inband
+	DTMFDuplicates *prometheus.CounterVec // method: a press already taken by another method
 	Verifications  *prometheus.CounterVec // result: ok, failed, locked, not_registered
 	MediaErrors    *prometheus.CounterVec // kind: write, read, missing_audio, tts
 	Transfers      *prometheus.CounterVec // result: ok, unavailable, error
@@ -35,6 +36,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Keys chosen per menu."}, []string{"menu", "choice"}),
 		DTMF: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_dtmf_total",
 			Help: "Keys received by method."}, []string{"method"}),
+		DTMFDuplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_dtmf_duplicates_total",
+			Help: "Keys dropped as the same press already taken by another method."}, []string{"method"}),
 		Verifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_verifications_total",
 			Help: "Caller verifications by result."}, []string{"result"}),
 		MediaErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_media_errors_total",
@@ -58,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.CallsActive, m.Calls, m.Abandoned, m.MenuChoices, m.DTMF, m.Verifications,
 			m.MediaErrors, m.Transfers, m.PromptLateness, m.FlowReloads, m.MalformedInfo, m.CDRErrors,
-			m.SIPRejected, m.Panics)
+			m.SIPRejected, m.Panics, m.DTMFDuplicates)
 	}
 	return m
 }
