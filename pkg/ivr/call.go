@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -392,7 +393,26 @@ func (s *Server) handleCall(d *diago.DialogServerSession) {
 			return
 		}
 	}
-	med, err := d.Answer(diago.AnswerOptions{})
+	var med *diago.DialogMedia
+	var err error
+	if late := len(bytes.TrimSpace(d.InviteRequest.Body())) == 0; late {
+		// Late offer: our offer in the 200 OK; AnswerLate returns once the
+		// ACK and the answer it carries have been read.
+		c.cdr.LateOffer = true
+		med, err = d.AnswerLate()
+		// diago v0.42.1 applies the ACK's answer to a fork of the media
+		// session (with its own RTP monitor, reader and writer updated) and
+		// then fails to start the monitor of the original one, which has no
+		// remote address: the media is usable when the fork has one.
+		if med != nil && remoteMedia(med) {
+			err = nil
+		} else if med != nil {
+			_ = med.Close()
+			med, err = nil, errors.Join(errors.New("ACK carried no usable SDP answer"), err)
+		}
+	} else {
+		med, err = d.Answer(diago.AnswerOptions{})
+	}
 	if err != nil {
 		s.m.Calls.WithLabelValues("failed").Inc()
 		log.Warn("answer failed", "err", err)
@@ -459,4 +479,16 @@ func (s *Server) record(c CDR) {
 		s.m.CDRErrors.Inc()
 		s.log.Warn("cdr not stored", "call_id", c.CallID, "err", err)
 	}
+}
+
+// remoteMedia reports whether the media session knows where to send: a late
+// offer's ACK may carry no answer.
+func remoteMedia(med *diago.DialogMedia) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	ms := med.MediaSession()
+	return ms != nil && ms.Raddr.IP != nil && ms.Raddr.Port != 0 && len(ms.CommonCodecs()) > 0
 }

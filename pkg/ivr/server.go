@@ -13,6 +13,7 @@
 package ivr
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -451,7 +452,9 @@ func (s *Server) admit(ip netip.Addr, req *sip.Request) *RejectError {
 	if s.active.Load() >= int64(s.cfg.MaxCalls) {
 		return &RejectError{Status: sip.StatusServiceUnavailable, Reason: "busy"}
 	}
-	if !ParseOffer(req.Body()).Usable() {
+	// No body is a late offer: ours goes in the 200 OK, the answer comes
+	// in the ACK (RFC 3261 13.2.1).
+	if len(bytes.TrimSpace(req.Body())) > 0 && !ParseOffer(req.Body()).Usable() {
 		return &RejectError{Status: 488, Reason: "media"}
 	}
 	s.active.Add(1)

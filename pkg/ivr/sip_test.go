@@ -112,7 +112,8 @@ func TestSIPEdges(t *testing.T) {
 		e := startServer(t, func(o *ivr.Options) { o.InviteRate, o.InviteBurst = 0.01, 1 })
 		c := udpClient(t)
 		to := e.srv.Addr("udp")
-		if got := rawSIP(t, c, to, request("INVITE", c.LocalAddr().String(), to, "")); !strings.HasPrefix(got, "SIP/2.0 488") {
+		g722 := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n"
+		if got := rawSIP(t, c, to, request("INVITE", c.LocalAddr().String(), to, g722)); !strings.HasPrefix(got, "SIP/2.0 488") {
 			t.Fatalf("first INVITE answered %q", got)
 		}
 		if got := rawSIP(t, c, to, request("INVITE", c.LocalAddr().String(), to, "")); !strings.HasPrefix(got, "SIP/2.0 503") {
