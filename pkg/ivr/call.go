@@ -138,10 +138,33 @@ func (c *call) flushKeys() {
 	c.mu.Unlock()
 }
 
-// nextKey waits up to timeout for a key.
+// silence frames per codec: sent while the call waits for keys, so that
+// carriers' RTP inactivity timers do not drop it.
+var silenceFrame = map[Codec][]byte{
+	PCMU: Encode(PCMU, make([]int16, FrameSamples)),
+	PCMA: Encode(PCMA, make([]int16, FrameSamples)),
+}
+
+// keepAlive sends silence from the shared clock until the returned stop
+// is called.
+func (c *call) keepAlive() (stop func()) {
+	if c.med == nil || c.med.RTPPacketWriter == nil {
+		return func() {}
+	}
+	st := c.s.pacer.loop(c.med.RTPPacketWriter, c.pt, silenceFrame[c.codec])
+	return func() {
+		st.stopped.Store(true)
+		<-st.done
+	}
+}
+
+// nextKey waits up to timeout for a key, sending silence meanwhile.
 func (c *call) nextKey(ctx context.Context, timeout time.Duration) (rune, bool, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	if !c.hasKey() {
+		defer c.keepAlive()()
+	}
 	for {
 		c.mu.Lock()
 		if len(c.pending) > 0 {
