@@ -98,6 +98,10 @@ func (p *Pacer) runShard(ctx context.Context, s *shard) {
 				finished = append(finished, st)
 			}
 		}
+		// The batch's backing array outlives the tick: drop its pointers,
+		// or every stream of the busiest moment (and through its writer
+		// the call's whole media session) stays reachable after the calls.
+		clear(batch)
 		if len(finished) == 0 {
 			continue
 		}

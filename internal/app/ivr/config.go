@@ -42,6 +42,12 @@ type Config struct {
 	HTTP struct {
 		Addr string `yaml:"addr"`
 	} `yaml:"http"`
+	// Admin is the operator's listener (pprof, flow reload, memstats),
+	// apart from /metrics: enabled by a token file, loopback by default.
+	Admin struct {
+		Addr      string `yaml:"addr"`       // default 127.0.0.1:9103
+		TokenFile string `yaml:"token_file"` // bearer token; empty: no admin listener
+	} `yaml:"admin"`
 	// TTS speaks free text (place names, advisory texts): a command given
 	// the text as its last argument that writes an 8 kHz mono WAV to
 	// stdout. Empty: callers hear a fixed prompt instead.
@@ -95,6 +101,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.SIP.Trusted) == 0 && (!loopback(c.SIP.UDP) || !loopback(c.SIP.TCP)) {
 		errs = append(errs, errors.New("sip.trusted: empty accepts SIP from anywhere on a non-loopback address; list the carrier SBC addresses"))
+	}
+	if c.Admin.Addr != "" && c.Admin.TokenFile == "" {
+		errs = append(errs, errAdminNoToken)
 	}
 	if c.Prompts == "" {
 		c.Prompts = "prompts"
