@@ -398,6 +398,11 @@ func (s *Server) handleCall(d *diago.DialogServerSession) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.calls, d.ID)
+		if len(s.calls) == 0 {
+			// A Go map keeps the buckets of its largest size: after a
+			// peak, start a small one.
+			s.calls = map[string]*call{}
+		}
 		s.mu.Unlock()
 	}()
 	log := s.log.With("call_id", c.cdr.CallID, "caller", c.cdr.Caller)
