@@ -129,9 +129,7 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) (out []byt
 			info.LocalAddr.String() != s.udp.LocalAddr().String() {
 			return nil, nil
 		}
-		res := sip.NewResponseFromRequest(m, code, phrase, nil)
-		res.SipVersion = "SIP/2.0"
-		_, _ = s.udp.WriteTo([]byte(res.String()), info.RemoteAddr)
+		_, _ = s.udp.WriteTo([]byte(refusal(m, code, phrase).String()), info.RemoteAddr)
 		return nil, nil
 	}
 	return data, nil
@@ -170,12 +168,30 @@ func (s *Server) guard(next sipgo.RequestHandler) sipgo.RequestHandler {
 		if code, phrase, label := checkRequest(req); code != 0 {
 			s.m.SIPRejected.WithLabelValues(label).Inc()
 			if req.Method != sip.ACK {
-				res := sip.NewResponseFromRequest(req, code, phrase, nil)
-				res.SipVersion = "SIP/2.0"
-				_ = tx.Respond(res)
+				_ = tx.Respond(refusal(req, code, phrase))
 			}
 			return
 		}
 		next(req, tx)
 	}
+}
+
+// refusal builds the answer to a refused request: SIP/2.0 whatever
+// the request said, and a To with a tag (RFC 3261 8.2.6.2), made from the
+// Request-URI when the request had none (peers match responses by it).
+func refusal(req *sip.Request, code int, phrase string) *sip.Response {
+	res := sip.NewResponseFromRequest(req, code, phrase, nil)
+	res.SipVersion = "SIP/2.0"
+	to := res.To()
+	if to == nil {
+		to = &sip.ToHeader{Address: req.Recipient, Params: sip.NewParams()}
+		res.AppendHeader(to)
+	}
+	if to.Params == nil {
+		to.Params = sip.NewParams()
+	}
+	if !to.Params.Has("tag") {
+		to.Params.Add("tag", sip.GenerateTagN(16))
+	}
+	return res
 }
