@@ -19,10 +19,12 @@ import (
 // parser panic is dropped instead of taking the process down), checks the
 // version and the mandatory headers and answers what fails (400 or 505,
 // stateless) instead of handing it on. TCP is a byte stream whose reads do
-// not align with messages, so TCP requests get the same check on the parsed
-// request in guard, the wrapper around every request handler, which also
-// recovers a panic in any handler, logs it with its stack, counts it in
-// ivr_panics_total and keeps serving.
+// not align with messages: accepted TCP connections are wrapped instead
+// (tcpguard.go), which frame each message and check it the same way before
+// sipgo reads it. guard, the wrapper around every request handler, checks
+// the parsed request once more and recovers a panic in any handler,
+// logging it with its stack, counting it in ivr_panics_total and serving
+// on.
 
 // Reasons a request is refused by checkRequest; they label
 // ivr_sip_rejected_total (a bounded set).

@@ -327,7 +327,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if s.tcp != nil {
 		ln := s.tcp
-		wg.Go(func() { errc <- srv.ServeTCP(ln) })
+		wg.Go(func() { errc <- srv.ServeTCP(guardedListener{Listener: ln, s: s}) })
 	}
 	s.ready.Store(true)
 	s.log.Info("ivr listening", "udp", s.Addr("udp"), "tcp", s.Addr("tcp"))
