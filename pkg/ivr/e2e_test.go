@@ -345,7 +345,13 @@ func TestVerificationLockout(t *testing.T) {
 	if c.Verification != "locked" || c.Cause != "locked" {
 		t.Fatalf("cdr %+v", c)
 	}
-	if !containsSeq(call.Transcript(e.lib), []string{"verify_failed", "verify_failed", "locked"}) {
+	// The last prompt may be cut at its end ("locked~"): the caller can
+	// take the BYE before the prompt's last packets.
+	heard := call.Transcript(e.lib)
+	for i, h := range heard {
+		heard[i] = strings.TrimSuffix(h, "~")
+	}
+	if !containsSeq(heard, []string{"verify_failed", "verify_failed", "locked"}) {
 		t.Fatalf("heard %v", call.Transcript(e.lib))
 	}
 	// A new call from the locked number hears the same ID prompt as any
