@@ -122,13 +122,14 @@ func (s *sink) Record(_ context.Context, c ivr.CDR) error {
 type noRecords struct{}
 
 func (noRecords) Registered(context.Context, string) (bool, error)        { return false, nil }
-func (noRecords) IDSuffix(context.Context, string) (string, error)        { return "", nil }
+func (noRecords) IDNumber(context.Context, string) (string, error)        { return "", nil }
+func (noRecords) Regions(context.Context, string) ([]string, error)       { return nil, nil }
 func (noRecords) Licence(context.Context, string) (*ivr.Licence, error)   { return nil, nil }
 func (noRecords) Vehicles(context.Context, string) ([]ivr.Vehicle, error) { return nil, nil }
 func (noRecords) Violations(context.Context, string) (ivr.ViolationSummary, error) {
 	return ivr.ViolationSummary{}, nil
 }
-func (noRecords) Advisories(context.Context, string, time.Time) ([]ivr.Advisory, error) {
+func (noRecords) Advisories(context.Context, []string, time.Time) ([]ivr.Advisory, error) {
 	return nil, nil
 }
 
@@ -139,6 +140,8 @@ func main() {
 	pcaps := flag.String("pcaps", "/usr/share/sip-tester", "sipp's RFC 2833 captures")
 	pacers := flag.Int("pacers", 0, "media clocks (default GOMAXPROCS)")
 	cpuprofile := flag.String("cpuprofile", "", "write the IVR's CPU profile here")
+	flag.DurationVar(&settle, "settle", 35*time.Second, "wait after the run before measuring the heap again (SIP transactions linger 32 s)")
+	flag.StringVar(&heapProfile, "heapprofile", "", "write the IVR's heap profile after the run (no calls) here")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -154,6 +157,27 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ivrbench:", err)
 		os.Exit(1)
 	}
+}
+
+var (
+	heapProfile string
+	settle      time.Duration
+)
+
+// heapInUse collects garbage and returns the heap in use.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// heapAlloc is the bytes of live objects (after heapInUse's collection).
+func heapAlloc() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
 
 func cpuTime() time.Duration {
@@ -253,7 +277,8 @@ func run(calls, rate int, promptDir, pcaps string, pacers int) error {
 	if err := os.WriteFile(scen, []byte(strings.ReplaceAll(scenario, "PCAPS", pcaps)), 0o644); err != nil {
 		return err
 	}
-	runtime.GC()
+	heap0 := heapInUse()
+	live0 := heapAlloc()
 	baseRSS := rssKB(os.Getpid())
 	cpu0, t0 := cpuTime(), time.Now()
 	c, _ := net.ListenPacket("udp", "127.0.0.1:0")
@@ -293,7 +318,27 @@ loop:
 	}
 	wall := time.Since(t0)
 	cpu := cpuTime() - cpu0
+	// Heap with no calls left, the server still running: it should be
+	// back near where it started.
+	for deadline := time.Now().Add(30 * time.Second); srv.ActiveCalls() > 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	time.Sleep(time.Second)
+	heap1 := heapInUse()
+	// SIP keeps each INVITE server transaction 64*T1 = 32 s after its 2xx
+	// (RFC 6026 Timer L), and with it the call's dialog: measure again
+	// once that has run out.
+	time.Sleep(settle)
+	heap2 := heapInUse()
+	live2 := heapAlloc()
+	if heapProfile != "" {
+		if f, err := os.Create(heapProfile); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	active := srv.ActiveCalls()
+	goroutines := runtime.NumGoroutine()
 	cancel()
 	<-done
 
@@ -343,6 +388,10 @@ loop:
 		fmt.Printf("IVR RSS base %d MB, peak %d MB: %.0f KB per concurrent call\n",
 			baseRSS/1024, peakRSS/1024, float64(peakRSS-baseRSS)/float64(peak))
 	}
+	fmt.Printf("heap in use: start %.1f MB, after the run with %d calls left %.1f MB, %s later %.1f MB (%d goroutines)\n",
+		float64(heap0)/(1<<20), active, float64(heap1)/(1<<20), settle, float64(heap2)/(1<<20), goroutines)
+	fmt.Printf("live heap objects: start %.1f MB, %s after the run %.1f MB\n",
+		float64(live0)/(1<<20), settle, float64(live2)/(1<<20))
 	if sippErr != nil {
 		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
 		fmt.Printf("sipp: %v\n%s\n", sippErr, tailN(string(errs), 1500))

@@ -64,8 +64,8 @@ CREATE TABLE IF NOT EXISTS ivr_cdrs (
 	call_id TEXT NOT NULL, caller TEXT NOT NULL, started BIGINT NOT NULL, ended BIGINT NOT NULL,
 	verification TEXT NOT NULL, cause TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ivr_cdrs_started ON ivr_cdrs(started);
-CREATE TABLE IF NOT EXISTS ivr_lockouts (
-	phone TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS ivr_attempts (
+	lock_key TEXT PRIMARY KEY, attempts BIGINT NOT NULL, since BIGINT NOT NULL, locked_until BIGINT NOT NULL);
 `
 
 // Open opens (and creates) the store: a postgres:// or postgresql:// DSN
@@ -262,8 +262,8 @@ func (s *Store) Registered(ctx context.Context, phone string) (bool, error) {
 	return n > 0, nil
 }
 
-// IDSuffix returns the last six characters of the phone's licence number.
-func (s *Store) IDSuffix(ctx context.Context, phone string) (string, error) {
+// IDNumber returns the phone's licence number (the ID number), "" when none.
+func (s *Store) IDNumber(ctx context.Context, phone string) (string, error) {
 	var number string
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT number FROM ivr_licences WHERE phone = ? ORDER BY updated DESC LIMIT 1`),
 		normPhone(phone)).Scan(&number)
@@ -273,11 +273,7 @@ func (s *Store) IDSuffix(ctx context.Context, phone string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("records id: %w", err)
 	}
-	r := []rune(strings.ToUpper(number))
-	if len(r) < 6 {
-		return "", nil
-	}
-	return string(r[len(r)-6:]), nil
+	return number, nil
 }
 
 // Licence returns the phone's most recently updated licence.
@@ -341,27 +337,30 @@ func (s *Store) Violations(ctx context.Context, phone string) (ivr.ViolationSumm
 	return v, nil
 }
 
-// Advisories returns the advisories in force at now covering the regions
-// of the phone's licence and vehicles (every one in force for an unknown
-// phone), most recent expiry first.
-func (s *Store) Advisories(ctx context.Context, phone string, now time.Time) ([]ivr.Advisory, error) {
+// Regions returns the division codes of the phone's licence and vehicles.
+func (s *Store) Regions(ctx context.Context, phone string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT region FROM ivr_licences WHERE phone = ?
+		UNION SELECT region FROM ivr_vehicles WHERE phone = ?`), normPhone(phone), normPhone(phone))
+	if err != nil {
+		return nil, fmt.Errorf("records regions: %w", err)
+	}
+	defer rows.Close()
 	var regions []string
-	if phone != "" {
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT region FROM ivr_licences WHERE phone = ?
-			UNION SELECT region FROM ivr_vehicles WHERE phone = ?`), normPhone(phone), normPhone(phone))
-		if err != nil {
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
 			return nil, fmt.Errorf("records regions: %w", err)
 		}
-		for rows.Next() {
-			var r string
-			if err := rows.Scan(&r); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("records regions: %w", err)
-			}
+		if r != "" {
 			regions = append(regions, r)
 		}
-		rows.Close()
 	}
+	return regions, rows.Err()
+}
+
+// Advisories returns the advisories in force at now covering any of the
+// regions (every one in force for none), most recent expiry first.
+func (s *Store) Advisories(ctx context.Context, regions []string, now time.Time) ([]ivr.Advisory, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT regions, kind, body, valid_until FROM ivr_advisories
 		WHERE valid_until = 0 OR valid_until > ? ORDER BY valid_until DESC LIMIT 1000`), now.Unix())
 	if err != nil {
@@ -396,7 +395,11 @@ func covers(codes, regions []string) bool {
 		case strings.HasSuffix(c, "00"):
 			prefix = strings.TrimSuffix(c, "00")
 		}
-		if slices.ContainsFunc(regions, func(r string) bool { return r == c || (prefix != "" && strings.HasPrefix(r, prefix)) }) {
+		if slices.ContainsFunc(regions, func(r string) bool {
+			// A region shorter than a division code is an area prefix
+			// ("44": anywhere in Guangdong) and takes what lies in it.
+			return r == c || (prefix != "" && strings.HasPrefix(r, prefix)) || (len(r) < 6 && strings.HasPrefix(c, r))
+		}) {
 			return true
 		}
 	}
@@ -439,47 +442,65 @@ func (s *Store) CDRs(ctx context.Context, limit int) ([]ivr.CDR, error) {
 	return out, rows.Err()
 }
 
-// Locked reports whether the phone is locked at now (ivr.Lockouts, shared
-// by every IVR instance on the same database).
-func (s *Store) Locked(ctx context.Context, phone string, now time.Time) (bool, error) {
-	var until int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT locked_until FROM ivr_lockouts WHERE phone = ?`), normPhone(phone)).Scan(&until)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+// Attempt counts a verification attempt against every key before the
+// digits are compared (ivr.Lockouts, shared by every IVR instance on the
+// same database). Each key's count is one atomic upsert, all keys in one
+// transaction in key order: parallel attempts cannot pass a check made
+// before the others counted. A lock that has run out, or a period of
+// lockFor since a key's first attempt without a lock, starts it over.
+func (s *Store) Attempt(ctx context.Context, keys []string, now time.Time, maxAttempts int, lockFor time.Duration) (ivr.AttemptResult, error) {
+	res := ivr.AttemptResult{Allowed: true}
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	t, until, periodStart := now.Unix(), now.Add(lockFor).Unix(), now.Add(-lockFor).Unix()
+	firstLock := int64(0)
+	if maxAttempts <= 1 {
+		firstLock = until
 	}
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("records lockout: %w", err)
+		return res, fmt.Errorf("records lockout: %w", err)
 	}
-	return until != 0 && now.Unix() < until, nil
+	defer tx.Rollback()
+	const reset = `((ivr_attempts.locked_until <> 0 AND ivr_attempts.locked_until <= ?) OR
+		(ivr_attempts.locked_until = 0 AND ivr_attempts.since <= ?))`
+	for _, k := range keys {
+		var attempts int64
+		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO ivr_attempts (lock_key, attempts, since, locked_until)
+			VALUES (?, 1, ?, ?)
+			ON CONFLICT (lock_key) DO UPDATE SET
+			attempts = CASE WHEN `+reset+` THEN 1 ELSE ivr_attempts.attempts + 1 END,
+			since = CASE WHEN `+reset+` THEN ? ELSE ivr_attempts.since END,
+			locked_until = CASE WHEN `+reset+` THEN ?
+				WHEN ivr_attempts.locked_until <> 0 THEN ivr_attempts.locked_until
+				WHEN ivr_attempts.attempts + 1 >= ? THEN ? ELSE 0 END
+			RETURNING attempts`),
+			k, t, firstLock,
+			t, periodStart,
+			t, periodStart, t,
+			t, periodStart, firstLock, maxAttempts, until).Scan(&attempts)
+		if err != nil {
+			return ivr.AttemptResult{}, fmt.Errorf("records lockout: %w", err)
+		}
+		switch {
+		case attempts > int64(maxAttempts):
+			res.Allowed = false
+		case attempts == int64(maxAttempts):
+			res.Last = true
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return ivr.AttemptResult{}, fmt.Errorf("records lockout: %w", err)
+	}
+	res.Last = res.Last && res.Allowed
+	return res, nil
 }
 
-// Fail counts a verification failure and locks the phone for lockFor at
-// maxFailures; an expired lock starts the count again.
-func (s *Store) Fail(ctx context.Context, phone string, now time.Time, maxFailures int, lockFor time.Duration) (bool, error) {
-	var failures int
-	t := now.Unix()
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO ivr_lockouts (phone, failures, locked_until) VALUES (?, 1, 0)
-		ON CONFLICT (phone) DO UPDATE SET
-		failures = CASE WHEN ivr_lockouts.locked_until <> 0 AND ivr_lockouts.locked_until <= ? THEN 1 ELSE ivr_lockouts.failures + 1 END,
-		locked_until = CASE WHEN ivr_lockouts.locked_until <> 0 AND ivr_lockouts.locked_until <= ? THEN 0 ELSE ivr_lockouts.locked_until END
-		RETURNING failures`), normPhone(phone), t, t).Scan(&failures)
-	if err != nil {
-		return false, fmt.Errorf("records lockout: %w", err)
-	}
-	if failures < maxFailures {
-		return false, nil
-	}
-	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE ivr_lockouts SET locked_until = ? WHERE phone = ? AND locked_until = 0`),
-		now.Add(lockFor).Unix(), normPhone(phone)); err != nil {
-		return false, fmt.Errorf("records lockout: %w", err)
-	}
-	return true, nil
-}
-
-// Success clears the phone's failures.
-func (s *Store) Success(ctx context.Context, phone string) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM ivr_lockouts WHERE phone = ?`), normPhone(phone)); err != nil {
-		return fmt.Errorf("records lockout: %w", err)
+// Succeeded clears the keys after a matching attempt.
+func (s *Store) Succeeded(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM ivr_attempts WHERE lock_key = ?`), k); err != nil {
+			return fmt.Errorf("records lockout: %w", err)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +33,7 @@ func open(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	if s.postgres {
-		for _, tbl := range []string{"ivr_licences", "ivr_vehicles", "ivr_violations", "ivr_advisories", "ivr_cdrs", "ivr_lockouts"} {
+		for _, tbl := range []string{"ivr_licences", "ivr_vehicles", "ivr_violations", "ivr_advisories", "ivr_cdrs", "ivr_attempts"} {
 			if _, err := s.db.Exec("TRUNCATE " + tbl); err != nil {
 				t.Fatal(err)
 			}
@@ -81,8 +83,8 @@ func TestReadModel(t *testing.T) {
 	if ok, _ := s.Registered(ctx, "13900000000"); ok {
 		t.Fatal("unknown phone registered")
 	}
-	if suf, err := s.IDSuffix(ctx, phone); err != nil || suf != "01123X" {
-		t.Fatalf("suffix %q %v", suf, err)
+	if id, err := s.IDNumber(ctx, phone); err != nil || !strings.HasSuffix(id, "01123X") {
+		t.Fatalf("id %q %v", id, err)
 	}
 	l, err := s.Licence(ctx, phone)
 	if err != nil || l == nil || l.Points != 3 || !l.CycleEnd.Equal(lic.CycleEnd) || !l.ReviewDue.IsZero() {
@@ -98,12 +100,24 @@ func TestReadModel(t *testing.T) {
 		!sum.Latest.Equal(want.Latest) || sum.LatestPlace != want.LatestPlace {
 		t.Fatalf("violations %+v %v", sum, err)
 	}
-	as, err := s.Advisories(ctx, phone, t0)
+	regions, err := s.Regions(ctx, phone)
+	if err != nil || len(regions) == 0 {
+		t.Fatalf("regions %v %v", regions, err)
+	}
+	as, err := s.Advisories(ctx, regions, t0)
 	if err != nil || len(as) != 1 || as[0].Text != "大雾" {
 		t.Fatalf("advisories %+v %v", as, err)
 	}
-	if all, _ := s.Advisories(ctx, "", t0); len(all) != 2 {
+	if all, _ := s.Advisories(ctx, nil, t0); len(all) != 2 {
 		t.Fatalf("all advisories %+v", all)
+	}
+	// A home area prefix takes what lies in it: "44" (Guangdong) the
+	// Shenzhen roadworks, "11" (Beijing) the Beijing fog.
+	if gd, _ := s.Advisories(ctx, []string{"44"}, t0); len(gd) != 1 || gd[0].Text != "施工" {
+		t.Fatalf("Guangdong advisories %+v", gd)
+	}
+	if bj, _ := s.Advisories(ctx, []string{"11"}, t0); len(bj) != 1 || bj[0].Text != "大雾" {
+		t.Fatalf("Beijing advisories %+v", bj)
 	}
 	if err := s.Record(ctx, ivr.CDR{CallID: "c1", Caller: "138****8000", Start: t0, End: t0.Add(time.Minute), Path: []string{"main"}, Cause: "done"}); err != nil {
 		t.Fatal(err)
@@ -163,31 +177,97 @@ func BenchmarkViolations(b *testing.B) {
 	}
 }
 
+// lockoutStores opens two stores on one SQLite file, and two on
+// PostgreSQL when SMSGW_TEST_POSTGRES_DSN (or IVR_TEST_POSTGRES_DSN) is set:
+// two instances sharing a database.
+func lockoutStores(t *testing.T) map[string][2]*Store {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string][2]*Store{}
+	dsns := map[string]string{"sqlite": filepath.Join(t.TempDir(), "lock.db")}
+	if pg := os.Getenv("SMSGW_TEST_POSTGRES_DSN"); pg != "" {
+		dsns["postgres"] = pg
+	} else if pg := os.Getenv("IVR_TEST_POSTGRES_DSN"); pg != "" {
+		dsns["postgres"] = pg
+	}
+	for name, dsn := range dsns {
+		var pair [2]*Store
+		for i := range pair {
+			s, err := Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			pair[i] = s
+		}
+		if pair[0].postgres {
+			if _, err := pair[0].db.Exec("TRUNCATE ivr_attempts"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out[name] = pair
+	}
+	return out
+}
+
+// TestLockouts: 20 parallel attempts from two instances on one database,
+// for one number and for one ID: exactly 3 are allowed; the lock expires,
+// and a success clears it.
 func TestLockouts(t *testing.T) {
 	ctx := context.Background()
-	s := open(t)
-	p := "13800138000"
-	for i := 1; i <= 3; i++ {
-		locked, err := s.Fail(ctx, "+86"+p, t0, 3, time.Hour)
-		if err != nil || locked != (i == 3) {
-			t.Fatalf("failure %d: locked %v, %v", i, locked, err)
-		}
-	}
-	if l, _ := s.Locked(ctx, p, t0.Add(59*time.Minute)); !l {
-		t.Fatal("not locked within the hour")
-	}
-	if l, _ := s.Locked(ctx, p, t0.Add(61*time.Minute)); l {
-		t.Fatal("still locked after the hour")
-	}
-	// After the lock expired the count starts again.
-	if locked, _ := s.Fail(ctx, p, t0.Add(2*time.Hour), 3, time.Hour); locked {
-		t.Fatal("locked on the first failure after expiry")
-	}
-	s.Fail(ctx, p, t0.Add(2*time.Hour), 3, time.Hour)
-	if err := s.Success(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	if locked, _ := s.Fail(ctx, p, t0.Add(2*time.Hour), 3, time.Hour); locked {
-		t.Fatal("success did not clear the failures")
+	for name, pair := range lockoutStores(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, keys := range [][]string{
+				{ivr.PhoneKey("13800138000")},     // 20 calls from one number
+				{ivr.IDKey("11010119900112345X")}, // 20 numbers, one ID: the shared key
+				{ivr.PhoneKey("13800138001"), ivr.IDKey("11010119900112345Y")},
+			} {
+				var mu sync.Mutex
+				allowed, last := 0, 0
+				var wg sync.WaitGroup
+				for i := range 20 {
+					wg.Go(func() {
+						r, err := pair[i%2].Attempt(ctx, keys, t0, 3, time.Hour)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						if r.Allowed {
+							allowed++
+						}
+						if r.Last {
+							last++
+						}
+					})
+				}
+				wg.Wait()
+				if allowed != 3 || last != 1 {
+					t.Fatalf("%v: allowed %d, last %d; want 3, 1", keys, allowed, last)
+				}
+				if r, _ := pair[0].Attempt(ctx, keys, t0.Add(59*time.Minute), 3, time.Hour); r.Allowed {
+					t.Fatalf("%v: allowed within the hour", keys)
+				}
+				if r, _ := pair[1].Attempt(ctx, keys, t0.Add(61*time.Minute), 3, time.Hour); !r.Allowed || r.Last {
+					t.Fatalf("%v: after the hour %+v", keys, r)
+				}
+				if err := pair[0].Succeeded(ctx, keys); err != nil {
+					t.Fatal(err)
+				}
+				for i := range 3 {
+					if r, _ := pair[i%2].Attempt(ctx, keys, t0.Add(62*time.Minute), 3, time.Hour); !r.Allowed || r.Last != (i == 2) {
+						t.Fatalf("%v: attempt %d after success %+v", keys, i+1, r)
+					}
+				}
+				// A period without a lock runs out too.
+				pair[0].Succeeded(ctx, keys)
+				pair[0].Attempt(ctx, keys, t0, 3, time.Hour)
+				pair[0].Attempt(ctx, keys, t0, 3, time.Hour)
+				if r, _ := pair[1].Attempt(ctx, keys, t0.Add(2*time.Hour), 3, time.Hour); !r.Allowed || r.Last {
+					t.Fatalf("%v: old attempts still counted %+v", keys, r)
+				}
+			}
+		})
 	}
 }

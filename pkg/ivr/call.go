@@ -1,10 +1,13 @@
 package ivr
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +20,10 @@ import (
 	"github.com/traffic12123/gateway/pkg/ivr/flow"
 )
 
-var errShutdown = errors.New("ivr: server shutting down")
+var (
+	errShutdown   = errors.New("ivr: server shutting down")
+	errMediaPanic = errors.New("ivr: panic reading media")
+)
 
 // call is one answered call: its keys, its media and its record.
 type call struct {
@@ -35,6 +41,7 @@ type call struct {
 	notify       chan struct{} // cap 1: a key arrived
 	swallow      rune          // a terminator to drop if it comes next
 	swallowUntil time.Time
+	recent       []press // keys taken in the last dedupWindow
 
 	keys     atomic.Int64
 	verified bool
@@ -48,12 +55,59 @@ type call struct {
 
 func (c *call) shutdown() { c.cancel(errShutdown) }
 
-// key queues a key from any source (reader goroutine, INFO handler).
+// dedupWindow is how long after a key the same key by another method
+// (RFC 4733, SIP INFO, in-band tone) counts as the same press.
+const dedupWindow = time.Second
+
+// press is a key taken, with the methods it has arrived by.
+type press struct {
+	r       rune
+	at      time.Time
+	methods uint8
+}
+
+func methodBit(method string) uint8 {
+	switch method {
+	case "rfc4733":
+		return 1
+	case "info":
+		return 2
+	case "inband":
+		return 4
+	}
+	return 8
+}
+
+// key queues a key from any source (reader goroutine, INFO handler). One
+// press sent by several methods is one key: a key that a recent key of the
+// same digit has not yet arrived by this method is that key again and is
+// dropped. A second press by the same method is a new key however soon it
+// comes, so "11" stays two keys with any mix of methods.
 func (c *call) key(r rune, method string) {
 	c.s.log.Debug("key", "call_id", c.cdr.CallID, "method", method)
 	c.s.m.DTMF.WithLabelValues(method).Inc()
-	c.keys.Add(1)
+	now := time.Now()
+	bit := methodBit(method)
 	c.mu.Lock()
+	kept := c.recent[:0]
+	for _, p := range c.recent {
+		if now.Sub(p.at) < dedupWindow {
+			kept = append(kept, p)
+		}
+	}
+	c.recent = kept
+	for i := range c.recent {
+		if p := &c.recent[i]; p.r == r && p.methods&bit == 0 {
+			p.methods |= bit
+			c.mu.Unlock()
+			c.s.m.DTMFDuplicates.WithLabelValues(method).Inc()
+			return
+		}
+	}
+	if len(c.recent) < 16 {
+		c.recent = append(c.recent, press{r: r, at: now, methods: bit})
+	}
+	c.keys.Add(1)
 	if c.swallow != 0 {
 		if r == c.swallow && time.Now().Before(c.swallowUntil) {
 			c.swallow = 0
@@ -84,10 +138,33 @@ func (c *call) flushKeys() {
 	c.mu.Unlock()
 }
 
-// nextKey waits up to timeout for a key.
+// silence frames per codec: sent while the call waits for keys, so that
+// carriers' RTP inactivity timers do not drop it.
+var silenceFrame = map[Codec][]byte{
+	PCMU: Encode(PCMU, make([]int16, FrameSamples)),
+	PCMA: Encode(PCMA, make([]int16, FrameSamples)),
+}
+
+// keepAlive sends silence from the shared clock until the returned stop
+// is called.
+func (c *call) keepAlive() (stop func()) {
+	if c.med == nil || c.med.RTPPacketWriter == nil {
+		return func() {}
+	}
+	st := c.s.pacer.loop(c.med.RTPPacketWriter, c.pt, silenceFrame[c.codec])
+	return func() {
+		st.stopped.Store(true)
+		<-st.done
+	}
+}
+
+// nextKey waits up to timeout for a key, sending silence meanwhile.
 func (c *call) nextKey(ctx context.Context, timeout time.Duration) (rune, bool, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	if !c.hasKey() {
+		defer c.keepAlive()()
+	}
 	for {
 		c.mu.Lock()
 		if len(c.pending) > 0 {
@@ -236,6 +313,16 @@ func (c *call) collect(ctx context.Context, cl flow.Collect) (string, collectSta
 // readMedia reads the caller's RTP: telephone-events go to the RFC 4733
 // decoder, audio to the in-band detector when enabled.
 func (c *call) readMedia(ctx context.Context) {
+	defer func() {
+		// Media comes from the network too: a panic here ends this call,
+		// not the process.
+		if r := recover(); r != nil {
+			c.s.m.Panics.WithLabelValues("media").Inc()
+			c.s.log.Error("panic while reading media; call ended", "call_id", c.cdr.CallID,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			c.cancel(errMediaPanic)
+		}
+	}()
 	r := c.med.RTPPacketReader
 	buf := make([]byte, media.RTPBufSize)
 	var dec dtmf.Decoder
@@ -311,6 +398,11 @@ func (s *Server) handleCall(d *diago.DialogServerSession) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.calls, d.ID)
+		if len(s.calls) == 0 {
+			// A Go map keeps the buckets of its largest size: after a
+			// peak, start a small one.
+			s.calls = map[string]*call{}
+		}
 		s.mu.Unlock()
 	}()
 	log := s.log.With("call_id", c.cdr.CallID, "caller", c.cdr.Caller)
@@ -329,7 +421,26 @@ func (s *Server) handleCall(d *diago.DialogServerSession) {
 			return
 		}
 	}
-	med, err := d.Answer(diago.AnswerOptions{})
+	var med *diago.DialogMedia
+	var err error
+	if late := len(bytes.TrimSpace(d.InviteRequest.Body())) == 0; late {
+		// Late offer: our offer in the 200 OK; AnswerLate returns once the
+		// ACK and the answer it carries have been read.
+		c.cdr.LateOffer = true
+		med, err = d.AnswerLate()
+		// diago v0.42.1 applies the ACK's answer to a fork of the media
+		// session (with its own RTP monitor, reader and writer updated) and
+		// then fails to start the monitor of the original one, which has no
+		// remote address: the media is usable when the fork has one.
+		if med != nil && remoteMedia(med) {
+			err = nil
+		} else if med != nil {
+			_ = med.Close()
+			med, err = nil, errors.Join(errors.New("ACK carried no usable SDP answer"), err)
+		}
+	} else {
+		med, err = d.Answer(diago.AnswerOptions{})
+	}
 	if err != nil {
 		s.m.Calls.WithLabelValues("failed").Inc()
 		log.Warn("answer failed", "err", err)
@@ -396,4 +507,16 @@ func (s *Server) record(c CDR) {
 		s.m.CDRErrors.Inc()
 		s.log.Warn("cdr not stored", "call_id", c.CallID, "err", err)
 	}
+}
+
+// remoteMedia reports whether the media session knows where to send: a late
+// offer's ACK may carry no answer.
+func remoteMedia(med *diago.DialogMedia) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	ms := med.MediaSession()
+	return ms != nil && ms.Raddr.IP != nil && ms.Raddr.Port != 0 && len(ms.CommonCodecs()) > 0
 }

@@ -273,10 +273,26 @@ const (
 	KeysRFC4733   = "rfc4733"
 	KeysINFO      = "info"      // application/dtmf-relay
 	KeysINFOPlain = "info-dtmf" // application/dtmf
+	// KeysAll sends each key three times over, as phones and gateways that
+	// duplicate keys do: RFC 4733, SIP INFO and an in-band tone.
+	KeysAll = "all"
 )
 
 // Send presses keys by the given method.
 func (o *OutCall) Send(ctx context.Context, keys, method string) error {
+	if method == KeysAll {
+		for _, k := range keys {
+			for _, m := range []string{KeysRFC4733, KeysINFO} {
+				if err := o.Send(ctx, string(k), m); err != nil {
+					return err
+				}
+			}
+			if err := o.SendTones(string(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, k := range keys {
 		switch method {
 		case KeysRFC4733, "":

@@ -12,6 +12,7 @@ type CDR struct {
 	Called       string    `json:"called"`
 	Transport    string    `json:"transport"`
 	Codec        string    `json:"codec"`
+	LateOffer    bool      `json:"late_offer,omitempty"` // the INVITE had no SDP: offer in 200 OK, answer in ACK
 	Start        time.Time `json:"start"`
 	Answer       time.Time `json:"answer,omitzero"`
 	End          time.Time `json:"end"`

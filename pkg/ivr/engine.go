@@ -145,41 +145,18 @@ func (c *call) do(ctx context.Context, f *flow.Flow, acts []flow.Action) (next, 
 	return "", "", nil
 }
 
-// verify checks the caller: registered number, then the last six of the
-// ID number. ok false without cause: refused, go to on_refused.
+// verify checks the caller: the last six characters of the ID number
+// registered to the caller number. ok false without cause: refused, go to
+// on_refused.
+//
+// Until an ID has been keyed every caller hears the same thing, whether the
+// number is registered, unregistered or locked: nothing is looked up
+// before. Each keyed ID is then counted (Lockouts.Attempt, per caller
+// number and per ID number) before it is compared, so parallel calls share
+// one budget; a refused attempt hears the locked prompt.
 func (c *call) verify(ctx context.Context, f *flow.Flow) (ok bool, cause string, err error) {
 	vf := f.Verification
 	s := c.s
-	locked, err := s.lockout.Locked(ctx, c.phone, s.cfg.Now())
-	if err != nil {
-		s.log.Warn("lockout lookup failed", "err", err)
-		return false, "error", nil
-	}
-	if locked {
-		s.m.Verifications.WithLabelValues("locked").Inc()
-		c.cdr.Verification = "locked"
-		_, err := c.prompts(ctx, vf.Locked, false)
-		return false, "locked", err
-	}
-	reg, err := s.records.Registered(ctx, c.phone)
-	if err != nil {
-		s.log.Warn("records lookup failed", "err", err)
-		return false, "error", nil
-	}
-	suffix := ""
-	if reg {
-		if suffix, err = s.records.IDSuffix(ctx, c.phone); err != nil {
-			s.log.Warn("records lookup failed", "err", err)
-			return false, "error", nil
-		}
-	}
-	if !reg || suffix == "" {
-		s.m.Verifications.WithLabelValues("not_registered").Inc()
-		c.cdr.Verification = "not_registered"
-		_, err := c.prompts(ctx, vf.NotRegistered, false)
-		return false, "", err
-	}
-	suffix = strings.ToUpper(suffix)
 	silent := 0
 	for {
 		if _, err := c.prompts(ctx, vf.Prompt, true); err != nil {
@@ -200,9 +177,45 @@ func (c *call) verify(ctx context.Context, f *flow.Flow) (ok bool, cause string,
 			}
 			continue
 		}
+		reg, err := s.records.Registered(ctx, c.phone)
+		if err != nil {
+			s.log.Warn("records lookup failed", "err", err)
+			return false, "error", nil
+		}
+		id := ""
+		if reg {
+			if id, err = s.records.IDNumber(ctx, c.phone); err != nil {
+				s.log.Warn("records lookup failed", "err", err)
+				return false, "error", nil
+			}
+		}
+		keys := []string{PhoneKey(c.phone)}
+		if id != "" {
+			keys = append(keys, IDKey(id))
+		}
+		att, err := s.lockout.Attempt(ctx, keys, s.cfg.Now(), vf.MaxFailures, vf.LockFor)
+		if err != nil {
+			// Fail closed: without a count there is no comparison.
+			s.log.Warn("lockout update failed", "err", err)
+			return false, "error", nil
+		}
+		if !att.Allowed {
+			s.m.Verifications.WithLabelValues("locked").Inc()
+			c.cdr.Verification = "locked"
+			_, err := c.prompts(ctx, vf.Locked, false)
+			return false, "locked", err
+		}
+		r := []rune(strings.ToUpper(id))
+		if !reg || len(r) < 6 {
+			s.m.Verifications.WithLabelValues("not_registered").Inc()
+			c.cdr.Verification = "not_registered"
+			_, err := c.prompts(ctx, vf.NotRegistered, false)
+			return false, "", err
+		}
+		suffix := string(r[len(r)-6:])
 		entered := strings.ReplaceAll(digits, "*", "X")
 		if st == collected && subtle.ConstantTimeCompare([]byte(entered), []byte(suffix)) == 1 {
-			if err := s.lockout.Success(ctx, c.phone); err != nil {
+			if err := s.lockout.Succeeded(ctx, keys); err != nil {
 				s.log.Warn("lockout reset failed", "err", err)
 			}
 			s.m.Verifications.WithLabelValues("ok").Inc()
@@ -214,11 +227,7 @@ func (c *call) verify(ctx context.Context, f *flow.Flow) (ok bool, cause string,
 		s.m.Verifications.WithLabelValues("failed").Inc()
 		c.cdr.Verification = "failed"
 		c.flushKeys()
-		nowLocked, err := s.lockout.Fail(ctx, c.phone, s.cfg.Now(), vf.MaxFailures, vf.LockFor)
-		if err != nil {
-			s.log.Warn("lockout update failed", "err", err)
-		}
-		if nowLocked {
+		if att.Last {
 			c.cdr.Verification = "locked"
 			_, err := c.prompts(ctx, vf.Locked, false)
 			return false, "locked", err
@@ -303,7 +312,7 @@ func (c *call) answer(ctx context.Context, q string) error {
 	case flow.QueryViolations:
 		clips, err = s.violationClips(ctx, c.phone)
 	case flow.QueryAdvisories:
-		clips, err = s.advisoryClips(ctx, c.phone)
+		clips, err = c.advisoryClips(ctx)
 	}
 	if err != nil {
 		s.log.Warn("records lookup failed", "query", q, "err", err)
@@ -391,8 +400,25 @@ func (s *Server) violationClips(ctx context.Context, phone string) ([]string, er
 	return out, nil
 }
 
-func (s *Server) advisoryClips(ctx context.Context, phone string) ([]string, error) {
-	as, err := s.records.Advisories(ctx, phone, s.cfg.Now())
+// advisoryClips reads the advisories for a verified caller's regions, or,
+// without verification, for the home area of the caller number in the
+// public numbering plan (HomeArea): an unverified caller hears nothing
+// that depends on anyone's records.
+func (c *call) advisoryClips(ctx context.Context) ([]string, error) {
+	s := c.s
+	var regions []string
+	if c.verified {
+		var err error
+		if regions, err = s.records.Regions(ctx, c.phone); err != nil {
+			return nil, err
+		}
+	}
+	if len(regions) == 0 {
+		if area := HomeArea(c.phone); area != "" {
+			regions = []string{area}
+		}
+	}
+	as, err := s.records.Advisories(ctx, regions, s.cfg.Now())
 	if err != nil || len(as) == 0 {
 		return []string{"no_advisories", "safety_general"}, err
 	}

@@ -2,21 +2,46 @@ package ivr
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
 
-// Lockouts counts verification failures per caller number and locks a
-// number after too many. Several IVR instances share lockouts through a
-// shared implementation (internal/records over PostgreSQL); Lockout is the
+// Lockouts counts verification attempts per key — the caller number and
+// the ID number being guessed — and refuses attempts beyond the limit.
+// The count is taken before the entered digits are compared, in one atomic
+// step with the check, so parallel calls cannot each pass a check made
+// before the others counted. Several IVR instances share it through the
+// records database (internal/records, SQLite or PostgreSQL); Lockout is the
 // in-memory one of a single instance.
 type Lockouts interface {
-	// Locked reports whether the phone is locked at now.
-	Locked(ctx context.Context, phone string, now time.Time) (bool, error)
-	// Fail records a failure and reports whether the phone is now locked.
-	Fail(ctx context.Context, phone string, now time.Time, maxFailures int, lockFor time.Duration) (bool, error)
-	// Success clears the phone's failures.
-	Success(ctx context.Context, phone string) error
+	// Attempt counts one attempt against every key and reports whether it
+	// may be compared: none of the keys is locked at now or has had maxAttempts
+	// attempts in the current period (lockFor long, from its first
+	// attempt). The attempt that reaches maxAttempts locks the keys until
+	// now+lockFor (Last). A refused attempt counts too.
+	Attempt(ctx context.Context, keys []string, now time.Time, maxAttempts int, lockFor time.Duration) (AttemptResult, error)
+	// Succeeded clears the keys after an attempt that matched.
+	Succeeded(ctx context.Context, keys []string) error
+}
+
+// AttemptResult is what Attempt decided.
+type AttemptResult struct {
+	Allowed bool // compare the digits
+	Last    bool // allowed, and the last one before the keys are locked
+}
+
+// PhoneKey and IDKey are the lockout keys of a caller number and of an ID
+// number. The ID is kept as a hash: the lockout table holds no ID numbers.
+func PhoneKey(phone string) string { return "phone:" + phone }
+
+// IDKey is the lockout key of an ID number (case-insensitive).
+func IDKey(id string) string {
+	h := sha256.Sum256([]byte("12123-ivr-lockout:" + strings.ToUpper(strings.TrimSpace(id))))
+	return "id:" + hex.EncodeToString(h[:16])
 }
 
 var _ Lockouts = (*Lockout)(nil)
@@ -28,66 +53,61 @@ type Lockout struct {
 }
 
 type lockEntry struct {
-	failures int
-	until    time.Time
+	attempts int
+	since    time.Time
+	until    time.Time // zero: not locked
 }
 
 // NewLockout returns an empty lockout table.
 func NewLockout() *Lockout { return &Lockout{entries: map[string]*lockEntry{}} }
 
-// Locked reports whether the phone is locked at now.
-func (l *Lockout) Locked(_ context.Context, phone string, now time.Time) (bool, error) {
-	return l.locked(phone, now), nil
-}
-
-func (l *Lockout) locked(phone string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.entries[phone]
-	if e == nil {
-		return false
-	}
-	if !e.until.IsZero() && now.Before(e.until) {
-		return true
-	}
-	if !e.until.IsZero() {
-		delete(l.entries, phone) // lock expired: start over
-	}
-	return false
-}
-
-// Fail records a failure; it returns true when the phone is now locked.
-func (l *Lockout) Fail(_ context.Context, phone string, now time.Time, maxFailures int, lockFor time.Duration) (bool, error) {
-	return l.fail(phone, now, maxFailures, lockFor), nil
-}
-
-func (l *Lockout) fail(phone string, now time.Time, maxFailures int, lockFor time.Duration) bool {
+// Attempt counts an attempt against every key (Lockouts).
+func (l *Lockout) Attempt(_ context.Context, keys []string, now time.Time, maxAttempts int, lockFor time.Duration) (AttemptResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.entries) > 100000 {
-		for k, e := range l.entries { // bound memory: drop expired entries
-			if e.until.IsZero() || now.After(e.until) {
+		for k, e := range l.entries { // bound memory: drop what has expired
+			if e.expired(now, lockFor) {
 				delete(l.entries, k)
 			}
 		}
 	}
-	e := l.entries[phone]
-	if e == nil {
-		e = &lockEntry{}
-		l.entries[phone] = e
+	res := AttemptResult{Allowed: true}
+	for _, k := range slices.Compact(slices.Sorted(slices.Values(keys))) {
+		e := l.entries[k]
+		if e == nil || e.expired(now, lockFor) {
+			e = &lockEntry{since: now}
+			l.entries[k] = e
+		}
+		e.attempts++
+		if e.until.IsZero() && e.attempts >= maxAttempts {
+			e.until = now.Add(lockFor)
+		}
+		switch {
+		case e.attempts > maxAttempts:
+			res.Allowed = false
+		case e.attempts == maxAttempts:
+			res.Last = true
+		}
 	}
-	e.failures++
-	if e.failures >= maxFailures {
-		e.until = now.Add(lockFor)
-		return true
-	}
-	return false
+	res.Last = res.Last && res.Allowed
+	return res, nil
 }
 
-// Success clears the failures of a phone.
-func (l *Lockout) Success(_ context.Context, phone string) error {
+// expired: a lock that has run out, or a period without a lock that has.
+func (e *lockEntry) expired(now time.Time, lockFor time.Duration) bool {
+	if !e.until.IsZero() {
+		return !now.Before(e.until)
+	}
+	return !now.Before(e.since.Add(lockFor))
+}
+
+// Succeeded clears the keys (Lockouts).
+func (l *Lockout) Succeeded(_ context.Context, keys []string) error {
 	l.mu.Lock()
-	delete(l.entries, phone)
+	for _, k := range keys {
+		delete(l.entries, k)
+	}
 	l.mu.Unlock()
 	return nil
 }

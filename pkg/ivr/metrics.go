@@ -12,6 +12,7 @@ type Metrics struct {
 	Abandoned      prometheus.Counter
 	MenuChoices    *prometheus.CounterVec // menu, choice (a key sequence, "invalid", "noinput")
 	DTMF           *prometheus.CounterVec // method: rfc4733, info, inband
+	DTMFDuplicates *prometheus.CounterVec // method: a press already taken by another method
 	Verifications  *prometheus.CounterVec // result: ok, failed, locked, not_registered
 	MediaErrors    *prometheus.CounterVec // kind: write, read, missing_audio, tts
 	Transfers      *prometheus.CounterVec // result: ok, unavailable, error
@@ -19,6 +20,8 @@ type Metrics struct {
 	FlowReloads    *prometheus.CounterVec // result: ok, error
 	MalformedInfo  prometheus.Counter
 	CDRErrors      prometheus.Counter
+	SIPRejected    *prometheus.CounterVec // reason: version, via, from, to, call_id, cseq, cseq_method, max_forwards, contact, unparsable, response
+	Panics         *prometheus.CounterVec // where: parse, handler, media
 }
 
 // NewMetrics registers the collectors with reg (nil: not registered).
@@ -33,6 +36,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Keys chosen per menu."}, []string{"menu", "choice"}),
 		DTMF: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_dtmf_total",
 			Help: "Keys received by method."}, []string{"method"}),
+		DTMFDuplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_dtmf_duplicates_total",
+			Help: "Keys dropped as the same press already taken by another method."}, []string{"method"}),
 		Verifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_verifications_total",
 			Help: "Caller verifications by result."}, []string{"result"}),
 		MediaErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_media_errors_total",
@@ -48,10 +53,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "SIP INFO requests without a usable key."}),
 		CDRErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ivr_cdr_errors_total",
 			Help: "Call detail records that could not be stored."}),
+		SIPRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_sip_rejected_total",
+			Help: "SIP messages refused before any handler saw them (400/505 or dropped), by reason."}, []string{"reason"}),
+		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_panics_total",
+			Help: "Panics recovered while handling SIP or media; the process kept serving."}, []string{"where"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.CallsActive, m.Calls, m.Abandoned, m.MenuChoices, m.DTMF, m.Verifications,
-			m.MediaErrors, m.Transfers, m.PromptLateness, m.FlowReloads, m.MalformedInfo, m.CDRErrors)
+			m.MediaErrors, m.Transfers, m.PromptLateness, m.FlowReloads, m.MalformedInfo, m.CDRErrors,
+			m.SIPRejected, m.Panics, m.DTMFDuplicates)
 	}
 	return m
 }

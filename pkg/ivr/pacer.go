@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ type stream struct {
 	clip  int
 	off   int
 	first bool
+	loop  bool // start over at the end until stopped (silence)
 
 	stopped atomic.Bool
 	done    chan struct{}
@@ -96,6 +98,10 @@ func (p *Pacer) runShard(ctx context.Context, s *shard) {
 				finished = append(finished, st)
 			}
 		}
+		// The batch's backing array outlives the tick: drop its pointers,
+		// or every stream of the busiest moment (and through its writer
+		// the call's whole media session) stays reachable after the calls.
+		clear(batch)
 		if len(finished) == 0 {
 			continue
 		}
@@ -152,7 +158,10 @@ func (st *stream) step() bool {
 		st.off = 0
 	}
 	if st.clip >= len(st.clips) {
-		return true
+		if !st.loop || len(st.clips) == 0 || len(st.clips[0]) == 0 {
+			return true
+		}
+		st.clip, st.off = 0, 0
 	}
 	c := st.clips[st.clip]
 	end := min(st.off+FrameSamples, len(c))
@@ -167,9 +176,21 @@ func (st *stream) step() bool {
 
 // play starts a stream; the caller waits on st.done or stops it.
 func (p *Pacer) play(w frameWriter, pt uint8, clips [][]byte) *stream {
-	st := &stream{w: w, pt: pt, clips: clips, first: true, done: make(chan struct{}), started: time.Now()}
-	for _, c := range clips {
+	return p.start(&stream{w: w, pt: pt, clips: clips})
+}
+
+// loop starts a stream that repeats clip until stopped.
+func (p *Pacer) loop(w frameWriter, pt uint8, clip []byte) *stream {
+	return p.start(&stream{w: w, pt: pt, clips: [][]byte{clip}, loop: true})
+}
+
+func (p *Pacer) start(st *stream) *stream {
+	st.first, st.done, st.started = true, make(chan struct{}), time.Now()
+	for _, c := range st.clips {
 		st.frames += (len(c) + FrameSamples - 1) / FrameSamples
+	}
+	if st.loop {
+		st.frames = math.MaxInt
 	}
 	s := p.shards[p.next.Add(1)%uint64(len(p.shards))]
 	s.mu.Lock()

@@ -11,19 +11,22 @@ import (
 type Records interface {
 	// Registered reports whether a phone belongs to a licence or a vehicle.
 	Registered(ctx context.Context, phone string) (bool, error)
-	// IDSuffix returns the last six characters of the ID number (licence
-	// number) registered to the phone, "" when none.
-	IDSuffix(ctx context.Context, phone string) (string, error)
+	// IDNumber returns the ID number (licence number) registered to the
+	// phone, "" when none. Callers verify with its last six characters.
+	IDNumber(ctx context.Context, phone string) (string, error)
 	// Licence returns the licence registered to the phone, nil when none.
 	Licence(ctx context.Context, phone string) (*Licence, error)
 	// Vehicles returns the vehicles whose owner phone is phone.
 	Vehicles(ctx context.Context, phone string) ([]Vehicle, error)
 	// Violations sums the unprocessed violations of the phone's vehicles.
 	Violations(ctx context.Context, phone string) (ViolationSummary, error)
-	// Advisories returns the safety warnings in force at now for the regions
-	// of the phone's licence and vehicles (all in force when phone is "" or
-	// unknown).
-	Advisories(ctx context.Context, phone string, now time.Time) ([]Advisory, error)
+	// Regions returns the administrative division codes of the phone's
+	// licence and vehicles (personal: only for a verified caller).
+	Regions(ctx context.Context, phone string) ([]string, error)
+	// Advisories returns the safety warnings in force at now that cover
+	// any of the regions: 6-digit division codes, or shorter prefixes ("44":
+	// anywhere in the province). No regions: every one in force.
+	Advisories(ctx context.Context, regions []string, now time.Time) ([]Advisory, error)
 }
 
 // Licence is what a caller hears about a driving licence.

@@ -13,6 +13,7 @@
 package ivr
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -274,7 +275,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.readFilter)))
 	if err != nil {
 		return fmt.Errorf("sip user agent: %w", err)
 	}
@@ -288,7 +290,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	opts := []diago.DiagoOption{
 		diago.WithServer(srv),
 		diago.WithLogger(s.log),
-		diago.WithServerRequestMiddleware(s.middleware),
+		diago.WithServerRequestMiddleware(func(next sipgo.RequestHandler) sipgo.RequestHandler {
+			return s.guard(s.middleware(next))
+		}),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: []media.Codec{
 			media.CodecAudioUlaw, media.CodecAudioAlaw, media.CodecTelephoneEvent8000}}),
 	}
@@ -307,10 +311,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.dg = diago.NewDiago(ua, opts...)
 	// diago answers INFO with 406: take it over (also runs the middleware).
-	srv.OnInfo(s.middleware(s.handleInfo))
+	srv.OnInfo(s.guard(s.middleware(s.handleInfo)))
 	// Session timers may refresh with UPDATE (RFC 4028): accept a refresh
 	// without a body; a media change by UPDATE is not supported.
-	srv.OnRequest(sip.UPDATE, s.middleware(s.handleUpdate))
+	srv.OnRequest(sip.UPDATE, s.guard(s.middleware(s.handleUpdate)))
 	s.dg.HandleFunc(s.handleCall)
 
 	pctx, stopPacer := context.WithCancel(context.WithoutCancel(ctx))
@@ -323,7 +327,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if s.tcp != nil {
 		ln := s.tcp
-		wg.Go(func() { errc <- srv.ServeTCP(ln) })
+		wg.Go(func() { errc <- srv.ServeTCP(guardedListener{Listener: ln, s: s}) })
 	}
 	s.ready.Store(true)
 	s.log.Info("ivr listening", "udp", s.Addr("udp"), "tcp", s.Addr("tcp"))
@@ -448,7 +452,9 @@ func (s *Server) admit(ip netip.Addr, req *sip.Request) *RejectError {
 	if s.active.Load() >= int64(s.cfg.MaxCalls) {
 		return &RejectError{Status: sip.StatusServiceUnavailable, Reason: "busy"}
 	}
-	if !ParseOffer(req.Body()).Usable() {
+	// No body is a late offer: ours goes in the 200 OK, the answer comes
+	// in the ACK (RFC 3261 13.2.1).
+	if len(bytes.TrimSpace(req.Body())) > 0 && !ParseOffer(req.Body()).Usable() {
 		return &RejectError{Status: 488, Reason: "media"}
 	}
 	s.active.Add(1)

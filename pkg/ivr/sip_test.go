@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,10 +38,10 @@ func rawSIP(t testing.TB, conn net.PacketConn, to string, msg string) string {
 	}
 }
 
-var seq int
+var seqNo atomic.Int64
 
 func request(method, local, to, body string) string {
-	seq++
+	seq := seqNo.Add(1)
 	ct := ""
 	if body != "" {
 		ct = "Content-Type: application/sdp\r\n"
@@ -111,7 +112,8 @@ func TestSIPEdges(t *testing.T) {
 		e := startServer(t, func(o *ivr.Options) { o.InviteRate, o.InviteBurst = 0.01, 1 })
 		c := udpClient(t)
 		to := e.srv.Addr("udp")
-		if got := rawSIP(t, c, to, request("INVITE", c.LocalAddr().String(), to, "")); !strings.HasPrefix(got, "SIP/2.0 488") {
+		g722 := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n"
+		if got := rawSIP(t, c, to, request("INVITE", c.LocalAddr().String(), to, g722)); !strings.HasPrefix(got, "SIP/2.0 488") {
 			t.Fatalf("first INVITE answered %q", got)
 		}
 		if got := rawSIP(t, c, to, request("INVITE", c.LocalAddr().String(), to, "")); !strings.HasPrefix(got, "SIP/2.0 503") {

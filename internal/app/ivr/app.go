@@ -48,6 +48,8 @@ type App struct {
 	kcdr     *cdr.Kafka
 	http     *http.Server
 	httpLn   net.Listener
+	admin    *http.Server
+	adminLn  net.Listener
 	reloadMu sync.Mutex
 }
 
@@ -142,6 +144,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		})
 		a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	}
+	if err := a.listenAdmin(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }
@@ -231,11 +236,25 @@ func (a *App) Run(ctx context.Context) error {
 			_ = a.http.Shutdown(sctx)
 		})
 	}
+	if a.admin != nil {
+		wg.Go(func() { fail("admin", a.admin.Serve(a.adminLn)) })
+		wg.Go(func() {
+			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			_ = a.admin.Shutdown(sctx)
+		})
+	}
 	wg.Wait()
 	return firstErr
 }
 
 func (a *App) close() {
+	for _, ln := range []net.Listener{a.httpLn, a.adminLn} {
+		if ln != nil {
+			_ = ln.Close() // after Serve returned, or when New failed
+		}
+	}
 	if a.kcdr != nil {
 		_ = a.kcdr.Close()
 	}

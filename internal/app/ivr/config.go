@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -41,6 +42,12 @@ type Config struct {
 	HTTP struct {
 		Addr string `yaml:"addr"`
 	} `yaml:"http"`
+	// Admin is the operator's listener (pprof, flow reload, memstats),
+	// apart from /metrics: enabled by a token file, loopback by default.
+	Admin struct {
+		Addr      string `yaml:"addr"`       // default 127.0.0.1:9103
+		TokenFile string `yaml:"token_file"` // bearer token; empty: no admin listener
+	} `yaml:"admin"`
 	// TTS speaks free text (place names, advisory texts): a command given
 	// the text as its last argument that writes an 8 kHz mono WAV to
 	// stdout. Empty: callers hear a fixed prompt instead.
@@ -92,6 +99,12 @@ func (c *Config) validate() error {
 		}
 		c.trusted = append(c.trusted, p)
 	}
+	if len(c.SIP.Trusted) == 0 && (!loopback(c.SIP.UDP) || !loopback(c.SIP.TCP)) {
+		errs = append(errs, errors.New("sip.trusted: empty accepts SIP from anywhere on a non-loopback address; list the carrier SBC addresses"))
+	}
+	if c.Admin.Addr != "" && c.Admin.TokenFile == "" {
+		errs = append(errs, errAdminNoToken)
+	}
 	if c.Prompts == "" {
 		c.Prompts = "prompts"
 	}
@@ -121,4 +134,20 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// loopback reports whether a listen address is unset or on loopback.
+func loopback(addr string) bool {
+	if addr == "" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }

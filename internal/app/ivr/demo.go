@@ -135,6 +135,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 	cfg := &Config{Prompts: o.Prompts, Flows: o.Flows, Timezone: "Asia/Shanghai"}
 	cfg.SIP.UDP, cfg.SIP.TCP = o.SIP, o.SIP
+	cfg.SIP.Trusted = []string{"127.0.0.0/8", "::1"} // the demo answers this machine only
 	cfg.Records.DSN = filepath.Join(o.DataDir, "ivr-records.db")
 	cfg.Kafka.Brokers = b.Addrs()
 	cfg.Kafka.GroupID = "ivr-records"

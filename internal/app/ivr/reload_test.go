@@ -80,3 +80,29 @@ func TestConfigStrict(t *testing.T) {
 		t.Fatalf("shipped config: %v", err)
 	}
 }
+
+// TestConfigTrust: a public listener needs an explicit trusted list; the
+// shipped and deploy configs list single addresses, nothing wider.
+func TestConfigTrust(t *testing.T) {
+	if _, err := appivr.ParseConfig("ivr.yaml", []byte("sip: {udp: 0.0.0.0:5060}\nflows: f\n")); err == nil ||
+		!strings.Contains(err.Error(), "sip.trusted") {
+		t.Fatalf("public listener without trusted sources accepted: %v", err)
+	}
+	if _, err := appivr.ParseConfig("ivr.yaml", []byte("sip: {udp: 127.0.0.1:5060}\nflows: f\n")); err != nil {
+		t.Fatalf("loopback listener without trusted sources: %v", err)
+	}
+	for _, path := range []string{"config/ivr.yaml", "deploy/ivr.yaml"} {
+		cfg, err := appivr.LoadConfig(filepath.Join("..", "..", "..", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.SIP.Trusted) == 0 {
+			t.Fatalf("%s trusts every source", path)
+		}
+		for _, tr := range cfg.SIP.Trusted {
+			if strings.Contains(tr, "/") {
+				t.Errorf("%s trusts the network %s: list SBC addresses", path, tr)
+			}
+		}
+	}
+}
