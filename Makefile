@@ -5,6 +5,8 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?= 20s
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 
 .PHONY: all build test demo lint fuzz bench image ci
 
@@ -20,11 +22,16 @@ test:
 demo:
 	$(GO) run ./cmd/smsgw demo --events 2000
 
-lint:
+# golangci-lint (.golangci.yml) runs staticcheck, errorlint, revive, sloglint
+# and depguard, whose rules are the design's import directions.
+lint: $(GOLANGCI_LINT)
 	@files=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$files" ]; then echo "gofmt needed: $$files"; exit 1; fi
 	$(GO) vet ./...
-	@# pkg/ never imports internal/
-	! $(GO) list -f '{{.ImportPath}}: {{join .Imports " "}}' ./pkg/... | grep -E 'internal/'
+	$(GO) mod tidy -diff
+	$(GOLANGCI_LINT) run ./...
+
+$(GOLANGCI_LINT):
+	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 # Runs every fuzz target for FUZZTIME each (go test runs their seed corpora always).
 fuzz:

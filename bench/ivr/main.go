@@ -149,7 +149,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, "ivrbench:", err)
 			os.Exit(1)
 		}
-		pprof.StartCPUProfile(f)
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "ivrbench: cpu profile:", err)
+			os.Exit(1)
+		}
 		defer pprof.StopCPUProfile()
 	}
 	if err := run(*calls, *rate, *prompts, *pcaps, *pacers); err != nil {
@@ -182,7 +185,9 @@ func heapAlloc() uint64 {
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic("getrusage: " + err.Error()) // cannot fail for RUSAGE_SELF
+	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
@@ -332,15 +337,24 @@ loop:
 	heap2 := heapInUse()
 	live2 := heapAlloc()
 	if heapProfile != "" {
-		if f, err := os.Create(heapProfile); err == nil {
-			pprof.Lookup("heap").WriteTo(f, 0)
-			f.Close()
+		f, err := os.Create(heapProfile)
+		if err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("heap profile: %w", err)
 		}
 	}
 	active := srv.ActiveCalls()
 	goroutines := runtime.NumGoroutine()
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		return fmt.Errorf("ivr server: %w", err)
+	}
 
 	// Results.
 	cdrs.mu.Lock()

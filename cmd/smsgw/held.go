@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/traffic12123/gateway/internal/app/smsgw"
-	"github.com/traffic12123/gateway/internal/config"
 )
 
 const heldUsage = `usage: smsgw held list      [--limit N]
@@ -121,7 +120,7 @@ func short(s string, n int) string {
 // adminEndpoint finds the admin API: flags first, then the configuration.
 func adminEndpoint(path, admin, tokenFile string) (base, token string, err error) {
 	if admin == "" || tokenFile == "" {
-		cfg, err := config.LoadFile(path)
+		cfg, err := smsgw.LoadConfig(path)
 		if err != nil {
 			return "", "", err
 		}

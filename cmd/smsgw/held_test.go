@@ -73,7 +73,7 @@ func TestHeldCommand(t *testing.T) {
 		t.Fatalf("list: %d %q %q", code, out, errs)
 	}
 	if _, errs, code = cmd("list", "--admin", admin, "--token-file", filepath.Join(dir, "ledger.db-nonexistent")); code == 0 {
-		t.Fatal("list without a token file worked")
+		t.Fatalf("list without a token file worked: %q", errs)
 	}
 	wrong := filepath.Join(dir, "wrong")
 	os.WriteFile(wrong, []byte("not-the-token-at-all"), 0o600)

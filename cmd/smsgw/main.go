@@ -27,7 +27,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/traffic12123/gateway/internal/app/smsgw"
-	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/policy"
 )
 
@@ -148,7 +147,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		real0 := time.Now()
 		clock = func() time.Time { return start.Add(time.Since(real0)) }
 	}
-	cfg, err := config.LoadFile(*path)
+	cfg, err := smsgw.LoadConfig(*path)
 	if err != nil {
 		return err
 	}

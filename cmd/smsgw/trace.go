@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/traffic12123/gateway/internal/config"
+	"github.com/traffic12123/gateway/internal/app/smsgw"
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/ledger/open"
 	"github.com/traffic12123/gateway/internal/policy"
@@ -51,7 +51,7 @@ func cmdTrace(args []string, stdout, _ io.Writer) error {
 	}
 	d := *dsn
 	if d == "" {
-		cfg, err := config.LoadFile(*path)
+		cfg, err := smsgw.LoadConfig(*path)
 		if err != nil {
 			return err
 		}

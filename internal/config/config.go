@@ -116,7 +116,10 @@ type Policy struct {
 	DailyCap *int `yaml:"daily_cap"`
 }
 
-// Route maps numbers to carriers beyond libphonenumber's data.
+// Route maps numbers to carriers beyond libphonenumber's data. Carrier
+// names and the default prefixes are internal/route's; app checks the
+// names (smsgw.CheckCarriers) and puts these entries over route's
+// defaults.
 type Route struct {
 	Fallback   string            `yaml:"fallback"`    // carrier for valid numbers with no known carrier; empty: fail them
 	Prefixes   map[string]string `yaml:"prefixes"`    // prefix -> carrier
@@ -126,7 +129,7 @@ type Route struct {
 
 // Carrier is one carrier's SMPP account.
 type Carrier struct {
-	Name            string   `yaml:"name"` // china_mobile, china_unicom, china_telecom, china_broadnet
+	Name            string   `yaml:"name"` // a route.Carrier: china_mobile, china_unicom, china_telecom, china_broadnet
 	Addr            string   `yaml:"addr"`
 	SystemID        string   `yaml:"system_id"`
 	Password        string   `yaml:"password"` // discouraged; use PasswordEnv or PasswordFile
@@ -224,7 +227,6 @@ func Default() Config {
 			Contacts: Contacts{KnownMB: 8, FlushEvery: Duration(time.Second), MaxPending: 100_000}},
 		Rules:  Rules{Dir: "rules", Watch: true},
 		Policy: Policy{Timezone: "Asia/Shanghai"},
-		Route:  Route{Prefixes: DefaultPrefixes()},
 		Sender: Sender{
 			ClaimBatch:         1000,
 			InFlight:           256,
@@ -243,23 +245,29 @@ func Default() Config {
 	}
 }
 
-// LoadFile reads and validates a configuration file.
-func LoadFile(path string) (*Config, error) {
+// A Check is a caller's own validation of values whose meaning another
+// package owns (carrier names are internal/route's); Load reports its
+// problems with the file's own.
+type Check func(*Config) error
+
+// LoadFile reads and validates a configuration file, running checks too.
+func LoadFile(path string, checks ...Check) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := load(b, path)
+	c, err := load(b, path, checks)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }
 
-// Load parses YAML over Default strictly and validates the result.
-func Load(b []byte) (*Config, error) { return load(b, "") }
+// Load parses YAML over Default strictly and validates the result,
+// running checks too.
+func Load(b []byte, checks ...Check) (*Config, error) { return load(b, "", checks) }
 
-func load(b []byte, file string) (*Config, error) {
+func load(b []byte, file string, checks []Check) (*Config, error) {
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -276,168 +284,16 @@ func load(b []byte, file string) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	for _, check := range checks {
+		if err := check(&c); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	c.Warnings = warnings
 	return &c, nil
-}
-
-// Validate checks every section and returns all problems at once.
-func (c *Config) Validate() error {
-	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if c.Instance == "" {
-		add("instance: must not be empty")
-	}
-	if len(c.Kafka.Topics) == 0 {
-		add("kafka.topics: at least one topic")
-	}
-	if c.Kafka.GroupID == "" {
-		add("kafka.group_id: must not be empty")
-	}
-	if c.Kafka.DeadLetter == "" {
-		add("kafka.dead_letter_topic: must not be empty (bad records must go somewhere)")
-	}
-	switch c.Kafka.SASL.Mechanism {
-	case "", "plain", "scram-sha-256", "scram-sha-512":
-	default:
-		add("kafka.sasl.mechanism: %q is not plain, scram-sha-256 or scram-sha-512", c.Kafka.SASL.Mechanism)
-	}
-	if c.Kafka.SASL.Mechanism != "" && c.Kafka.SASL.Username == "" {
-		add("kafka.sasl.username: required with a mechanism")
-	}
-	if (c.Kafka.TLS.CertFile == "") != (c.Kafka.TLS.KeyFile == "") {
-		add("kafka.tls: cert_file and key_file go together")
-	}
-	if c.Kafka.BatchGap < 0 || c.Kafka.BatchGap > c.Kafka.MaxWait {
-		add("kafka.batch_gap must be between 0 and max_wait")
-	}
-	if c.Kafka.MaxBatch <= 0 {
-		add("kafka.max_batch: must be positive")
-	}
-	if n := btoi(c.Ledger.DSN != "") + btoi(c.Ledger.DSNEnv != "") + btoi(c.Ledger.DSNFile != ""); n != 1 {
-		add("ledger: set exactly one of dsn, dsn_env, dsn_file")
-	}
-	if k := c.Ledger.Contacts; k.KnownMB < 0 || k.KnownMB > 1024 || k.FlushEvery <= 0 || k.MaxPending <= 0 {
-		add("ledger.contacts: known_mb must be in 0..1024, flush_every and max_pending positive")
-	}
-	if c.Rules.Dir == "" {
-		add("rules.dir: must not be empty")
-	}
-	if c.Policy.DailyCap != nil {
-		add("policy.daily_cap: removed; the per-recipient caps are rules/settings.yaml caps.per_recipient_per_day and caps.per_recipient_per_week")
-	}
-	if _, err := time.LoadLocation(c.Policy.Timezone); err != nil {
-		add("policy.timezone: %v", err)
-	}
-	if c.Route.Fallback != "" && !validCarrier(c.Route.Fallback) {
-		add("route.fallback: unknown carrier %q (want one of %s)", c.Route.Fallback, strings.Join(CarrierNames, ", "))
-	}
-	for p, car := range c.Route.Prefixes {
-		if !validCarrier(car) {
-			add("route.prefixes[%s]: unknown carrier %q", p, car)
-		}
-	}
-	for n, car := range c.Route.Numbers {
-		if !validCarrier(car) {
-			add("route.numbers[%s…]: unknown carrier %q", n[:min(3, len(n))], car)
-		}
-	}
-	seen := map[string]bool{}
-	for i := range c.Carriers {
-		k := &c.Carriers[i]
-		where := fmt.Sprintf("carriers[%d]", i)
-		if !validCarrier(k.Name) {
-			add("%s.name: unknown carrier %q (want one of %s)", where, k.Name, strings.Join(CarrierNames, ", "))
-		}
-		if seen[k.Name] {
-			add("%s.name: %s configured twice", where, k.Name)
-		}
-		seen[k.Name] = true
-		if k.Addr == "" {
-			add("%s.addr: must not be empty", where)
-		}
-		if k.SystemID == "" {
-			add("%s.system_id: must not be empty", where)
-		}
-		if btoi(k.Password != "")+btoi(k.PasswordEnv != "")+btoi(k.PasswordFile != "") > 1 {
-			add("%s: set at most one of password, password_env, password_file", where)
-		}
-		switch k.Concat {
-		case "", "udh", "sar", "payload":
-		default:
-			add("%s.concat: %q is not udh, sar or payload", where, k.Concat)
-		}
-		if k.ReceiverBinds < 0 || k.ReceiptWorkers < 0 {
-			add("%s: receiver_binds and receipt_workers must not be negative", where)
-		}
-		switch k.BindType {
-		case "", "transceiver", "transmitter", "receiver":
-		default:
-			add("%s.bind_type: %q is not transceiver, transmitter or receiver", where, k.BindType)
-		}
-		if k.Binds < 0 || k.Window < 0 || k.TPS < 0 {
-			add("%s: binds, window and tps must not be negative", where)
-		}
-	}
-	s := c.Sender
-	if s.ClaimBatch <= 0 || s.InFlight <= 0 || s.MaxAttempts <= 0 {
-		add("sender: claim_batch, in_flight and max_attempts must be positive")
-	}
-	if s.ClaimLease.D() < 10*time.Second {
-		add("sender.claim_lease: at least 10s (a submit may take up to half of it)")
-	}
-	if s.UnknownResendLimit < 0 {
-		add("sender.unknown_resend_limit: must not be negative")
-	}
-	if c.HTTP.AdminListen != "" && c.HTTP.AdminTokenFile == "" && !loopback(c.HTTP.AdminListen) {
-		add("http.admin_listen: %s is not loopback: set http.admin_token_file (reload, pprof and the held-message API need a token there)", c.HTTP.AdminListen)
-	}
-	if c.HTTP.AdminListen != "" && c.HTTP.AdminListen == c.HTTP.Listen && !strings.HasSuffix(c.HTTP.Listen, ":0") {
-		add("http.admin_listen: must differ from http.listen")
-	}
-	if c.Kafka.DLQMaxBytes < 0 || c.Safety.MaxAudience < 0 {
-		add("kafka.dlq_max_bytes and safety.max_audience must not be negative")
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		add("log.format: %q is not text or json", c.Log.Format)
-	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log.level: %q is not debug, info, warn or error", c.Log.Level)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("config: %w", errors.Join(errs...))
-	}
-	return nil
-}
-
-// DefaultPrefixes are ranges libphonenumber has no carrier for, or gives
-// to the wrong one: China Telecom's 149 and its 1349 satellite range, and
-// the virtual operators' 162, 165, 167 hosted on Telecom, Mobile and
-// Unicom. Prefixes in the configuration file are added to these (and
-// override them).
-func DefaultPrefixes() map[string]string {
-	return map[string]string{
-		"149": "china_telecom", "1349": "china_telecom",
-		"162": "china_telecom", "165": "china_mobile", "167": "china_unicom",
-	}
-}
-
-// CarrierNames are the accepted carrier names (route.Carrier values).
-var CarrierNames = []string{"china_mobile", "china_unicom", "china_telecom", "china_broadnet"}
-
-func validCarrier(s string) bool {
-	for _, n := range CarrierNames {
-		if s == n {
-			return true
-		}
-	}
-	return false
 }
 
 func btoi(b bool) int {

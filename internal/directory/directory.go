@@ -12,14 +12,13 @@
 //
 // Large flushes: the keys are random, so n rows scattered over the table
 // dirty about min(n, pages) B-tree pages, each written whole to the WAL.
-// Into a directory of a million rows (BenchmarkUpsertContacts in
-// internal/ledger/sqlite), rows written with each 2,000-event batch cost
-// 11 µs each, sorted flushes of 10,000 6 µs, sorted flushes of 100,000
-// 2.2 µs — and 2.1–2.4 µs when such a flush is cut into transactions of
-// 10,000 or 2,000 consecutive keys (TxRows), which is what Run does, so
-// that the ledger's single writer (SQLite) is held only a few milliseconds
-// at a time: message inserts, claims and receipts get their turn between
-// them (sweep: 90k events/s with 10,000, 94k with 2,000).
+// A row therefore costs less in a large sorted flush than written with its
+// event batch, and about the same whether such a flush is one transaction
+// or cut into transactions of consecutive keys (TxRows), which is what Run
+// does, so that the ledger's single writer (SQLite) is held only a few
+// milliseconds at a time: message inserts, claims and receipts get their
+// turn between them. The figures (BenchmarkUpsertContacts in
+// internal/ledger/sqlite, BenchmarkAdd, the sweep) are in bench/README.md.
 //
 // Durability: by default (Sync false) Add returns once its contacts are
 // queued, so the events' offsets may be committed before their directory

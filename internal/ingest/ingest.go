@@ -59,8 +59,8 @@ const (
 	DefaultMaxWait        = 50 * time.Millisecond
 	DefaultMaxBytes       = 8 << 20
 	DefaultSessionTimeout = 10 * time.Second
-	DefaultBackoffMin     = 100 * time.Millisecond
-	DefaultBackoffMax     = 10 * time.Second
+	DefaultMinBackoff     = 100 * time.Millisecond
+	DefaultMaxBackoff     = 10 * time.Second
 	DefaultPoisonAttempts = 3
 	DefaultLagEvery       = 5 * time.Second
 	DefaultStallAfter     = 2 * time.Minute
@@ -89,8 +89,8 @@ type Config struct {
 	MaxBytes        int              // fetch request maximum; default DefaultMaxBytes
 	SessionTimeout  time.Duration    // group session; default DefaultSessionTimeout (the broker may impose a floor)
 	DecodeWorkers   int              // goroutines decoding a large batch; default GOMAXPROCS, at most 4
-	BackoffMin      time.Duration    // first retry delay after a handler or DLQ error; default DefaultBackoffMin
-	BackoffMax      time.Duration    // default DefaultBackoffMax
+	BackoffMin      time.Duration    // first retry delay after a handler or DLQ error; default DefaultMinBackoff
+	BackoffMax      time.Duration    // default DefaultMaxBackoff
 	DLQMaxBytes     int              // largest dead-letter copy (key, value, headers); bigger ones are truncated; default DefaultDLQMaxBytes
 	PoisonAttempts  int              // a non-transient handler failure is retried this often before the batch is split; default DefaultPoisonAttempts
 	Transient       func(error) bool // outage errors (retried for ever, never split); default Transient
@@ -171,7 +171,7 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 		cfg.SessionTimeout = DefaultSessionTimeout
 	}
 	if cfg.BackoffMin <= 0 {
-		cfg.BackoffMin = DefaultBackoffMin
+		cfg.BackoffMin = DefaultMinBackoff
 	}
 	if cfg.DLQMaxBytes <= 0 {
 		cfg.DLQMaxBytes = DefaultDLQMaxBytes
@@ -189,7 +189,7 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 		cfg.StallAfter = DefaultStallAfter
 	}
 	if cfg.BackoffMax < cfg.BackoffMin {
-		cfg.BackoffMax = max(DefaultBackoffMax, cfg.BackoffMin)
+		cfg.BackoffMax = max(DefaultMaxBackoff, cfg.BackoffMin)
 	}
 	log := cfg.Logger
 	if log == nil {

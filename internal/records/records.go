@@ -144,12 +144,12 @@ func fromUnix(v int64) time.Time {
 }
 
 // Handle applies a batch of events in one transaction (ingest.Handler).
-func (s *Store) Handle(ctx context.Context, batch []ingest.Record) error {
+func (s *Store) Handle(ctx context.Context, batch []ingest.Record) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("records begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer rollback(tx, &err)
 	for _, r := range batch {
 		if r.Event == nil {
 			continue
@@ -162,6 +162,14 @@ func (s *Store) Handle(ctx context.Context, batch []ingest.Record) error {
 		return fmt.Errorf("records commit: %w", err)
 	}
 	return nil
+}
+
+// rollback ends tx on the paths that did not commit (after Commit it is a
+// no-op). A rollback that fails is added to the error returned in *err.
+func rollback(tx *sql.Tx, err *error) {
+	if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+		*err = errors.Join(*err, fmt.Errorf("records rollback: %w", rerr))
+	}
 }
 
 // Apply applies events outside Kafka (tests, tools).
@@ -448,7 +456,7 @@ func (s *Store) CDRs(ctx context.Context, limit int) ([]ivr.CDR, error) {
 // transaction in key order: parallel attempts cannot pass a check made
 // before the others counted. A lock that has run out, or a period of
 // lockFor since a key's first attempt without a lock, starts it over.
-func (s *Store) Attempt(ctx context.Context, keys []string, now time.Time, maxAttempts int, lockFor time.Duration) (ivr.AttemptResult, error) {
+func (s *Store) Attempt(ctx context.Context, keys []string, now time.Time, maxAttempts int, lockFor time.Duration) (_ ivr.AttemptResult, err error) {
 	res := ivr.AttemptResult{Allowed: true}
 	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
 	t, until, periodStart := now.Unix(), now.Add(lockFor).Unix(), now.Add(-lockFor).Unix()
@@ -460,7 +468,7 @@ func (s *Store) Attempt(ctx context.Context, keys []string, now time.Time, maxAt
 	if err != nil {
 		return res, fmt.Errorf("records lockout: %w", err)
 	}
-	defer tx.Rollback()
+	defer rollback(tx, &err)
 	const reset = `((ivr_attempts.locked_until <> 0 AND ivr_attempts.locked_until <= ?) OR
 		(ivr_attempts.locked_until = 0 AND ivr_attempts.since <= ?))`
 	for _, k := range keys {

@@ -252,3 +252,24 @@ func allDigits(s string) bool {
 	}
 	return true
 }
+
+// DefaultPrefixes are ranges libphonenumber has no carrier for, or gives
+// to the wrong one: China Telecom's 149 and its 1349 satellite range, and
+// the virtual operators' 162, 165, 167 hosted on Telecom, Mobile and
+// Unicom. The operator's prefixes (route.prefixes in smsgw.yaml) are
+// added to these and override them.
+func DefaultPrefixes() map[string]Carrier {
+	return map[string]Carrier{
+		"149": ChinaTelecom, "1349": ChinaTelecom,
+		"162": ChinaTelecom, "165": ChinaMobile, "167": ChinaUnicom,
+	}
+}
+
+// Names returns the names of Carriers, for messages that list them.
+func Names() []string {
+	names := make([]string, len(Carriers))
+	for i, c := range Carriers {
+		names[i] = string(c)
+	}
+	return names
+}

@@ -101,3 +101,22 @@ func BenchmarkRoute(b *testing.B) {
 		i++
 	}
 }
+
+// The default prefixes are valid table entries, and each one decides the
+// carrier of a number in its range.
+func TestDefaultPrefixes(t *testing.T) {
+	d := DefaultPrefixes()
+	r, err := New(Table{Prefixes: d}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range d {
+		n := p + strings.Repeat("5", 11-len(p))
+		if got, err := r.Route(n); err != nil || got != want {
+			t.Errorf("Route(%s) = %v, %v; want %v from prefix %s", n, got, err, want, p)
+		}
+	}
+	if names := Names(); len(names) != len(Carriers) || names[0] != string(ChinaMobile) {
+		t.Errorf("Names() = %v", names)
+	}
+}

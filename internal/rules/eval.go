@@ -263,7 +263,7 @@ func typeName(v ref.Val) string {
 	if v == nil {
 		return "nothing"
 	}
-	return v.Type().(ref.Type).TypeName()
+	return v.Type().TypeName()
 }
 
 func fmtTime(t time.Time, loc *time.Location) string {

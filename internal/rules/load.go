@@ -356,6 +356,20 @@ func (l *loader) readRules(f *yfile, root *yaml.Node) {
 	}
 }
 
+// ruleNodes are the YAML nodes of one rule that are compiled once the
+// rule has been read without errors: CEL expressions and the template.
+type ruleNodes struct {
+	m                     map[string]*yaml.Node // the rule's keys
+	dedupeKey             *yaml.Node
+	at, expires           *yaml.Node
+	cancelWhen, cancelKey *yaml.Node
+	tdef                  *TemplateDef // nil: missing or broken
+}
+
+// readRule reads one rule in named steps, each reporting its problems at
+// their line: the id, what it listens to and when it fires, whom it goes
+// to, how it is sent, dedupe, timing, cancel_on and the template. A rule
+// read without problems is then compiled for each of its event types.
 func (l *loader) readRule(f *yfile, n *yaml.Node) {
 	m := f.fields(n, "rule", ruleKeys...)
 	if m == nil {
@@ -364,16 +378,54 @@ func (l *loader) readRule(f *yfile, n *yaml.Node) {
 	before := len(l.errs.errs)
 	r := &Rule{File: f.name, Line: n.Line, Channel: "sms", Enabled: true, QuietHours: true,
 		MaxSegments: l.set.settings.MaxSegments}
-	if v := m["id"]; v == nil {
-		f.errAt(n, "rule: missing id")
-		return
-	} else if r.ID, _ = f.str(v, "id"); !isIdent(r.ID) {
-		f.errAt(v, "rule id %q: use letters, digits, '.', '_' or '-'", r.ID)
-		return
-	} else if old := l.set.Rule(r.ID); old != nil {
-		f.errAt(v, "rule %q already defined at %s:%d", r.ID, old.File, old.Line)
+	if !l.readRuleID(f, n, m, r) {
 		return
 	}
+	rn := ruleNodes{m: m}
+	l.readRuleTrigger(f, n, m, r)
+	readRuleAudience(f, n, m, r)
+	readRuleSending(f, m, r)
+	rn.dedupeKey = readRuleDedupe(f, m, r)
+	rn.at, rn.expires = readRuleTiming(f, m, r)
+	rn.cancelWhen, rn.cancelKey = l.readRuleCancelOn(f, m, r)
+	rn.tdef = l.readRuleTemplate(f, n, m, r)
+	if v := m["still_due"]; v != nil {
+		r.StillDue, _ = f.str(v, "still_due")
+	}
+	if len(l.errs.errs) > before {
+		l.set.rules = append(l.set.rules, r) // keep ids for duplicate detection
+		return
+	}
+	if v := m["still_due"]; v != nil {
+		l.compileStillDue(f, r, v)
+	}
+	l.compileRule(f, r, &rn)
+	l.compileCancelOn(f, r, &rn)
+	l.set.rules = append(l.set.rules, r)
+}
+
+// readRuleID reads the id: present, an identifier, not taken. Without
+// one the rule is not read further.
+func (l *loader) readRuleID(f *yfile, n *yaml.Node, m map[string]*yaml.Node, r *Rule) bool {
+	v := m["id"]
+	if v == nil {
+		f.errAt(n, "rule: missing id")
+		return false
+	}
+	if r.ID, _ = f.str(v, "id"); !isIdent(r.ID) {
+		f.errAt(v, "rule id %q: use letters, digits, '.', '_' or '-'", r.ID)
+		return false
+	}
+	if old := l.set.Rule(r.ID); old != nil {
+		f.errAt(v, "rule %q already defined at %s:%d", r.ID, old.File, old.Line)
+		return false
+	}
+	return true
+}
+
+// readRuleTrigger reads the description, the event types (on) and the
+// condition (when).
+func (l *loader) readRuleTrigger(f *yfile, n *yaml.Node, m map[string]*yaml.Node, r *Rule) {
 	if v := m["description"]; v != nil {
 		r.Description, _ = f.str(v, "description")
 	}
@@ -388,6 +440,11 @@ func (l *loader) readRule(f *yfile, n *yaml.Node) {
 	} else {
 		r.When, _ = f.str(m["when"], "when")
 	}
+}
+
+// readRuleAudience reads whom the rule writes to: one recipient, or
+// audience: regions with an optional regions expression.
+func readRuleAudience(f *yfile, n *yaml.Node, m map[string]*yaml.Node, r *Rule) {
 	switch rc, au := m["recipient"], m["audience"]; {
 	case rc != nil && au != nil:
 		f.errAt(au, "rule %s: recipient and audience are exclusive", r.ID)
@@ -407,6 +464,11 @@ func (l *loader) readRule(f *yfile, n *yaml.Node) {
 		}
 		r.Regions, _ = f.str(v, "regions")
 	}
+}
+
+// readRuleSending reads how the message is sent: channel, priority,
+// urgent, enabled and max_segments.
+func readRuleSending(f *yfile, m map[string]*yaml.Node, r *Rule) {
 	if v := m["channel"]; v != nil {
 		if r.Channel, _ = f.str(v, "channel"); r.Channel != "sms" {
 			f.errAt(v, "rule %s: channel %q: only sms is supported", r.ID, r.Channel)
@@ -428,53 +490,83 @@ func (l *loader) readRule(f *yfile, n *yaml.Node) {
 			f.errAt(v, "rule %s: max_segments must be 1..10", r.ID)
 		}
 	}
-	var dedupeKey *yaml.Node
-	if v := m["dedupe"]; v != nil {
-		dm := f.fields(v, "dedupe", "key", "window")
-		if dm != nil {
-			if dedupeKey = dm["key"]; dedupeKey == nil {
-				f.errAt(v, "rule %s: dedupe needs a key", r.ID)
-			} else {
-				r.DedupeKey, _ = f.str(dedupeKey, "dedupe.key")
-			}
-			if w := dm["window"]; w == nil {
-				f.errAt(v, "rule %s: dedupe needs a window", r.ID)
-			} else {
-				r.DedupeWindow, _ = f.duration(w, "dedupe.window")
-			}
-		}
+}
+
+// readRuleDedupe reads dedupe (key and window) and returns the key's
+// node, compiled later.
+func readRuleDedupe(f *yfile, m map[string]*yaml.Node, r *Rule) (key *yaml.Node) {
+	v := m["dedupe"]
+	if v == nil {
+		return nil
 	}
-	var atNode, expNode *yaml.Node
-	if v := m["timing"]; v != nil {
-		tm := f.fields(v, "timing", "at", "expires", "quiet_hours")
-		if atNode = tm["at"]; atNode != nil {
-			r.At, _ = f.str(atNode, "timing.at")
-		}
-		if expNode = tm["expires"]; expNode != nil {
-			r.Expires, _ = f.str(expNode, "timing.expires")
-		}
-		if q := tm["quiet_hours"]; q != nil {
-			r.QuietHours, _ = f.boolean(q, "timing.quiet_hours")
-		}
+	dm := f.fields(v, "dedupe", "key", "window")
+	if dm == nil {
+		return nil
 	}
-	var cWhen, cKey *yaml.Node
-	if v := m["cancel_on"]; v != nil {
-		cm := f.fields(v, "cancel_on", "events", "when", "key")
-		if cm != nil {
-			r.CancelOn = &CancelOn{When: "true"}
-			if e := cm["events"]; e == nil {
-				f.errAt(v, "rule %s: cancel_on needs events", r.ID)
-			} else {
-				r.CancelOn.Events = l.eventTypes(f, e, "cancel_on.events")
-			}
-			if cWhen = cm["when"]; cWhen != nil {
-				r.CancelOn.When, _ = f.str(cWhen, "cancel_on.when")
-			}
-			if cKey = cm["key"]; cKey != nil {
-				r.CancelOn.Key, _ = f.str(cKey, "cancel_on.key")
-			}
-		}
+	if key = dm["key"]; key == nil {
+		f.errAt(v, "rule %s: dedupe needs a key", r.ID)
+	} else {
+		r.DedupeKey, _ = f.str(key, "dedupe.key")
 	}
+	if w := dm["window"]; w == nil {
+		f.errAt(v, "rule %s: dedupe needs a window", r.ID)
+	} else {
+		r.DedupeWindow, _ = f.duration(w, "dedupe.window")
+	}
+	return key
+}
+
+// readRuleTiming reads timing (at, expires, quiet_hours) and returns the
+// nodes of at and expires, compiled later.
+func readRuleTiming(f *yfile, m map[string]*yaml.Node, r *Rule) (at, expires *yaml.Node) {
+	v := m["timing"]
+	if v == nil {
+		return nil, nil
+	}
+	tm := f.fields(v, "timing", "at", "expires", "quiet_hours")
+	if at = tm["at"]; at != nil {
+		r.At, _ = f.str(at, "timing.at")
+	}
+	if expires = tm["expires"]; expires != nil {
+		r.Expires, _ = f.str(expires, "timing.expires")
+	}
+	if q := tm["quiet_hours"]; q != nil {
+		r.QuietHours, _ = f.boolean(q, "timing.quiet_hours")
+	}
+	return at, expires
+}
+
+// readRuleCancelOn reads cancel_on (events, when, key) and returns the
+// nodes of when and key, compiled later.
+func (l *loader) readRuleCancelOn(f *yfile, m map[string]*yaml.Node, r *Rule) (when, key *yaml.Node) {
+	v := m["cancel_on"]
+	if v == nil {
+		return nil, nil
+	}
+	cm := f.fields(v, "cancel_on", "events", "when", "key")
+	if cm == nil {
+		return nil, nil
+	}
+	r.CancelOn = &CancelOn{When: "true"}
+	if e := cm["events"]; e == nil {
+		f.errAt(v, "rule %s: cancel_on needs events", r.ID)
+	} else {
+		r.CancelOn.Events = l.eventTypes(f, e, "cancel_on.events")
+	}
+	if when = cm["when"]; when != nil {
+		r.CancelOn.When, _ = f.str(when, "cancel_on.when")
+	}
+	if key = cm["key"]; key != nil {
+		r.CancelOn.Key, _ = f.str(key, "cancel_on.key")
+	}
+	return when, key
+}
+
+// readRuleTemplate reads the template, by name from templates/*.yaml or
+// inline (text, max_segments), and returns its definition (nil when it is
+// missing or broken). A template's max_segments applies unless the rule
+// sets its own.
+func (l *loader) readRuleTemplate(f *yfile, n *yaml.Node, m map[string]*yaml.Node, r *Rule) *TemplateDef {
 	tnode := m["template"]
 	var tdef *TemplateDef
 	if tnode == nil {
@@ -504,71 +596,70 @@ func (l *loader) readRule(f *yfile, n *yaml.Node) {
 	if tdef != nil && tdef.MaxSegments > 0 && m["max_segments"] == nil {
 		r.MaxSegments = tdef.MaxSegments
 	}
-	if v := m["still_due"]; v != nil {
-		r.StillDue, _ = f.str(v, "still_due")
-	}
-	if len(l.errs.errs) > before {
-		l.set.rules = append(l.set.rules, r) // keep ids for duplicate detection
-		return
-	}
-	if v := m["still_due"]; v != nil {
-		l.compileStillDue(f, r, v)
-	}
+	return tdef
+}
 
-	// compile for every event type the rule listens to.
+// compileRule compiles the rule's expressions and template for every
+// event type it listens to; an enabled rule joins those types' lists.
+func (l *loader) compileRule(f *yfile, r *Rule, rn *ruleNodes) {
 	one := len(r.On) == 1
 	for _, t := range r.On {
 		env := l.set.envs[t]
 		c := &compiled{rule: r}
 		x := exprCtx{f: f, env: env, typ: t, one: one, rule: r.ID}
-		c.when = l.compile(x, m["when"], cel.BoolType, "when")
+		c.when = l.compile(x, rn.m["when"], cel.BoolType, "when")
 		if r.Audience != "" {
-			node := m["regions"]
+			node := rn.m["regions"]
 			if node == nil {
-				node = m["audience"]
+				node = rn.m["audience"]
 				c.regions = l.compileSrc(x, node, r.Regions, cel.ListType(cel.StringType), "regions", true)
 			} else {
 				c.regions = l.compile(x, node, cel.ListType(cel.StringType), "regions")
 			}
 		} else {
-			c.recipient = l.compile(x, m["recipient"], cel.StringType, "recipient")
+			c.recipient = l.compile(x, rn.m["recipient"], cel.StringType, "recipient")
 		}
-		if dedupeKey != nil {
-			c.dedupe = l.compile(x, dedupeKey, cel.StringType, "dedupe.key")
+		if rn.dedupeKey != nil {
+			c.dedupe = l.compile(x, rn.dedupeKey, cel.StringType, "dedupe.key")
 		}
-		if atNode != nil {
-			c.at = l.compile(x, atNode, cel.TimestampType, "timing.at")
+		if rn.at != nil {
+			c.at = l.compile(x, rn.at, cel.TimestampType, "timing.at")
 		}
-		if expNode != nil {
-			c.expiry = l.compile(x, expNode, cel.TimestampType, "timing.expires")
+		if rn.expires != nil {
+			c.expiry = l.compile(x, rn.expires, cel.TimestampType, "timing.expires")
 		}
-		if cKey != nil {
-			c.key = l.compile(x, cKey, cel.StringType, "cancel_on.key")
+		if rn.cancelKey != nil {
+			c.key = l.compile(x, rn.cancelKey, cel.StringType, "cancel_on.key")
 		}
-		if tdef != nil && tdef.node != nil {
-			c.tmpl = l.template(x, tdef, r.MaxSegments)
+		if rn.tdef != nil && rn.tdef.node != nil {
+			c.tmpl = l.template(x, rn.tdef, r.MaxSegments)
 		}
 		if r.Enabled {
 			l.set.byType[t] = append(l.set.byType[t], c)
 		}
 	}
-	if r.CancelOn != nil {
-		for _, t := range r.CancelOn.Events {
-			env := l.set.envs[t]
-			x := exprCtx{f: f, env: env, typ: t, one: len(r.CancelOn.Events) == 1, rule: r.ID}
-			cc := &canceller{rule: r}
-			if cWhen != nil {
-				cc.when = l.compile(x, cWhen, cel.BoolType, "cancel_on.when")
-			}
-			if cKey != nil {
-				cc.key = l.compile(x, cKey, cel.StringType, "cancel_on.key")
-			}
-			if r.Enabled {
-				l.set.cancels[t] = append(l.set.cancels[t], cc)
-			}
+}
+
+// compileCancelOn compiles cancel_on's when and key for every event type
+// that cancels the rule; an enabled rule joins those types' cancellers.
+func (l *loader) compileCancelOn(f *yfile, r *Rule, rn *ruleNodes) {
+	if r.CancelOn == nil {
+		return
+	}
+	for _, t := range r.CancelOn.Events {
+		env := l.set.envs[t]
+		x := exprCtx{f: f, env: env, typ: t, one: len(r.CancelOn.Events) == 1, rule: r.ID}
+		cc := &canceller{rule: r}
+		if rn.cancelWhen != nil {
+			cc.when = l.compile(x, rn.cancelWhen, cel.BoolType, "cancel_on.when")
+		}
+		if rn.cancelKey != nil {
+			cc.key = l.compile(x, rn.cancelKey, cel.StringType, "cancel_on.key")
+		}
+		if r.Enabled {
+			l.set.cancels[t] = append(l.set.cancels[t], cc)
 		}
 	}
-	l.set.rules = append(l.set.rules, r)
 }
 
 func (l *loader) eventTypes(f *yfile, n *yaml.Node, what string) []event.Type {

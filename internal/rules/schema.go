@@ -160,12 +160,12 @@ var helperCost = map[string]uint64{
 func (estimator) EstimateCallCost(function, overloadID string, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
 	if function == "string" && overloadID != "string_to_string" {
 		size := cost.SizeEstimate{Min: 0, Max: 40}
-		return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: 1}, ResultSize: &size}
+		return &cost.CallEstimate{CostEstimate: cost.Estimate{Min: 1, Max: 1}, ResultSize: &size}
 	}
 	c, ok := helperCost[function]
 	if !ok {
 		return nil
 	}
 	size := cost.SizeEstimate{Min: 0, Max: 64}
-	return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: c}, ResultSize: &size}
+	return &cost.CallEstimate{CostEstimate: cost.Estimate{Min: 1, Max: c}, ResultSize: &size}
 }

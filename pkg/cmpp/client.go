@@ -604,7 +604,7 @@ func (c *Client) handle(ctx context.Context, v Version, f cnsms.Frame) ([]byte, 
 		}
 		return AppendDeliverResp(nil, v, &DeliverResp{MsgID: id, Result: ResultBadStructure}), false
 	}
-	result := ResultOK
+	var result uint32
 	if d.RegisteredDelivery == Report {
 		result = c.receipt(ctx, v, d)
 	} else {

@@ -89,13 +89,6 @@ func termLen(v Version) int {
 	return 32
 }
 
-func resultLen(v Version) int {
-	if v == V20 {
-		return 1
-	}
-	return 4
-}
-
 func tailLen(v Version) int { // LinkID (3.0) or Reserve (2.0)
 	if v == V20 {
 		return 8

@@ -59,12 +59,12 @@ func (f Frame) IsResponse() bool { return f.Cmd&RespBit != 0 }
 var ErrFrameLength = errors.New("cnsms: bad frame length")
 
 // ReadFrame reads one frame with the 12-octet header. A length outside
-// [HeaderLen, max] is an error after which the stream cannot be
+// [HeaderLen, maxLen] is an error after which the stream cannot be
 // resynchronised.
-func ReadFrame(r *bufio.Reader, max int) (Frame, error) { return ReadFrameOf(r, max, Framing12) }
+func ReadFrame(r *bufio.Reader, maxLen int) (Frame, error) { return ReadFrameOf(r, maxLen, Framing12) }
 
 // ReadFrameOf reads one frame in the given framing.
-func ReadFrameOf(r *bufio.Reader, max int, fr Framing) (Frame, error) {
+func ReadFrameOf(r *bufio.Reader, maxLen int, fr Framing) (Frame, error) {
 	hl := fr.HeaderLen()
 	var hb [SGIPHeaderLen]byte
 	h := hb[:hl]
@@ -72,7 +72,7 @@ func ReadFrameOf(r *bufio.Reader, max int, fr Framing) (Frame, error) {
 		return Frame{}, err
 	}
 	n := binary.BigEndian.Uint32(h[0:4])
-	if n < uint32(hl) || int64(n) > int64(max) {
+	if n < uint32(hl) || int64(n) > int64(maxLen) {
 		return Frame{}, fmt.Errorf("%w: %d", ErrFrameLength, n)
 	}
 	f := Frame{Cmd: binary.BigEndian.Uint32(h[4:8])}

@@ -13,8 +13,8 @@ import (
 
 // Pool defaults.
 const (
-	DefaultReconnectMin    = 500 * time.Millisecond
-	DefaultReconnectMax    = 30 * time.Second
+	DefaultMinReconnect    = 500 * time.Millisecond
+	DefaultMaxReconnect    = 30 * time.Second
 	DefaultShutdownTimeout = 5 * time.Second
 )
 
@@ -55,10 +55,10 @@ func NewPool(cfg PoolConfig) *Pool {
 		cfg.Size = 1
 	}
 	if cfg.ReconnectMin <= 0 {
-		cfg.ReconnectMin = DefaultReconnectMin
+		cfg.ReconnectMin = DefaultMinReconnect
 	}
 	if cfg.ReconnectMax <= 0 {
-		cfg.ReconnectMax = DefaultReconnectMax
+		cfg.ReconnectMax = DefaultMaxReconnect
 	}
 	cfg.ReconnectMax = max(cfg.ReconnectMax, cfg.ReconnectMin)
 	if cfg.ShutdownTimeout <= 0 {

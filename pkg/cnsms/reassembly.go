@@ -51,15 +51,15 @@ type Reassembler struct {
 	evicted []MOPartial
 }
 
-// NewReassembler returns a Reassembler (ttl, max ≤ 0: defaults).
-func NewReassembler(ttl time.Duration, max int, m *CarrierMetrics) *Reassembler {
+// NewReassembler returns a Reassembler (ttl, maxPending ≤ 0: defaults).
+func NewReassembler(ttl time.Duration, maxPending int, m *CarrierMetrics) *Reassembler {
 	if ttl <= 0 {
 		ttl = DefaultMOTTL
 	}
-	if max <= 0 {
-		max = DefaultMOMaxPending
+	if maxPending <= 0 {
+		maxPending = DefaultMOMaxPending
 	}
-	return &Reassembler{ttl: ttl, max: max, metrics: m, pending: map[MOKey]*moEntry{}, done: map[MOKey]time.Time{}}
+	return &Reassembler{ttl: ttl, max: maxPending, metrics: m, pending: map[MOKey]*moEntry{}, done: map[MOKey]time.Time{}}
 }
 
 // Add holds part seq (from 1) of k. When it completes the message it

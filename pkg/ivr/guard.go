@@ -99,7 +99,7 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) (out []byt
 		if r := recover(); r != nil {
 			s.m.Panics.WithLabelValues("parse").Inc()
 			s.log.Error("panic while checking a SIP datagram; dropped", "panic", fmt.Sprint(r),
-				"source", info.RemoteAddr.String(), "stack", string(debug.Stack()))
+				"remote_addr", info.RemoteAddr.String(), "stack", string(debug.Stack()))
 			out, err = nil, nil
 		}
 	}()

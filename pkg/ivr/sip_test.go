@@ -146,7 +146,7 @@ func TestSIPEdges(t *testing.T) {
 		cancel = cancel[:strings.Index(cancel, "Content-Type:")] + "Content-Length: 0\r\n\r\n"
 		c.WriteTo([]byte(cancel), addr)
 		got := map[string]bool{}
-		for !(got["200 CANCEL"] && got["487 INVITE"]) {
+		for !got["200 CANCEL"] || !got["487 INVITE"] {
 			n, _, err := c.ReadFrom(buf)
 			if err != nil {
 				t.Fatalf("answers to CANCEL: %v (got %v)", err, got)

@@ -152,7 +152,7 @@ func (c *guardedConn) check(b []byte) (ok bool) {
 		if r := recover(); r != nil {
 			s.m.Panics.WithLabelValues("parse").Inc()
 			s.log.Error("panic while checking a SIP message on TCP; dropped", "panic", fmt.Sprint(r),
-				"source", c.RemoteAddr().String(), "stack", string(debug.Stack()))
+				"remote_addr", c.RemoteAddr().String(), "stack", string(debug.Stack()))
 			ok = false
 		}
 	}()

@@ -333,10 +333,10 @@ func (r *reader) str(n int, what string) string {
 	return string(v)
 }
 
-func (r *reader) content(max int, what string) []byte {
+func (r *reader) content(maxLen int, what string) []byte {
 	n := r.u32(what + " length")
-	if r.err == nil && n > uint32(max) {
-		r.fail("%s length %d (max %d)", what, n, max)
+	if r.err == nil && n > uint32(maxLen) {
+		r.fail("%s length %d (max %d)", what, n, maxLen)
 		return nil
 	}
 	return r.take(int(n), what)

@@ -87,9 +87,10 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	if o.SIP == "" {
 		o.SIP = "127.0.0.1:5060"
 	}
-	if o.HTTP == "" {
+	switch o.HTTP {
+	case "":
 		o.HTTP = "127.0.0.1:9102"
-	} else if o.HTTP == "-" {
+	case "-":
 		o.HTTP = ""
 	}
 	if o.Prompts == "" {
@@ -169,8 +170,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			<-done
-			return errors.New("demo: the read model did not receive the demo records in 60 s")
+			return errors.Join(errors.New("demo: the read model did not receive the demo records in 60 s"), <-done)
 		}
 		select {
 		case <-ctx.Done():

@@ -109,6 +109,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		opts.Registry = prometheus.NewRegistry()
 	}
 	cfg := opts.Config
+	if err := CheckCarriers(cfg); err != nil {
+		return nil, err
+	}
 	a := &App{opts: opts, cfg: cfg, log: opts.Logger, reg: opts.Registry, clients: map[string]*smpp.Client{}, bindUp: map[string]time.Time{}}
 	a.safetyMetrics()
 	for _, w := range cfg.Warnings {
@@ -485,7 +488,7 @@ func (a *App) stopHTTP() {
 }
 
 func buildRouter(c config.Route) (*route.Router, error) {
-	t := route.Table{Numbers: map[string]route.Carrier{}, Prefixes: map[string]route.Carrier{}}
+	t := route.Table{Numbers: map[string]route.Carrier{}, Prefixes: route.DefaultPrefixes()}
 	if c.PortedFile != "" {
 		m, err := route.LoadPorted(c.PortedFile)
 		if err != nil {

@@ -200,7 +200,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		select {
 		case err := <-runErr:
 			runErr <- err
-			waitErr = fmt.Errorf("demo: gateway stopped early: %v", err)
+			waitErr = fmt.Errorf("demo: gateway stopped early: %w", err)
 		case <-ctx.Done():
 			waitErr = fmt.Errorf("demo: not complete after %v", o.Timeout)
 		case <-tick.C:

@@ -35,6 +35,7 @@ import (
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/eventgen"
 	"github.com/traffic12123/gateway/internal/message"
+	"github.com/traffic12123/gateway/internal/route"
 	"github.com/traffic12123/gateway/pkg/smpp/smsc"
 )
 
@@ -428,7 +429,7 @@ func TestDeployConfigLoads(t *testing.T) {
 		}
 		t.Setenv(e, v)
 	}
-	cfg, err := config.LoadFile(path)
+	cfg, err := LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +448,7 @@ func TestDeployConfigLoads(t *testing.T) {
 			t.Errorf("carrier %s: inline password in deploy/smsgw.yaml", k.Name)
 		}
 	}
-	if want := config.CarrierNames; !slices.Equal(names, want) {
+	if want := route.Names(); !slices.Equal(names, want) {
 		t.Errorf("carriers %v, want %v", names, want)
 	}
 	if cfg.Instance == "" || cfg.Log.Format != "json" || !strings.HasPrefix(cfg.HTTP.Listen, "0.0.0.0:") {

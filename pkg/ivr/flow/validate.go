@@ -14,7 +14,6 @@ type validator struct {
 	root     *yaml.Node
 	exists   func(string) bool
 	problems []Problem
-	missing  map[string]bool
 }
 
 // node walks the document by mapping keys and sequence indices ("3") and
@@ -382,7 +381,7 @@ func validKeys(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r == '*' || r == '#') {
+		if (r < '0' || r > '9') && r != '*' && r != '#' {
 			return false
 		}
 	}
