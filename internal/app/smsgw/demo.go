@@ -46,6 +46,11 @@ type DemoOptions struct {
 	// Configure, when set, adjusts the gateway's configuration before it
 	// starts.
 	Configure func(*config.Config)
+	// Hold, when set, is called once the demo is complete, with the
+	// context Demo was given (not bounded by Timeout); the gateway keeps
+	// running until Hold returns (`smsgw demo --console` waits for
+	// Ctrl-C in it).
+	Hold func(ctx context.Context, a *App, s *Summary)
 }
 
 // DemoCarriers are the simulated carriers and their message-id formats.
@@ -108,6 +113,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	}
 	start := time.Now()
 	clock := func() time.Time { return o.Now.Add(time.Since(start)) }
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
@@ -222,6 +228,12 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		if waitErr != nil {
 			break
 		}
+	}
+	if sum.Complete && o.Hold != nil {
+		if sum.Seconds > 0 {
+			sum.MessagesPerSec = float64(sum.Messages) / sum.Seconds
+		}
+		o.Hold(outer, a, sum)
 	}
 	stop()
 	<-duringDone
