@@ -39,14 +39,22 @@ type TraceResult struct {
 }
 
 var (
-	phoneRE = regexp.MustCompile(`1\d{10}`)
-	idRE    = regexp.MustCompile(`\d{17}[\dXx]`)
+	phoneRE = regexp.MustCompile(`\b1\d{10}\b`)
+	idRE    = regexp.MustCompile(`\b\d{17}[\dXx]\b`)
+	plateRE = regexp.MustCompile(`\p{Han}[A-Z][A-Z0-9]{4,6}`)
+	nameRE  = regexp.MustCompile(`"(holder|owner|name|driver|contact)"(\s*:\s*)"([^"]*)"`)
 )
 
-// maskText hides phone and ID numbers in free text (reasons, samples).
+// maskText hides phone and ID numbers, plates and the names of JSON name
+// fields in free text (reasons, texts, dead-letter samples).
 func maskText(s string) string {
 	s = idRE.ReplaceAllStringFunc(s, redact.ID)
-	return phoneRE.ReplaceAllStringFunc(s, redact.Phone)
+	s = phoneRE.ReplaceAllStringFunc(s, redact.Phone)
+	s = plateRE.ReplaceAllStringFunc(s, redact.Plate)
+	return nameRE.ReplaceAllStringFunc(s, func(m string) string {
+		g := nameRE.FindStringSubmatch(m)
+		return `"` + g[1] + `"` + g[2] + `"` + redact.Name(g[3]) + `"`
+	})
 }
 
 // maskEntity masks a plate or a licence (ID) number.
