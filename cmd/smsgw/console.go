@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -9,11 +10,41 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/traffic12123/gateway/internal/app/smsgw"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/console"
 )
+
+// cmdConsoleAccount prints an accounts-file line for NAME and ROLE with
+// the password read from the first line of stdin.
+func cmdConsoleAccount(args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want NAME ROLE (viewer, operator or admin); the password on stdin")
+	}
+	role := console.Role(args[1])
+	if !role.Allows(console.Viewer) {
+		return fmt.Errorf("role %q: want viewer, operator or admin", args[1])
+	}
+	if strings.ContainsAny(args[0], " \t\n#") || args[0] == "" {
+		return fmt.Errorf("name %q: no spaces or #", args[0])
+	}
+	pw, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && pw == "" {
+		return fmt.Errorf("read the password from stdin: %w", err)
+	}
+	pw = strings.TrimRight(pw, "\r\n")
+	if len(pw) < 10 {
+		return fmt.Errorf("the password must be at least 10 characters")
+	}
+	line, err := console.HashLine(args[0], role, pw)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, line)
+	return err
+}
 
 // demoConsole prepares `smsgw demo --console`: a copy of the rules (the
 // playground may save into it), an accounts file (unless one is given)

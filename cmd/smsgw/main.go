@@ -49,6 +49,7 @@ commands:
   broker   [--listen ADDR] [--data DIR] the embedded Kafka-protocol broker on its own
   held     list | release | drop | decisions   messages held by the content check or the
                                      audience limit, through the admin API (see smsgw held)
+  console-account NAME ROLE          read a password on stdin, print a console accounts line
   version                            print version and commit
 `
 
@@ -76,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBroker(rest, stdout, stderr)
 	case "held":
 		err = cmdHeld(rest, stdout, stderr)
+	case "console-account":
+		err = cmdConsoleAccount(rest, os.Stdin, stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
