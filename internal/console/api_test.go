@@ -303,3 +303,53 @@ func TestSamplesAndNoDeadLetters(t *testing.T) {
 		t.Fatalf("replay without a topic: %d", code)
 	}
 }
+
+func TestAdvisories(t *testing.T) {
+	f := newFixture(t)
+	var ms []*message.Message
+	for i := 1; i <= 5; i++ {
+		m := ledgertest.Msg("ev-adv", "advisory.warning", i)
+		m.EventType, m.Entity = "advisory.published", "adv-ev-adv"
+		if i > 3 {
+			m.State, m.Reason = message.StateHeld, "audience_over_limit"
+		}
+		ms = append(ms, m)
+	}
+	if err := f.store.Insert(t.Context(), append(ms, ledgertest.Msg("ev-other", "vehicle.inspection", 9))); err != nil {
+		t.Fatal(err)
+	}
+	v := f.login("vera", pwViewer)
+	type list struct {
+		SubmitRate float64 `json:"submit_rate"`
+		Advisories []console.AdvisoryView
+	}
+	l := decodeJSON[list](t, mustGet(t, v, "advisories"))
+	if len(l.Advisories) != 1 {
+		t.Fatalf("advisories = %+v", l)
+	}
+	a := l.Advisories[0]
+	if a.EventID != "ev-adv" || a.Rule != "advisory.warning" || a.Audience != 5 || a.Pending != 3 || a.Held != 2 || a.ETA != -1 {
+		t.Fatalf("advisory = %+v", a)
+	}
+	if code, _ := v.do("GET", "advisories?hours=0", nil); code != http.StatusBadRequest {
+		t.Fatal("hours=0 accepted")
+	}
+	if code, _ := v.do("POST", "advisories/cancel", map[string]string{"event_id": "ev-adv", "rule": "advisory.warning"}); code != http.StatusForbidden {
+		t.Fatalf("viewer cancelled: %d", code)
+	}
+	o := f.login("otto", pwOperator)
+	if code, _ := o.do("POST", "advisories/cancel", map[string]string{"event_id": "ev-adv"}); code != http.StatusBadRequest {
+		t.Fatalf("cancel without rule: %d", code)
+	}
+	code, b := o.do("POST", "advisories/cancel", map[string]string{"event_id": "ev-adv", "rule": "advisory.warning", "note": "wrong region"})
+	if code != 200 || !strings.Contains(string(b), `"cancelled":5`) {
+		t.Fatalf("cancel: %d %s", code, b)
+	}
+	if act := f.lastAction(); act.Action != "advisory.cancel" || act.Target != "advisory.warning of event ev-adv" || !strings.Contains(act.Detail, "5 messages") {
+		t.Fatalf("cancel audit = %+v", act)
+	}
+	l = decodeJSON[list](t, mustGet(t, v, "advisories"))
+	if a := l.Advisories[0]; a.Cancelled != 5 || a.Pending != 0 || a.Held != 0 || a.ETA != 0 {
+		t.Fatalf("after cancel = %+v", a)
+	}
+}

@@ -43,6 +43,7 @@ type Ledger interface {
 	CountSince(ctx context.Context, recipients []string, since time.Time) (map[string]int, error)
 	OptedOut(ctx context.Context, phones []string) (map[string]bool, error)
 	ledger.ActionLog
+	ledger.Advisories
 }
 
 // Rules is the live rules set's owner.
@@ -188,6 +189,8 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+p+"/api/deadletters", c.auth(Viewer, c.deadLetters))
 	m.HandleFunc("POST "+p+"/api/deadletters/replay", c.auth(Operator, c.replay))
 	m.HandleFunc("GET "+p+"/api/audit", c.auth(Viewer, c.audit))
+	m.HandleFunc("GET "+p+"/api/advisories", c.auth(Viewer, c.advisories))
+	m.HandleFunc("POST "+p+"/api/advisories/cancel", c.auth(Operator, c.cancelAdvisory))
 	c.mux = m
 }
 

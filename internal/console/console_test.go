@@ -232,7 +232,7 @@ func TestAPIsNeedLogin(t *testing.T) {
 	for _, x := range []struct{ method, path string }{
 		{"GET", "me"}, {"POST", "logout"}, {"GET", "overview"}, {"GET", "rules"}, {"GET", "rules/samples"}, {"POST", "rules/preview"},
 		{"POST", "rules/save"}, {"GET", "trace?phone=13800000001"}, {"GET", "held"}, {"POST", "held/release"}, {"POST", "held/drop"},
-		{"GET", "deadletters"}, {"POST", "deadletters/replay"}, {"GET", "audit"},
+		{"GET", "deadletters"}, {"POST", "deadletters/replay"}, {"GET", "audit"}, {"GET", "advisories"}, {"POST", "advisories/cancel"},
 	} {
 		if code, b := a.do(x.method, x.path, map[string]any{}); code != http.StatusUnauthorized {
 			t.Errorf("%s %s without a session: %d %s", x.method, x.path, code, b)
@@ -315,6 +315,7 @@ func TestRolesForbidden(t *testing.T) {
 		{v, "POST", "held/release", map[string]any{"ids": []int{1}}},
 		{v, "POST", "held/drop", map[string]any{"ids": []int{1}}},
 		{v, "POST", "deadletters/replay", map[string]any{"partition": 0, "offset": 0}},
+		{v, "POST", "advisories/cancel", map[string]any{"event_id": "e", "rule": "r"}},
 		{v, "GET", "trace?phone=13800000001&unmask=1", nil},
 		{v, "POST", "rules/preview", map[string]any{"event": json.RawMessage(`{}`), "files": map[string]string{"x.yaml": ""}}},
 		{v, "POST", "rules/save", map[string]any{"file": "violation.yaml", "content": "rules: []\n"}},

@@ -29,3 +29,27 @@ type ActionLog interface {
 	// newest first.
 	Actions(ctx context.Context, before int64, limit int) ([]OperatorAction, error)
 }
+
+// AdvisoryCount is how many messages of one advisory (event and rule) are
+// in one state.
+type AdvisoryCount struct {
+	EventID  string
+	RuleID   string
+	State    string
+	Messages int
+	First    time.Time // earliest created
+	Last     time.Time // latest change
+}
+
+// Advisories is what the console's "advisories in progress" page needs.
+// Both implementations provide it (ledgertest/actions.go).
+type Advisories interface {
+	// AdvisoryCounts counts the messages of advisory events
+	// (advisory.published) created at or after since, per event, rule
+	// and state.
+	AdvisoryCounts(ctx context.Context, since time.Time) ([]AdvisoryCount, error)
+	// CancelAdvisory moves the queued, scheduled and held messages of an
+	// advisory (event and rule) to cancelled with reason and returns how
+	// many.
+	CancelAdvisory(ctx context.Context, eventID, ruleID, reason string) (int, error)
+}

@@ -15,19 +15,12 @@ import (
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/eventgen"
 	"github.com/traffic12123/gateway/internal/ingest"
-	"github.com/traffic12123/gateway/internal/ledger"
 )
 
 // The operators' console (internal/console) is mounted on the admin
 // listener under /console/ when http.console_accounts_file is set. It
 // authenticates with its own accounts and sessions, so the admin bearer
 // token does not apply to it.
-
-// consoleLedger is the ledger with its operator-action log.
-type consoleLedger struct {
-	ledger.Store
-	ledger.ActionLog
-}
 
 func (a *App) buildConsole() error {
 	file := a.cfg.HTTP.ConsoleAccountsFile
@@ -38,7 +31,7 @@ func (a *App) buildConsole() error {
 	if err != nil {
 		return fmt.Errorf("smsgw: http.console_accounts_file: %w", err)
 	}
-	al, ok := a.store.(ledger.ActionLog)
+	cl, ok := a.store.(console.Ledger)
 	if !ok {
 		return fmt.Errorf("smsgw: console: the ledger %T keeps no operator actions", a.store)
 	}
@@ -47,7 +40,7 @@ func (a *App) buildConsole() error {
 		cs = append(cs, console.Carrier{Name: k.Name, TPS: k.TPS, Binds: k.Binds, Window: k.Window})
 	}
 	cfg := console.Config{
-		Accounts: accts, Ledger: consoleLedger{a.store, al}, Rules: a.reloader, Gatherer: a.reg, Carriers: cs,
+		Accounts: accts, Ledger: cl, Rules: a.reloader, Gatherer: a.reg, Carriers: cs,
 		Ready: a.Readiness, Wake: a.sender.Wake, Now: a.opts.Now, Samples: a.sampleEvents,
 		Logger: a.log.With("component", "console"), Registerer: a.reg,
 	}

@@ -26,6 +26,11 @@ const T = {
     'dl.read': '已读取', 'dl.none': '没有死信', 'dl.replayed': '已重放到',
     'au.title': '审计', 'au.at': '时间', 'au.who': '操作人', 'au.role': '角色', 'au.action': '操作', 'au.target': '对象',
     'au.detail': '详情', 'au.remote': '来源', 'au.more': '更多', 'forbidden': '无权限', 'error': '错误',
+    'nav.advisories': '预警发送', 'adv.title': '进行中的预警', 'adv.event': '事件', 'adv.rule': '规则', 'adv.audience': '受众',
+    'adv.sent': '已发送', 'adv.delivered': '已送达', 'adv.failed': '失败', 'adv.pending': '待发', 'adv.held': '待审',
+    'adv.cancelled': '已撤销', 'adv.eta': '预计完成', 'adv.cancel': '撤销', 'adv.none': '最近 24 小时没有预警', 'adv.rate': '当前提交速率',
+    'alert.nobind': '没有可用绑定', 'alert.held': '有消息等待人工审核', 'alert.stalled': '消费停滞',
+    'alert.rules': '最近一次规则加载失败，仍在使用原规则', 'alert.notready': '未就绪',
   },
   en: {
     'brand': '12123 SMS gateway console', 'nav.overview': 'Overview', 'nav.playground': 'Rules playground', 'nav.trace': 'Trace',
@@ -50,6 +55,11 @@ const T = {
     'dl.read': 'Read', 'dl.none': 'No dead letters', 'dl.replayed': 'Replayed to',
     'au.title': 'Audit', 'au.at': 'Time', 'au.who': 'Who', 'au.role': 'Role', 'au.action': 'Action', 'au.target': 'Target',
     'au.detail': 'Detail', 'au.remote': 'From', 'au.more': 'More', 'forbidden': 'Forbidden', 'error': 'Error',
+    'nav.advisories': 'Advisories', 'adv.title': 'Advisories in progress', 'adv.event': 'Event', 'adv.rule': 'Rule', 'adv.audience': 'Audience',
+    'adv.sent': 'Sent', 'adv.delivered': 'Delivered', 'adv.failed': 'Failed', 'adv.pending': 'Pending', 'adv.held': 'Held',
+    'adv.cancelled': 'Cancelled', 'adv.eta': 'ETA', 'adv.cancel': 'Cancel', 'adv.none': 'No advisories in the last 24 hours', 'adv.rate': 'current submit rate',
+    'alert.nobind': 'no bind up', 'alert.held': 'messages held for an operator', 'alert.stalled': 'ingest stalled',
+    'alert.rules': 'the last rules reload failed; the previous rules are running', 'alert.notready': 'not ready',
   },
 };
 
@@ -102,14 +112,20 @@ function applyStatic() {
   document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('active', a.getAttribute('href') === '#' + page));
 }
 
-let timer = null;
+// poll runs fn every 5 s while the page m is shown.
+function poll(m, fn) {
+  const id = setInterval(() => { if (!m.isConnected) { clearInterval(id); return; } fn(); }, 5000);
+}
+
+// render draws the page of the hash into a fresh container: a render still
+// awaiting data from an earlier page writes into its own detached one.
 async function render() {
-  clearInterval(timer); timer = null;
   applyStatic();
-  const m = main(); m.replaceChildren();
+  const m = h('div');
+  main().replaceChildren(m);
   if (!me) { loginPage(m); return; }
   const page = (location.hash || '#overview').slice(1);
-  const pages = { overview, playground, trace, held, deadletters, audit };
+  const pages = { overview, playground, trace, held, advisories, deadletters, audit };
   await (pages[page] || overview)(m);
 }
 
@@ -127,6 +143,18 @@ function loginPage(m) {
 }
 
 // ---- overview
+
+// alertText translates the server's alert lines (English) it knows.
+function alertText(a) {
+  let m = /^carrier (\S+): no bind up$/.exec(a);
+  if (m) return `${m[1]}: ${t('alert.nobind')}`;
+  if (a === 'messages held for an operator') return t('alert.held');
+  if (a === 'ingest stalled') return t('alert.stalled');
+  if (a.startsWith('the last rules reload failed')) return t('alert.rules');
+  m = /^not ready: (.*)$/.exec(a);
+  if (m) return `${t('alert.notready')}: ${m[1]}`;
+  return a;
+}
 
 function chart(series, key, label, color, fixedMax) {
   const W = 300, H = 80;
@@ -156,7 +184,7 @@ async function overview(m) {
     if (!r.ok) { box.replaceChildren(h('div', { class: 'bad', text: (r.data && r.data.error) || t('error') })); return; }
     const o = r.data;
     const alerts = h('div', { class: 'card' }, h('h3', { text: t('ov.alerts') }),
-      o.alerts.length ? o.alerts.map((a) => h('div', { class: 'alert', text: a })) : h('div', { class: 'ok', text: t('ov.noalerts') }));
+      o.alerts.length ? o.alerts.map((a) => h('div', { class: 'alert', text: alertText(a) })) : h('div', { class: 'ok', text: t('ov.noalerts') }));
     const info = h('div', { class: 'card' },
       h('div', {}, `${t('ov.rules')}: `, h('code', { text: (o.rules_hash || '').slice(0, 12) }), ` ${t('ov.loaded')} ${fmtTime(o.rules_loaded_at)}`,
         o.rules_last_reload_ok ? '' : h('span', { class: 'bad', text: ' ✗' })),
@@ -175,7 +203,7 @@ async function overview(m) {
     box.replaceChildren(alerts, info, table, charts);
   };
   await load();
-  timer = setInterval(load, 5000);
+  poll(m, load);
 }
 
 // ---- playground
@@ -297,6 +325,34 @@ async function held(m) {
   h('div', { class: 'muted', id: 'held-count', text: `${shown.length} / ${r.data.messages.length}` }),
   h('table', { id: 'held' }, h('tr', {}, h('th', {}), h('th', { text: 'ID' }), h('th', { text: t('au.at') }), h('th', { text: 'rule' }), h('th', { text: t('pg.recipient') }),
     h('th', { text: t('held.reason') }), h('th', { text: t('held.text') }), h('th', {})), rows));
+}
+
+// ---- advisories in progress
+
+async function advisories(m) {
+  m.append(h('h2', { text: t('adv.title') }));
+  const box = h('div', { id: 'advisories' });
+  m.append(box);
+  const eta = (s) => s < 0 ? '-' : s === 0 ? '✓' : s < 90 ? `${Math.ceil(s)} s` : `${Math.ceil(s / 60)} min`;
+  const load = async () => {
+    const r = await api('GET', 'advisories');
+    if (!r.ok) { box.replaceChildren(h('div', { class: 'bad', text: (r.data && r.data.error) || t('error') })); return; }
+    const list = r.data.advisories;
+    if (!list.length) { box.replaceChildren(h('div', { class: 'card', text: t('adv.none') })); return; }
+    box.replaceChildren(h('div', { class: 'muted', text: `${t('adv.rate')}: ${r.data.submit_rate.toFixed(1)}/s` }),
+      h('table', { id: 'advisory-table' }, h('tr', {}, ['adv.event', 'adv.rule', 'adv.audience', 'adv.sent', 'adv.delivered', 'adv.failed', 'adv.pending', 'adv.held', 'adv.cancelled', 'adv.eta'].map((k) => h('th', { text: t(k) })), h('th', {})),
+        list.map((a) => h('tr', { 'data-event': a.event_id }, h('td', { text: a.event_id }), h('td', { text: a.rule }), h('td', { text: a.audience }),
+          h('td', { text: a.sent }), h('td', { text: a.delivered }), h('td', { text: a.failed }), h('td', { text: a.pending }), h('td', { text: a.held }),
+          h('td', { text: a.cancelled }), h('td', { text: eta(a.eta_seconds) }),
+          h('td', {}, a.pending + a.held > 0 ? h('button', { class: 'cancel', onclick: async () => {
+            if (!confirm(`${t('adv.cancel')} ${a.rule} ${a.event_id}?`)) return;
+            const x = await api('POST', 'advisories/cancel', { event_id: a.event_id, rule: a.rule });
+            toast(x.ok ? `${t('adv.cancelled')}: ${x.data.cancelled}` : ((x.status === 403 ? t('forbidden') + ': ' : '') + (x.data && x.data.error)));
+            load();
+          }, text: t('adv.cancel') }) : null)))));
+  };
+  await load();
+  poll(m, load);
 }
 
 // ---- dead letters

@@ -44,8 +44,9 @@ func need(t *testing.T) (node, chromium string) {
 // TestConsoleInBrowser: log in, the overview's carriers and charts, a
 // playground run that fires a rule with a 2-part message and its boundary,
 // a broken rule refused with file:line:column, a trace with its receipt, a
-// held message released and shown in the audit, the English interface,
-// and a viewer refused unmasking; a screenshot of every page.
+// held message released and an advisory cancelled, both shown in the
+// audit, the English interface, and a viewer refused unmasking; a
+// screenshot of every page.
 func TestConsoleInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the demo and a browser")
@@ -135,8 +136,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal("console.mjs did not report ok")
 	}
 	pngs, _ := filepath.Glob(filepath.Join(shots, "*.png"))
-	if len(pngs) < 10 {
-		t.Fatalf("%d screenshots in %s, want 10", len(pngs), shots)
+	if len(pngs) < 11 {
+		t.Fatalf("%d screenshots in %s, want 11", len(pngs), shots)
 	}
 	t.Logf("screenshots in %s", shots)
 }

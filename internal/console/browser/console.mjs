@@ -52,6 +52,7 @@ try {
   let twoParts = false;
   for (let i = 0; i < n && !twoParts; i++) {
     await page.selectOption('#sample', String(i));
+    await page.$eval('#result', (e) => e.replaceChildren()); // wait for this run's answer, not the last one's
     await page.click('#run');
     await page.waitForSelector('#result .muted');
     twoParts = (await page.$('.fired .sms[data-parts="2"]')) !== null;
@@ -101,21 +102,32 @@ try {
   await page.waitForFunction((id) => !document.querySelector(`#held tr[data-id="${id}"]`), heldId);
   found['held message released'] = true;
 
+  // Advisories in progress: the held advisories are listed; cancel one.
+  await page.goto(url + '#advisories');
+  await page.waitForSelector('#advisory-table tr[data-event]');
+  await shot('07-advisories');
+  page.once('dialog', (d) => d.accept());
+  const advEvent = await page.$eval('#advisory-table tr[data-event]:has(button.cancel)', (tr) => tr.dataset.event);
+  await page.click(`#advisory-table tr[data-event="${advEvent}"] button.cancel`);
+  await page.waitForFunction((id) => !document.querySelector(`#advisory-table tr[data-event="${id}"] button.cancel`), advEvent);
+  found['advisory cancelled'] = true;
+
   await page.goto(url + '#deadletters');
   await page.waitForSelector('#dlq');
-  await shot('07-deadletters');
+  await shot('08-deadletters');
 
   await page.goto(url + '#audit');
   await page.waitForSelector('#audit tr.action');
   const audit = await page.textContent('#audit');
   check(audit.includes('held.release') && audit.includes(heldId), 'audit shows the release');
-  await shot('08-audit');
+  check(audit.includes('advisory.cancel') && audit.includes(advEvent), 'audit shows the advisory cancel');
+  await shot('09-audit');
 
   // English.
   await page.selectOption('#lang', 'en');
   await page.waitForSelector('header nav >> text=Overview');
   check((await page.textContent('header nav')).includes('Overview'), 'English interface');
-  await shot('09-audit-en');
+  await shot('10-audit-en');
   await page.selectOption('#lang', 'zh');
 
   // A viewer cannot unmask.
@@ -134,7 +146,7 @@ try {
   await v.click('#tsearch');
   await v.waitForSelector('#trace-error');
   check((await v.textContent('#trace-error')).includes('无权限'), 'viewer cannot unmask');
-  await v.screenshot({ path: join(shots, '10-viewer-unmask-denied.png'), fullPage: true });
+  await v.screenshot({ path: join(shots, '11-viewer-unmask-denied.png'), fullPage: true });
   const heldRes = await v.request.post(url + 'api/held/release', { data: { ids: [1] }, headers: { 'X-CSRF-Token': 'x' } });
   check(heldRes.status() === 403, 'viewer cannot release');
   await vctx.close();

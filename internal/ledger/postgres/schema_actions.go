@@ -1,7 +1,9 @@
 package postgres
 
 // actionsSchema holds ledger.ActionLog (matching ledger/sqlite): every
-// operator action taken through the console, for the audit page.
+// operator action taken through the console, for the audit page; and the
+// partial index of advisory messages (ledger.Advisories), which only
+// advisory rows pay for.
 const actionsSchema = `
 CREATE TABLE IF NOT EXISTS operator_actions (
 	id BIGSERIAL PRIMARY KEY,
@@ -13,4 +15,5 @@ CREATE TABLE IF NOT EXISTS operator_actions (
 	detail TEXT NOT NULL DEFAULT '',
 	remote TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS messages_advisory ON messages (created_at) WHERE event_type = 'advisory.published';
 `
