@@ -80,6 +80,7 @@ func LoadAccounts(file string) (*Accounts, error) {
 // ParseAccounts parses the accounts file format; name is used in errors.
 func ParseAccounts(name string, b []byte) (*Accounts, error) {
 	a := &Accounts{users: map[string]Account{}}
+	cost := bcrypt.MinCost
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -94,9 +95,11 @@ func ParseAccounts(name string, b []byte) (*Accounts, error) {
 		if role.rank() == 0 {
 			return nil, fmt.Errorf("%s:%d: role %q: want viewer, operator or admin", name, n, f[1])
 		}
-		if _, err := bcrypt.Cost([]byte(f[2])); err != nil {
+		c, err := bcrypt.Cost([]byte(f[2]))
+		if err != nil {
 			return nil, fmt.Errorf("%s:%d: not a bcrypt hash: %v", name, n, err)
 		}
+		cost = max(cost, c)
 		if _, dup := a.users[f[0]]; dup {
 			return nil, fmt.Errorf("%s:%d: account %q given twice", name, n, f[0])
 		}
@@ -108,13 +111,19 @@ func ParseAccounts(name string, b []byte) (*Accounts, error) {
 	if len(a.users) == 0 {
 		return nil, fmt.Errorf("%s: no accounts", name)
 	}
-	a.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+	// As costly as the accounts' hashes, so an unknown name takes as long.
+	a.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), cost)
 	return a, nil
 }
 
-// HashLine returns an accounts file line for name, role and password.
+// HashLine returns an accounts file line for name, role and password
+// (bcrypt cost 10).
 func HashLine(name string, role Role, password string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	return hashLine(name, role, password, bcrypt.DefaultCost)
+}
+
+func hashLine(name string, role Role, password string, cost int) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		return "", err
 	}
@@ -191,6 +200,65 @@ func (s *sessions) drop(id string) {
 	delete(s.m, id)
 }
 
+// throttle counts failed logins per client address: after maxFailures
+// within failureWindow the address is refused (429) until the window
+// since its first failure has passed, right password or not.
+type throttle struct {
+	mu sync.Mutex
+	m  map[string]*failures
+}
+
+type failures struct {
+	n     int
+	first time.Time
+}
+
+const (
+	maxFailures   = 10
+	failureWindow = 10 * time.Minute
+)
+
+func (t *throttle) blocked(addr string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.m[addr]
+	if f == nil {
+		return false
+	}
+	if now.Sub(f.first) > failureWindow {
+		delete(t.m, addr)
+		return false
+	}
+	return f.n >= maxFailures
+}
+
+func (t *throttle) fail(addr string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[string]*failures{}
+	}
+	if len(t.m) > 100_000 { // bounded memory under a spray of addresses
+		for k, f := range t.m {
+			if now.Sub(f.first) > failureWindow {
+				delete(t.m, k)
+			}
+		}
+	}
+	f := t.m[addr]
+	if f == nil || now.Sub(f.first) > failureWindow {
+		f = &failures{first: now}
+		t.m[addr] = f
+	}
+	f.n++
+}
+
+func (t *throttle) reset(addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, addr)
+}
+
 // CookieName is the session cookie.
 const CookieName = "smsgw_console"
 
@@ -253,13 +321,20 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
+	addr := remoteHost(r)
+	if c.throttle.blocked(addr, time.Now()) {
+		jsonError(w, http.StatusTooManyRequests, "too many failed logins from this address; try again later")
+		return
+	}
 	u, ok := c.accounts.check(req.User, req.Password)
 	if !ok {
+		c.throttle.fail(addr, time.Now())
 		c.loginFailures.Inc()
 		c.record(r, &session{user: cut(req.User, 64)}, "login.failed", "", "")
 		jsonError(w, http.StatusUnauthorized, "wrong user or password")
 		return
 	}
+	c.throttle.reset(addr)
 	id, ss := c.sessions.create(u)
 	c.setCookie(w, id, int(c.sessions.ttl.Seconds()))
 	c.record(r, ss, "login", "", "")

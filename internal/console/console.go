@@ -115,6 +115,7 @@ type Console struct {
 	prefix   string
 	log      *slog.Logger
 	sampler  *sampler
+	throttle throttle
 	mux      *http.ServeMux
 
 	loginFailures prometheus.Counter
@@ -198,16 +199,22 @@ func (c *Console) routes() {
 // logged (the action itself already happened).
 func (c *Console) record(r *http.Request, ss *session, action, target, detail string) {
 	c.actions.WithLabelValues(action).Inc()
-	remote := r.RemoteAddr
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		remote = h
-	}
+	remote := remoteHost(r)
 	_, err := c.cfg.Ledger.RecordAction(r.Context(), ledger.OperatorAction{
 		Who: ss.user, Role: string(ss.role), Action: action, Target: cut(target, 1024), Detail: cut(detail, 2048), Remote: remote,
 	})
 	if err != nil {
 		c.log.Error("console: audit not recorded", "action", action, "who", ss.user, "err", err)
 	}
+}
+
+// remoteHost is the client's address without the port. The admin
+// listener is reached directly (no proxy headers are trusted).
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -97,7 +97,7 @@ func newFixture(t *testing.T) *fixture {
 		n, pw string
 		r     console.Role
 	}{{"vera", pwViewer, console.Viewer}, {"otto", pwOperator, console.Operator}, {"ada", pwAdmin, console.Admin}} {
-		l, err := console.HashLine(a.n, a.r, a.pw)
+		l, err := console.CheapHashLine(a.n, a.r, a.pw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -381,5 +381,18 @@ func TestOverview(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(ov.Alerts, "|"), "china_unicom: no bind up") {
 		t.Fatalf("alerts = %v", ov.Alerts)
+	}
+}
+
+func TestLoginThrottle(t *testing.T) {
+	f := newFixture(t)
+	a := f.anon()
+	for i := range 10 {
+		if code, _ := a.do("POST", "login", map[string]string{"user": "otto", "password": "guess"}); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	if code, _ := a.do("POST", "login", map[string]string{"user": "otto", "password": pwOperator}); code != http.StatusTooManyRequests {
+		t.Fatalf("after 10 failures the right password: %d, want 429", code)
 	}
 }
