@@ -31,6 +31,10 @@ const T = {
     'adv.cancelled': '已撤销', 'adv.eta': '预计完成', 'adv.cancel': '撤销', 'adv.none': '最近 24 小时没有预警', 'adv.rate': '当前提交速率',
     'alert.nobind': '没有可用绑定', 'alert.held': '有消息等待人工审核', 'alert.stalled': '消费停滞',
     'alert.rules': '最近一次规则加载失败，仍在使用原规则', 'alert.notready': '未就绪',
+    'act.login': '登录', 'act.login.failed': '登录失败', 'act.logout': '退出', 'act.trace.unmask': '查看完整信息',
+    'act.trace.unmask.denied': '查看完整信息（被拒）', 'act.held.release': '放行待审消息', 'act.held.drop': '丢弃待审消息',
+    'act.rules.save': '保存规则', 'act.rules.save.refused': '保存规则（被拒）', 'act.advisory.cancel': '撤销预警',
+    'act.deadletter.replay': '重放死信', 'act.deadletter.replay.failed': '重放死信（失败）',
   },
   en: {
     'brand': '12123 SMS gateway console', 'nav.overview': 'Overview', 'nav.playground': 'Rules playground', 'nav.trace': 'Trace',
@@ -388,7 +392,7 @@ async function audit(m) {
     if (!r.ok) { m.append(h('div', { class: 'bad', text: r.data && r.data.error })); return; }
     for (const a of r.data) {
       table.append(h('tr', { class: 'action' }, h('td', { text: fmtTime(a.at) }), h('td', { text: a.who }), h('td', { text: a.role }),
-        h('td', { text: a.action }), h('td', { text: a.target }), h('td', { text: a.detail }), h('td', { text: a.remote })));
+        h('td', { title: a.action, text: lang === 'zh' && T.zh['act.' + a.action] ? `${T.zh['act.' + a.action]} (${a.action})` : a.action }), h('td', { text: a.target }), h('td', { text: a.detail }), h('td', { text: a.remote })));
       before = a.id;
     }
     more.hidden = r.data.length < 100;
