@@ -73,6 +73,7 @@ func demoConsole(o *smsgw.DemoOptions, accounts string, holdAudience int, stdout
 		return nil
 	})
 	o.RulesDir = rules
+	o.FinalAdvisories = 6
 	login := ""
 	if accounts == "" {
 		b := make([]byte, 12)
