@@ -77,7 +77,7 @@ type DeadLetter struct {
 	Size      int
 	Truncated bool
 	Key       []byte // the original record's key
-	Value     []byte // the original record (possibly truncated)
+	Value     []byte // the original record (possibly truncated by the DLQ); in listings only its first KB
 }
 
 // Carrier is one configured carrier.

@@ -89,11 +89,25 @@ func value(m *dto.Metric) float64 {
 	return 0
 }
 
-// sample gathers once and appends a point per carrier.
+// sample gathers once and appends a point per carrier to the series.
 func (s *sampler) sample(now time.Time) {
+	pts, gl, ok := s.gather(now)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for n, p := range pts {
+		s.series[n] = appendCapped(s.series[n], *p)
+	}
+	s.globals = appendCapped(s.globals, gl)
+}
+
+// gather reads the registry once: a point per carrier and the globals.
+func (s *sampler) gather(now time.Time) (map[string]*point, global, bool) {
 	mfs, err := s.g.Gather()
 	if err != nil && len(mfs) == 0 {
-		return
+		return nil, global{}, false
 	}
 	pts := map[string]*point{}
 	for _, c := range s.carriers {
@@ -151,12 +165,7 @@ func (s *sampler) sample(now time.Time) {
 			}
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for n, p := range pts {
-		s.series[n] = appendCapped(s.series[n], *p)
-	}
-	s.globals = appendCapped(s.globals, gl)
+	return pts, gl, true
 }
 
 func appendCapped[T any](xs []T, x T) []T {
@@ -208,7 +217,7 @@ type Overview struct {
 }
 
 func rates(ps []point) []Rate {
-	var out []Rate
+	out := []Rate{}
 	for i := 1; i < len(ps); i++ {
 		a, b := ps[i-1], ps[i]
 		dt := b.At.Sub(a.At).Seconds()
@@ -228,7 +237,9 @@ func rates(ps []point) []Rate {
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ *session) {
-	c.sampler.sample(time.Now()) // the newest numbers, also between ticks
+	// The table shows the registry now; the charts, the sampled series
+	// (appended by Run only, so polling does not shorten the hour).
+	cur, g, ok := c.sampler.gather(time.Now())
 	sum, err := c.cfg.Ledger.Summary(r.Context())
 	if err != nil {
 		jsonError(w, http.StatusServiceUnavailable, "ledger: "+err.Error())
@@ -247,8 +258,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ *session) {
 		}
 	}
 	c.sampler.mu.Lock()
-	if n := len(c.sampler.globals); n > 0 {
-		g := c.sampler.globals[n-1]
+	if ok {
 		ov.Events, ov.DeadLetter, ov.Lag, ov.RulesOK = g.Events, g.DeadLetters, g.Lag, g.RulesOK == 1
 		if g.RulesAt > 0 {
 			ov.RulesAt = time.Unix(int64(g.RulesAt), 0)
@@ -266,8 +276,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ *session) {
 	for _, k := range c.cfg.Carriers {
 		ps := c.sampler.series[k.Name]
 		v := CarrierView{Name: k.Name, Binds: k.Binds, TPSConfigured: k.TPS, WindowMax: k.Window, Series: rates(ps)}
-		if n := len(ps); n > 0 {
-			p := ps[n-1]
+		if p := cur[k.Name]; p != nil {
 			v.BindsUp, v.TPS, v.Window, v.InFlight, v.Submitted, v.Receipts, v.Delivered = p.BindsUp, p.TPS, p.Window, p.InFlight, p.Submits, p.Receipts, p.Delivered
 			if p.BindsUp == 0 {
 				ov.Alerts = append(ov.Alerts, "carrier "+k.Name+": no bind up")

@@ -105,7 +105,7 @@ func (d *dlq) DeadLetters(ctx context.Context, limit int) ([]console.DeadLetter,
 			return nil, t.Error
 		}
 		for _, p := range t.Partitions {
-			recs, err := d.fetch(ctx, c, topic, p.ID, -1, limit)
+			recs, err := d.fetch(ctx, c, topic, p.ID, -1, limit, excerptBytes)
 			if err != nil {
 				return nil, err
 			}
@@ -115,8 +115,13 @@ func (d *dlq) DeadLetters(ctx context.Context, limit int) ([]console.DeadLetter,
 	return out, nil
 }
 
-// fetch reads partition p from offset (-1: the newest limit records).
-func (d *dlq) fetch(ctx context.Context, c *kafka.Client, topic string, p int, offset int64, limit int) ([]console.DeadLetter, error) {
+// excerptBytes of each record's value are kept for the listing: a DLQ of
+// thousands of 1 MB records must not be held in memory to show excerpts.
+const excerptBytes = 1024
+
+// fetch reads partition p from offset (-1: the newest limit records),
+// keeping at most keep bytes of each value (0: all).
+func (d *dlq) fetch(ctx context.Context, c *kafka.Client, topic string, p int, offset int64, limit, keep int) ([]console.DeadLetter, error) {
 	offs, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p)}}})
 	if err != nil {
 		return nil, err
@@ -137,7 +142,7 @@ func (d *dlq) fetch(ctx context.Context, c *kafka.Client, topic string, p int, o
 	}
 	var out []console.DeadLetter
 	for from < last && len(out) < limit {
-		res, err := c.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: p, Offset: from, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 500 * time.Millisecond})
+		res, err := c.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: p, Offset: from, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond})
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +166,11 @@ func (d *dlq) fetch(ctx context.Context, c *kafka.Client, topic string, p int, o
 				key, _ = io.ReadAll(r.Key)
 			}
 			if r.Value != nil {
-				v, _ = io.ReadAll(r.Value)
+				src := io.Reader(r.Value)
+				if keep > 0 {
+					src = io.LimitReader(r.Value, int64(keep))
+				}
+				v, _ = io.ReadAll(src)
 			}
 			size, _ := strconv.Atoi(header(r.Headers, ingest.HeaderSize))
 			out = append(out, console.DeadLetter{Partition: p, Offset: r.Offset, Time: r.Time, Reason: header(r.Headers, ingest.HeaderReason),
@@ -184,7 +193,7 @@ func (d *dlq) fetch(ctx context.Context, c *kafka.Client, topic string, p int, o
 func (d *dlq) Replay(ctx context.Context, partition int, offset int64) (string, error) {
 	topic := d.a.cfg.Kafka.DeadLetter
 	c := d.client()
-	recs, err := d.fetch(ctx, c, topic, partition, offset, 1)
+	recs, err := d.fetch(ctx, c, topic, partition, offset, 1, 0)
 	if err != nil {
 		return "", err
 	}

@@ -162,6 +162,7 @@ function alertText(a) {
 
 function chart(series, key, label, color, fixedMax) {
   const W = 300, H = 80;
+  series = series || [];
   const pts = series.filter((p) => p[key] >= 0);
   const maxV = fixedMax || Math.max(1e-9, ...pts.map((p) => p[key]));
   const t0 = series.length ? new Date(series[0].at).getTime() : 0;
