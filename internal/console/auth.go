@@ -330,7 +330,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		c.throttle.fail(addr, time.Now())
 		c.loginFailures.Inc()
-		c.record(r, &session{user: cut(req.User, 64)}, "login.failed", "", "")
+		// A name that is no account may be a password typed in the
+		// wrong field: it is not recorded.
+		who, detail := req.User, "wrong password"
+		if _, known := c.accounts.users[req.User]; !known {
+			who, detail = "?", fmt.Sprintf("unknown user (%d bytes)", len(req.User))
+		}
+		c.record(r, &session{user: who}, "login.failed", "", detail)
 		jsonError(w, http.StatusUnauthorized, "wrong user or password")
 		return
 	}

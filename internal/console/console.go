@@ -200,7 +200,10 @@ func (c *Console) routes() {
 func (c *Console) record(r *http.Request, ss *session, action, target, detail string) {
 	c.actions.WithLabelValues(action).Inc()
 	remote := remoteHost(r)
-	_, err := c.cfg.Ledger.RecordAction(r.Context(), ledger.OperatorAction{
+	// The action happened: record it even if the client has gone.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	_, err := c.cfg.Ledger.RecordAction(ctx, ledger.OperatorAction{
 		Who: ss.user, Role: string(ss.role), Action: action, Target: cut(target, 1024), Detail: cut(detail, 2048), Remote: remote,
 	})
 	if err != nil {

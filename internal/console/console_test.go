@@ -253,7 +253,11 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 	if code, _ := a.do("POST", "login", map[string]string{"user": "nobody", "password": "x"}); code != http.StatusUnauthorized {
 		t.Fatalf("unknown user: %d", code)
 	}
-	if act := f.lastAction(); act.Action != "login.failed" || act.Who != "nobody" || act.Remote != "127.0.0.1" {
+	as := f.actions()
+	if act := as[0]; act.Action != "login.failed" || act.Who != "?" || act.Detail != "unknown user (6 bytes)" || act.Remote != "127.0.0.1" {
+		t.Fatalf("failed login audit = %+v", act)
+	}
+	if act := as[1]; act.Action != "login.failed" || act.Who != "otto" || act.Detail != "wrong password" {
 		t.Fatalf("failed login audit = %+v", act)
 	}
 	code, _, _ := a.doH("POST", "login", map[string]string{"user": "otto", "password": pwOperator}, map[string]string{"Sec-Fetch-Site": "cross-site"})
