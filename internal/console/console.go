@@ -181,6 +181,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+p+"/api/overview", c.auth(Viewer, c.overview))
 	m.HandleFunc("GET "+p+"/api/rules", c.auth(Viewer, c.rulesFiles))
 	m.HandleFunc("GET "+p+"/api/rules/samples", c.auth(Viewer, c.samples))
+	m.HandleFunc("GET "+p+"/api/rules/schema", c.auth(Viewer, c.schema))
 	m.HandleFunc("POST "+p+"/api/rules/preview", c.auth(Viewer, c.preview))
 	m.HandleFunc("POST "+p+"/api/rules/save", c.auth(Admin, c.saveRule))
 	m.HandleFunc("GET "+p+"/api/trace", c.auth(Viewer, c.trace))

@@ -2,10 +2,13 @@ package console
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/traffic12123/gateway/internal/event"
 )
 
 // The sampler turns the registry's counters into per-second rates between
@@ -48,5 +51,32 @@ func TestSamplerRates(t *testing.T) {
 	}
 	if n := len(s.globals); n != keepSamples {
 		t.Fatalf("%d global samples kept", n)
+	}
+}
+
+// Every event type has a form, and its fields are the JSON names the
+// decoder reads (a path the event does not carry would be a dead input).
+func TestSchemaFields(t *testing.T) {
+	want := map[string]string{
+		"violation.recorded":     "violation.points:number vehicle.phone:string violation.time:time violation.monitoring:bool",
+		"advisory.published":     "regions:list valid_until:time kind:string",
+		"licence.status_changed": "licence.number:string",
+	}
+	for typ, fs := range want {
+		got := map[string]string{}
+		for _, f := range fields(payloadOf(event.Type(typ)), "", nil) {
+			got[f.Path] = f.Kind
+		}
+		for _, pk := range strings.Fields(fs) {
+			p, k, _ := strings.Cut(pk, ":")
+			if got[p] != k {
+				t.Errorf("%s: %s is %q, want %q (fields %v)", typ, p, got[p], k, got)
+			}
+		}
+	}
+	for _, typ := range event.Types {
+		if payloadOf(typ) == nil {
+			t.Errorf("no form for %s", typ)
+		}
 	}
 }

@@ -16,6 +16,7 @@ const T = {
     'pg.file': '规则文件', 'pg.useedit': '使用编辑后的文件试算', 'pg.save': '保存并热加载', 'pg.fired': '触发',
     'pg.skipped': '跳过', 'pg.nomatch': '未匹配', 'pg.cancels': '撤销', 'pg.parts': '条', 'pg.encoding': '编码',
     'pg.chars': '计费字符', 'pg.notbefore': '发送时间', 'pg.deferred': '推迟原因', 'pg.policy': '策略结果',
+    'pg.form': '按字段编辑', 'pg.type': '事件类型',
     'pg.recipient': '接收人', 'pg.saved': '已保存，规则集', 'pg.refused': '规则无法加载，未保存', 'pg.stilldue': '发送前复核',
     'tr.title': '消息追踪', 'tr.phone': '手机号', 'tr.plate': '号牌', 'tr.licence': '驾驶证号', 'tr.event': '事件 ID',
     'tr.search': '查询', 'tr.unmask': '显示完整信息（将记录审计）', 'tr.masked': '已脱敏', 'tr.unmasked': '未脱敏（已记录审计）',
@@ -49,6 +50,7 @@ const T = {
     'pg.file': 'Rules file', 'pg.useedit': 'Evaluate with the edited file', 'pg.save': 'Save and reload', 'pg.fired': 'Fires',
     'pg.skipped': 'Skipped', 'pg.nomatch': 'No match', 'pg.cancels': 'Cancels', 'pg.parts': 'part(s)', 'pg.encoding': 'Encoding',
     'pg.chars': 'Billed chars', 'pg.notbefore': 'Send at', 'pg.deferred': 'Deferred by', 'pg.policy': 'Policy',
+    'pg.form': 'Edit as a form', 'pg.type': 'Event type',
     'pg.recipient': 'To', 'pg.saved': 'Saved; rules set', 'pg.refused': 'The rules do not load; nothing saved', 'pg.stilldue': 'Re-checked before sending',
     'tr.title': 'Trace', 'tr.phone': 'Phone', 'tr.plate': 'Plate', 'tr.licence': 'Licence no.', 'tr.event': 'Event id',
     'tr.search': 'Search', 'tr.unmask': 'Show unmasked (audited)', 'tr.masked': 'masked', 'tr.unmasked': 'unmasked (audited)',
@@ -215,11 +217,51 @@ async function overview(m) {
 
 async function playground(m) {
   m.append(h('h2', { text: t('pg.title') }));
-  const [files, samples] = await Promise.all([api('GET', 'rules'), api('GET', 'rules/samples')]);
+  const [files, samples, schema] = await Promise.all([api('GET', 'rules'), api('GET', 'rules/samples'), api('GET', 'rules/schema')]);
   const evText = h('textarea', { id: 'event', rows: 18, spellcheck: 'false' });
   const sampleSel = h('select', { id: 'sample', onchange: () => { evText.value = JSON.stringify(samples.data[sampleSel.value], null, 2); } },
     (samples.data || []).map((s, i) => h('option', { value: i, text: `${s.type} ${s.id}` })));
   if (samples.data && samples.data.length) evText.value = JSON.stringify(samples.data[0], null, 2);
+  // The form: one input per data field of the event type (from the
+  // schema), kept in step with the JSON.
+  const form = h('div', { id: 'evform', class: 'evform' });
+  const types = Object.keys(schema.data || {}).sort();
+  const typeSel = h('select', { id: 'evtype' }, types.map((ty) => h('option', { value: ty, text: ty })));
+  const getPath = (o, p) => p.split('.').reduce((x, k) => (x == null ? undefined : x[k]), o);
+  const setPath = (o, p, v) => {
+    const ks = p.split('.'); let x = o;
+    for (const k of ks.slice(0, -1)) { if (typeof x[k] !== 'object' || x[k] === null) x[k] = {}; x = x[k]; }
+    if (v === undefined) delete x[ks[ks.length - 1]]; else x[ks[ks.length - 1]] = v;
+  };
+  const buildForm = () => {
+    let ev;
+    try { ev = JSON.parse(evText.value); } catch (e) { form.replaceChildren(h('div', { class: 'problems', text: 'JSON: ' + e.message })); return; }
+    if (ev.type && types.includes(ev.type)) typeSel.value = ev.type;
+    const fields = (schema.data || {})[typeSel.value] || [];
+    const rows = [['id', 'string', ev.id, (v) => { ev.id = v; }], ['time', 'time', ev.time, (v) => { ev.time = v; }]]
+      .concat(fields.map((f) => ['data.' + f.path, f.kind, getPath(ev.data || {}, f.path), (v) => { ev.data = ev.data || {}; setPath(ev.data, f.path, v); }]));
+    form.replaceChildren(h('table', {}, rows.map(([path, kind, val, set]) => {
+      const shown = kind === 'list' ? (val || []).join(',') : (val === undefined || val === null ? '' : String(val));
+      const inp = h('input', { 'data-path': path, value: shown, size: 36, placeholder: kind });
+      inp.addEventListener('change', () => {
+        const s = inp.value.trim();
+        let v = s;
+        if (s === '') v = undefined;
+        else if (kind === 'number') v = Number(s);
+        else if (kind === 'bool') v = s === 'true' || s === '1';
+        else if (kind === 'list') v = s.split(',').map((x) => x.trim()).filter(Boolean);
+        set(v);
+        evText.value = JSON.stringify(ev, null, 2);
+      });
+      return h('tr', {}, h('td', { class: 'muted', text: `${path} (${kind})` }), h('td', {}, inp));
+    })));
+  };
+  typeSel.addEventListener('change', () => {
+    const i = (samples.data || []).findIndex((s) => s.type === typeSel.value);
+    evText.value = JSON.stringify(i >= 0 ? samples.data[i] : { specversion: '1.0', id: 'console-1', source: '/console', type: typeSel.value, time: new Date().toISOString(), datacontenttype: 'application/json', data: {} }, null, 2);
+    buildForm();
+  });
+  const formBtn = h('button', { id: 'formbtn', onclick: buildForm, text: t('pg.form') });
   const now = h('input', { id: 'now', placeholder: '2026-11-27T10:00 (' + t('pg.now') + ')', size: 22 });
   const fileSel = h('select', { id: 'file' }, ((files.data && files.data.files) || []).map((f) => h('option', { value: f.name, text: f.name })));
   const editor = h('textarea', { id: 'editor', rows: 18, spellcheck: 'false' });
@@ -245,6 +287,7 @@ async function playground(m) {
   };
   m.append(h('div', { class: 'cols' },
     h('div', { class: 'card' }, h('div', { class: 'row' }, h('b', { text: t('pg.event') }), t('pg.sample'), sampleSel), evText,
+      h('div', { class: 'row' }, t('pg.type'), typeSel, formBtn), form,
       h('div', { class: 'row' }, now, h('label', {}, useEdit, t('pg.useedit')), h('button', { id: 'run', onclick: run, text: t('pg.run') }))),
     h('div', { class: 'card' }, h('div', { class: 'row' }, h('b', { text: t('pg.file') }), fileSel,
       me.role === 'admin' ? h('button', { id: 'save', onclick: save, text: t('pg.save') }) : null), editor)), out);

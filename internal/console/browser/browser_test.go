@@ -136,8 +136,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal("console.mjs did not report ok")
 	}
 	pngs, _ := filepath.Glob(filepath.Join(shots, "*.png"))
-	if len(pngs) < 11 {
-		t.Fatalf("%d screenshots in %s, want 11", len(pngs), shots)
+	if len(pngs) < 12 {
+		t.Fatalf("%d screenshots in %s, want 12", len(pngs), shots)
 	}
 	t.Logf("screenshots in %s", shots)
 }

@@ -61,6 +61,19 @@ try {
   check(await page.$('.fired .sms[data-parts="2"] .boundary') !== null, 'playground marks the part boundary');
   await shot('03-playground');
 
+  // The form from the event schema edits the JSON: a new phone in every
+  // phone field shows as the (masked) recipient.
+  await page.click('#formbtn');
+  const phones = await page.$$('#evform input[data-path$="phone"]');
+  check(phones.length > 0, 'the form shows the phone fields');
+  for (const p of phones) { await p.fill('18600000000'); await p.dispatchEvent('change'); }
+  check((await page.inputValue('#event')).includes('18600000000'), 'the form writes the JSON');
+  await page.$eval('#result', (e) => e.replaceChildren());
+  await page.click('#run');
+  await page.waitForSelector('#result .muted');
+  check((await page.textContent('#result')).includes('186****0000'), 'the edited event is evaluated');
+  await shot('03b-playground-form');
+
   // A broken edit is refused with file:line:column and nothing is saved.
   await page.check('#useedit');
   const file = await page.$eval('#file', (s) => s.value);
