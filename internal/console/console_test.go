@@ -369,7 +369,9 @@ func TestStaticAndHeaders(t *testing.T) {
 func TestOverview(t *testing.T) {
 	f := newFixture(t)
 	v := f.login("vera", pwViewer)
-	if err := f.store.Insert(t.Context(), []*message.Message{ledgertest.Msg("ev1", "r", 1)}); err != nil {
+	m := ledgertest.Msg("ev1", "r", 1)
+	m.Carrier = "china_mobile"
+	if err := f.store.Insert(t.Context(), []*message.Message{m}); err != nil {
 		t.Fatal(err)
 	}
 	code, b := v.do("GET", "overview", nil)
@@ -379,6 +381,9 @@ func TestOverview(t *testing.T) {
 	ov := decodeJSON[console.Overview](t, b)
 	if len(ov.Carriers) != 2 || ov.Carriers[0].Name != "china_mobile" || ov.Carriers[0].BindsUp != 2 || ov.Carriers[0].TPSConfigured != 100 {
 		t.Fatalf("carriers = %+v", ov.Carriers)
+	}
+	if ov.Carriers[0].Unsent != 1 || ov.Carriers[1].Unsent != 0 {
+		t.Fatalf("unsent = %d, %d; want the queued message on china_mobile", ov.Carriers[0].Unsent, ov.Carriers[1].Unsent)
 	}
 	if ov.Queue["queued"] != 1 || ov.RulesHash != f.rules.Hash() {
 		t.Fatalf("queue %v hash %q", ov.Queue, ov.RulesHash)

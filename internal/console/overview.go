@@ -194,6 +194,7 @@ type CarrierView struct {
 	Window        float64 `json:"window_in_use"`
 	WindowMax     int     `json:"window"`
 	InFlight      float64 `json:"in_flight"`
+	Unsent        int     `json:"unsent"` // routed here, not (yet) accepted: queued, retrying, or failed before a submit (ledger)
 	Submitted     float64 `json:"submitted"`
 	Receipts      float64 `json:"receipts"`
 	Delivered     float64 `json:"delivered"`
@@ -276,6 +277,9 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ *session) {
 	for _, k := range c.cfg.Carriers {
 		ps := c.sampler.series[k.Name]
 		v := CarrierView{Name: k.Name, Binds: k.Binds, TPSConfigured: k.TPS, WindowMax: k.Window, Series: rates(ps)}
+		if cs, ok := sum.Carriers[k.Name]; ok {
+			v.Unsent = max(0, cs.Messages-cs.Submitted)
+		}
 		if p := cur[k.Name]; p != nil {
 			v.BindsUp, v.TPS, v.Window, v.InFlight, v.Submitted, v.Receipts, v.Delivered = p.BindsUp, p.TPS, p.Window, p.InFlight, p.Submits, p.Receipts, p.Delivered
 			if p.BindsUp == 0 {

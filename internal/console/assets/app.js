@@ -8,7 +8,7 @@ const T = {
     'nav.held': '待审消息', 'nav.deadletters': '死信', 'nav.audit': '审计', 'logout': '退出',
     'login.title': '登录', 'login.user': '用户名', 'login.password': '密码', 'login.submit': '登录', 'login.failed': '用户名或密码错误',
     'ov.title': '总览', 'ov.carrier': '运营商', 'ov.binds': '绑定', 'ov.tps': 'TPS（当前/配置）', 'ov.window': '窗口占用',
-    'ov.inflight': '在途', 'ov.submitted': '已提交', 'ov.receipts': '回执', 'ov.delivered': '成功', 'ov.queue': '队列（按状态）',
+    'ov.inflight': '在途', 'ov.unsent': '未被接受', 'ov.submitted': '已提交', 'ov.receipts': '回执', 'ov.delivered': '成功', 'ov.queue': '队列（按状态）',
     'ov.lag': '消费积压（按主题）', 'ov.rules': '规则集', 'ov.loaded': '加载于', 'ov.alerts': '告警', 'ov.noalerts': '无告警',
     'ov.submitrate': '提交/秒', 'ov.receiptrate': '回执/秒', 'ov.deliveryrate': '成功率', 'ov.latency': '提交时延 ms',
     'ov.events': '已消费事件', 'ov.dlq': '死信', 'ov.ready': '就绪状态', 'ov.held': '待审',
@@ -42,7 +42,7 @@ const T = {
     'nav.held': 'Held messages', 'nav.deadletters': 'Dead letters', 'nav.audit': 'Audit', 'logout': 'Log out',
     'login.title': 'Log in', 'login.user': 'User', 'login.password': 'Password', 'login.submit': 'Log in', 'login.failed': 'Wrong user or password',
     'ov.title': 'Overview', 'ov.carrier': 'Carrier', 'ov.binds': 'Binds', 'ov.tps': 'TPS (now/configured)', 'ov.window': 'Window in use',
-    'ov.inflight': 'In flight', 'ov.submitted': 'Submitted', 'ov.receipts': 'Receipts', 'ov.delivered': 'Delivered', 'ov.queue': 'Queue (by state)',
+    'ov.inflight': 'In flight', 'ov.unsent': 'Not accepted', 'ov.submitted': 'Submitted', 'ov.receipts': 'Receipts', 'ov.delivered': 'Delivered', 'ov.queue': 'Queue (by state)',
     'ov.lag': 'Ingest lag (by topic)', 'ov.rules': 'Rules set', 'ov.loaded': 'loaded at', 'ov.alerts': 'Alerts', 'ov.noalerts': 'No alerts',
     'ov.submitrate': 'submits/s', 'ov.receiptrate': 'receipts/s', 'ov.deliveryrate': 'delivery rate', 'ov.latency': 'submit latency ms',
     'ov.events': 'Events consumed', 'ov.dlq': 'Dead-lettered', 'ov.ready': 'Readiness', 'ov.held': 'Held',
@@ -202,8 +202,8 @@ async function overview(m) {
     const rows = o.carriers.map((c) => h('tr', {},
       h('td', { text: c.name }), h('td', { class: c.binds_up > 0 ? 'ok' : 'bad', text: `${c.binds_up}/${c.binds}` }),
       h('td', { text: `${c.tps.toFixed(0)} / ${c.tps_configured || '∞'}` }), h('td', { text: `${c.window_in_use}/${c.window}` }),
-      h('td', { text: c.in_flight }), h('td', { text: c.submitted }), h('td', { text: c.receipts }), h('td', { text: c.delivered })));
-    const table = h('table', { id: 'carriers' }, h('tr', {}, ['ov.carrier', 'ov.binds', 'ov.tps', 'ov.window', 'ov.inflight', 'ov.submitted', 'ov.receipts', 'ov.delivered'].map((k) => h('th', { text: t(k) }))), rows);
+      h('td', { text: c.in_flight }), h('td', { text: c.unsent }), h('td', { text: c.submitted }), h('td', { text: c.receipts }), h('td', { text: c.delivered })));
+    const table = h('table', { id: 'carriers' }, h('tr', {}, ['ov.carrier', 'ov.binds', 'ov.tps', 'ov.window', 'ov.inflight', 'ov.unsent', 'ov.submitted', 'ov.receipts', 'ov.delivered'].map((k) => h('th', { text: t(k) }))), rows);
     const charts = h('div', { class: 'grid' }, o.carriers.map((c) => h('div', { class: 'card' }, h('h3', { text: c.name }),
       chart(c.series, 'submit_per_sec', t('ov.submitrate'), '#1677ff'), chart(c.series, 'receipt_per_sec', t('ov.receiptrate'), '#52c41a'),
       chart(c.series, 'delivery_rate', t('ov.deliveryrate'), '#fa8c16', 1), chart(c.series, 'submit_latency_ms', t('ov.latency'), '#722ed1'))));
