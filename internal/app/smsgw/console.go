@@ -24,8 +24,11 @@ import (
 
 func (a *App) buildConsole() error {
 	file := a.cfg.HTTP.ConsoleAccountsFile
-	if file == "" || a.cfg.HTTP.AdminListen == "" {
+	if file == "" {
 		return nil
+	}
+	if a.cfg.HTTP.AdminListen == "" {
+		return fmt.Errorf("smsgw: http.console_accounts_file is set but http.admin_listen is empty: the console is served on the admin listener")
 	}
 	accts, err := console.LoadAccounts(file)
 	if err != nil {

@@ -138,3 +138,39 @@ func TestConsoleOnAdminListener(t *testing.T) {
 		t.Fatalf("audit = %s", b)
 	}
 }
+
+// The console is served on the admin listener: accounts without an admin
+// listener are a configuration error, not a console silently off; a
+// missing or world-readable accounts file stops the start too.
+func TestConsoleConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	acc := filepath.Join(dir, "accounts")
+	line, _ := console.HashLine("ops", console.Admin, "ops-password")
+	if err := os.WriteFile(acc, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, admin, file, want string
+	}{
+		{"no admin listener", "", acc, "http.admin_listen is empty"},
+		{"readable by others", "127.0.0.1:0", acc, "readable by others"},
+		{"missing", "127.0.0.1:0", filepath.Join(dir, "nope"), "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
+			cfg.Ledger.DSN = "sqlite://" + filepath.Join(t.TempDir(), "ledger.db")
+			cfg.Rules.Dir = filepath.Join(repoRoot, "rules")
+			cfg.HTTP.AdminListen = tc.admin
+			cfg.HTTP.ConsoleAccountsFile = tc.file
+			a, err := New(t.Context(), Options{Config: &cfg})
+			if err == nil {
+				a.Store().Close()
+				t.Fatal("started")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q, want %q", err, tc.want)
+			}
+		})
+	}
+}
