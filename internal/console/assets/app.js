@@ -328,11 +328,18 @@ async function trace(m) {
     if (!r.ok) { out.replaceChildren(h('div', { class: 'bad', id: 'trace-error', text: (r.status === 403 ? t('forbidden') + ': ' : '') + ((r.data && r.data.error) || t('error')) })); return; }
     const lines = r.data.lines;
     if (!lines.length) { out.replaceChildren(h('div', { text: t('tr.none') })); return; }
+    // One timeline per message, messages in the order they first appear.
+    const byMsg = new Map();
+    for (const l of lines) { if (!byMsg.has(l.message_id)) byMsg.set(l.message_id, []); byMsg.get(l.message_id).push(l); }
+    const detail = (l) => l.kind === 'state' ? `${l.state} ${l.reason || ''}` : l.kind === 'part' ? `${l.carrier} part ${l.seq} id ${l.carrier_id}` : `${l.carrier} ${l.carrier_id} ${l.stat} ${l.err || ''}`;
     out.replaceChildren(h('div', { class: r.data.masked ? 'muted' : 'bad', text: r.data.masked ? t('tr.masked') : t('tr.unmasked') }),
-      h('table', {}, h('tr', {}, ['tr.at', 'tr.kind', 'tr.msg', 'tr.detail'].map((k) => h('th', { text: t(k) }))),
-        lines.map((l) => h('tr', { class: 'line-' + l.kind }, h('td', { text: fmtTime(l.at) }), h('td', { class: 'k-' + l.kind, text: l.kind }),
-          h('td', { text: `#${l.message_id} ${l.rule} → ${l.recipient} (${l.event_id})` }),
-          h('td', { text: l.kind === 'state' ? `${l.state} ${l.reason || ''}` : l.kind === 'part' ? `${l.carrier} part ${l.seq} id ${l.carrier_id}` : `${l.carrier} ${l.carrier_id} ${l.stat} ${l.err || ''}` })))));
+      ...[...byMsg.entries()].map(([id, ls]) => {
+        const last = ls.filter((l) => l.kind === 'state').pop();
+        return h('div', { class: 'card', 'data-message': id },
+          h('h3', { text: `#${id} ${ls[0].rule} → ${ls[0].recipient} · ${ls[0].event_id}${last ? ' · ' + last.state : ''}` }),
+          h('table', {}, h('tr', {}, ['tr.at', 'tr.kind', 'tr.detail'].map((k) => h('th', { text: t(k) }))),
+            ls.map((l) => h('tr', { class: 'line-' + l.kind }, h('td', { text: fmtTime(l.at) }), h('td', { class: 'k-' + l.kind, text: l.kind }), h('td', { text: detail(l) })))));
+      }));
   };
   m.append(h('div', { class: 'row card' }, kind, q, h('label', {}, unmask, t('tr.unmask')), h('button', { id: 'tsearch', onclick: go, text: t('tr.search') })), out);
   const pre = new URLSearchParams(location.search);
