@@ -40,13 +40,15 @@ const usage = `usage: smsgw <command> [flags]
 
 commands:
   run      --config FILE             run the gateway (production)
-  demo     [--events N] [--summary text|json] [--now TIME]
-                                     the whole SMS path on embedded defaults
+  demo     [--events N] [--summary text|json] [--now TIME] [--console]
+                                     the whole SMS path on embedded defaults; --console keeps
+                                     it running with the operators' console until Ctrl-C
   rules    check [DIR] | test [DIR] [--now TIME] | preview --event FILE [--rules DIR] [--now TIME]
   trace    --phone N | --event ID | --licence N | --plate P  [--config FILE | --ledger DSN] [--unmask]
   broker   [--listen ADDR] [--data DIR] the embedded Kafka-protocol broker on its own
   held     list | release | drop | decisions   messages held by the content check or the
                                      audience limit, through the admin API (see smsgw held)
+  console-account NAME ROLE          read a password on stdin, print a console accounts line
   version                            print version and commit
 `
 
@@ -74,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBroker(rest, stdout, stderr)
 	case "held":
 		err = cmdHeld(rest, stdout, stderr)
+	case "console-account":
+		err = cmdConsoleAccount(rest, os.Stdin, stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -193,6 +197,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	delay := fs.Duration("receipt-delay", 100*time.Millisecond, "simulated time to delivery receipt")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
 	verbose := fs.Bool("v", false, "log the gateway's own lines to stderr")
+	withConsole := fs.Bool("console", false, "after the demo, keep the gateway running with the operators' console until Ctrl-C")
+	consoleAccounts := fs.String("console-accounts", "", "console accounts file (\"name role bcrypt-hash\" lines); default: a generated admin login")
+	holdAudience := fs.Int("hold-audience", 2, "with --console: advisories reaching more recipients are held for an operator")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -209,13 +216,21 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := smsgw.Demo(ctx, smsgw.DemoOptions{
+	opts := smsgw.DemoOptions{
 		Events: *events, Seed: *seed, Now: start, DataDir: *data, RulesDir: *rulesDir,
 		BadFraction: *bad, ReceiptDelay: *delay, Timeout: *timeout,
 		Outcomes: map[string]float64{"DELIVRD": 0.94, "UNDELIV": 0.03, "EXPIRED": 0.02, "REJECTD": 0.01},
 		Progress: stderr, Logger: log,
-	})
-	if s != nil {
+	}
+	if *withConsole {
+		cleanup, err := demoConsole(&opts, *consoleAccounts, *holdAudience, stdout)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+	}
+	s, err := smsgw.Demo(ctx, opts)
+	if s != nil && (!*withConsole || !s.Complete) {
 		if werr := smsgw.WriteSummary(stdout, s, *summary); werr != nil {
 			return werr
 		}

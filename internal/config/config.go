@@ -172,6 +172,9 @@ type HTTP struct {
 	Listen         string `yaml:"listen"`
 	AdminListen    string `yaml:"admin_listen"`     // default 127.0.0.1:9124; empty: no admin listener
 	AdminTokenFile string `yaml:"admin_token_file"` // bearer token for the admin listener; required unless it is loopback
+	// ConsoleAccountsFile enables the operators' console on the admin
+	// listener (/console/): one "name role bcrypt-hash" line per account.
+	ConsoleAccountsFile string `yaml:"console_accounts_file"`
 }
 
 // Log chooses the log format and level.

@@ -26,6 +26,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/traffic12123/gateway/internal/config"
+	"github.com/traffic12123/gateway/internal/console"
 	"github.com/traffic12123/gateway/internal/directory"
 	"github.com/traffic12123/gateway/internal/dispatch"
 	"github.com/traffic12123/gateway/internal/ingest"
@@ -77,6 +78,8 @@ type App struct {
 	heldDecisionsTotal *prometheus.CounterVec
 	statusTruncated    prometheus.Counter
 	heldGauge          prometheus.GaugeFunc
+
+	console *console.Console // console.go; nil when off
 
 	bindMu sync.Mutex
 	bindUp map[string]time.Time // carrier -> bound since (zero: no bind up)
@@ -230,6 +233,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	a.metrics = m
 	a.metricsUp()
+	if err := a.buildConsole(); err != nil {
+		return nil, err
+	}
 	built = true
 	return a, nil
 }
@@ -315,6 +321,9 @@ func (a *App) Run(ctx context.Context) error {
 	bg.Go(func() { a.watchBinds(bgCtx) })
 	bg.Go(func() { a.probeLedger(bgCtx) })
 	bg.Go(func() { rec.Run(bgCtx) })
+	if a.console != nil {
+		bg.Go(func() { a.console.Run(bgCtx) })
+	}
 	if cfg.Kafka.StatusTopic != "" {
 		w := &kafka.Writer{
 			Addr: kafka.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.StatusTopic,

@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/traffic12123/gateway/internal/broker"
 	"github.com/traffic12123/gateway/internal/config"
+	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/eventgen"
 	"github.com/traffic12123/gateway/internal/ingest"
 	"github.com/traffic12123/gateway/internal/ledger"
@@ -46,6 +48,16 @@ type DemoOptions struct {
 	// Configure, when set, adjusts the gateway's configuration before it
 	// starts.
 	Configure func(*config.Config)
+	// Hold, when set, is called once the demo is complete, with the
+	// context Demo was given (not bounded by Timeout); the gateway keeps
+	// running until Hold returns (`smsgw demo --console` waits for
+	// Ctrl-C in it).
+	Hold func(ctx context.Context, a *App, s *Summary)
+	// FinalAdvisories, with Hold, are advisories published once the run
+	// is complete, when the directory knows the demo's phones (during the
+	// run an advisory may come before any contact of its regions): with a
+	// small safety.max_audience they are held for an operator.
+	FinalAdvisories int
 }
 
 // DemoCarriers are the simulated carriers and their message-id formats.
@@ -108,6 +120,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	}
 	start := time.Now()
 	clock := func() time.Time { return o.Now.Add(time.Since(start)) }
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
@@ -223,6 +236,17 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 			break
 		}
 	}
+	if sum.Complete && o.Hold != nil {
+		if sum.Seconds > 0 {
+			sum.MessagesPerSec = float64(sum.Messages) / sum.Seconds
+		}
+		if o.FinalAdvisories > 0 {
+			if err := finalAdvisories(ctx, b.Addrs(), a, o.Seed+1, clock(), o.FinalAdvisories); err != nil {
+				o.Logger.Warn("demo: final advisories", "err", err)
+			}
+		}
+		o.Hold(outer, a, sum)
+	}
 	stop()
 	<-duringDone
 	if err := <-runErr; err != nil && waitErr == nil {
@@ -232,6 +256,40 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		sum.MessagesPerSec = float64(sum.Messages) / sum.Seconds
 	}
 	return sum, waitErr
+}
+
+// finalAdvisories publishes n generated advisories and waits (up to 15 s)
+// until the gateway has stored messages for them.
+func finalAdvisories(ctx context.Context, brokers []string, a *App, seed int64, now time.Time, n int) error {
+	g := eventgen.New(seed, now)
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	var msgs []kafka.Message
+	var ids []string
+	for i := 0; i < 100_000 && len(msgs) < n; i++ {
+		topic, key, ev := g.Next()
+		if ev.AdvisoryPublished == nil {
+			continue
+		}
+		v, err := event.Encode(ev)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, kafka.Message{Topic: topic, Key: key, Value: v})
+		ids = append(ids, ev.ID)
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		es, err := a.Store().Trace(ctx, ledger.TraceQuery{EventID: ids[len(ids)-1]})
+		if err == nil && len(es) > 0 {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("no message stored for advisory %s after 15 s", ids[len(ids)-1])
 }
 
 func closed(c chan struct{}) bool {

@@ -59,6 +59,9 @@ func NewReloader(dir string, log *slog.Logger, reg prometheus.Registerer) (*Relo
 // Current is the pointer the pipeline loads the live set from.
 func (r *Reloader) Current() *atomic.Pointer[dispatch.Evaluator] { return &r.current }
 
+// Dir is the rules directory.
+func (r *Reloader) Dir() string { return r.dir }
+
 // Hash identifies the live set's files.
 func (r *Reloader) Hash() string {
 	r.mu.Lock()

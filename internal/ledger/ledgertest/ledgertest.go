@@ -169,6 +169,7 @@ func Run(t *testing.T, f Factory) {
 		{"Prune", testPrune},
 	}
 	tests = append(tests, safetyTests...)
+	tests = append(tests, actionTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newEnv(t, f)) })
 	}

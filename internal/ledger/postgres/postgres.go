@@ -99,7 +99,7 @@ func Open(ctx context.Context, dsn string, opts ledger.Options) (*Store, error) 
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(schemaLock)+")"); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, schema+stateSchema+safetySchema)
+		_, err := tx.Exec(ctx, schema+stateSchema+safetySchema+actionsSchema)
 		return err
 	})
 	if err != nil {

@@ -84,7 +84,7 @@ func openDB(ctx context.Context, path string) (*dbConn, error) {
 		w.Close()
 		return nil, fmt.Errorf("ledger sqlite open: %w", err)
 	}
-	if _, err := wc.ExecContext(ctx, schema+stateSchema+safetySchema); err != nil {
+	if _, err := wc.ExecContext(ctx, schema+stateSchema+safetySchema+actionsSchema); err != nil {
 		wc.Close()
 		w.Close()
 		return nil, fmt.Errorf("ledger sqlite schema: %w", err)
