@@ -97,7 +97,7 @@ func ParseAccounts(name string, b []byte) (*Accounts, error) {
 		}
 		c, err := bcrypt.Cost([]byte(f[2]))
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: not a bcrypt hash: %v", name, n, err)
+			return nil, fmt.Errorf("%s:%d: not a bcrypt hash: %w", name, n, err)
 		}
 		cost = max(cost, c)
 		if _, dup := a.users[f[0]]; dup {
