@@ -329,16 +329,14 @@ func (d *Dialler) Start(ctx context.Context) error {
 		return fmt.Errorf("dialler bind %q: %w", d.cfg.Bind, err)
 	}
 	p, _ := strconv.Atoi(port)
-	d.ua = ua
-	d.dg = diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(d.log),
+	dg := diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(d.log),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: []media.Codec{
 			media.CodecAudioUlaw, media.CodecAudioAlaw, media.CodecTelephoneEvent8000}}),
 		diago.WithTransport(diago.Transport{Transport: d.cfg.Transport, BindHost: host, BindPort: p,
 			ExternalHost: d.cfg.ExternalHost}))
 	srv.OnInfo(d.handleInfo)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d.cancel = cancel
-	if err := d.dg.ServeBackground(sctx, func(s *diago.DialogServerSession) {
+	if err := dg.ServeBackground(sctx, func(s *diago.DialogServerSession) {
 		// Nobody calls the dialler: refuse.
 		_ = s.Respond(sip.StatusForbidden, "Forbidden", nil)
 	}); err != nil {
@@ -354,6 +352,9 @@ func (d *Dialler) Start(ctx context.Context) error {
 		}
 	}
 	d.pacerWG.Go(func() { d.media.pacer.Run(sctx) })
+	d.mu.Lock()
+	d.ua, d.dg, d.cancel = ua, dg, cancel
+	d.mu.Unlock()
 	return nil
 }
 
@@ -366,12 +367,15 @@ func (d *Dialler) Close() error {
 	}
 	d.mu.Unlock()
 	d.wg.Wait()
-	if d.cancel != nil {
-		d.cancel()
+	d.mu.Lock()
+	ua, cancel := d.ua, d.cancel
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 	d.pacerWG.Wait()
-	if d.ua != nil {
-		return d.ua.Close()
+	if ua != nil {
+		return ua.Close()
 	}
 	return nil
 }
@@ -419,6 +423,7 @@ func (d *Dialler) Call(ctx context.Context, n Notice) (Result, error) {
 		return res, ErrClosed
 	}
 	d.wg.Add(1)
+	dg := d.dg
 	d.mu.Unlock()
 	defer d.wg.Done()
 
@@ -440,7 +445,7 @@ func (d *Dialler) Call(ctx context.Context, n Notice) (Result, error) {
 	to = d.trunk
 	to.User = strings.TrimPrefix(n.Phone, "+")
 	to.UriParams = d.trunk.UriParams.Clone()
-	dlg, err := d.dg.NewDialog(to, diago.NewDialogOptions{Transport: d.cfg.Transport})
+	dlg, err := dg.NewDialog(to, diago.NewDialogOptions{Transport: d.cfg.Transport})
 	if err != nil {
 		return res, fmt.Errorf("dialler dialog: %w", err)
 	}
