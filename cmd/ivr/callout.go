@@ -138,6 +138,7 @@ func cmdTrunksim(args []string, stdout, stderr io.Writer) error {
 	mix := fs.String("mix", "confirm=6,busy=2,no_answer=1,hangup=1", "behaviour weights: "+strings.Join(trunksim.Behaviours, ", "))
 	fs.StringVar(&cfg.Keys, "keys", "1", "keys confirming callees press (RFC 4733)")
 	fs.DurationVar(&cfg.KeyDelay, "key-delay", 2*time.Second, "from answer to the first key")
+	fs.StringVar(&cfg.KeyMethod, "key-method", "rfc4733", "rfc4733 or info (SIP INFO dtmf-relay)")
 	fs.StringVar(&cfg.Username, "user", "", "digest username (with --password-file)")
 	passFile := fs.String("password-file", "", "challenge INVITEs (401) and check them against this password")
 	seed := fs.Uint64("seed", 0, "reproducible mix")

@@ -199,6 +199,21 @@ func waitOutCDR(t *testing.T, e *outEnv) ivr.CDR {
 	return ivr.CDR{}
 }
 
+// TestOutboundInfoKeys: keys by SIP INFO on an outbound call.
+func TestOutboundInfoKeys(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, trunksim.Config{Keys: "21", KeyMethod: "info", KeyDelay: 200 * time.Millisecond,
+		KeyGap: 500 * time.Millisecond})
+	e := startDialler(t, sim.Addr(), nil)
+	r := callOut(t, e, notice("n-info"))
+	if r.Outcome != ivr.Confirmed || r.Keys != "21" || r.Plays != 2 {
+		t.Fatalf("result %+v", r)
+	}
+	if st := sim.Stats(); st.KeysSent != 2 {
+		t.Fatalf("trunk %+v", st)
+	}
+}
+
 // TestOutboundWrongPassword: a trunk refusing the credentials is a failed
 // call with the trunk's status, retried by no policy.
 func TestOutboundWrongPassword(t *testing.T) {

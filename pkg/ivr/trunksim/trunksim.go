@@ -51,6 +51,9 @@ type Config struct {
 	Keys     string
 	KeyDelay time.Duration
 	KeyGap   time.Duration
+	// KeyMethod is "rfc4733" (default) or "info" (SIP INFO,
+	// application/dtmf-relay).
+	KeyMethod string
 	// RingFor is how long answering callees ring first (100 ms).
 	RingFor time.Duration
 	// HangUpAfter is when hangup callees hang up (1 s).
@@ -107,6 +110,12 @@ func Start(cfg Config) (*Sim, error) {
 	}
 	if cfg.HangUpAfter <= 0 {
 		cfg.HangUpAfter = time.Second
+	}
+	if cfg.KeyMethod == "" {
+		cfg.KeyMethod = "rfc4733"
+	}
+	if cfg.KeyMethod != "rfc4733" && cfg.KeyMethod != "info" {
+		return nil, fmt.Errorf("trunksim: unknown key method %q", cfg.KeyMethod)
 	}
 	if cfg.Realm == "" {
 		cfg.Realm = "trunksim"
@@ -253,21 +262,39 @@ func (s *Sim) handle(d *diago.DialogServerSession) {
 		if !sleep(ctx, s.cfg.KeyDelay) {
 			break
 		}
-		w, err := med.AudioWriterDTMF()
-		if err != nil {
-			break
-		}
 		for i, k := range s.cfg.Keys {
 			if i > 0 && !sleep(ctx, s.cfg.KeyGap) {
 				break
 			}
-			if w.WriteDTMF(k) == nil {
+			if s.press(ctx, d, med, k) == nil {
 				s.keys.Add(1)
 			}
 		}
 	}
 	<-ctx.Done()
 	s.byes.Add(1)
+}
+
+// press sends one key by the configured method.
+func (s *Sim) press(ctx context.Context, d *diago.DialogServerSession, med *diago.DialogMedia, k rune) error {
+	if s.cfg.KeyMethod == "info" {
+		req := sip.NewRequest(sip.INFO, d.RemoteContact().Address)
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+		req.SetBody([]byte("Signal=" + string(k) + "\r\nDuration=160\r\n"))
+		res, err := d.Do(ctx, req)
+		if err != nil {
+			return err
+		}
+		if res.StatusCode != sip.StatusOK {
+			return fmt.Errorf("info answered %d", res.StatusCode)
+		}
+		return nil
+	}
+	w, err := med.AudioWriterDTMF()
+	if err != nil {
+		return err
+	}
+	return w.WriteDTMF(k)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
