@@ -380,6 +380,13 @@ func (d *Dialler) Close() error {
 	return nil
 }
 
+// Ready reports whether Start has bound the socket and Close has not run.
+func (d *Dialler) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dg != nil && !d.closed
+}
+
 // Active is the number of calls dialling or up.
 func (d *Dialler) Active() int { return len(d.slots) }
 
