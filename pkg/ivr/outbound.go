@@ -190,6 +190,10 @@ type Dialler struct {
 	cancel  context.CancelFunc
 	pacerWG sync.WaitGroup
 
+	// stop ends queued, ringing and answered calls on Close.
+	stop     context.Context
+	stopCall context.CancelFunc
+
 	mu     sync.Mutex
 	calls  map[string]*call // by Call-ID, for SIP INFO keys
 	wg     sync.WaitGroup
@@ -282,6 +286,7 @@ func NewDialler(o DiallerOptions) (*Dialler, error) {
 		limit: rate.NewLimiter(rate.Limit(c.CallsPerSecond), 1),
 		calls: map[string]*call{},
 	}
+	d.stop, d.stopCall = context.WithCancel(context.Background())
 	// The playback and key machinery of the inbound calls, without its
 	// listeners: clips, barge-in, silence, TTS cache, RFC 4733 decoding.
 	d.media = &Server{
@@ -362,10 +367,8 @@ func (d *Dialler) Start(ctx context.Context) error {
 func (d *Dialler) Close() error {
 	d.mu.Lock()
 	d.closed = true
-	for _, c := range d.calls {
-		c.shutdown()
-	}
 	d.mu.Unlock()
+	d.stopCall()
 	d.wg.Wait()
 	d.mu.Lock()
 	ua, cancel := d.ua, d.cancel
@@ -433,6 +436,9 @@ func (d *Dialler) Call(ctx context.Context, n Notice) (Result, error) {
 	dg := d.dg
 	d.mu.Unlock()
 	defer d.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(d.stop, cancel)()
 
 	d.state(n, "", StateQueued, 0)
 	select {

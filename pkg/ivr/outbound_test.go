@@ -311,3 +311,42 @@ func TestOutboundConcurrency(t *testing.T) {
 		t.Fatalf("peak concurrent %d, max 2", peak)
 	}
 }
+
+// TestOutboundCloseWhileRinging: Close cancels a ringing call (CANCEL)
+// instead of waiting for the ring timeout.
+func TestOutboundCloseWhileRinging(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, trunksim.Config{Mix: map[string]int{trunksim.NoAnswer: 1}})
+	e := startDialler(t, sim.Addr(), func(o *ivr.DiallerOptions) { o.RingTimeout = time.Minute })
+	type out struct {
+		r   ivr.Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		r, err := e.d.Call(context.Background(), notice("n-close"))
+		done <- out{r, err}
+	}()
+	for {
+		e.mu.Lock()
+		ringing := len(e.states) > 0 && e.states[len(e.states)-1].State == ivr.StateRinging
+		e.mu.Unlock()
+		if ringing {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := e.d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o := <-done
+	if o.err != nil || o.r.Outcome != ivr.Failed || o.r.Reason != "shutdown" {
+		t.Fatalf("result %+v %v", o.r, o.err)
+	}
+	if e.d.Ready() {
+		t.Fatal("closed dialler ready")
+	}
+	if _, err := e.d.Call(context.Background(), notice("n-after")); !errors.Is(err, ivr.ErrClosed) {
+		t.Fatalf("call after close: %v", err)
+	}
+}
