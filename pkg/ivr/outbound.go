@@ -289,9 +289,11 @@ func NewDialler(o DiallerOptions) (*Dialler, error) {
 	d.stop, d.stopCall = context.WithCancel(context.Background())
 	// The playback and key machinery of the inbound calls, without its
 	// listeners: clips, barge-in, silence, TTS cache, RFC 4733 decoding.
+	im := NewMetrics(nil) // unregistered; the counters that matter are the dialler's
+	im.MediaErrors, im.Panics = o.Metrics.MediaErrors, o.Metrics.Panics
 	d.media = &Server{
 		cfg: Config{Location: c.Location, Now: c.Now}, lib: o.Library, log: o.Logger,
-		m: NewMetrics(nil), synth: o.Synth,
+		m: im, synth: o.Synth,
 		tts: ttsCache{entries: map[string][2][]byte{}, sem: make(chan struct{}, ttsConcurrency)},
 	}
 	d.media.pacer = NewPacer(c.Pacers, func(late time.Duration) { d.m.PromptLateness.Observe(late.Seconds()) })

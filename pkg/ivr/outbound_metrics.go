@@ -12,6 +12,8 @@ type OutboundMetrics struct {
 	Keys           prometheus.Counter
 	GuardRefused   prometheus.Counter
 	CDRErrors      prometheus.Counter
+	MediaErrors    *prometheus.CounterVec // kind: read, write, missing_audio, tts
+	Panics         *prometheus.CounterVec // where: media (recovered; the call ended)
 }
 
 // NewOutboundMetrics registers the collectors with reg (nil: not registered).
@@ -35,12 +37,17 @@ func NewOutboundMetrics(reg prometheus.Registerer) *OutboundMetrics {
 			Help: "Calls not dialled because the dial guard (ledger) refused them."}),
 		CDRErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ivr_outbound_cdr_errors_total",
 			Help: "Outbound call records that could not be stored."}),
+		MediaErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_outbound_media_errors_total",
+			Help: "Media errors on outbound calls by kind."}, []string{"kind"}),
+		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ivr_outbound_panics_total",
+			Help: "Panics recovered on outbound calls; the call ended, the process kept serving."}, []string{"where"}),
 	}
 	for _, o := range Outcomes {
 		m.Outcomes.WithLabelValues(string(o))
 	}
 	if reg != nil {
-		reg.MustRegister(m.Placed, m.Outcomes, m.Active, m.Setup, m.PromptLateness, m.Keys, m.GuardRefused, m.CDRErrors)
+		reg.MustRegister(m.Placed, m.Outcomes, m.Active, m.Setup, m.PromptLateness, m.Keys, m.GuardRefused, m.CDRErrors,
+			m.MediaErrors, m.Panics)
 	}
 	return m
 }

@@ -350,3 +350,18 @@ func TestOutboundCloseWhileRinging(t *testing.T) {
 		t.Fatalf("call after close: %v", err)
 	}
 }
+
+// TestOutboundTextWithoutSynth: free text without a synthesizer plays
+// notice_see_sms instead and counts the TTS failure; the call goes on.
+func TestOutboundTextWithoutSynth(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, trunksim.Config{Keys: "1", KeyDelay: 200 * time.Millisecond})
+	e := startDialler(t, sim.Addr(), nil)
+	r := callOut(t, e, ivr.Notice{ID: "n-text", Phone: "13800138000", Text: "您的驾驶证记分已满十二分"})
+	if r.Outcome != ivr.Confirmed {
+		t.Fatalf("result %+v", r)
+	}
+	if got := counter(t, e.reg, "ivr_outbound_media_errors_total", "tts"); got != 1 {
+		t.Fatalf("tts errors %v, want 1", got)
+	}
+}
