@@ -73,7 +73,7 @@ func (n Notice) clips(lib *Library) ([]string, error) {
 	for i, it := range n.Say {
 		c, err := it.clips(lib)
 		if err != nil {
-			return nil, fmt.Errorf("%w: item %d (%s): %v", ErrBadNotice, i, it.Kind, err)
+			return nil, fmt.Errorf("%w: item %d (%s): %w", ErrBadNotice, i, it.Kind, err)
 		}
 		out = append(out, c...)
 	}

@@ -456,8 +456,7 @@ func (d *Dialler) Call(ctx context.Context, n Notice) (Result, error) {
 	if ok, next := d.Allowed(d.cfg.Now()); !ok {
 		return res, &OutsideHoursError{Next: next}
 	}
-	var to sip.Uri
-	to = d.trunk
+	to := d.trunk
 	to.User = strings.TrimPrefix(n.Phone, "+")
 	to.UriParams = d.trunk.UriParams.Clone()
 	dlg, err := dg.NewDialog(to, diago.NewDialogOptions{Transport: d.cfg.Transport})

@@ -74,7 +74,7 @@ func TestHours(t *testing.T) {
 	if ok, next := night.Allowed(at(12, 0)); ok || !next.Equal(at(22, 0)) {
 		t.Errorf("22-06 at noon: %v %v", ok, next)
 	}
-	if any, err := ivr.ParseHours(""); err != nil || any != (ivr.Hours{}) {
+	if always, err := ivr.ParseHours(""); err != nil || always != (ivr.Hours{}) {
 		t.Fatal("empty hours")
 	}
 	for _, bad := range []string{"8-21", "08:00", "08:00-08:00", "25:00-26:00", "08:60-21:00", "aa:bb-cc:dd"} {
