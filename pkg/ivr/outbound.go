@@ -131,7 +131,7 @@ type Result struct {
 	CallID    string // the INVITE's Call-ID (CDR call_id)
 	Outcome   Outcome
 	SIPStatus int    // final status of the INVITE: 200, 486, 487 ...; 0 when none came
-	Reason    string // bounded: the cause (confirmed, remote_hangup, no_key, plays_used, ring_timeout, sip_<status>, transport, media, shutdown)
+	Reason    string // bounded: the cause (confirmed, remote_hangup, no_key, plays_used, ring_timeout, sip_<status>, transport, media, shutdown, max_duration)
 	Plays     int    // times the notice was played
 	Codec     string // PCMU or PCMA when answered
 	Keys      string // keys taken during the call
@@ -547,7 +547,10 @@ func (d *Dialler) call(ctx context.Context, n Notice, clips []string, dlg *diago
 	d.state(n, res.CallID, outcomeState(res.Outcome), 0)
 }
 
-var errRingTimeout = errors.New("ring timeout")
+var (
+	errRingTimeout = errors.New("ring timeout")
+	errMaxDuration = errors.New("max call duration")
+)
 
 func outcomeState(o Outcome) CallState {
 	switch o {
@@ -581,7 +584,7 @@ func (d *Dialler) answered(ctx context.Context, n Notice, clips []string, dlg *d
 	med *diago.DialogMedia, res *Result, log *slog.Logger) {
 	cctx, cancel := context.WithCancelCause(dlg.Context())
 	defer cancel(nil)
-	cctx, cancelT := context.WithTimeoutCause(cctx, d.cfg.MaxCallDuration, errors.New("max call duration"))
+	cctx, cancelT := context.WithTimeoutCause(cctx, d.cfg.MaxCallDuration, errMaxDuration)
 	defer cancelT()
 	stop := context.AfterFunc(ctx, func() { cancel(errShutdown) })
 	defer stop()
@@ -620,6 +623,8 @@ func (d *Dialler) answered(ctx context.Context, n Notice, clips []string, dlg *d
 		reason = "remote_hangup"
 	case errors.Is(context.Cause(cctx), errShutdown):
 		reason = "shutdown"
+	case errors.Is(context.Cause(cctx), errMaxDuration):
+		reason = "max_duration"
 	}
 	res.Outcome, res.Reason, res.Keys = outcome, reason, string(keys)
 	if !calleeGone {

@@ -365,3 +365,18 @@ func TestOutboundTextWithoutSynth(t *testing.T) {
 		t.Fatalf("tts errors %v, want 1", got)
 	}
 }
+
+// TestOutboundMaxDuration: a call still up after max_call_duration is hung
+// up as unconfirmed.
+func TestOutboundMaxDuration(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, trunksim.Config{Mix: map[string]int{trunksim.Silent: 1}})
+	e := startDialler(t, sim.Addr(), func(o *ivr.DiallerOptions) {
+		o.MaxCallDuration = 300 * time.Millisecond
+		o.KeyTimeout = time.Minute
+	})
+	r := callOut(t, e, notice("n-long"))
+	if r.Outcome != ivr.AnsweredUnconfirmed || r.Reason != "max_duration" {
+		t.Fatalf("result %+v", r)
+	}
+}
