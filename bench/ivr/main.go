@@ -5,6 +5,12 @@
 // digits.
 //
 //	go run ./bench/ivr --calls 1000 --rate 100
+//
+// With --outbound it measures the notice dialler instead: sipp is the
+// trunk and its callees (answer, listen to the whole notice, press 1), the dialler places
+// --calls at --rate per second, at most --concurrent at once.
+//
+//	go run ./bench/ivr --outbound --calls 200 --rate 20 --concurrent 200
 package main
 
 import (
@@ -142,7 +148,17 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write the IVR's CPU profile here")
 	flag.DurationVar(&settle, "settle", 35*time.Second, "wait after the run before measuring the heap again (SIP transactions linger 32 s)")
 	flag.StringVar(&heapProfile, "heapprofile", "", "write the IVR's heap profile after the run (no calls) here")
+	outbound := flag.Bool("outbound", false, "measure the outbound notice dialler instead")
+	concurrent := flag.Int("concurrent", 200, "outbound: at most this many calls up at once")
+	hold := flag.Duration("hold", 30*time.Second, "outbound: callees press 1 this long after answering")
 	flag.Parse()
+	if *outbound {
+		if err := runOutbound(*calls, *rate, *concurrent, *prompts, *pcaps, *hold); err != nil {
+			fmt.Fprintln(os.Stderr, "ivrbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {

@@ -6,6 +6,8 @@
 //	ivr demo                             embedded Kafka + sample records + SIP on 127.0.0.1:5060
 //	ivr call --target URI --from N ...   a scripted test caller
 //	ivr flows check [FILE]               validate a call flow offline
+//	ivr call-out --trunk ADDR --to N     place one notice call through a trunk
+//	ivr trunksim [--mix ...]             a SIP trunk simulator for call-out
 //	ivr --version
 package main
 
@@ -47,6 +49,11 @@ commands:
          [--script 'wait:main_menu,1,wait:enter_id,12345*#,wait:after_query'] [--record FILE.wav]
                                        a test caller: dials, presses keys, prints what it heard
   flows  check [FILE] [--prompts DIR]  validate a call flow offline
+  call-out --to N [--config FILE | --trunk ADDR] [--user U --password-file F]
+         [--say 'prompt:notice_see_sms,plate:京A12345,number:12'] [--text T]
+                                       place one notice call, print states and the result
+  trunksim [--listen ADDR] [--mix confirm=6,busy=2,no_answer=1,hangup=1]
+         [--user U --password-file F]  a SIP trunk that answers by a mix
   version, --version
 `
 
@@ -69,6 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCall(rest, stdout, stderr)
 	case "flows":
 		err = cmdFlows(rest, stdout, stderr)
+	case "call-out":
+		err = cmdCallOut(rest, stdout, stderr)
+	case "trunksim":
+		err = cmdTrunksim(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

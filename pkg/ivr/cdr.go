@@ -22,6 +22,14 @@ type CDR struct {
 	Queries      []string  `json:"queries,omitempty"`
 	Transfer     string    `json:"transfer,omitempty"` // "<name>:<result>"
 	Cause        string    `json:"cause"`              // caller_hangup, no_input, done, transferred, agent_unavailable, locked, error, shutdown ...
+
+	// Outbound notice calls (Dialler) only. Caller is then the caller id
+	// (12123) and Called the masked callee.
+	Direction string `json:"direction,omitempty"` // "outbound"; empty for inbound calls
+	NoticeID  string `json:"notice_id,omitempty"`
+	Outcome   string `json:"outcome,omitempty"`    // confirmed, answered_unconfirmed, busy, no_answer, failed
+	SIPStatus int    `json:"sip_status,omitempty"` // final INVITE status
+	Plays     int    `json:"plays,omitempty"`      // times the notice was played
 }
 
 // CDRSink stores call detail records. Record is called once per answered

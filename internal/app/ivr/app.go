@@ -33,6 +33,11 @@ type Options struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil: a private one
 	Now      func() time.Time
+	// DialGuard and OnCallState are handed to the notice dialler
+	// (outbound.trunk set): the ledger's claim before every dial and its
+	// record of the call's states. Both may be nil.
+	DialGuard   ivr.DialGuard
+	OnCallState func(ivr.Transition)
 }
 
 // App is a built voice service.
@@ -51,6 +56,7 @@ type App struct {
 	admin    *http.Server
 	adminLn  net.Listener
 	reloadMu sync.Mutex
+	dialler  *ivr.Dialler
 }
 
 // New builds every component and binds the sockets; nothing runs yet.
@@ -124,6 +130,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	if err := a.server.Listen(); err != nil {
+		return nil, err
+	}
+	if err := a.newDialler(o, sinks); err != nil {
 		return nil, err
 	}
 	if cfg.HTTP.Addr != "" {
@@ -224,6 +233,7 @@ func (a *App) Run(ctx context.Context) error {
 		cancel(err)
 	}
 	wg.Go(func() { fail("sip", a.server.Serve(ctx)) })
+	wg.Go(func() { fail("dialler", a.runDialler(ctx)) })
 	if a.consumer != nil {
 		wg.Go(func() { fail("ingest", a.consumer.Run(ctx)) })
 	}

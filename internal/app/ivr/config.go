@@ -54,6 +54,8 @@ type Config struct {
 	TTS struct {
 		Command []string `yaml:"command"`
 	} `yaml:"tts"`
+	// Outbound is the notice dialler (outbound.go); off without a trunk.
+	Outbound Outbound `yaml:"outbound"`
 
 	trusted  []netip.Prefix
 	location *time.Location
@@ -133,6 +135,7 @@ func (c *Config) validate() error {
 			errs = append(errs, errors.New("kafka.topics: at least one topic"))
 		}
 	}
+	errs = append(errs, c.Outbound.validate()...)
 	return errors.Join(errs...)
 }
 
