@@ -232,25 +232,79 @@ type Message struct {
 	// Ref is the caller's reference for the message (e.g. the ledger's
 	// message id), opaque here, returned in Late.
 	Ref string
+	// Resume, when set, sends only some parts under an earlier Send's
+	// concatenation reference.
+	Resume *Resume
 }
 
-// Result is what the SMSC said about an accepted message.
+// Resume sends the remaining parts of a long message an earlier Send
+// only partly delivered: the same concatenation reference, the same part
+// numbers.
+type Resume struct {
+	Ref   uint16 // Result.Ref of the earlier Send
+	Parts []int  // 1-based part numbers to send
+}
+
+// Result is what the SMSC said about a message.
 type Result struct {
-	IDs      []string        // the SMSC message id of each submit_sm, in part order
+	IDs      []string        // the SMSC message id of each submit_sm, in part order; "" when not accepted
 	Encoding coding.Encoding // the encoding used
-	Parts    int             // submit_sm sent: the parts, or 1 with ConcatPayload
+	Parts    int             // submit_sm of the message: the parts, or 1 with ConcatPayload
+	Ref      uint16          // concatenation reference (UDH uses its low byte); pass it back in Resume
+	Outcomes []PartResult    // one per part, in part order
 }
 
-// SendError is a message some or all of whose parts were not accepted.
-// Result.IDs has "" for the parts that failed.
+// PartOutcome is what became of one part.
+type PartOutcome string
+
+// Part outcomes.
+const (
+	PartAccepted PartOutcome = "accepted" // the SMSC accepted it: ID is set
+	PartRefused  PartOutcome = "refused"  // the SMSC refused it: Status, Retry say how
+	PartUnknown  PartOutcome = "unknown"  // written, no usable response: the SMSC may have it (Late may tell)
+	PartNotSent  PartOutcome = "not_sent" // never written (no bind, deadline, an earlier part stopped the rest)
+	PartSkipped  PartOutcome = "skipped"  // not asked for (Resume)
+)
+
+// PartResult is the outcome of one part.
+type PartResult struct {
+	Outcome PartOutcome
+	ID      string // PartAccepted
+	Status  Status // PartRefused
+	Reason  Reason // why not accepted
+	Retry   bool   // sending it again later may succeed
+	Err     error
+}
+
+// SendError is a message some or all of whose parts were not accepted;
+// Result.Outcomes says what became of each.
 type SendError struct {
 	Result Result
-	Failed int   // parts not accepted
-	Err    error // the first part's error
+	Failed int   // parts not accepted (skipped ones aside)
+	Err    error // the first such part's error
 }
 
 func (e *SendError) Error() string {
-	return fmt.Sprintf("smpp: %d of %d parts not accepted: %v", e.Failed, e.Result.Parts, e.Err)
+	var b strings.Builder
+	fmt.Fprintf(&b, "smpp: %d of %d parts not accepted", e.Failed, e.Result.Parts)
+	for i, o := range e.Result.Outcomes {
+		if o.Outcome != PartAccepted && o.Outcome != PartSkipped {
+			fmt.Fprintf(&b, "; part %d %s (%s)", i+1, o.Outcome, o.Reason)
+		}
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+// Accepted counts the parts accepted.
+func (r Result) Accepted() int {
+	n := 0
+	for _, o := range r.Outcomes {
+		if o.Outcome == PartAccepted {
+			n++
+		}
+	}
+	return n
 }
 
 // Unwrap returns the first part's error.
@@ -478,7 +532,7 @@ func (c *Client) pick(ctx context.Context) (*Session, error) {
 		n := len(c.binds)
 		for i := range n {
 			s := c.binds[(c.next+i)%n]
-			if s.Mode() == ModeReceiver || s.Err() != nil {
+			if s.Mode() == ModeReceiver || s.Err() != nil || s.Closing() {
 				continue
 			}
 			if best == nil || s.InFlight() < best.InFlight() {
@@ -512,10 +566,17 @@ func (c *Client) dest(n string) string {
 	return n
 }
 
-// Send encodes m, splits it into parts and submits them over one bind,
-// pipelined, under the TPS limit. It returns when every part has its
-// response. ctx bounds waiting for a bind, for the rate limiter and for
-// the responses.
+// Send encodes m, splits it into parts and submits them in order over
+// one bind, each under the TPS limit; a part refused with "not now"
+// (throttled, queue full) is tried again after the pause without
+// abandoning the others. It returns when every part has its outcome
+// (Result.Parts). ctx bounds waiting for a bind, for the rate limiter
+// and window and for the responses: a part not yet written when it ends
+// is reported not sent, never as a bind failure.
+//
+// With m.Resume set only the named parts are sent, under the given
+// concatenation reference: the handset joins them with the parts an
+// earlier Send delivered.
 func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if c.cfg.Mode == ModeReceiver {
 		return Result{}, ErrWrongBindMode
@@ -526,7 +587,12 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if m.Source == "" {
 		m.Source = c.cfg.Source
 	}
-	ref := c.ref.Add(1)
+	var ref uint32
+	if m.Resume != nil {
+		ref = uint32(m.Resume.Ref)
+	} else {
+		ref = c.ref.Add(1)
+	}
 	plan, err := coding.Split(m.Text, m.Encoding, byte(ref))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
@@ -561,7 +627,26 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 		}
 	}
 	udhi := plan.UDHI() && c.cfg.Concat == ConcatUDH
-	res := Result{Encoding: plan.Encoding, Parts: len(plan.Parts), IDs: make([]string, len(plan.Parts))}
+	n := len(plan.Parts)
+	res := Result{Encoding: plan.Encoding, Parts: n, IDs: make([]string, n), Outcomes: make([]PartResult, n), Ref: uint16(ref)}
+	want := make([]bool, n)
+	if m.Resume == nil {
+		for i := range want {
+			want[i] = true
+		}
+	} else {
+		for _, p := range m.Resume.Parts {
+			if p < 1 || p > n {
+				return Result{}, fmt.Errorf("%w: part %d of %d to resume", ErrInvalidMessage, p, n)
+			}
+			want[p-1] = true
+		}
+		for i := range want {
+			if !want[i] {
+				res.Outcomes[i].Outcome = PartSkipped
+			}
+		}
+	}
 	base := SM{
 		ServiceType:        c.cfg.ServiceType,
 		Source:             Address{TON: c.cfg.SourceTON, NPI: c.cfg.SourceNPI, Addr: m.Source},
@@ -576,9 +661,17 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if m.Validity > 0 {
 		base.ValidityPeriod = RelativeTime(m.Validity)
 	}
-	errs := make([]error, len(plan.Parts))
-	var wg sync.WaitGroup
+	// One bind for every part, in order.
+	var s *Session
+	stop := error(nil) // set: the remaining parts are not sent
 	for i, part := range plan.Parts {
+		if !want[i] {
+			continue
+		}
+		if stop != nil {
+			res.Outcomes[i] = PartResult{Outcome: PartNotSent, Err: stop, Reason: ReasonCanceled, Retry: true}
+			continue
+		}
 		sm := base
 		sm.ShortMessage = part
 		if tlvs != nil {
@@ -586,23 +679,46 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 		}
 		pctx := ctx
 		if c.cfg.OnLate != nil {
-			pctx = withLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: len(plan.Parts)})
+			pctx = withLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: n})
 		}
-		if i == len(plan.Parts)-1 {
-			// Last part inline: a one-part message needs no goroutine.
-			res.IDs[i], errs[i] = c.submitPart(pctx, &sm)
-			break
+		var pr PartResult
+		for moves := 0; ; moves++ {
+			if s == nil || s.Err() != nil || s.Closing() {
+				if s, err = c.pick(ctx); err != nil {
+					c.metrics.submit(string(ReasonNoBind), -1)
+					reason := ReasonNoBind
+					if ctx.Err() != nil {
+						reason = ReasonCanceled
+					}
+					pr = PartResult{Outcome: PartNotSent, Err: err, Reason: reason, Retry: true}
+					break
+				}
+			}
+			pr = c.submitPart(pctx, s, &sm)
+			// The bind went away before this part was written: the
+			// next bind takes it (and the rest), a few times at most.
+			if pr.Outcome != PartNotSent || ctx.Err() != nil || s.Err() == nil && !s.Closing() || moves >= max(c.cfg.ThrottleRetries, 1) {
+				break
+			}
 		}
-		wg.Go(func() { res.IDs[i], errs[i] = c.submitPart(pctx, &sm) })
+		res.Outcomes[i] = pr
+		res.IDs[i] = pr.ID
+		switch pr.Outcome {
+		case PartRefused:
+			// A permanent refusal, or "not now" beyond the retries: the
+			// rest waits for the next attempt (or never goes).
+			stop = pr.Err
+		case PartNotSent:
+			stop = pr.Err
+		}
 	}
-	wg.Wait()
 	var first error
 	failed := 0
-	for _, e := range errs {
-		if e != nil {
+	for _, o := range res.Outcomes {
+		if o.Outcome != PartAccepted && o.Outcome != PartSkipped {
 			failed++
 			if first == nil {
-				first = e
+				first = o.Err
 			}
 		}
 	}
@@ -612,41 +728,53 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	return res, nil
 }
 
-// submitPart submits one part, on any bind, retrying refusals that say
-// "not now" (throttled, queue full) and failures that sent nothing.
-func (c *Client) submitPart(ctx context.Context, sm *SM) (string, error) {
+// submitPart submits one part on s, retrying refusals that say "not now"
+// (throttled, queue full), and reports its outcome.
+func (c *Client) submitPart(ctx context.Context, s *Session, sm *SM) PartResult {
 	tries := 0
 	for {
 		if err := c.throttle.wait(ctx); err != nil {
+			// Our own wait: nothing was written.
 			c.metrics.submit(string(ReasonCanceled), -1)
-			return "", &RequestError{Command: SubmitSM, Err: err}
-		}
-		s, err := c.pick(ctx)
-		if err != nil {
-			c.metrics.submit(string(ReasonNoBind), -1)
-			return "", err
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err) // rate: Wait would exceed the deadline
+			}
+			return PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: err}, Reason: ReasonCanceled, Retry: true}
 		}
 		start := time.Now()
 		id, err := s.Submit(ctx, sm)
 		if err == nil {
 			c.metrics.submit(string(ReasonOK), time.Since(start).Seconds())
 			c.throttle.accepted(start)
-			return id, nil
+			return PartResult{Outcome: PartAccepted, ID: id}
 		}
 		retry, reason := Classify(err)
 		c.metrics.submit(string(reason), -1)
 		var re *RequestError
-		notSent := errors.As(err, &re) && !re.Sent && ctx.Err() == nil && reason == ReasonNoBind
+		if errors.As(err, &re) && re.Sent || reason == ReasonTimeout || reason == ReasonUnknown {
+			return PartResult{Outcome: PartUnknown, Err: err, Reason: reason, Retry: retry}
+		}
+		var se *StatusError
+		if !errors.As(err, &se) {
+			// Nothing written: no bind, closed, our ctx.
+			return PartResult{Outcome: PartNotSent, Err: err, Reason: reason, Retry: true}
+		}
 		throttled := reason == ReasonThrottled || reason == ReasonQueueFull
 		if throttled {
-			// The whole account slows down; the retry below waits in
-			// throttle.wait for the shared pause.
+			// The account may slow down; the retry below waits in
+			// throttle.wait for a shared pause, or this part's own.
 			c.throttle.throttled(start)
 		}
-		if !retry || !(notSent || throttled) || tries >= max(c.cfg.ThrottleRetries, 0) {
-			return "", err
+		if !throttled || tries >= max(c.cfg.ThrottleRetries, 0) {
+			return PartResult{Outcome: PartRefused, Err: err, Status: se.Status, Reason: reason, Retry: retry}
 		}
 		tries++
+		if !sleep(ctx, c.cfg.ThrottleBackoff*time.Duration(tries)) {
+			return PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: ctx.Err()}, Reason: ReasonCanceled, Retry: true}
+		}
+		if s.Err() != nil {
+			return PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: s.Err()}, Reason: ReasonNoBind, Retry: true}
+		}
 	}
 }
 

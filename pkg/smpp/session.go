@@ -42,6 +42,7 @@ const (
 	DefaultEnquireLink    = 30 * time.Second
 	DefaultHandlerWorkers = 4
 	DefaultInboundQueue   = 256
+	DefaultUnbindDrain    = 2 * time.Second
 )
 
 // Handler receives the requests an SMSC sends: deliver_sm, data_sm and
@@ -93,6 +94,11 @@ type SessionConfig struct {
 	OnLate  func(Late)
 	LateTTL time.Duration
 	LateMax int
+
+	// UnbindDrain bounds how long an unbind from the SMSC waits for the
+	// responses to requests in flight before it is answered; default
+	// the smaller of RequestTimeout and DefaultUnbindDrain.
+	UnbindDrain time.Duration
 }
 
 func (c *SessionConfig) defaults() {
@@ -144,6 +150,8 @@ type Session struct {
 	pending map[uint32]*call
 	late    lateTable // timed-out submits whose response may still come (late.go)
 	closing bool      // Unbind started: refuse new requests
+	// unbinding: the SMSC sent unbind; answered by answerUnbind
+	unbinding bool
 
 	lastRecv atomic.Int64 // unix nanos of the last PDU read
 
@@ -513,24 +521,20 @@ func (s *Session) readLoop() {
 		case EnquireLink:
 			s.respond(EnquireLinkResp, StatusOK, p.Seq, nil)
 		case Unbind:
-			s.log.Info("unbind from SMSC")
+			// Stop submitting, but keep reading: the SMSC may still
+			// answer the submits in flight (some write those responses
+			// right after the unbind). Answer once they are in, or the
+			// SMSC hangs up, or after a short drain.
 			s.mu.Lock()
-			s.closing = true
+			first := !s.unbinding
+			s.closing, s.unbinding = true, true
+			inflight := len(s.pending)
 			s.mu.Unlock()
-			resp := PDU{Command: UnbindResp, Seq: p.Seq}
-			rb, _ := resp.MarshalBinary()
-			written := make(chan error, 1)
-			select {
-			case s.out <- outFrame{b: rb, written: written}:
-				select {
-				case <-written:
-				case <-time.After(s.cfg.RequestTimeout):
-				case <-s.done:
-				}
-			case <-s.done:
+			s.log.Info("unbind from SMSC", "in_flight", inflight)
+			if first {
+				seq := p.Seq
+				s.wg.Go(func() { s.answerUnbind(seq) })
 			}
-			s.shutdown(ErrUnbound)
-			return
 		case DeliverSM, DataSM, AlertNotification:
 			s.metrics.inbound(p.Command)
 			select {
@@ -544,6 +548,59 @@ func (s *Session) readLoop() {
 			s.respond(GenericNack, ErrInvalidCmdID.Status, p.Seq, nil)
 		}
 	}
+}
+
+// answerUnbind waits until no request awaits a response (or
+// UnbindDrain passes, or the session ends), then answers the SMSC's
+// unbind and ends the session.
+func (s *Session) answerUnbind(seq uint32) {
+	deadline := time.Now().Add(s.unbindDrain())
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.pending)
+		s.mu.Unlock()
+		if n == 0 || !time.Now().Before(deadline) {
+			if n > 0 {
+				s.log.Warn("unbind: answering with requests still in flight", "in_flight", n)
+			}
+			break
+		}
+		select {
+		case <-t.C:
+		case <-s.done:
+			return
+		}
+	}
+	resp := PDU{Command: UnbindResp, Seq: seq}
+	rb, _ := resp.MarshalBinary()
+	written := make(chan error, 1)
+	select {
+	case s.out <- outFrame{b: rb, written: written}:
+		select {
+		case <-written:
+		case <-time.After(s.cfg.RequestTimeout):
+		case <-s.done:
+		}
+	case <-s.done:
+	}
+	s.shutdown(ErrUnbound)
+}
+
+func (s *Session) unbindDrain() time.Duration {
+	if s.cfg.UnbindDrain > 0 {
+		return s.cfg.UnbindDrain
+	}
+	return min(s.cfg.RequestTimeout, DefaultUnbindDrain)
+}
+
+// Closing reports whether the session refuses new requests (an unbind
+// started, from either side).
+func (s *Session) Closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 func (s *Session) dispatchResponse(p *PDU) {
