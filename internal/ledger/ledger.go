@@ -58,10 +58,25 @@ type Store interface {
 	// message; false when there is none.
 	NextDue(ctx context.Context) (time.Time, bool, error)
 
-	// Submitted records that the SMSC accepted every part: the message
-	// becomes submitted and its parts are stored; pending receipts for
-	// those ids are applied in the same transaction.
+	// Submitted records a send's outcome part by part: the accepted
+	// parts (CarrierIDs, "" for a part not accepted) are stored and the
+	// pending receipts for their ids applied in the same transaction
+	// (those received before the message was claimed belong to an
+	// earlier submission that had the same id, and are dropped). With
+	// every part accepted the message becomes submitted; otherwise it
+	// moves to Submission.State (queued to resend the missing parts
+	// under Ref, unknown, partial). A message with an accepted part is
+	// never failed: failed becomes partial.
 	Submitted(ctx context.Context, subs []Submission) error
+	// LateParts records parts whose submit_sm_resp came after the send
+	// had reported them unknown: the id fills the part's place, pending
+	// receipts for it apply, and a message whose parts are now all
+	// accepted becomes submitted (from unknown or queued).
+	LateParts(ctx context.Context, ls []LatePart) error
+	// NoReceipt ends submitted messages that still wait for a receipt
+	// after their validity (ExpiresAt, else validity after submission)
+	// plus grace: they become no_receipt. It returns how many.
+	NoReceipt(ctx context.Context, now time.Time, validity, grace time.Duration, limit int) (int, error)
 	// Transition moves messages to another state (retry: queued with
 	// NotBefore; failed with reason; unknown). Messages already in a final
 	// state are left alone.
@@ -174,13 +189,55 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
-// Submission records the SMSC's acceptance of every part of a message.
+// Submission records what the SMSC said to the parts of a message.
 type Submission struct {
 	ID         int64
 	Carrier    string
-	CarrierIDs []string // one per part, in part order
+	CarrierIDs []string // one per part, in part order; "" for a part not accepted
 	At         time.Time
+	// Ref is the concatenation reference of the send (HasRef): the
+	// missing parts are resent under it.
+	Ref    uint16
+	HasRef bool
+	// Outcomes says per part what happened ("accepted", "refused
+	// 0x00000058", "unknown", "not_sent"), for the trace.
+	Outcomes []string
+	// State is where the message goes when not every part has an id:
+	// queued (NotBefore: resend the missing parts), unknown or partial
+	// (failed is taken as partial when a part was accepted), with
+	// Reason. Empty with every part accepted: submitted.
+	State     message.State
+	Reason    string
+	NotBefore time.Time
 }
+
+// Complete reports whether every part has an id.
+func (s Submission) Complete() bool {
+	if len(s.CarrierIDs) == 0 {
+		return false
+	}
+	for _, id := range s.CarrierIDs {
+		if id == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// LatePart is a part accepted by a submit_sm_resp that came late.
+type LatePart struct {
+	ID        int64 // message
+	Carrier   string
+	Part      int // 1-based
+	Parts     int // parts of the message
+	CarrierID string
+	At        time.Time
+}
+
+// Receipt-deadline reasons.
+const (
+	ReasonNoReceipt = "no receipt within validity + grace"
+)
 
 // Transition is a requested state change.
 type Transition struct {

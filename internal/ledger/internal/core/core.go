@@ -28,7 +28,24 @@ type Candidate struct {
 	ID       int64
 	Text     string
 	Segments int
+	HasIDs   bool // some part's id is known: its receipts settle by id, not by text
 }
+
+// HasGaps reports whether stored carrier ids leave a part without one.
+func HasGaps(cids string) bool {
+	if cids == "" {
+		return false
+	}
+	for _, id := range SplitIDs(cids) {
+		if id == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// AnyID reports whether stored carrier ids name at least one part.
+func AnyID(cids string) bool { return strings.Trim(cids, ",") != "" }
 
 // expectedParts is the number of parts a message's state derives from:
 // one per carrier id when a submit result recorded them (a long message
@@ -45,6 +62,7 @@ type Derive struct {
 	State    message.State
 	Segments int      // parts expected (expectedParts)
 	NoResult bool     // no submit result recorded: parts come from reconciliation
+	Gaps     bool     // a submit result recorded some parts without an id (not accepted, or unknown)
 	Stats    []string // last stat of every part by seq, "" when none yet
 }
 
@@ -101,7 +119,7 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 				return err
 			}
 			n := expectedParts(segs, cids)
-			c.msgs[id] = &Derive{State: message.State(st), Segments: n, NoResult: cids == ""}
+			c.msgs[id] = &Derive{State: message.State(st), Segments: n, NoResult: cids == "", Gaps: HasGaps(cids)}
 			if n > 1 {
 				multi = append(multi, id)
 			}
@@ -233,10 +251,23 @@ func (t *wtx) lockKeys(ctx context.Context, byCarrier map[string][]string) error
 }
 
 // ApplyPending applies the pending receipts of freshly stored parts.
-func (t *wtx) ApplyPending(ctx context.Context, carrier string, ids []string, now int64) error {
-	rs, err := t.TakePending(ctx, carrier, ids)
-	if err != nil || len(rs) == 0 {
+// since, when set, names per id the earliest receipt that can be this
+// part's (its message's claim): older ones belong to an earlier
+// submission that had the same id, and are dropped.
+func (t *wtx) ApplyPending(ctx context.Context, carrier string, ids []string, since map[string]int64, now int64) error {
+	ps, err := t.TakePending(ctx, carrier, ids)
+	if err != nil || len(ps) == 0 {
 		return err
+	}
+	rs := make([]ledger.Receipt, 0, len(ps))
+	for _, p := range ps {
+		if p.at < since[p.r.MessageID] {
+			continue
+		}
+		rs = append(rs, p.r)
+	}
+	if len(rs) == 0 {
+		return nil
 	}
 	_, err = t.ApplyReceipts(ctx, rs, now)
 	return err
@@ -246,9 +277,25 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 	done := Nanos(r.Done)
 	k := partKey{r.Carrier, r.MessageID}
 	if p, found := c.parts[k]; found {
-		if p.Stat == r.Stat || (ledger.FinalStat(p.Stat) && !ledger.FinalStat(r.Stat)) {
-			// Same receipt again, or an intermediate one after the final.
+		if ledger.FinalStat(p.Stat) && !ledger.FinalStat(r.Stat) || !ledger.FinalStat(p.Stat) && p.Stat == r.Stat {
+			// An intermediate one after the final, or the same
+			// intermediate again.
 			return ledger.ReceiptResult{Outcome: ledger.OutcomeDuplicate, MessageID: p.MessageID}, nil
+		}
+		if ledger.FinalStat(p.Stat) {
+			// The part already has its final receipt: this is the same
+			// receipt again, or the receipt of a later submission the
+			// SMSC gave the same id (it restarted its counter) whose
+			// part is not recorded yet. Never apply it to this part:
+			// keep it pending, for a part that Submitted or LateParts
+			// stores under this id after its message was claimed.
+			if err := t.InsertPending(ctx, r, now); err != nil {
+				return ledger.ReceiptResult{}, err
+			}
+			if p.Stat == r.Stat {
+				return ledger.ReceiptResult{Outcome: ledger.OutcomeDuplicate, MessageID: p.MessageID}, nil
+			}
+			return ledger.ReceiptResult{Outcome: ledger.OutcomePending}, nil
 		}
 		t.UpdatePart(r.Carrier, r.MessageID, r.Stat, r.Err, done)
 		p.Stat = r.Stat
@@ -274,7 +321,9 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 			return ledger.ReceiptResult{}, err
 		}
 		for _, cand := range cs {
-			if !ledger.ReceiptMatchesText(cand.Text, r.Text) {
+			if cand.HasIDs || !ledger.ReceiptMatchesText(cand.Text, r.Text) {
+				// A message with known part ids is settled by ids and
+				// late responses: a text match cannot say which part.
 				continue
 			}
 			d, err := t.derivation(ctx, c, cand.ID)
@@ -318,7 +367,7 @@ func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Rece
 	case d.State == message.StateSubmitted || d.State == message.StateUnknown ||
 		(reconciled && d.State == message.StateQueued):
 		st, why, ok := ledger.DeriveState(d.Segments, d.Stats)
-		if ok && d.NoResult && len(d.Stats) < d.Segments {
+		if ok && (d.NoResult && len(d.Stats) < d.Segments) {
 			// Parts are missing (maybe never submitted: the process died
 			// between them): one part's failure does not settle the
 			// message yet; the missing parts' receipts will, or it is
@@ -327,8 +376,10 @@ func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Rece
 		}
 		if ok && st != d.State {
 			newState, reason = st, why
-		} else if !ok && d.State != message.StateSubmitted {
-			// Any receipt proves the SMSC took it: no resend.
+		} else if !ok && d.State != message.StateSubmitted && !d.Gaps {
+			// Any receipt proves the SMSC took it: no resend. (With
+			// parts known to lack an id it proves only its own part:
+			// the missing ones are still resent.)
 			newState, reason = message.StateSubmitted, "reconciled by receipt"
 		}
 	}

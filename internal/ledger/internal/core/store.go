@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -152,19 +153,25 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 	nowN := now.UnixNano()
 	err = s.write(ctx, func(t *wtx) error {
 		out = out[:0] // a retried transaction starts afresh
-		rows, err := t.q.Query(ctx, `UPDATE messages SET state = 'expired', reason = 'expired before send', done_at = $1, updated_at = $1
+		// A message some of whose parts were accepted ends partial: its
+		// parts are on the handset, their ids still take receipts.
+		rows, err := t.q.Query(ctx, `UPDATE messages SET
+				state = CASE WHEN REPLACE(carrier_ids, ',', '') <> '' THEN 'partial' ELSE 'expired' END,
+				reason = CASE WHEN REPLACE(carrier_ids, ',', '') <> '' THEN 'validity over before the missing parts were accepted' ELSE 'expired before send' END,
+				done_at = $1, updated_at = $1
 			WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled') AND expires_at > 0 AND expires_at < $1`+s.d.SkipLocked)+`
-			RETURNING id`, nowN)
+			RETURNING id, state, reason`, nowN)
 		if err != nil {
 			return fmt.Errorf("expire: %w", err)
 		}
 		for rows.Next() {
 			var id int64
-			if err := rows.Scan(&id); err != nil {
+			var st, why string
+			if err := rows.Scan(&id, &st, &why); err != nil {
 				rows.Close()
 				return err
 			}
-			t.out(id, message.StateExpired, "expired before send", nowN)
+			t.out(id, message.State(st), why, nowN)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -245,6 +252,9 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 		}
 		return nil
 	})
+	if err == nil {
+		err = s.loadRefs(ctx, out)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger claim: %w", err)
 	}
@@ -252,6 +262,39 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.NotBefore.Compare(b.NotBefore), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
+}
+
+// loadRefs sets the concatenation reference of claimed messages whose
+// earlier send left parts without an id.
+func (s *Store) loadRefs(ctx context.Context, ms []*message.Message) error {
+	var ids []int64
+	byID := make(map[int64]*message.Message)
+	for _, m := range ms {
+		if AnyID(JoinIDs(m.CarrierIDs)) || m.Segments > 1 {
+			ids = append(ids, m.ID)
+			byID[m.ID] = m
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	q, err := s.read()
+	if err != nil {
+		return err
+	}
+	return Chunks(ids, s.d.MaxList, func(ids []int64) error {
+		in, args := s.d.Ints("message_id", 1, ids)
+		return queryEach(ctx, q, func(r Rows) error {
+			var id, ref int64
+			if err := r.Scan(&id, &ref); err != nil {
+				return err
+			}
+			if m := byID[id]; m != nil {
+				m.ConcatRef, m.HasConcatRef = uint16(ref), true
+			}
+			return nil
+		}, `SELECT message_id, ref FROM send_refs WHERE `+in, args...)
+	})
 }
 
 // NextDue implements ledger.Store.
@@ -306,44 +349,88 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 	err = s.write(ctx, func(t *wtx) error {
 		var parts [][]any
 		var upd [][]any
+		var refs [][]any
+		type outcome struct {
+			state  message.State
+			reason string
+		}
+		outs := make(map[int64]outcome, len(subs))
 		byCarrier := make(map[string][]string)
 		for _, sub := range subs {
 			ids := make([]string, len(sub.CarrierIDs))
+			anyID := false
 			for i, id := range sub.CarrierIDs {
 				ids[i] = ledger.NormalizeID(id)
+				anyID = anyID || ids[i] != ""
 			}
 			at := Nanos(sub.At)
 			if at == 0 {
 				at = nowN
 			}
-			upd = append(upd, []any{sub.ID, sub.Carrier, JoinIDs(ids), at})
-			for i, id := range ids {
-				parts = append(parts, []any{sub.Carrier, id, sub.ID, int64(i), "", "", int64(0), at})
+			o := outcome{message.StateSubmitted, ""}
+			if !sub.Complete() {
+				o = outcome{sub.State, sub.Reason}
+				switch {
+				case o.state == "":
+					o.state = message.StateUnknown
+				case o.state == message.StateFailed && anyID:
+					o.state = message.StatePartial // parts are on the handset: never "failed"
+				}
 			}
-			byCarrier[sub.Carrier] = append(byCarrier[sub.Carrier], ids...)
+			outs[sub.ID] = o
+			done := int64(0)
+			if o.state.Final() {
+				done = nowN
+			}
+			subAt := int64(0)
+			if anyID {
+				subAt = at
+			}
+			upd = append(upd, []any{sub.ID, sub.Carrier, JoinIDs(ids), subAt, string(o.state), o.reason, Nanos(sub.NotBefore), done})
+			for i, id := range ids {
+				if id == "" {
+					continue
+				}
+				parts = append(parts, []any{sub.Carrier, id, sub.ID, int64(i), "", "", int64(0), at})
+				byCarrier[sub.Carrier] = append(byCarrier[sub.Carrier], id)
+			}
+			if sub.HasRef && !sub.Complete() {
+				refs = append(refs, []any{sub.ID, int64(sub.Ref), strings.Join(sub.Outcomes, ";"), nowN})
+			}
 		}
 		// Fixed lock order between concurrent PostgreSQL batches.
 		slices.SortFunc(upd, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
-		var resent []int64 // requeued before: may hold parts of an earlier send
+		var resent []int64           // requeued before: may hold parts of an earlier send
+		claimed := map[int64]int64{} // message → claimed_at: receipts before it are not its parts'
 		err := Chunks(upd, 300, func(rows [][]any) error {
 			src, args := s.d.Values(rows)
 			return queryEach(ctx, t.q, func(r Rows) error {
-				var id, requeues int64
-				if err := r.Scan(&id, &requeues); err != nil {
+				var id, requeues, claimedAt int64
+				if err := r.Scan(&id, &requeues, &claimedAt); err != nil {
 					return err
 				}
-				t.out(id, message.StateSubmitted, "", nowN)
+				o := outs[id]
+				t.out(id, o.state, o.reason, nowN)
 				if requeues > 0 {
 					resent = append(resent, id)
 				}
+				claimed[id] = claimedAt
 				return nil
-			}, `UPDATE messages SET state = 'submitted', carrier = v.column2, carrier_ids = v.column3, submitted_at = v.column4,
-					updated_at = $`+strconv.Itoa(len(args)+1)+`
+			}, `UPDATE messages SET state = v.column5, reason = v.column6, carrier = v.column2, carrier_ids = v.column3,
+					submitted_at = CASE WHEN v.column4 > 0 THEN v.column4 ELSE submitted_at END,
+					not_before = CASE WHEN v.column7 > 0 THEN v.column7 ELSE not_before END,
+					done_at = v.column8, updated_at = $`+strconv.Itoa(len(args)+1)+`
 				FROM `+src+` AS v WHERE messages.id = v.column1 AND messages.state IN ('sending','unknown','queued','scheduled')
-				RETURNING messages.id, messages.requeues`, append(args, nowN)...)
+				RETURNING messages.id, messages.requeues, messages.claimed_at`, append(args, nowN)...)
 		})
 		if err != nil {
 			return fmt.Errorf("update messages: %w", err)
+		}
+		if len(refs) > 0 {
+			if err := t.insertRows(ctx, "send_refs", "message_id, ref, outcomes, updated_at", refs,
+				`ON CONFLICT (message_id) DO UPDATE SET outcomes = excluded.outcomes, updated_at = excluded.updated_at`); err != nil {
+				return fmt.Errorf("send refs: %w", err)
+			}
 		}
 		if err := t.lockKeys(ctx, byCarrier); err != nil {
 			return err
@@ -353,6 +440,8 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		}
 		// A carrier id stored before for the same message (a receipt
 		// reconciled it) keeps its receipt stat and takes its real seq.
+		// One stored for another message is the SMSC reusing an id: the
+		// part is this message's now (the most recent submission).
 		err = t.insertRows(ctx, "parts", "carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at", parts,
 			`ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
 				stat = CASE WHEN parts.message_id = excluded.message_id THEN parts.stat ELSE excluded.stat END,
@@ -363,9 +452,13 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		if err != nil {
 			return fmt.Errorf("parts: %w", err)
 		}
+		since := make(map[string]int64)
+		for _, p := range parts {
+			since[p[1].(string)] = claimed[p[2].(int64)]
+		}
 		for carrier, ids := range byCarrier {
 			if err := Chunks(ids, s.d.MaxList, func(ids []string) error {
-				return t.ApplyPending(ctx, carrier, ids, nowN)
+				return t.ApplyPending(ctx, carrier, ids, since, nowN)
 			}); err != nil {
 				return fmt.Errorf("pending receipts: %w", err)
 			}
@@ -376,6 +469,117 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		return fmt.Errorf("ledger submitted: %w", err)
 	}
 	return nil
+}
+
+// LateParts implements ledger.Store.
+func (s *Store) LateParts(ctx context.Context, ls []ledger.LatePart) (err error) {
+	if len(ls) == 0 {
+		return nil
+	}
+	defer func(start time.Time) { s.opts.Metrics.Observe("late_parts", start, len(ls), err) }(time.Now())
+	nowN := s.now()
+	slices.SortFunc(ls, func(a, b ledger.LatePart) int { return cmp.Compare(a.ID, b.ID) })
+	err = s.write(ctx, func(t *wtx) error {
+		for _, l := range ls {
+			id := ledger.NormalizeID(l.CarrierID)
+			if id == "" || l.Part < 1 || l.Part > max(l.Parts, 1) {
+				continue
+			}
+			var st, cids string
+			var segs, claimedAt int64
+			found := false
+			err := queryEach(ctx, t.q, func(r Rows) error {
+				found = true
+				return r.Scan(&st, &cids, &segs, &claimedAt)
+			}, `SELECT state, carrier_ids, segments, claimed_at FROM messages WHERE id = $1`+s.d.ForUpdate, l.ID)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue
+			}
+			ids := SplitIDs(cids)
+			for len(ids) < max(l.Parts, 1) {
+				ids = append(ids, "")
+			}
+			if ids[l.Part-1] == id {
+				continue
+			}
+			ids[l.Part-1] = id
+			joined := JoinIDs(ids)
+			newState := message.State(st)
+			reason := ""
+			if !HasGaps(joined) && (st == string(message.StateUnknown) || st == string(message.StateQueued)) {
+				newState, reason = message.StateSubmitted, "late response: every part accepted"
+			}
+			at := Nanos(l.At)
+			if at == 0 {
+				at = nowN
+			}
+			if _, err := t.q.Exec(ctx, `UPDATE messages SET carrier_ids = $1, state = $2, reason = CASE WHEN $2 <> state THEN $3 ELSE reason END,
+				submitted_at = CASE WHEN submitted_at = 0 THEN $4 ELSE submitted_at END, updated_at = $5 WHERE id = $6`,
+				joined, string(newState), reason, at, nowN, l.ID); err != nil {
+				return fmt.Errorf("late part: %w", err)
+			}
+			if string(newState) != st {
+				t.out(l.ID, newState, reason, nowN)
+			}
+			if err := t.lockKeys(ctx, map[string][]string{l.Carrier: {id}}); err != nil {
+				return err
+			}
+			if err := t.InsertPart(ctx, l.ID, l.Part-1, l.Carrier, id, "", "", 0, at); err != nil {
+				return fmt.Errorf("late part: %w", err)
+			}
+			if err := t.ApplyPending(ctx, l.Carrier, []string{id}, map[string]int64{id: claimedAt}, nowN); err != nil {
+				return fmt.Errorf("late part pending receipts: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger late parts: %w", err)
+	}
+	return nil
+}
+
+// NoReceipt implements ledger.Store.
+func (s *Store) NoReceipt(ctx context.Context, now time.Time, validity, grace time.Duration, limit int) (n int, err error) {
+	nowN := now.UnixNano()
+	cut := now.Add(-validity - grace).UnixNano()
+	expCut := now.Add(-grace).UnixNano()
+	err = s.write(ctx, func(t *wtx) error {
+		var ids []int64
+		err := queryEach(ctx, t.q, func(r Rows) error {
+			var id int64
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+			return nil
+		}, `SELECT id FROM messages WHERE state = 'submitted' AND submitted_at > 0
+			AND ((expires_at > 0 AND expires_at < $1) OR (expires_at = 0 AND submitted_at < $2))
+			ORDER BY submitted_at LIMIT $3`+s.d.SkipLocked, expCut, cut, int64(limit))
+		if err != nil {
+			return err
+		}
+		n = 0
+		for _, id := range ids {
+			c, err := t.q.Exec(ctx, `UPDATE messages SET state = 'no_receipt', reason = $1, done_at = $2, updated_at = $2
+				WHERE id = $3 AND state = 'submitted'`, ledger.ReasonNoReceipt, nowN, id)
+			if err != nil {
+				return err
+			}
+			if c > 0 {
+				t.out(id, message.StateNoReceipt, ledger.ReasonNoReceipt, nowN)
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger no receipt: %w", err)
+	}
+	return n, nil
 }
 
 // supersede moves the parts of an earlier send of resent messages (parts
@@ -439,14 +643,18 @@ func (s *Store) Transition(ctx context.Context, ts []ledger.Transition) (err err
 			if tr.State.Final() {
 				done = nowN
 			}
-			n, err := t.q.Exec(ctx, `UPDATE messages SET state = $1, reason = $2,
+			// A message with an accepted part is never failed: its parts
+			// are on the handset and their receipts still settle.
+			var st string
+			err := queryEach(ctx, t.q, func(r Rows) error { return r.Scan(&st) },
+				`UPDATE messages SET state = CASE WHEN $1 = 'failed' AND REPLACE(carrier_ids, ',', '') <> '' THEN 'partial' ELSE $1 END, reason = $2,
 				not_before = CASE WHEN CAST($3 AS BIGINT) > 0 THEN CAST($3 AS BIGINT) ELSE not_before END, done_at = $4, updated_at = $5
-				WHERE id = $6 AND state NOT IN `+FinalStates, string(tr.State), tr.Reason, Nanos(tr.NotBefore), done, nowN, tr.ID)
+				WHERE id = $6 AND state NOT IN `+FinalStates+` RETURNING state`, string(tr.State), tr.Reason, Nanos(tr.NotBefore), done, nowN, tr.ID)
 			if err != nil {
 				return fmt.Errorf("message %d: %w", tr.ID, err)
 			}
-			if n > 0 {
-				t.out(tr.ID, tr.State, tr.Reason, nowN)
+			if st != "" {
+				t.out(tr.ID, message.State(st), tr.Reason, nowN)
 				if tr.State == message.StateUnknown {
 					unknown = append(unknown, tr.ID)
 				}
@@ -661,13 +869,19 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 				}
 				continue
 			}
-			n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'failed', reason = $1, done_at = $2, updated_at = $2
-				WHERE id = $3 AND state = $4`, failWhy, nowN, id, st)
+			// Parts accepted (by id, or proved by receipts): partial,
+			// never failed.
+			final := message.StateFailed
+			if partial || AnyID(cids) {
+				final = message.StatePartial
+			}
+			n, err := t.q.Exec(ctx, `UPDATE messages SET state = $5, reason = $1, done_at = $2, updated_at = $2
+				WHERE id = $3 AND state = $4`, failWhy, nowN, id, st, string(final))
 			if err != nil {
 				return err
 			}
 			if n > 0 {
-				t.out(id, message.StateFailed, failWhy, nowN)
+				t.out(id, final, failWhy, nowN)
 				res.Failed++
 			}
 		}

@@ -1,0 +1,207 @@
+package ledgertest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/message"
+)
+
+// partTests are the conformance tests of the per-part model (issue 12):
+// a long message's parts each have their outcome; a message with an
+// accepted part is never failed nor resent whole; receipts settle by id.
+var partTests = []struct {
+	name string
+	fn   func(*testing.T, *env)
+}{
+	{"PartsMissingResentUnderRef", testPartsResent},
+	{"PartsPartialKeepsIDs", testPartsPartial},
+	{"PartsUnknownKeepsIDs", testPartsUnknownKeepsIDs},
+	{"PartsReusedCarrierIDs", testPartsReusedIDs},
+	{"PartsNoReceipt", testPartsNoReceipt},
+}
+
+// threeParts is a three-segment message to recipient i.
+func threeParts(ev string, i int) *message.Message {
+	m := longMsg(ev, "r", i)
+	m.Segments = 3
+	return m
+}
+
+func (e *env) send(sub ledger.Submission) {
+	e.t.Helper()
+	if sub.At.IsZero() {
+		sub.At = e.clock.Now()
+	}
+	if err := e.s.Submitted(e.ctx, []ledger.Submission{sub}); err != nil {
+		e.t.Fatalf("submitted: %v", err)
+	}
+}
+
+func (e *env) claimOne(m *message.Message) *message.Message {
+	e.t.Helper()
+	got := e.claim(10, "a")
+	for _, g := range got {
+		if g.ID == m.ID {
+			return g
+		}
+	}
+	e.t.Fatalf("claim %v: message %d not among them", ids(got), m.ID)
+	return nil
+}
+
+// testPartsResent: part 1 accepted, parts 2 and 3 throttled: the message
+// waits in the queue with its accepted id and reference; its receipt
+// settles by id meanwhile; the resend of the missing parts completes it.
+func testPartsResent(t *testing.T, e *env) {
+	m := threeParts("ev", 1)
+	e.insert(m)
+	e.claimOne(m)
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"0A1", "", ""}, Ref: 42, HasRef: true,
+		Outcomes: []string{"accepted", "refused 0x00000058", "not_sent"},
+		State:    message.StateQueued, Reason: "parts 2, 3 not accepted", NotBefore: e.clock.Now().Add(time.Second)})
+	if st := e.state(m); st != message.StateQueued {
+		t.Fatalf("state %s, want queued", st)
+	}
+	// The accepted part's receipt (empty text) settles by id.
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "a1", Stat: "DELIVRD"}); res[0].Outcome != ledger.OutcomeMatched || res[0].MessageID != m.ID || res[0].Changed {
+		t.Fatalf("receipt of the accepted part: %+v", res[0])
+	}
+	e.clock.Add(2 * time.Second)
+	g := e.claimOne(m)
+	if !slices.Equal(g.CarrierIDs, []string{"a1", "", ""}) || !g.HasConcatRef || g.ConcatRef != 42 {
+		t.Fatalf("claimed again with ids %q ref %d/%v; want the accepted id and ref 42", g.CarrierIDs, g.ConcatRef, g.HasConcatRef)
+	}
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"a1", "b2", "c3"}, Ref: 42, HasRef: true})
+	if st := e.state(m); st != message.StateSubmitted {
+		t.Fatalf("state %s after the missing parts, want submitted", st)
+	}
+	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "b2", Stat: "DELIVRD"}, ledger.Receipt{Carrier: "cmcc", MessageID: "c3", Stat: "DELIVRD"})
+	if st := e.state(m); st != message.StateDelivered {
+		t.Fatalf("state %s, want delivered", st)
+	}
+}
+
+// testPartsPartial: a permanent refusal after a part went out ends the
+// message partial (never failed, also through Transition), and the
+// accepted part's receipt still finds it.
+func testPartsPartial(t *testing.T, e *env) {
+	m, n := threeParts("ev", 1), threeParts("ev", 2)
+	e.insert(m, n)
+	e.claim(10, "a")
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"x1", "", ""}, Ref: 1, HasRef: true,
+		State: message.StateFailed, Reason: "part 2 refused"})
+	if st := e.state(m); st != message.StatePartial {
+		t.Fatalf("state %s, want partial", st)
+	}
+	res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "x1", Stat: "DELIVRD"})
+	if res[0].Outcome != ledger.OutcomeMatched || res[0].MessageID != m.ID || res[0].Changed {
+		t.Fatalf("receipt of a partial message's part: %+v", res[0])
+	}
+	// n: part 1 accepted, the rest to be resent; then the sender gives up.
+	e.send(ledger.Submission{ID: n.ID, Carrier: "cmcc", CarrierIDs: []string{"y1", "", ""}, State: message.StateQueued, NotBefore: e.clock.Now()})
+	if err := e.s.Transition(e.ctx, []ledger.Transition{{ID: n.ID, State: message.StateFailed, Reason: "attempts exhausted"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.state(n); st != message.StatePartial {
+		t.Fatalf("failed with a part on the handset: %s, want partial", st)
+	}
+}
+
+// testPartsUnknownKeepsIDs: one part accepted, one unknown: the accepted
+// id is kept and its receipt (empty text) settles it without declaring
+// the message submitted; the late response of the other part, whose
+// receipt came first, completes it.
+func testPartsUnknownKeepsIDs(t *testing.T, e *env) {
+	m := longMsg("ev", "r", 1)
+	e.insert(m)
+	e.claimOne(m)
+	e.clock.Add(time.Second)
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"k1", ""}, State: message.StateUnknown, Reason: "timeout"})
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "k1", Stat: "DELIVRD", Recipient: m.Recipient}); res[0].Outcome != ledger.OutcomeMatched || res[0].Changed {
+		t.Fatalf("receipt of the accepted part: %+v", res[0])
+	}
+	if st := e.state(m); st != message.StateUnknown {
+		t.Fatalf("state %s, want unknown (part 2 may not be on the handset)", st)
+	}
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "k2", Stat: "DELIVRD", Recipient: m.Recipient}); res[0].Outcome != ledger.OutcomePending {
+		t.Fatalf("receipt of the unknown part: %+v", res[0])
+	}
+	if err := e.s.LateParts(e.ctx, []ledger.LatePart{{ID: m.ID, Carrier: "cmcc", Part: 2, Parts: 2, CarrierID: "0K2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.state(m); st != message.StateDelivered {
+		t.Fatalf("state %s after the late response, want delivered", st)
+	}
+}
+
+// testPartsReusedIDs: the SMSC restarts and gives a new message the id an
+// older, delivered one had. The new message's receipt, arriving before
+// its submit result, never touches the old message; a duplicate of the
+// old receipt from before the new message's claim is not applied to it.
+func testPartsReusedIDs(t *testing.T, e *env) {
+	old, fresh := Msg("ev", "r", 1), Msg("ev", "r", 2)
+	e.insert(old)
+	e.claimOne(old)
+	e.send(ledger.Submission{ID: old.ID, Carrier: "cmcc", CarrierIDs: []string{"1008"}})
+	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "1008", Stat: "DELIVRD"})
+	if st := e.state(old); st != message.StateDelivered {
+		t.Fatalf("old %s", st)
+	}
+	// A duplicate of the old receipt, before the new message is claimed.
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "1008", Stat: "DELIVRD"}); res[0].Outcome != ledger.OutcomeDuplicate {
+		t.Fatalf("duplicate: %+v", res[0])
+	}
+	e.clock.Add(time.Second)
+	e.insert(fresh)
+	e.claimOne(fresh)
+	e.clock.Add(time.Second)
+	// The new message's receipt comes before its submit result.
+	res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "01008", Stat: "UNDELIV"})
+	if res[0].Outcome != ledger.OutcomePending {
+		t.Fatalf("receipt for the reused id: %+v, want pending", res[0])
+	}
+	if st := e.state(old); st != message.StateDelivered {
+		t.Fatalf("old message flipped to %s by a receipt for a reused id", st)
+	}
+	e.send(ledger.Submission{ID: fresh.ID, Carrier: "cmcc", CarrierIDs: []string{"1008"}})
+	if st := e.state(fresh); st != message.StateFailed {
+		t.Fatalf("new message %s, want failed by its UNDELIV receipt", st)
+	}
+	if st := e.state(old); st != message.StateDelivered {
+		t.Fatalf("old message %s", st)
+	}
+}
+
+// testPartsNoReceipt: a submitted message without a receipt after its
+// validity plus grace ends no_receipt, visible in the status outbox.
+func testPartsNoReceipt(t *testing.T, e *env) {
+	m, n := Msg("ev", "r", 1), Msg("ev", "r", 2)
+	e.insert(m, n)
+	e.claim(10, "a")
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"m1"}})
+	e.send(ledger.Submission{ID: n.ID, Carrier: "cmcc", CarrierIDs: []string{"n1"}})
+	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "n1", Stat: "DELIVRD"})
+	if c, err := e.s.NoReceipt(e.ctx, e.clock.Now().Add(time.Hour), time.Hour, time.Minute, 100); err != nil || c != 0 {
+		t.Fatalf("before the deadline: %d %v", c, err)
+	}
+	c, err := e.s.NoReceipt(e.ctx, e.clock.Now().Add(time.Hour+2*time.Minute), time.Hour, time.Minute, 100)
+	if err != nil || c != 1 {
+		t.Fatalf("after the deadline: %d %v", c, err)
+	}
+	if st := e.state(m); st != message.StateNoReceipt {
+		t.Fatalf("state %s, want no_receipt", st)
+	}
+	if st := e.state(n); st != message.StateDelivered {
+		t.Fatalf("delivered message %s", st)
+	}
+	sc, err := e.s.PendingStatus(e.ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := sc[len(sc)-1]; last.MessageID != m.ID || last.State != message.StateNoReceipt || last.Reason != ledger.ReasonNoReceipt {
+		t.Fatalf("last status change %+v", last)
+	}
+}
