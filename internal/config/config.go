@@ -147,6 +147,11 @@ type Sender struct {
 	ClaimLease         Duration `yaml:"claim_lease"`          // a claim older than this whose instance died is recovered by the others
 	Poll               Duration `yaml:"poll"`
 	DrainTimeout       Duration `yaml:"drain_timeout"` // on shutdown, how long to wait for in-flight submits and receipts
+	// ReceiptValidity is how long an SMSC keeps trying a message without
+	// an expiry; a part still without a receipt ReceiptGrace after its
+	// validity (its expiry, if it has one) ends the message no_receipt.
+	ReceiptValidity Duration `yaml:"receipt_validity"`
+	ReceiptGrace    Duration `yaml:"receipt_grace"`
 }
 
 // HTTP serves /metrics, /healthz, /readyz and /-/reload.
@@ -217,6 +222,8 @@ func Default() Config {
 			ClaimLease:         Duration(2 * time.Minute),
 			Poll:               Duration(time.Second),
 			DrainTimeout:       Duration(15 * time.Second),
+			ReceiptValidity:    Duration(48 * time.Hour),
+			ReceiptGrace:       Duration(time.Hour),
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:9123"},
 		Log:  Log{Format: "text", Level: "info"},
@@ -357,6 +364,9 @@ func (c *Config) Validate() error {
 	}
 	if s.UnknownResendLimit < 0 {
 		add("sender.unknown_resend_limit: must not be negative")
+	}
+	if s.ReceiptValidity.D() <= 0 || s.ReceiptGrace.D() <= 0 {
+		add("sender.receipt_validity and sender.receipt_grace: must be positive")
 	}
 	switch c.Log.Format {
 	case "text", "json":

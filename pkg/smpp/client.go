@@ -242,7 +242,7 @@ type Message struct {
 // numbers.
 type Resume struct {
 	Ref   uint16 // Result.Ref of the earlier Send
-	Parts []int  // 1-based part numbers to send
+	Parts []int  // 1-based part numbers to send; nil: all
 }
 
 // Result is what the SMSC said about a message.
@@ -630,7 +630,7 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	n := len(plan.Parts)
 	res := Result{Encoding: plan.Encoding, Parts: n, IDs: make([]string, n), Outcomes: make([]PartResult, n), Ref: uint16(ref)}
 	want := make([]bool, n)
-	if m.Resume == nil {
+	if m.Resume == nil || m.Resume.Parts == nil {
 		for i := range want {
 			want[i] = true
 		}

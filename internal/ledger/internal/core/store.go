@@ -356,13 +356,44 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		}
 		outs := make(map[int64]outcome, len(subs))
 		byCarrier := make(map[string][]string)
+		// Ids stored meanwhile (a late response recorded by LateParts)
+		// fill the parts this submission has none for.
+		stored := make(map[int64][]string, len(subs))
+		subIDs := make([]int64, 0, len(subs))
+		for _, sub := range subs {
+			subIDs = append(subIDs, sub.ID)
+		}
+		slices.Sort(subIDs)
+		err := Chunks(subIDs, s.d.MaxList, func(ids []int64) error {
+			in, args := s.d.Ints("id", 1, ids)
+			return queryEach(ctx, t.q, func(r Rows) error {
+				var id int64
+				var cids string
+				if err := r.Scan(&id, &cids); err != nil {
+					return err
+				}
+				if AnyID(cids) {
+					stored[id] = SplitIDs(cids)
+				}
+				return nil
+			}, `SELECT id, carrier_ids FROM messages WHERE `+in+s.d.ForUpdate, args...)
+		})
+		if err != nil {
+			return fmt.Errorf("stored parts: %w", err)
+		}
+		merged := make([]ledger.Submission, 0, len(subs))
 		for _, sub := range subs {
 			ids := make([]string, len(sub.CarrierIDs))
 			anyID := false
 			for i, id := range sub.CarrierIDs {
 				ids[i] = ledger.NormalizeID(id)
+				if old := stored[sub.ID]; ids[i] == "" && len(old) == len(ids) {
+					ids[i] = old[i]
+				}
 				anyID = anyID || ids[i] != ""
 			}
+			sub.CarrierIDs = ids
+			merged = append(merged, sub)
 			at := Nanos(sub.At)
 			if at == 0 {
 				at = nowN
@@ -386,7 +417,11 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 			if anyID {
 				subAt = at
 			}
-			upd = append(upd, []any{sub.ID, sub.Carrier, JoinIDs(ids), subAt, string(o.state), o.reason, Nanos(sub.NotBefore), done})
+			cids := JoinIDs(ids)
+			if !anyID {
+				cids = "" // no part accepted: as if no result (receipts may still reconcile it by text)
+			}
+			upd = append(upd, []any{sub.ID, sub.Carrier, cids, subAt, string(o.state), o.reason, Nanos(sub.NotBefore), done})
 			for i, id := range ids {
 				if id == "" {
 					continue
@@ -402,7 +437,7 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		slices.SortFunc(upd, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
 		var resent []int64           // requeued before: may hold parts of an earlier send
 		claimed := map[int64]int64{} // message → claimed_at: receipts before it are not its parts'
-		err := Chunks(upd, 300, func(rows [][]any) error {
+		err = Chunks(upd, 300, func(rows [][]any) error {
 			src, args := s.d.Values(rows)
 			return queryEach(ctx, t.q, func(r Rows) error {
 				var id, requeues, claimedAt int64
@@ -435,7 +470,7 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		if err := t.lockKeys(ctx, byCarrier); err != nil {
 			return err
 		}
-		if err := t.supersede(ctx, resent, subs); err != nil {
+		if err := t.supersede(ctx, resent, merged); err != nil {
 			return err
 		}
 		// A carrier id stored before for the same message (a receipt
@@ -451,6 +486,18 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 			WHERE parts.message_id <> excluded.message_id OR parts.seq <> excluded.seq`)
 		if err != nil {
 			return fmt.Errorf("parts: %w", err)
+		}
+		// Receipts kept pending while they were sending may settle the
+		// ones whose outcome is unknown (by text, when no id is known).
+		var unknown []int64
+		for id, o := range outs {
+			if o.state == message.StateUnknown {
+				unknown = append(unknown, id)
+			}
+		}
+		slices.Sort(unknown)
+		if _, err := t.RetryPending(ctx, unknown, nowN); err != nil {
+			return err
 		}
 		since := make(map[string]int64)
 		for _, p := range parts {
