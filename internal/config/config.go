@@ -147,9 +147,9 @@ type Sender struct {
 	ClaimLease         Duration `yaml:"claim_lease"`          // a claim older than this whose instance died is recovered by the others
 	Poll               Duration `yaml:"poll"`
 	DrainTimeout       Duration `yaml:"drain_timeout"` // on shutdown, how long to wait for in-flight submits and receipts
-	// ReceiptValidity is how long an SMSC keeps trying a message without
-	// an expiry; a part still without a receipt ReceiptGrace after its
-	// validity (its expiry, if it has one) ends the message no_receipt.
+	// ReceiptValidity is the longest an SMSC keeps trying a message; a
+	// part still without a receipt ReceiptGrace after its validity (its
+	// expiry if sooner) ends the message no_receipt.
 	ReceiptValidity Duration `yaml:"receipt_validity"`
 	ReceiptGrace    Duration `yaml:"receipt_grace"`
 }

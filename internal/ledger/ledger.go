@@ -74,8 +74,9 @@ type Store interface {
 	// accepted becomes submitted (from unknown or queued).
 	LateParts(ctx context.Context, ls []LatePart) error
 	// NoReceipt ends submitted messages that still wait for a receipt
-	// after their validity (ExpiresAt, else validity after submission)
-	// plus grace: they become no_receipt. It returns how many.
+	// after their validity (ExpiresAt, and at most validity after
+	// submission: the longest an SMSC keeps a message) plus grace: they
+	// become no_receipt. It returns how many.
 	NoReceipt(ctx context.Context, now time.Time, validity, grace time.Duration, limit int) (int, error)
 	// Transition moves messages to another state (retry: queued with
 	// NotBefore; failed with reason; unknown). Messages already in a final

@@ -96,8 +96,9 @@ type SessionConfig struct {
 	LateMax int
 
 	// UnbindDrain bounds how long an unbind from the SMSC waits for the
-	// responses to requests in flight before it is answered; default
-	// the smaller of RequestTimeout and DefaultUnbindDrain.
+	// responses to requests in flight (and to submits that timed out but
+	// may still be answered late) before it is answered; default
+	// DefaultUnbindDrain.
 	UnbindDrain time.Duration
 }
 
@@ -559,7 +560,7 @@ func (s *Session) answerUnbind(seq uint32) {
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		n := len(s.pending)
+		n := len(s.pending) + len(s.late.m) // timed-out submits may still be answered
 		s.mu.Unlock()
 		if n == 0 || !time.Now().Before(deadline) {
 			if n > 0 {
@@ -592,7 +593,7 @@ func (s *Session) unbindDrain() time.Duration {
 	if s.cfg.UnbindDrain > 0 {
 		return s.cfg.UnbindDrain
 	}
-	return min(s.cfg.RequestTimeout, DefaultUnbindDrain)
+	return DefaultUnbindDrain
 }
 
 // Closing reports whether the session refuses new requests (an unbind

@@ -21,6 +21,7 @@ var partTests = []struct {
 	{"PartsUnknownKeepsIDs", testPartsUnknownKeepsIDs},
 	{"PartsReusedCarrierIDs", testPartsReusedIDs},
 	{"PartsNoReceipt", testPartsNoReceipt},
+	{"PartsUnknownSettledByRecipient", testPartsSettledByRecipient},
 }
 
 // threeParts is a three-segment message to recipient i.
@@ -203,5 +204,32 @@ func testPartsNoReceipt(t *testing.T, e *env) {
 	}
 	if last := sc[len(sc)-1]; last.MessageID != m.ID || last.State != message.StateNoReceipt || last.Reason != ledger.ReasonNoReceipt {
 		t.Fatalf("last status change %+v", last)
+	}
+}
+
+// testPartsSettledByRecipient: a part's response is lost (no late one)
+// and its receipt has no text; before resending it, the reconciler finds
+// the receipt the handset sent since the claim under an id no part has,
+// and takes it for that part instead of resending (a duplicate).
+func testPartsSettledByRecipient(t *testing.T, e *env) {
+	m := longMsg("ev", "r", 1)
+	e.insert(m)
+	e.claimOne(m)
+	e.clock.Add(time.Second)
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"s1", ""}, State: message.StateUnknown, Reason: "timeout"})
+	// Another phone's unmatched receipt and a stale one from before the
+	// claim must not count.
+	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "other", Stat: "DELIVRD", Recipient: "13900000000"})
+	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "s2", Stat: "DELIVRD", Recipient: m.Recipient}); res[0].Outcome != ledger.OutcomePending {
+		t.Fatalf("receipt of the lost part: %+v", res[0])
+	}
+	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "s1", Stat: "DELIVRD", Recipient: m.Recipient})
+	e.clock.Add(time.Minute)
+	res, err := e.s.Requeue(e.ctx, []int64{m.ID}, 1, e.clock.Now())
+	if err != nil || res.Requeued != 0 || res.Failed != 0 {
+		t.Fatalf("requeue = %+v %v; want it settled, not resent", res, err)
+	}
+	if st := e.state(m); st != message.StateDelivered {
+		t.Fatalf("state %s, want delivered", st)
 	}
 }

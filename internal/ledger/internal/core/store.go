@@ -604,7 +604,7 @@ func (s *Store) NoReceipt(ctx context.Context, now time.Time, validity, grace ti
 			ids = append(ids, id)
 			return nil
 		}, `SELECT id FROM messages WHERE state = 'submitted' AND submitted_at > 0
-			AND ((expires_at > 0 AND expires_at < $1) OR (expires_at = 0 AND submitted_at < $2))
+			AND ((expires_at > 0 AND expires_at < $1) OR submitted_at < $2)
 			ORDER BY submitted_at LIMIT $3`+s.d.SkipLocked, expCut, cut, int64(limit))
 		if err != nil {
 			return err
@@ -855,6 +855,80 @@ func (s *Store) Unknown(ctx context.Context, olderThan time.Time, limit int) ([]
 	return out, nil
 }
 
+// settleByRecipient settles an unknown message from the receipts its
+// recipient's handset sent since the message was claimed under ids no
+// part to that phone has (an id another phone's part has was reused by
+// the SMSC): Claim keeps every other message to that phone from being in
+// flight or unknown meanwhile, and the parts of those submitted have
+// their ids, so such receipts are this message's parts whose responses
+// were lost (the excerpt may be empty: no text to match). Only when
+// there are exactly as many such ids as parts without one are they
+// taken (in the order they arrived), the message becomes submitted and
+// the receipts apply; otherwise nothing changes.
+func (t *wtx) settleByRecipient(ctx context.Context, id, now int64) (bool, error) {
+	var rcpt, carrier, cids, st string
+	var segs, claimedAt int64
+	found := false
+	err := queryEach(ctx, t.q, func(r Rows) error {
+		found = true
+		return r.Scan(&rcpt, &carrier, &cids, &segs, &claimedAt, &st)
+	}, `SELECT recipient, carrier, carrier_ids, segments, claimed_at, state FROM messages WHERE id = $1`+t.d.ForUpdate, id)
+	if err != nil || !found || st != string(message.StateUnknown) || rcpt == "" || carrier == "" || claimedAt == 0 {
+		return false, err
+	}
+	ids := SplitIDs(cids)
+	if len(ids) == 0 {
+		ids = make([]string, max(segs, 1))
+	}
+	var gaps []int
+	for i, x := range ids {
+		if x == "" {
+			gaps = append(gaps, i)
+		}
+	}
+	if len(gaps) == 0 {
+		return false, nil
+	}
+	var cand []string
+	seen := map[string]bool{}
+	err = queryEach(ctx, t.q, func(r Rows) error {
+		var cid string
+		if err := r.Scan(&cid); err != nil {
+			return err
+		}
+		if !seen[cid] {
+			seen[cid] = true
+			cand = append(cand, cid)
+		}
+		return nil
+	}, `SELECT p.carrier_id FROM pending_receipts p WHERE p.recipient = $1 AND p.carrier = $2 AND p.received_at >= $3
+		AND NOT EXISTS (SELECT 1 FROM parts x JOIN messages mm ON mm.id = x.message_id
+			WHERE x.carrier = p.carrier AND x.carrier_id = p.carrier_id AND mm.recipient = p.recipient)
+		ORDER BY p.received_at, p.carrier_id`, rcpt, carrier, claimedAt)
+	if err != nil || len(cand) != len(gaps) {
+		return false, err
+	}
+	for i, g := range gaps {
+		ids[g] = cand[i]
+	}
+	joined := JoinIDs(ids)
+	const why = "reconciled: receipts from the handset under ids of the unknown parts"
+	if _, err := t.q.Exec(ctx, `UPDATE messages SET carrier_ids = $1, state = 'submitted', reason = $2,
+		submitted_at = CASE WHEN submitted_at = 0 THEN $3 ELSE submitted_at END, updated_at = $3 WHERE id = $4`,
+		joined, why, now, id); err != nil {
+		return false, err
+	}
+	t.out(id, message.StateSubmitted, why, now)
+	since := make(map[string]int64, len(gaps))
+	for _, g := range gaps {
+		if err := t.InsertPart(ctx, id, g, carrier, ids[g], "", "", 0, now); err != nil {
+			return false, err
+		}
+		since[ids[g]] = claimedAt
+	}
+	return true, t.ApplyPending(ctx, carrier, cand, since, now)
+}
+
 // withExtra scans one more column after the caller's.
 type withExtra struct {
 	r     Scanner
@@ -879,10 +953,17 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 			if changed[id] {
 				continue
 			}
+			settled, err := t.settleByRecipient(ctx, id, nowN)
+			if err != nil {
+				return err
+			}
+			if settled {
+				continue
+			}
 			var st, cids string
 			var requeues, segs, parts int64
 			found := false
-			err := queryEach(ctx, t.q, func(r Rows) error {
+			err = queryEach(ctx, t.q, func(r Rows) error {
 				found = true
 				return r.Scan(&st, &requeues, &segs, &cids, &parts)
 			}, `SELECT state, requeues, segments, carrier_ids,
