@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,33 +38,49 @@ func TestCarrierFaults(t *testing.T) {
 		t.Skip("process-level fault test")
 	}
 	lateBy := 1500 * time.Millisecond // above the 1 s response timeout, below the 3 s unknown grace
+	all := smsc.Faults{Throttle: 0.15, Late: 0.05, LateBy: lateBy, EmptyReceiptText: true, ReceiptIDPadded: true,
+		UnbindAfter: 40, RestartIDsEvery: 200, LoseReceipts: 0.05}
 	cases := []struct {
-		name   string
-		faults smsc.Faults
+		name     string
+		tps      int // per bind; the excess is answered 0x58
+		faults   smsc.Faults
+		postgres bool
 	}{
-		{"Throttle", smsc.Faults{Throttle: 0.15}},
-		{"LateResponses", smsc.Faults{Late: 0.05, LateBy: lateBy}},
-		{"EmptyReceiptTextPaddedIDs", smsc.Faults{EmptyReceiptText: true, ReceiptIDPadded: true}},
-		{"UnbindInFlight", smsc.Faults{UnbindAfter: 40}},
-		{"RestartIDs", smsc.Faults{RestartIDsEvery: 200}},
-		{"LostReceipts", smsc.Faults{LoseReceipts: 0.05}},
-		{"All", smsc.Faults{Throttle: 0.15, Late: 0.05, LateBy: lateBy, EmptyReceiptText: true, ReceiptIDPadded: true,
-			UnbindAfter: 40, RestartIDsEvery: 200, LoseReceipts: 0.05}},
+		{"TPS30", 30, smsc.Faults{}, false},
+		{"Throttle5", 0, smsc.Faults{Throttle: 0.05}, false},
+		{"Throttle50", 0, smsc.Faults{Throttle: 0.5}, false},
+		{"LateResponses", 0, smsc.Faults{Late: 0.05, LateBy: lateBy}, false},
+		{"EmptyReceiptTextPaddedIDs", 0, smsc.Faults{EmptyReceiptText: true, ReceiptIDPadded: true}, false},
+		{"UnbindInFlight", 0, smsc.Faults{UnbindAfter: 40}, false},
+		{"RestartIDs", 0, smsc.Faults{RestartIDsEvery: 200}, false},
+		{"LostReceipts", 0, smsc.Faults{LoseReceipts: 0.05}, false},
+		{"All", 30, all, false},
+		{"AllPostgres", 30, all, true},
+	}
+	events := 400
+	if v, err := strconv.Atoi(os.Getenv("E2E_FAULT_EVENTS")); err == nil && v > 0 {
+		events = v // the figures in the table: 2000
 	}
 	bin := smsgwBinary(t)
 	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { runFaultCase(t, bin, int64(4000+i), tc.faults) })
+		t.Run(tc.name, func(t *testing.T) {
+			dsn := "" // SQLite
+			if tc.postgres {
+				dsn = postgresSchema(t)
+			}
+			runFaultCase(t, bin, int64(4000+i), events, tc.tps, tc.faults, dsn)
+		})
 	}
 }
 
 var idFormats = []string{smsc.IDHex, smsc.IDDecimal, smsc.IDPadded, smsc.IDUUID}
 
-func runFaultCase(t *testing.T, bin string, seed int64, faults smsc.Faults) {
+func runFaultCase(t *testing.T, bin string, seed int64, events, tps int, faults smsc.Faults, dsn string) {
 	dir := workDir(t)
 	base := time.Date(2026, 11, 27, 10, 0, 0, 0, shanghai())
 	t0 := time.Now()
 	clock := func() string { return base.Add(time.Since(t0)).Format(time.RFC3339Nano) }
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 
 	brokerAddr := freeAddr(t)
@@ -72,7 +89,7 @@ func runFaultCase(t *testing.T, bin string, seed int64, faults smsc.Faults) {
 	for i, name := range carriers {
 		s := smsc.New(smsc.Config{
 			Name: name, SystemID: "12123", Password: "e2e", ReceiptDelay: 200 * time.Millisecond, Seed: seed*10 + int64(i),
-			IDFormat: idFormats[i], Outcomes: map[string]float64{"DELIVRD": 0.9, "UNDELIV": 0.1},
+			IDFormat: idFormats[i], Outcomes: map[string]float64{"DELIVRD": 0.9, "UNDELIV": 0.1}, TPS: tps,
 			MaxRedeliveries: 1000, RedeliveryDelay: 200 * time.Millisecond, MaxRecords: 1_000_000, Faults: faults,
 		})
 		if err := s.Listen("127.0.0.1:0"); err != nil {
@@ -81,17 +98,24 @@ func runFaultCase(t *testing.T, bin string, seed int64, faults smsc.Faults) {
 		t.Cleanup(func() { s.Close() })
 		sims[name] = s
 	}
-	ledgerPath := filepath.Join(dir, "ledger.db")
-	cfgPath := faultConfig(t, dir, brokerAddr, "sqlite://"+ledgerPath, sims)
+	var view *ledgerView
+	if dsn == "" {
+		ledgerPath := filepath.Join(dir, "ledger.db")
+		dsn = "sqlite://" + ledgerPath
+		view = openView(t, ledgerPath)
+	} else {
+		view = openViewDSN(t, "pgx", dsn)
+	}
+	cfgPath := faultConfig(t, dir, brokerAddr, dsn, sims)
 	logPath := filepath.Join(dir, "gateway.log")
 	gw := start(t, "gateway", logPath, bin, "run", "--config", cfgPath, "--now", clock())
-	view := openView(t, ledgerPath)
 
-	const events = 400
+	start := time.Now()
 	if err := publish(ctx, brokerAddr, eventgen.New(seed, base), events, 50, 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	states := settleFinal(t, ctx, view, brokerAddr, func() bool { return !gw.exited() }, logPath, 2*time.Minute)
+	states := settleFinal(t, ctx, view, brokerAddr, func() bool { return !gw.exited() }, logPath, 5*time.Minute)
+	t.Logf("%d events settled in %v", events, time.Since(start).Round(time.Second))
 	if err := gw.stop(20 * time.Second); err != nil {
 		t.Errorf("graceful stop: %v", err)
 	}
@@ -225,6 +249,7 @@ func checkParts(t *testing.T, view *ledgerView, sims map[string]*smsc.Server) {
 	}
 	onHandset := map[partRef][]*handsetPart{}
 	var all []*handsetPart
+	twice := 0
 	for _, name := range carriers {
 		for _, sub := range sims[name].Submits() {
 			if sub.Status != smsc.StatusOK {
@@ -245,6 +270,7 @@ func checkParts(t *testing.T, view *ledgerView, sims map[string]*smsc.Server) {
 			// one phone are two messages; the orphan check below finds
 			// a single message sent twice (one copy is named by none).
 			if n > 1 && k.Total > 1 {
+				twice++
 				t.Errorf("%s: part %d/%d (ref %d) reached %s %d times", name, k.Seq, k.Total, k.Ref, k.Dest, n)
 			}
 		}
@@ -334,7 +360,8 @@ func checkParts(t *testing.T, view *ledgerView, sims map[string]*smsc.Server) {
 		keys = append(keys, fmt.Sprintf("%s=%d", k, byState[k]))
 	}
 	sort.Strings(keys)
-	t.Logf("%d messages (%s), %d parts on handsets, %d receipts stored, %d on the wrong message", len(msgs), strings.Join(keys, " "), len(all), n, bad)
+	t.Logf("%d messages (%s), %d parts on handsets, %d parts received twice, %d parts not named by exactly one message, %d receipts stored, %d on the wrong message",
+		len(msgs), strings.Join(keys, " "), len(all), twice, orphans, n, bad)
 	if len(all) == 0 {
 		t.Error("nothing reached a handset: the test proves nothing")
 	}
