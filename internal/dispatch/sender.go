@@ -61,7 +61,7 @@ type SenderConfig struct {
 type Sender struct {
 	cfg    SenderConfig
 	wake   chan struct{}
-	queues map[string]chan *message.Message
+	queues map[string]chan claimed
 	slots  chan struct{} // one token per message claimed and not yet finished
 	result *batcher[result, struct{}]
 }
@@ -88,11 +88,11 @@ func NewSender(cfg SenderConfig) *Sender {
 	s := &Sender{
 		cfg:    cfg,
 		wake:   make(chan struct{}, 1),
-		queues: make(map[string]chan *message.Message),
+		queues: make(map[string]chan claimed),
 	}
 	capacity := 0
 	for name := range cfg.Carriers {
-		s.queues[name] = make(chan *message.Message, cfg.InFlight)
+		s.queues[name] = make(chan claimed, cfg.InFlight)
 		capacity += 2 * cfg.InFlight
 	}
 	s.slots = make(chan struct{}, max(capacity, 1))
@@ -225,16 +225,32 @@ func (s *Sender) claimOnce(ctx context.Context) (int, error) {
 			s.finish(ctx, result{tr: &ledger.Transition{ID: m.ID, State: message.StateFailed, Reason: ReasonNoCarrier}})
 			continue
 		}
-		q <- m // room is guaranteed: each queue holds InFlight and slots bound the total
+		q <- claimed{m, time.Now()} // room is guaranteed: each queue holds InFlight and slots bound the total
 	}
 	return len(msgs), nil
 }
 
-func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-chan *message.Message) {
-	for msg := range q {
+// claimed is a message waiting for a worker, and when it was claimed.
+type claimed struct {
+	m  *message.Message
+	at time.Time
+}
+
+func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-chan claimed) {
+	for c := range q {
+		msg := c.m
 		if ctx.Err() != nil {
 			// shutting down: this one never reached the wire
 			s.finish(ctx, result{tr: &ledger.Transition{ID: msg.ID, State: message.StateQueued, NotBefore: msg.NotBefore, Reason: "handed back at shutdown"}})
+			continue
+		}
+		if time.Since(c.at) > s.cfg.SendTimeout/2 {
+			// It waited for a worker (a slow or throttling SMSC) so long
+			// that sending now could outlast the claim lease: the
+			// reconciler would take the claim for a dead instance's and
+			// the message could go twice. Hand it back unsent.
+			s.cfg.Metrics.submits.WithLabelValues(carrier, "retry").Inc()
+			s.finish(ctx, result{tr: &ledger.Transition{ID: msg.ID, State: message.StateQueued, NotBefore: msg.NotBefore, Reason: "waited too long for a worker; handed back"}})
 			continue
 		}
 		// One message per recipient is in flight: the ledger claims no

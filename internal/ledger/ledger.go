@@ -51,8 +51,10 @@ type Store interface {
 	// claimed, and none while another to that recipient is sending or may
 	// still take a receipt by reconciliation (unknown; requeued after an
 	// unknown outcome, of which the oldest is claimed first; submitted by
-	// receipts with parts missing): receipts that name no known part are
-	// matched by recipient and text, which cannot tell two such apart.
+	// receipts with parts missing; queued to resend the parts an earlier
+	// send left without an id, which goes first): receipts that name no
+	// known part are matched by recipient and text, which cannot tell two
+	// such apart, and a handset joins parts by an 8-bit reference.
 	Claim(ctx context.Context, now time.Time, limit int, owner string) ([]*message.Message, error)
 	// NextDue returns the earliest NotBefore of a queued or scheduled
 	// message; false when there is none.

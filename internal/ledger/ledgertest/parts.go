@@ -70,8 +70,18 @@ func testPartsResent(t *testing.T, e *env) {
 	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "a1", Stat: "DELIVRD"}); res[0].Outcome != ledger.OutcomeMatched || res[0].MessageID != m.ID || res[0].Changed {
 		t.Fatalf("receipt of the accepted part: %+v", res[0])
 	}
+	// Another message to the phone waits until the missing parts went:
+	// it could get the same 8-bit reference.
+	other := Msg("ev2", "r", 1)
+	e.insert(other)
+	if got := e.claim(10, "a"); len(got) != 0 {
+		t.Fatalf("claimed %v while a message to that phone waits to resend parts", ids(got))
+	}
 	e.clock.Add(2 * time.Second)
 	g := e.claimOne(m)
+	if got := e.claim(10, "a"); len(got) != 0 {
+		t.Fatalf("claimed %v while the resend is in flight", ids(got))
+	}
 	if !slices.Equal(g.CarrierIDs, []string{"a1", "", ""}) || !g.HasConcatRef || g.ConcatRef != 42 {
 		t.Fatalf("claimed again with ids %q ref %d/%v; want the accepted id and ref 42", g.CarrierIDs, g.ConcatRef, g.HasConcatRef)
 	}
@@ -82,6 +92,9 @@ func testPartsResent(t *testing.T, e *env) {
 	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "b2", Stat: "DELIVRD"}, ledger.Receipt{Carrier: "cmcc", MessageID: "c3", Stat: "DELIVRD"})
 	if st := e.state(m); st != message.StateDelivered {
 		t.Fatalf("state %s, want delivered", st)
+	}
+	if got := e.claim(10, "a"); len(got) != 1 || got[0].ID != other.ID {
+		t.Fatalf("claim after the resend: %v, want %d", ids(got), other.ID)
 	}
 }
 

@@ -208,7 +208,11 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 			// have one, except that the oldest requeued message is the one
 			// to send next; and take one per recipient from this level.
 			// (TestCrash found the requeued case: a receipt of a message
-			// interrupted by a crash settled an older requeued one.)
+			// interrupted by a crash settled an older requeued one.) A
+			// message waiting to resend its missing parts goes first too:
+			// another long message to that phone meanwhile could get the
+			// same 8-bit concatenation reference, and the handset would
+			// join parts of both.
 			var ids []int64
 			err = queryEach(ctx, t.q, func(r Rows) error {
 				var id int64
@@ -226,7 +230,8 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 				AND NOT EXISTS (SELECT 1 FROM messages b WHERE b.recipient = m.recipient AND b.id <> m.id
 					AND (b.state IN ('sending','unknown') OR (b.state = 'submitted' AND b.carrier_ids = ''
 							AND (SELECT count(*) FROM parts p WHERE p.message_id = b.id AND p.seq >= 0) < b.segments)
-						OR (b.state = 'queued' AND b.requeues > 0 AND (m.requeues = 0 OR b.id < m.id))))
+						OR (b.state = 'queued' AND b.requeues > 0 AND (m.requeues = 0 OR b.id < m.id))
+						OR (b.state = 'queued' AND b.carrier_ids <> '' AND (m.carrier_ids = '' OR b.id < m.id))))
 				ORDER BY m.not_before, m.id LIMIT $3`+s.d.SkipLocked, p, nowN, int64(limit-len(out)))
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
