@@ -442,17 +442,21 @@ func (s *Sender) onError(carrier string, msg *message.Message, err error) ledger
 // (smpp.Config.OnLate). A submit_sm_resp that comes after its request
 // timed out settles its part: an accepted part's id is recorded (so its
 // receipts match and the reconciler resends only what is still
-// missing). A late refusal changes nothing: the part has no id and is
-// resent with the others that lack one.
+// missing); a refusal proves the part is not on the handset, and once no
+// part is unknown the missing ones are resent without waiting for the
+// reconciler.
 func (s *Sender) OnLate(carrier string) func(context.Context, smpp.Late) {
 	return func(ctx context.Context, l smpp.Late) {
 		m := s.cfg.Metrics
 		id, err := strconv.ParseInt(l.Ref, 10, 64)
-		if err != nil || l.Status != smpp.StatusOK || l.MessageID == "" {
+		if err != nil || l.Status == smpp.StatusOK && l.MessageID == "" {
 			m.lateResponses.WithLabelValues(carrier, "left_to_receipts").Inc()
 			return
 		}
 		lp := &ledger.LatePart{ID: id, Carrier: carrier, Part: l.Part, Parts: l.Parts, CarrierID: l.MessageID, At: s.cfg.Now()}
+		if l.Status != smpp.StatusOK {
+			lp.CarrierID, lp.Refused = "", true
+		}
 		if _, err := s.result.Add(ctx, result{late: lp}); err != nil {
 			s.cfg.Logger.Warn("recording a late submit response failed", "carrier", carrier, "message", id, "err", err)
 			return

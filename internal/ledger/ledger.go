@@ -227,13 +227,17 @@ func (s Submission) Complete() bool {
 	return true
 }
 
-// LatePart is a part accepted by a submit_sm_resp that came late.
+// LatePart is a part whose submit_sm_resp came late: accepted under
+// CarrierID, or Refused (then it is certain the part is not on the
+// handset: once no part's outcome is unknown any more, the message goes
+// back to the queue to resend its missing parts).
 type LatePart struct {
 	ID        int64 // message
 	Carrier   string
 	Part      int // 1-based
 	Parts     int // parts of the message
 	CarrierID string
+	Refused   bool
 	At        time.Time
 }
 

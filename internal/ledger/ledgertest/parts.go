@@ -22,6 +22,7 @@ var partTests = []struct {
 	{"PartsReusedCarrierIDs", testPartsReusedIDs},
 	{"PartsNoReceipt", testPartsNoReceipt},
 	{"PartsUnknownSettledByRecipient", testPartsSettledByRecipient},
+	{"PartsLateRefusal", testPartsLateRefusal},
 }
 
 // threeParts is a three-segment message to recipient i.
@@ -244,5 +245,26 @@ func testPartsSettledByRecipient(t *testing.T, e *env) {
 	}
 	if st := e.state(m); st != message.StateDelivered {
 		t.Fatalf("state %s, want delivered", st)
+	}
+}
+
+// testPartsLateRefusal: the part reported unknown was refused after all
+// (a late 0x58): it is not on the handset, so the message goes back to
+// the queue at once to resend it, keeping the accepted part's id.
+func testPartsLateRefusal(t *testing.T, e *env) {
+	m := longMsg("ev", "r", 1)
+	e.insert(m)
+	e.claimOne(m)
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"r1", ""}, Ref: 9, HasRef: true,
+		Outcomes: []string{"accepted", "unknown"}, State: message.StateUnknown, Reason: "timeout"})
+	if err := e.s.LateParts(e.ctx, []ledger.LatePart{{ID: m.ID, Carrier: "cmcc", Part: 2, Parts: 2, Refused: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.state(m); st != message.StateQueued {
+		t.Fatalf("state %s after a late refusal, want queued", st)
+	}
+	g := e.claimOne(m)
+	if !slices.Equal(g.CarrierIDs, []string{"r1", ""}) || !g.HasConcatRef || g.ConcatRef != 9 {
+		t.Fatalf("claimed with ids %q ref %d/%v", g.CarrierIDs, g.ConcatRef, g.HasConcatRef)
 	}
 }

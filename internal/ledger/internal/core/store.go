@@ -533,6 +533,12 @@ func (s *Store) LateParts(ctx context.Context, ls []ledger.LatePart) (err error)
 	slices.SortFunc(ls, func(a, b ledger.LatePart) int { return cmp.Compare(a.ID, b.ID) })
 	err = s.write(ctx, func(t *wtx) error {
 		for _, l := range ls {
+			if l.Refused {
+				if err := t.lateRefusal(ctx, l, nowN); err != nil {
+					return fmt.Errorf("late refusal: %w", err)
+				}
+				continue
+			}
 			id := ledger.NormalizeID(l.CarrierID)
 			if id == "" || l.Part < 1 || l.Part > max(l.Parts, 1) {
 				continue
@@ -592,6 +598,55 @@ func (s *Store) LateParts(ctx context.Context, ls []ledger.LatePart) (err error)
 		return fmt.Errorf("ledger late parts: %w", err)
 	}
 	return nil
+}
+
+// lateRefusal records that a part reported unknown was refused after
+// all: it is not on the handset. When no part of the unknown message is
+// unknown any more, the message is queued to resend its missing parts
+// (under its reference) instead of waiting for the reconciler.
+func (t *wtx) lateRefusal(ctx context.Context, l ledger.LatePart, now int64) error {
+	if l.Part < 1 {
+		return nil
+	}
+	var st string
+	found := false
+	err := queryEach(ctx, t.q, func(r Rows) error { found = true; return r.Scan(&st) },
+		`SELECT state FROM messages WHERE id = $1`+t.d.ForUpdate, l.ID)
+	if err != nil || !found || st != string(message.StateUnknown) {
+		return err
+	}
+	unknownLeft := false
+	if l.Parts > 1 {
+		var outcomes string
+		hasRef := false
+		err := queryEach(ctx, t.q, func(r Rows) error { hasRef = true; return r.Scan(&outcomes) },
+			`SELECT outcomes FROM send_refs WHERE message_id = $1`, l.ID)
+		if err != nil || !hasRef {
+			return err
+		}
+		os := strings.Split(outcomes, ";")
+		if len(os) != l.Parts {
+			return nil // not the send these outcomes describe
+		}
+		os[l.Part-1] = "refused late"
+		for _, o := range os {
+			unknownLeft = unknownLeft || o == "unknown"
+		}
+		if _, err := t.q.Exec(ctx, `UPDATE send_refs SET outcomes = $1, updated_at = $2 WHERE message_id = $3`,
+			strings.Join(os, ";"), now, l.ID); err != nil {
+			return err
+		}
+	}
+	if unknownLeft {
+		return nil
+	}
+	const why = "late refusal: the missing parts are resent"
+	n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'queued', reason = $1, not_before = $2, updated_at = $2
+		WHERE id = $3 AND state = 'unknown'`, why, now, l.ID)
+	if err == nil && n > 0 {
+		t.out(l.ID, message.StateQueued, why, now)
+	}
+	return err
 }
 
 // NoReceipt implements ledger.Store.
