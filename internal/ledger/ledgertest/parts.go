@@ -23,6 +23,7 @@ var partTests = []struct {
 	{"PartsNoReceipt", testPartsNoReceipt},
 	{"PartsUnknownSettledByRecipient", testPartsSettledByRecipient},
 	{"PartsLateRefusal", testPartsLateRefusal},
+	{"PartsReusedIDInOneBatch", testPartsReusedIDInOneBatch},
 }
 
 // threeParts is a three-segment message to recipient i.
@@ -266,5 +267,27 @@ func testPartsLateRefusal(t *testing.T, e *env) {
 	g := e.claimOne(m)
 	if !slices.Equal(g.CarrierIDs, []string{"r1", ""}) || !g.HasConcatRef || g.ConcatRef != 9 {
 		t.Fatalf("claimed with ids %q ref %d/%v", g.CarrierIDs, g.ConcatRef, g.HasConcatRef)
+	}
+}
+
+// testPartsReusedIDInOneBatch: an SMSC that restarted gives two messages
+// whose results are recorded together the same id; the batch is stored
+// (the later one holds the id) instead of failing whole.
+func testPartsReusedIDInOneBatch(t *testing.T, e *env) {
+	a, b := Msg("ev", "r", 1), Msg("ev", "r", 2)
+	e.insert(a, b)
+	e.claim(10, "a")
+	if err := e.s.Submitted(e.ctx, []ledger.Submission{
+		{ID: a.ID, Carrier: "cmcc", CarrierIDs: []string{"77"}, At: e.clock.Now()},
+		{ID: b.ID, Carrier: "cmcc", CarrierIDs: []string{"077"}, At: e.clock.Now()},
+	}); err != nil {
+		t.Fatalf("submitted: %v", err)
+	}
+	if sa, sb := e.state(a), e.state(b); sa != message.StateSubmitted || sb != message.StateSubmitted {
+		t.Fatalf("states %s %s", sa, sb)
+	}
+	res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "77", Stat: "DELIVRD"})
+	if res[0].MessageID != b.ID {
+		t.Fatalf("receipt went to %d, want the later submission %d", res[0].MessageID, b.ID)
 	}
 }

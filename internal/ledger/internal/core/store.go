@@ -478,6 +478,11 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		if err := t.supersede(ctx, resent, merged); err != nil {
 			return err
 		}
+		// An SMSC that restarted its counter can give two messages of one
+		// batch the same id: the later result is the most recent
+		// submission (and PostgreSQL refuses to upsert one row twice in
+		// a statement).
+		parts = lastPerID(parts)
 		// A carrier id stored before for the same message (a receipt
 		// reconciled it) keeps its receipt stat and takes its real seq.
 		// One stored for another message is the SMSC reusing an id: the
@@ -521,6 +526,25 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		return fmt.Errorf("ledger submitted: %w", err)
 	}
 	return nil
+}
+
+// lastPerID keeps, of part rows (carrier, carrier_id, …) naming one id
+// twice, the last.
+func lastPerID(rows [][]any) [][]any {
+	last := make(map[partKey]int, len(rows))
+	for i, r := range rows {
+		last[partKey{r[0].(string), r[1].(string)}] = i
+	}
+	if len(last) == len(rows) {
+		return rows
+	}
+	out := make([][]any, 0, len(last))
+	for i, r := range rows {
+		if last[partKey{r[0].(string), r[1].(string)}] == i {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // LateParts implements ledger.Store.
