@@ -24,6 +24,7 @@ var partTests = []struct {
 	{"PartsUnknownSettledByRecipient", testPartsSettledByRecipient},
 	{"PartsLateRefusal", testPartsLateRefusal},
 	{"PartsReusedIDInOneBatch", testPartsReusedIDInOneBatch},
+	{"PartsTextReceiptTakesUnknownPart", testPartsTextReceiptUnknownPart},
 }
 
 // threeParts is a three-segment message to recipient i.
@@ -289,5 +290,32 @@ func testPartsReusedIDInOneBatch(t *testing.T, e *env) {
 	res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "77", Stat: "DELIVRD"})
 	if res[0].MessageID != b.ID {
 		t.Fatalf("receipt went to %d, want the later submission %d", res[0].MessageID, b.ID)
+	}
+}
+
+// testPartsTextReceiptUnknownPart: part 1's outcome is unknown, part 2
+// was never sent. A receipt matched by text is part 1's: it does not make
+// the message submitted (part 2 is not on the handset), and the resend
+// sends part 2 only.
+func testPartsTextReceiptUnknownPart(t *testing.T, e *env) {
+	m := longMsg("ev", "r", 1)
+	e.insert(m)
+	e.claimOne(m)
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"", ""}, Ref: 5, HasRef: true,
+		Outcomes: []string{"unknown", "not_sent"}, State: message.StateUnknown, Reason: "timeout"})
+	res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "t1", Stat: "DELIVRD", Recipient: m.Recipient, Text: "??????????12345"})
+	if res[0].Outcome != ledger.OutcomeMatched || !res[0].Reconciled || res[0].Changed {
+		t.Fatalf("receipt by text: %+v; want it matched to part 1, the message still unknown", res[0])
+	}
+	if st := e.state(m); st != message.StateUnknown {
+		t.Fatalf("state %s, want unknown (part 2 was never sent)", st)
+	}
+	e.clock.Add(time.Minute)
+	if r, err := e.s.Requeue(e.ctx, []int64{m.ID}, 1, e.clock.Now()); err != nil || r.Requeued != 1 {
+		t.Fatalf("requeue %+v %v", r, err)
+	}
+	g := e.claimOne(m)
+	if !slices.Equal(g.CarrierIDs, []string{"t1", ""}) || g.ConcatRef != 5 {
+		t.Fatalf("resend with ids %q ref %d; want part 2 only, ref 5", g.CarrierIDs, g.ConcatRef)
 	}
 }

@@ -29,6 +29,7 @@ type Candidate struct {
 	Text     string
 	Segments int
 	HasIDs   bool // some part's id is known: its receipts settle by id, not by text
+	IDs      string // carrier_ids as stored ("" or with a place per part)
 }
 
 // HasGaps reports whether stored carrier ids leave a part without one.
@@ -335,11 +336,32 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 				// message's (the same text twice to one phone).
 				continue
 			}
-			p := Part{MessageID: cand.ID, Seq: len(d.Stats), Stat: r.Stat}
+			seq := len(d.Stats)
+			if slots := SplitIDs(cand.IDs); len(slots) > 1 {
+				// A send recorded each part's outcome: the receipt is
+				// one of the parts whose outcome is unknown (never one
+				// not sent or refused); it takes the first such place.
+				var err error
+				if seq, err = t.unknownSlot(ctx, cand.ID, slots, d.Stats); err != nil {
+					return ledger.ReceiptResult{}, err
+				}
+				if seq < 0 {
+					continue
+				}
+				slots[seq] = r.MessageID
+				joined := JoinIDs(slots)
+				if _, err := t.q.Exec(ctx, `UPDATE messages SET carrier_ids = $1 WHERE id = $2`, joined, cand.ID); err != nil {
+					return ledger.ReceiptResult{}, err
+				}
+				d.Gaps = HasGaps(joined)
+			}
+			p := Part{MessageID: cand.ID, Seq: seq, Stat: r.Stat}
 			if err := t.InsertPart(ctx, cand.ID, p.Seq, r.Carrier, r.MessageID, r.Stat, r.Err, done, now); err != nil {
 				return ledger.ReceiptResult{}, err
 			}
-			d.Stats = append(d.Stats, "")
+			for len(d.Stats) <= seq {
+				d.Stats = append(d.Stats, "")
+			}
 			c.parts[k] = p
 			t.LogReceipt(cand.ID, r.Carrier, r.MessageID, r.Stat, r.Err, done, now)
 			return t.derive(ctx, c, p, r, now, true)
@@ -349,6 +371,30 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 		return ledger.ReceiptResult{}, err
 	}
 	return ledger.ReceiptResult{Outcome: ledger.OutcomePending}, nil
+}
+
+// unknownSlot returns the first part of a message whose last send's
+// outcome was unknown and which has neither an id nor a reconciled
+// receipt yet; -1 when there is none (or no outcomes were recorded: then
+// the first part without one).
+func (t *wtx) unknownSlot(ctx context.Context, id int64, slots, stats []string) (int, error) {
+	var outcomes string
+	found := false
+	err := queryEach(ctx, t.q, func(r Rows) error { found = true; return r.Scan(&outcomes) },
+		`SELECT outcomes FROM send_refs WHERE message_id = $1`, id)
+	if err != nil {
+		return -1, err
+	}
+	os := strings.Split(outcomes, ";")
+	for i := range slots {
+		if slots[i] != "" || (i < len(stats) && stats[i] != "") {
+			continue
+		}
+		if !found || len(os) != len(slots) || os[i] == "unknown" {
+			return i, nil
+		}
+	}
+	return -1, nil
 }
 
 func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Receipt, now int64, reconciled bool) (ledger.ReceiptResult, error) {

@@ -422,10 +422,10 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 			if anyID {
 				subAt = at
 			}
+			// A place per part (empty: no id yet), so that a receipt
+			// reconciled by text takes the place of a part whose outcome
+			// was unknown, never one not sent.
 			cids := JoinIDs(ids)
-			if !anyID {
-				cids = "" // no part accepted: as if no result (receipts may still reconcile it by text)
-			}
 			upd = append(upd, []any{sub.ID, sub.Carrier, cids, subAt, string(o.state), o.reason, Nanos(sub.NotBefore), done})
 			for i, id := range ids {
 				if id == "" {

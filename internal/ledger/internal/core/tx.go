@@ -244,7 +244,7 @@ func (t *wtx) UnknownCandidates(ctx context.Context, carrier, recipient string) 
 		if err := rows.Scan(&c.ID, &c.Text, &segs, &cids); err != nil {
 			return nil, err
 		}
-		c.Segments, c.HasIDs = int(segs), AnyID(cids)
+		c.Segments, c.HasIDs, c.IDs = int(segs), AnyID(cids), cids
 		cs = append(cs, c)
 	}
 	return cs, rows.Err()
