@@ -389,6 +389,9 @@ func checkParts(t *testing.T, view *ledgerView, sims map[string]*smsc.Server) {
 		}
 	}
 	rrows.Close()
+	if err := view.db.QueryRow(`SELECT count(*) FROM receipts`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
 	keys := make([]string, 0, len(byState))
 	for k := range byState {
 		keys = append(keys, fmt.Sprintf("%s=%d", k, byState[k]))
