@@ -381,20 +381,29 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 	s.finish(ctx, result{sub: &sub1})
 }
 
-// resume says which parts of msg an earlier send left without an id,
-// under its concatenation reference; nil: send it whole.
+// resume says which parts of msg to send (those an earlier send left
+// without an id; all when none has one) and under which concatenation
+// reference: always the same for one message, derived from its ledger
+// id unless an earlier send recorded another, so that parts sent before a
+// crash (whose ids died with the process) and the parts sent after it are
+// joined by the handset. The ledger never has two messages to one phone
+// in flight or waiting for missing parts at once (Claim), so two texts
+// sharing a reference are never interleaved.
 func resume(msg *message.Message) *smpp.Resume {
-	if !msg.HasConcatRef {
-		return nil
+	r := &smpp.Resume{Ref: uint16(msg.ID)}
+	if msg.HasConcatRef {
+		r.Ref = msg.ConcatRef
 	}
-	r := &smpp.Resume{Ref: msg.ConcatRef}
+	known := false
 	for i, id := range msg.CarrierIDs {
 		if id == "" {
 			r.Parts = append(r.Parts, i+1)
+		} else {
+			known = true
 		}
 	}
-	if len(msg.CarrierIDs) == 0 {
-		r.Parts = nil // no part known: all of them, under the reference
+	if !known {
+		r.Parts = nil // no part known: all of them
 	}
 	return r
 }

@@ -242,7 +242,7 @@ type Message struct {
 // numbers.
 type Resume struct {
 	Ref   uint16 // Result.Ref of the earlier Send
-	Parts []int  // 1-based part numbers to send; nil: all
+	Parts []int  // 1-based part numbers to send; nil, or none that exists: all
 }
 
 // Result is what the SMSC said about a message.
@@ -635,14 +635,17 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 			want[i] = true
 		}
 	} else {
+		some := false
 		for _, p := range m.Resume.Parts {
 			if p < 1 || p > n {
-				return Result{}, fmt.Errorf("%w: part %d of %d to resume", ErrInvalidMessage, p, n)
+				continue // split differently now (payload mode): see below
 			}
-			want[p-1] = true
+			want[p-1], some = true, true
 		}
 		for i := range want {
-			if !want[i] {
+			if !some {
+				want[i] = true // none of the parts named exists: send it all
+			} else if !want[i] {
 				res.Outcomes[i].Outcome = PartSkipped
 			}
 		}

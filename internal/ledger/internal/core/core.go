@@ -28,7 +28,7 @@ type Candidate struct {
 	ID       int64
 	Text     string
 	Segments int
-	HasIDs   bool // some part's id is known: its receipts settle by id, not by text
+	HasIDs   bool   // some part's id is known: its receipts settle by id, not by text
 	IDs      string // carrier_ids as stored ("" or with a place per part)
 }
 

@@ -270,7 +270,9 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 }
 
 // loadRefs sets the concatenation reference of claimed messages whose
-// earlier send left parts without an id.
+// earlier send left parts without an id, and fills the places of parts
+// that receipts proved accepted (reconciled after a crash mid-message:
+// no submit result recorded their ids), so that only the others are sent.
 func (s *Store) loadRefs(ctx context.Context, ms []*message.Message) error {
 	var ids []int64
 	byID := make(map[int64]*message.Message)
@@ -287,7 +289,7 @@ func (s *Store) loadRefs(ctx context.Context, ms []*message.Message) error {
 	if err != nil {
 		return err
 	}
-	return Chunks(ids, s.d.MaxList, func(ids []int64) error {
+	err = Chunks(ids, s.d.MaxList, func(ids []int64) error {
 		in, args := s.d.Ints("message_id", 1, ids)
 		return queryEach(ctx, q, func(r Rows) error {
 			var id, ref int64
@@ -299,6 +301,30 @@ func (s *Store) loadRefs(ctx context.Context, ms []*message.Message) error {
 			}
 			return nil
 		}, `SELECT message_id, ref FROM send_refs WHERE `+in, args...)
+	})
+	if err != nil {
+		return err
+	}
+	return Chunks(ids, s.d.MaxList, func(ids []int64) error {
+		in, args := s.d.Ints("message_id", 1, ids)
+		return queryEach(ctx, q, func(r Rows) error {
+			var id, seq int64
+			var cid string
+			if err := r.Scan(&id, &seq, &cid); err != nil {
+				return err
+			}
+			m := byID[id]
+			if m == nil {
+				return nil
+			}
+			if len(m.CarrierIDs) == 0 && m.Segments > 1 {
+				m.CarrierIDs = make([]string, m.Segments)
+			}
+			if int(seq) < len(m.CarrierIDs) && m.CarrierIDs[seq] == "" {
+				m.CarrierIDs[seq] = cid
+			}
+			return nil
+		}, `SELECT message_id, seq, carrier_id FROM parts WHERE `+in+` AND seq >= 0`, args...)
 	})
 }
 
