@@ -25,6 +25,7 @@ var partTests = []struct {
 	{"PartsLateRefusal", testPartsLateRefusal},
 	{"PartsReusedIDInOneBatch", testPartsReusedIDInOneBatch},
 	{"PartsTextReceiptTakesUnknownPart", testPartsTextReceiptUnknownPart},
+	{"PartsReconciledAfterCrashNotResent", testPartsReconciledAfterCrash},
 }
 
 // threeParts is a three-segment message to recipient i.
@@ -317,5 +318,30 @@ func testPartsTextReceiptUnknownPart(t *testing.T, e *env) {
 	g := e.claimOne(m)
 	if !slices.Equal(g.CarrierIDs, []string{"t1", ""}) || g.ConcatRef != 5 {
 		t.Fatalf("resend with ids %q ref %d; want part 2 only, ref 5", g.CarrierIDs, g.ConcatRef)
+	}
+}
+
+// testPartsReconciledAfterCrash: the process died between the parts of a
+// long message (no submit result); a receipt reconciles part 1 by text.
+// The resend's claim names part 1's id, so only part 2 goes again.
+func testPartsReconciledAfterCrash(t *testing.T, e *env) {
+	m := longMsg("ev", "r", 1)
+	e.unknownMsgs(m)
+	res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "c1", Stat: "DELIVRD", Recipient: m.Recipient, Text: "??????????12345"})
+	if !res[0].Reconciled {
+		t.Fatalf("receipt: %+v", res[0])
+	}
+	e.clock.Add(time.Minute)
+	if r, err := e.s.Requeue(e.ctx, []int64{m.ID}, 1, e.clock.Now()); err != nil || r.Requeued != 1 {
+		t.Fatalf("requeue %+v %v", r, err)
+	}
+	g := e.claimOne(m)
+	if !slices.Equal(g.CarrierIDs, []string{"c1", ""}) {
+		t.Fatalf("resend claimed with ids %q; want part 1's id and part 2 to send", g.CarrierIDs)
+	}
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"c1", "c2"}})
+	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "c2", Stat: "DELIVRD"})
+	if st := e.state(m); st != message.StateDelivered {
+		t.Fatalf("state %s, want delivered (part 1's receipt kept)", st)
 	}
 }
