@@ -664,8 +664,21 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if m.Validity > 0 {
 		base.ValidityPeriod = RelativeTime(m.Validity)
 	}
-	// One bind for every part, in order.
+	// One bind for every part, written in order and pipelined (the
+	// window permitting): a message is on the wire for one round trip,
+	// not one per part, so a crash rarely falls between its parts. Then
+	// the responses are read in order; parts refused with "not now" are
+	// tried again after their backoff.
+	type inflight struct {
+		i     int
+		sm    SM
+		ctx   context.Context
+		s     *Session
+		call  *call
+		start time.Time
+	}
 	var s *Session
+	var sent []*inflight
 	stop := error(nil) // set: the remaining parts are not sent
 	for i, part := range plan.Parts {
 		if !want[i] {
@@ -675,14 +688,13 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 			res.Outcomes[i] = PartResult{Outcome: PartNotSent, Err: stop, Reason: ReasonCanceled, Retry: true}
 			continue
 		}
-		sm := base
-		sm.ShortMessage = part
+		f := &inflight{i: i, sm: base, ctx: ctx}
+		f.sm.ShortMessage = part
 		if tlvs != nil {
-			sm.TLVs = tlvs[i]
+			f.sm.TLVs = tlvs[i]
 		}
-		pctx := ctx
 		if c.cfg.OnLate != nil {
-			pctx = withLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: n})
+			f.ctx = withLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: n})
 		}
 		var pr PartResult
 		for moves := 0; ; moves++ {
@@ -697,23 +709,28 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 					break
 				}
 			}
-			pr = c.submitPart(pctx, s, &sm)
+			f.s = s
+			f.call, f.start, pr = c.writePart(f.ctx, s, &f.sm)
 			// The bind went away before this part was written: the
 			// next bind takes it (and the rest), a few times at most.
-			if pr.Outcome != PartNotSent || ctx.Err() != nil || s.Err() == nil && !s.Closing() || moves >= max(c.cfg.ThrottleRetries, 1) {
+			if f.call != nil || ctx.Err() != nil || s.Err() == nil && !s.Closing() || moves >= max(c.cfg.ThrottleRetries, 1) {
 				break
 			}
 		}
-		res.Outcomes[i] = pr
-		res.IDs[i] = pr.ID
-		switch pr.Outcome {
-		case PartRefused:
-			// A permanent refusal, or "not now" beyond the retries: the
-			// rest waits for the next attempt (or never goes).
+		if f.call == nil {
+			res.Outcomes[i] = pr
 			stop = pr.Err
-		case PartNotSent:
-			stop = pr.Err
+			continue
 		}
+		sent = append(sent, f)
+	}
+	for _, f := range sent {
+		pr, again := c.readPart(f.ctx, f.s, f.call, f.start)
+		if again && c.cfg.ThrottleRetries > 0 {
+			pr = c.retryPart(f.ctx, f.s, &f.sm, 1)
+		}
+		res.Outcomes[f.i] = pr
+		res.IDs[f.i] = pr.ID
 	}
 	var first error
 	failed := 0
@@ -731,53 +748,89 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	return res, nil
 }
 
-// submitPart submits one part on s, retrying refusals that say "not now"
-// (throttled, queue full), and reports its outcome.
-func (c *Client) submitPart(ctx context.Context, s *Session, sm *SM) PartResult {
-	tries := 0
-	for {
-		if err := c.throttle.wait(ctx); err != nil {
-			// Our own wait: nothing was written.
-			c.metrics.submit(string(ReasonCanceled), -1)
-			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-				err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err) // rate: Wait would exceed the deadline
-			}
-			return PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: err}, Reason: ReasonCanceled, Retry: true}
+// writePart waits for the account's rate and pause, then writes one
+// part on s. Without a call nothing was written (pr says why).
+func (c *Client) writePart(ctx context.Context, s *Session, sm *SM) (*call, time.Time, PartResult) {
+	if err := c.throttle.wait(ctx); err != nil {
+		// Our own wait: nothing was written.
+		c.metrics.submit(string(ReasonCanceled), -1)
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err) // rate: Wait would exceed the deadline
 		}
-		start := time.Now()
-		id, err := s.Submit(ctx, sm)
-		if err == nil {
-			c.metrics.submit(string(ReasonOK), time.Since(start).Seconds())
-			c.throttle.accepted(start)
-			return PartResult{Outcome: PartAccepted, ID: id}
-		}
-		retry, reason := Classify(err)
+		return nil, time.Time{}, PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: err}, Reason: ReasonCanceled, Retry: true}
+	}
+	start := time.Now()
+	cl, err := s.start(ctx, SubmitSM, sm, true)
+	if err != nil {
+		_, reason := Classify(err)
 		c.metrics.submit(string(reason), -1)
-		var re *RequestError
-		if errors.As(err, &re) && re.Sent || reason == ReasonTimeout || reason == ReasonUnknown {
-			return PartResult{Outcome: PartUnknown, Err: err, Reason: reason, Retry: retry}
+		if ctx.Err() != nil {
+			reason = ReasonCanceled
 		}
-		var se *StatusError
-		if !errors.As(err, &se) {
-			// Nothing written: no bind, closed, our ctx.
-			return PartResult{Outcome: PartNotSent, Err: err, Reason: reason, Retry: true}
+		return nil, start, PartResult{Outcome: PartNotSent, Err: err, Reason: reason, Retry: true}
+	}
+	return cl, start, PartResult{}
+}
+
+// readPart waits for the response of a written part. again reports a
+// refusal that says "not now" (throttled, queue full).
+func (c *Client) readPart(ctx context.Context, s *Session, cl *call, start time.Time) (pr PartResult, again bool) {
+	resp, err := s.wait(ctx, cl)
+	var id string
+	if err == nil {
+		if id = resp.MessageID(); id == "" {
+			// Accepted, but under no id we could read: receipts will not
+			// match, so the outcome is as unknown as after a timeout.
+			err = &RequestError{Command: SubmitSM, Sent: true, Err: fmt.Errorf("%w: submit_sm_resp without message_id", ErrMalformed)}
 		}
-		throttled := reason == ReasonThrottled || reason == ReasonQueueFull
-		if throttled {
-			// The account may slow down; the retry below waits in
-			// throttle.wait for a shared pause, or this part's own.
-			c.throttle.throttled(start)
-		}
-		if !throttled || tries >= max(c.cfg.ThrottleRetries, 0) {
-			return PartResult{Outcome: PartRefused, Err: err, Status: se.Status, Reason: reason, Retry: retry}
-		}
-		tries++
+	}
+	if err == nil {
+		c.metrics.submit(string(ReasonOK), time.Since(start).Seconds())
+		c.throttle.accepted(start)
+		return PartResult{Outcome: PartAccepted, ID: id}, false
+	}
+	retry, reason := Classify(err)
+	c.metrics.submit(string(reason), -1)
+	var re *RequestError
+	if errors.As(err, &re) && re.Sent || reason == ReasonTimeout || reason == ReasonUnknown {
+		return PartResult{Outcome: PartUnknown, Err: err, Reason: reason, Retry: retry}, false
+	}
+	var se *StatusError
+	if !errors.As(err, &se) {
+		return PartResult{Outcome: PartNotSent, Err: err, Reason: reason, Retry: true}, false
+	}
+	throttled := reason == ReasonThrottled || reason == ReasonQueueFull
+	if throttled {
+		// The account may slow down (throttle.wait then holds every
+		// bind); the part's own retry backs off in any case.
+		c.throttle.throttled(start)
+	}
+	return PartResult{Outcome: PartRefused, Err: err, Status: se.Status, Reason: reason, Retry: retry}, throttled
+}
+
+// retryPart submits a part refused with "not now" again, one at a time,
+// after ThrottleBackoff × try, up to ThrottleRetries tries.
+func (c *Client) retryPart(ctx context.Context, s *Session, sm *SM, tries int) PartResult {
+	for {
 		if !sleep(ctx, c.cfg.ThrottleBackoff*time.Duration(tries)) {
 			return PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: ctx.Err()}, Reason: ReasonCanceled, Retry: true}
 		}
-		if s.Err() != nil {
-			return PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: s.Err()}, Reason: ReasonNoBind, Retry: true}
+		if s.Err() != nil || s.Closing() {
+			ns, err := c.pick(ctx)
+			if err != nil {
+				return PartResult{Outcome: PartNotSent, Err: err, Reason: ReasonNoBind, Retry: true}
+			}
+			s = ns
 		}
+		cl, start, pr := c.writePart(ctx, s, sm)
+		if cl == nil {
+			return pr
+		}
+		pr, again := c.readPart(ctx, s, cl, start)
+		if !again || tries >= c.cfg.ThrottleRetries {
+			return pr
+		}
+		tries++
 	}
 }
 
