@@ -104,8 +104,11 @@ type Store interface {
 	// the parts of a long message): the handset has no complete message.
 	Unknown(ctx context.Context, olderThan time.Time, limit int) ([]*message.Message, error)
 	// Requeue puts messages Unknown lists back in the queue (due at
-	// notBefore) if they were requeued fewer than maxRequeues times,
-	// counting and recording the attempt; the others become failed.
+	// notBefore) if they were requeued fewer than maxRequeues times
+	// (PartsResendExtra more when some of their parts are on the
+	// handset: only the missing ones go again), counting and recording
+	// the attempt; the others become failed, or partial when some of
+	// their parts are on the handset.
 	// Pending receipts that match them are tried first, and messages they
 	// settle are not requeued. Messages no longer in Unknown's list are
 	// left alone. A resend's Submitted supersedes the parts of the
@@ -157,6 +160,11 @@ type Store interface {
 
 	Close() error
 }
+
+// PartsResendExtra is how many more times than its maxRequeues Requeue
+// resends the missing parts of a message some of whose parts are on the
+// handset (giving up would leave a fragment there).
+const PartsResendExtra = 3
 
 // ReasonCrash is the reason Recover records.
 const ReasonCrash = "crash during submit"

@@ -1122,7 +1122,9 @@ func testReconcilePartial(t *testing.T, e *env) {
 	if res, err := e.s.Requeue(e.ctx, []int64{m.ID}, 1, e.clock.Now()); err != nil || res.Requeued != 1 {
 		t.Fatalf("requeue = %+v %v", res, err)
 	}
-	if res, err := e.s.Requeue(e.ctx, []int64{n.ID}, 0, e.clock.Now()); err != nil || res.Failed != 1 {
+	// n has a part on the handset: PartsResendExtra more tries for its
+	// missing part; past them it ends partial.
+	if res, err := e.s.Requeue(e.ctx, []int64{n.ID}, -ledger.PartsResendExtra, e.clock.Now()); err != nil || res.Failed != 1 {
 		t.Fatalf("requeue at limit = %+v %v", res, err)
 	}
 	if st := e.state(n); st != message.StatePartial {

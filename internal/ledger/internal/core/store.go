@@ -1094,7 +1094,14 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 				why = "requeued after unknown outcome"
 				failWhy = "unknown outcome: requeue limit reached"
 			}
-			if requeues < int64(maxRequeues) {
+			limit := int64(maxRequeues)
+			if partial || AnyID(cids) {
+				// Parts are on the handset: giving up leaves a fragment,
+				// and only the missing parts go again (same reference),
+				// so they get a few more tries than a whole message.
+				limit += ledger.PartsResendExtra
+			}
+			if requeues < limit {
 				n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'queued', requeues = requeues + 1, not_before = $1, updated_at = $2,
 					reason = $3 WHERE id = $4 AND state = $5 AND requeues = $6`,
 					Nanos(notBefore), nowN, why, id, st, requeues)
@@ -1102,7 +1109,7 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 					return err
 				}
 				if n > 0 {
-					t.out(id, message.StateQueued, fmt.Sprintf("%s (%d/%d)", why, requeues+1, maxRequeues), nowN)
+					t.out(id, message.StateQueued, fmt.Sprintf("%s (%d/%d)", why, requeues+1, limit), nowN)
 					res.Requeued++
 				}
 				continue
