@@ -570,9 +570,10 @@ func (c *Client) dest(n string) string {
 // one bind, each under the TPS limit; a part refused with "not now"
 // (throttled, queue full) is tried again after the pause without
 // abandoning the others. It returns when every part has its outcome
-// (Result.Parts). ctx bounds waiting for a bind, for the rate limiter
-// and window and for the responses: a part not yet written when it ends
-// is reported not sent, never as a bind failure.
+// (Result.Outcomes). ctx bounds waiting for a bind, for the rate limiter
+// and the window: a part not yet written when it ends is reported not
+// sent, never as a bind failure. The response to a part written is
+// awaited for the request timeout whatever ctx does.
 //
 // With m.Resume set only the named parts are sent, under the given
 // concatenation reference: the handset joins them with the parts an
@@ -725,7 +726,10 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 		sent = append(sent, f)
 	}
 	for _, f := range sent {
-		pr, again := c.readPart(f.ctx, f.s, f.call, f.start)
+		// A written part's response is awaited for RequestTimeout even
+		// when ctx ends meanwhile (ctx bounds our own waits): giving up
+		// on it early would make an accepted part unknown.
+		pr, again := c.readPart(context.WithoutCancel(f.ctx), f.s, f.call, f.start)
 		if again && c.cfg.ThrottleRetries > 0 {
 			pr = c.retryPart(f.ctx, f.s, &f.sm, 1)
 		}
