@@ -1094,8 +1094,11 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 				why = "requeued after unknown outcome"
 				failWhy = "unknown outcome: requeue limit reached"
 			}
+			// Parts on the handset: by id, or proved by receipts
+			// (reconciled parts of a message a crash interrupted again).
+			onHandset := partial || AnyID(cids) || parts > 0
 			limit := int64(maxRequeues)
-			if partial || AnyID(cids) {
+			if onHandset {
 				// Parts are on the handset: giving up leaves a fragment,
 				// and only the missing parts go again (same reference),
 				// so they get a few more tries than a whole message.
@@ -1117,7 +1120,7 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 			// Parts accepted (by id, or proved by receipts): partial,
 			// never failed.
 			final := message.StateFailed
-			if partial || AnyID(cids) {
+			if onHandset {
 				final = message.StatePartial
 			}
 			n, err := t.q.Exec(ctx, `UPDATE messages SET state = $5, reason = $1, done_at = $2, updated_at = $2
