@@ -830,7 +830,7 @@ func (c *Client) retryPart(ctx context.Context, s *Session, sm *SM, tries int) P
 		if cl == nil {
 			return pr
 		}
-		pr, again := c.readPart(ctx, s, cl, start)
+		pr, again := c.readPart(context.WithoutCancel(ctx), s, cl, start)
 		if !again || tries >= c.cfg.ThrottleRetries {
 			return pr
 		}

@@ -26,6 +26,7 @@ var partTests = []struct {
 	{"PartsReusedIDInOneBatch", testPartsReusedIDInOneBatch},
 	{"PartsTextReceiptTakesUnknownPart", testPartsTextReceiptUnknownPart},
 	{"PartsReconciledAfterCrashNotResent", testPartsReconciledAfterCrash},
+	{"PartsSettledByRecipientResendsNotSent", testPartsSettledByRecipientNotSent},
 }
 
 // threeParts is a three-segment message to recipient i.
@@ -343,5 +344,26 @@ func testPartsReconciledAfterCrash(t *testing.T, e *env) {
 	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "c2", Stat: "DELIVRD"})
 	if st := e.state(m); st != message.StateDelivered {
 		t.Fatalf("state %s, want delivered (part 1's receipt kept)", st)
+	}
+}
+
+// testPartsSettledByRecipientNotSent: part 1 was not sent, part 2's
+// outcome is unknown and its receipt (no text) came under an id no part
+// has. Before resending, that receipt fills part 2; only part 1 goes.
+func testPartsSettledByRecipientNotSent(t *testing.T, e *env) {
+	m := longMsg("ev", "r", 1)
+	e.insert(m)
+	e.claimOne(m)
+	e.clock.Add(time.Second)
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"", ""}, Ref: 3, HasRef: true,
+		Outcomes: []string{"not_sent", "unknown"}, State: message.StateUnknown, Reason: "canceled"})
+	e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "u2", Stat: "DELIVRD", Recipient: m.Recipient})
+	e.clock.Add(time.Minute)
+	if r, err := e.s.Requeue(e.ctx, []int64{m.ID}, 1, e.clock.Now()); err != nil || r.Requeued != 0 || r.Failed != 0 {
+		t.Fatalf("requeue %+v %v", r, err)
+	}
+	g := e.claimOne(m)
+	if !slices.Equal(g.CarrierIDs, []string{"", "u2"}) {
+		t.Fatalf("claimed with ids %q; want part 2 settled, part 1 to send", g.CarrierIDs)
 	}
 }

@@ -990,10 +990,33 @@ func (t *wtx) settleByRecipient(ctx context.Context, id, now int64) (bool, error
 	if len(ids) == 0 {
 		ids = make([]string, max(segs, 1))
 	}
+	// Only parts whose last outcome was unknown can have reached the
+	// handset; those not sent or refused are known to be missing.
+	var outcomes []string
+	err = queryEach(ctx, t.q, func(r Rows) error {
+		var o string
+		if err := r.Scan(&o); err != nil {
+			return err
+		}
+		outcomes = strings.Split(o, ";")
+		return nil
+	}, `SELECT outcomes FROM send_refs WHERE message_id = $1`, id)
+	if err != nil {
+		return false, err
+	}
+	if len(outcomes) != len(ids) {
+		outcomes = nil
+	}
 	var gaps []int
+	missing := false
 	for i, x := range ids {
-		if x == "" {
+		if x != "" {
+			continue
+		}
+		if outcomes == nil || outcomes[i] == "unknown" {
 			gaps = append(gaps, i)
+		} else {
+			missing = true
 		}
 	}
 	if len(gaps) == 0 {
@@ -1022,13 +1045,18 @@ func (t *wtx) settleByRecipient(ctx context.Context, id, now int64) (bool, error
 		ids[g] = cand[i]
 	}
 	joined := JoinIDs(ids)
-	const why = "reconciled: receipts from the handset under ids of the unknown parts"
-	if _, err := t.q.Exec(ctx, `UPDATE messages SET carrier_ids = $1, state = 'submitted', reason = $2,
-		submitted_at = CASE WHEN submitted_at = 0 THEN $3 ELSE submitted_at END, updated_at = $3 WHERE id = $4`,
-		joined, why, now, id); err != nil {
+	st2, why := message.StateSubmitted, "reconciled: receipts from the handset under ids of the unknown parts"
+	if missing {
+		// The parts not sent go now, under the message's reference.
+		st2, why = message.StateQueued, "reconciled the unknown parts by receipts from the handset; resending the parts not sent"
+	}
+	if _, err := t.q.Exec(ctx, `UPDATE messages SET carrier_ids = $1, state = $2, reason = $3,
+		not_before = CASE WHEN $2 = 'queued' THEN $4 ELSE not_before END,
+		submitted_at = CASE WHEN submitted_at = 0 THEN $4 ELSE submitted_at END, updated_at = $4 WHERE id = $5`,
+		joined, string(st2), why, now, id); err != nil {
 		return false, err
 	}
-	t.out(id, message.StateSubmitted, why, now)
+	t.out(id, st2, why, now)
 	since := make(map[string]int64, len(gaps))
 	for _, g := range gaps {
 		if err := t.InsertPart(ctx, id, g, carrier, ids[g], "", "", 0, now); err != nil {
