@@ -60,11 +60,12 @@ func expectedParts(segments int64, carrierIDs string) int {
 
 // Derive is what a message's derivation needs.
 type Derive struct {
-	State    message.State
-	Segments int      // parts expected (expectedParts)
-	NoResult bool     // no submit result recorded: parts come from reconciliation
-	Gaps     bool     // a submit result recorded some parts without an id (not accepted, or unknown)
-	Stats    []string // last stat of every part by seq, "" when none yet
+	State     message.State
+	Segments  int      // parts expected (expectedParts)
+	NoResult  bool     // no submit result recorded: parts come from reconciliation
+	Gaps      bool     // a submit result recorded some parts without an id (not accepted, or unknown)
+	Recipient string   // the handset the parts went to
+	Stats     []string // last stat of every part by seq, "" when none yet
 }
 
 type partKey struct{ carrier, id string }
@@ -115,17 +116,17 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 		in, args := t.d.Ints("id", 1, ids)
 		return queryEach(ctx, t.q, func(r Rows) error {
 			var id, segs int64
-			var st, cids string
-			if err := r.Scan(&id, &st, &segs, &cids); err != nil {
+			var st, cids, rcpt string
+			if err := r.Scan(&id, &st, &segs, &cids, &rcpt); err != nil {
 				return err
 			}
 			n := expectedParts(segs, cids)
-			c.msgs[id] = &Derive{State: message.State(st), Segments: n, NoResult: cids == "", Gaps: HasGaps(cids)}
+			c.msgs[id] = &Derive{State: message.State(st), Segments: n, NoResult: cids == "", Gaps: HasGaps(cids), Recipient: rcpt}
 			if n > 1 {
 				multi = append(multi, id)
 			}
 			return nil
-		}, `SELECT id, state, segments, carrier_ids FROM messages WHERE `+in+t.d.ForUpdate, args...)
+		}, `SELECT id, state, segments, carrier_ids, recipient FROM messages WHERE `+in+t.d.ForUpdate, args...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("prefetch messages: %w", err)
@@ -277,7 +278,19 @@ func (t *wtx) ApplyPending(ctx context.Context, carrier string, ids []string, si
 func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, now int64) (ledger.ReceiptResult, error) {
 	done := Nanos(r.Done)
 	k := partKey{r.Carrier, r.MessageID}
-	if p, found := c.parts[k]; found {
+	p, found := c.parts[k]
+	if found && r.Recipient != "" {
+		// An SMSC that reused an id: the receipt from another handset
+		// is not this part's (its own part is recorded later, or lost).
+		d, err := t.derivation(ctx, c, p.MessageID)
+		if err != nil {
+			return ledger.ReceiptResult{}, err
+		}
+		if d.Recipient != "" && d.Recipient != r.Recipient {
+			found = false
+		}
+	}
+	if found {
 		if ledger.FinalStat(p.Stat) && !ledger.FinalStat(r.Stat) || !ledger.FinalStat(p.Stat) && p.Stat == r.Stat {
 			// An intermediate one after the final, or the same
 			// intermediate again.

@@ -252,14 +252,14 @@ func (t *wtx) UnknownCandidates(ctx context.Context, carrier, recipient string) 
 
 func (t *wtx) ForDerive(ctx context.Context, msgID int64) (Derive, error) {
 	var d Derive
-	rows, err := t.q.Query(ctx, `SELECT state, segments, carrier_ids FROM messages WHERE id = $1`, msgID)
+	rows, err := t.q.Query(ctx, `SELECT state, segments, carrier_ids, recipient FROM messages WHERE id = $1`, msgID)
 	if err != nil {
 		return d, err
 	}
 	var state, cids string
 	var segs int64
 	if rows.Next() {
-		err = rows.Scan(&state, &segs, &cids)
+		err = rows.Scan(&state, &segs, &cids, &d.Recipient)
 	}
 	rows.Close()
 	if err != nil {
