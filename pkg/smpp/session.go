@@ -415,21 +415,7 @@ func (s *Session) wait(ctx context.Context, c *call) (*PDU, error) {
 	defer t.Stop()
 	select {
 	case resp := <-c.resp:
-		if c.slot {
-			s.metrics.windowAdd(-1)
-		}
-		s.release(c)
-		if resp.Command == GenericNack {
-			st := resp.Status
-			if st == StatusOK {
-				st = ErrSystem.Status
-			}
-			return resp, fmt.Errorf("%w: %w", ErrGenericNack, st.Err())
-		}
-		if err := resp.Status.Err(); err != nil {
-			return resp, err
-		}
-		return resp, nil
+		return s.answered(c, resp)
 	case <-t.C:
 		s.expire(ctx, c)
 		return nil, &RequestError{Command: c.cmd, Sent: true, Err: ErrTimeout}
@@ -437,9 +423,36 @@ func (s *Session) wait(ctx context.Context, c *call) (*PDU, error) {
 		s.expire(ctx, c)
 		return nil, &RequestError{Command: c.cmd, Sent: true, Err: ctx.Err()}
 	case <-s.done:
+		// The response may have come just before the session ended
+		// (an SMSC's unbind is answered once the responses are in):
+		// select picks among ready cases at random.
+		select {
+		case resp := <-c.resp:
+			return s.answered(c, resp)
+		default:
+		}
 		s.forget(c)
 		return nil, &RequestError{Command: c.cmd, Sent: true, Err: s.err}
 	}
+}
+
+// answered releases a call's slot and turns its response into a result.
+func (s *Session) answered(c *call, resp *PDU) (*PDU, error) {
+	if c.slot {
+		s.metrics.windowAdd(-1)
+	}
+	s.release(c)
+	if resp.Command == GenericNack {
+		st := resp.Status
+		if st == StatusOK {
+			st = ErrSystem.Status
+		}
+		return resp, fmt.Errorf("%w: %w", ErrGenericNack, st.Err())
+	}
+	if err := resp.Status.Err(); err != nil {
+		return resp, err
+	}
+	return resp, nil
 }
 
 // respond queues a response; it gives up when the session ends.
@@ -610,6 +623,9 @@ func (s *Session) dispatchResponse(p *PDU) {
 	match := c != nil && (p.Command == c.cmd.Response() || p.Command == GenericNack)
 	if match {
 		delete(s.pending, p.Seq)
+		// Under the lock (resp is buffered): a drain that sees no
+		// request pending finds this response with its caller.
+		c.resp <- p
 	}
 	s.mu.Unlock()
 	if !match {
@@ -620,7 +636,6 @@ func (s *Session) dispatchResponse(p *PDU) {
 		s.log.Debug("response matches no request", "command", p.Command, "seq", p.Seq, "status", p.Status)
 		return
 	}
-	c.resp <- p
 }
 
 func (s *Session) handleLoop() {
