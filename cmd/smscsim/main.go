@@ -73,6 +73,14 @@ type faultsJSON struct {
 	DuplicateReceipts    float64  `json:"duplicate_receipts"`
 	RefuseBinds          bool     `json:"refuse_binds"`
 	Down                 duration `json:"down"`
+	Throttle             float64  `json:"throttle"`
+	Late                 float64  `json:"late"`
+	LateBy               duration `json:"late_by"`
+	EmptyReceiptText     bool     `json:"empty_receipt_text"`
+	ReceiptIDPadded      bool     `json:"receipt_id_padded"`
+	UnbindAfter          int      `json:"unbind_after"`
+	RestartIDsEvery      int      `json:"restart_ids_every"`
+	LoseReceipts         float64  `json:"lose_receipts"`
 }
 
 // duration reads "200ms", "10s" from JSON.
@@ -124,6 +132,9 @@ func adminMux(s *smsc.Server, reg *prometheus.Registry) *http.ServeMux {
 			DropAfter: f.DropAfter, ReceiptFirst: f.ReceiptFirst, ReceiptOtherBind: f.ReceiptOtherBind,
 			ReceiptTextIDDecimal: f.ReceiptTextIDDecimal, DuplicateReceipts: f.DuplicateReceipts,
 			RefuseBinds: f.RefuseBinds, Down: time.Duration(f.Down),
+			Throttle: f.Throttle, Late: f.Late, LateBy: time.Duration(f.LateBy),
+			EmptyReceiptText: f.EmptyReceiptText, ReceiptIDPadded: f.ReceiptIDPadded,
+			UnbindAfter: f.UnbindAfter, RestartIDsEvery: f.RestartIDsEvery, LoseReceipts: f.LoseReceipts,
 		}); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -143,7 +154,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&o.cfg.SystemID, "system-id", "", "accepted system_id (empty: any)")
 	fs.StringVar(&o.cfg.Password, "password", "", "accepted password (empty: any)")
-	fs.StringVar(&o.idFormat, "id-format", smsc.IDHex, "message id format: hex, decimal or uuid")
+	fs.StringVar(&o.idFormat, "id-format", smsc.IDHex, "message id format: hex, decimal, padded or uuid")
 	fs.DurationVar(&o.cfg.ReceiptDelay, "receipt-delay", time.Second, "delay between a submit and its receipt")
 	fs.StringVar(&o.outcomes, "outcomes", "DELIVRD=1", "receipt outcome weights, e.g. DELIVRD=0.95,UNDELIV=0.03,EXPIRED=0.01,REJECTD=0.01")
 	fs.IntVar(&o.cfg.TPS, "tps", 0, "submit_sm per second per bind before ESME_RTHROTTLED (0: unlimited)")
@@ -155,6 +166,14 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.cfg.Faults.SlowResponse, "fault-slow", 0, "delay every submit_sm_resp by this much")
 	fs.IntVar(&o.cfg.Faults.DropAfter, "fault-drop-after", 0, "drop a bind's connection after this many submits (0: never)")
 	fs.Float64Var(&o.cfg.Faults.DuplicateReceipts, "fault-duplicate-receipts", 0, "fraction of receipts sent twice")
+	fs.Float64Var(&o.cfg.Faults.Throttle, "fault-throttle", 0, "fraction of submits answered ESME_RTHROTTLED whatever the rate (mid-message too)")
+	fs.Float64Var(&o.cfg.Faults.Late, "fault-late", 0, "fraction of accepted submits answered -fault-late-by late")
+	fs.DurationVar(&o.cfg.Faults.LateBy, "fault-late-by", 0, "how late -fault-late responses come (above the client's response timeout)")
+	fs.BoolVar(&o.cfg.Faults.EmptyReceiptText, "fault-empty-receipt-text", false, "write receipts with an empty text: field")
+	fs.BoolVar(&o.cfg.Faults.ReceiptIDPadded, "fault-receipt-id-padded", false, "zero-pad the id: of the receipt text to 20 characters")
+	fs.IntVar(&o.cfg.Faults.UnbindAfter, "fault-unbind-after", 0, "unbind a bind after every this many submits, answering the last one after the unbind (0: never)")
+	fs.IntVar(&o.cfg.Faults.RestartIDsEvery, "fault-restart-ids-every", 0, "start message ids again after every this many accepted submits (0: never)")
+	fs.Float64Var(&o.cfg.Faults.LoseReceipts, "fault-lose-receipts", 0, "fraction of receipts never sent")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -163,6 +163,11 @@ type Sender struct {
 	ClaimLease         Duration `yaml:"claim_lease"`          // a claim older than this whose instance died is recovered by the others
 	Poll               Duration `yaml:"poll"`
 	DrainTimeout       Duration `yaml:"drain_timeout"` // on shutdown, how long to wait for in-flight submits and receipts
+	// ReceiptValidity is the longest an SMSC keeps trying a message; a
+	// part still without a receipt ReceiptGrace after its validity (its
+	// expiry if sooner) ends the message no_receipt.
+	ReceiptValidity Duration `yaml:"receipt_validity"`
+	ReceiptGrace    Duration `yaml:"receipt_grace"`
 }
 
 // HTTP serves /metrics, /healthz and /readyz on Listen; reload, pprof and
@@ -241,6 +246,8 @@ func Default() Config {
 			ClaimLease:         Duration(2 * time.Minute),
 			Poll:               Duration(time.Second),
 			DrainTimeout:       Duration(15 * time.Second),
+			ReceiptValidity:    Duration(48 * time.Hour),
+			ReceiptGrace:       Duration(time.Hour),
 		},
 		HTTP:   HTTP{Listen: "127.0.0.1:9123", AdminListen: "127.0.0.1:9124"},
 		Log:    Log{Format: "text", Level: "info"},

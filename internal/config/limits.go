@@ -72,6 +72,8 @@ var bounds = []bound{
 	{path: "sender.claim_lease", max: int64(time.Hour), dur: true},
 	{path: "sender.poll", max: int64(time.Minute), dur: true},
 	{path: "sender.drain_timeout", max: int64(10 * time.Minute), dur: true},
+	{path: "sender.receipt_validity", max: int64(30 * 24 * time.Hour), dur: true},
+	{path: "sender.receipt_grace", max: int64(7 * 24 * time.Hour), dur: true},
 	{path: "safety.max_audience", max: 100_000_000},
 }
 

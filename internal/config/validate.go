@@ -155,6 +155,9 @@ func (s *Sender) validate(p *problems) {
 	if s.UnknownResendLimit < 0 {
 		p.add("sender.unknown_resend_limit: must not be negative")
 	}
+	if s.ReceiptValidity.D() <= 0 || s.ReceiptGrace.D() <= 0 {
+		p.add("sender.receipt_validity and sender.receipt_grace: must be positive")
+	}
 }
 
 func (h *HTTP) validate(p *problems) {

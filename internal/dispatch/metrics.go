@@ -27,6 +27,7 @@ type Metrics struct {
 	incoming        *prometheus.CounterVec
 	optOuts         prometheus.Counter
 	reconciled      *prometheus.CounterVec
+	noReceipt       prometheus.Counter
 	statusPublished prometheus.Counter
 	lateResponses   *prometheus.CounterVec
 	ledgerSeconds   *prometheus.HistogramVec
@@ -55,6 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		receiptOutcomes: f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_receipt_outcomes_total", Help: "Receipts by what they matched: matched, pending (id not known yet), duplicate."}, []string{"outcome"}),
 		incoming:        f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_incoming_messages_total", Help: "Mobile-originated messages, per carrier."}, []string{"carrier"}),
 		optOuts:         f.NewCounter(prometheus.CounterOpts{Name: "smsgw_opt_outs_total", Help: "Recipients who replied to unsubscribe."}),
+		noReceipt:       f.NewCounter(prometheus.CounterOpts{Name: "smsgw_no_receipt_total", Help: "Messages ended no_receipt: a part had no receipt after its validity plus receipt_grace."}),
 		reconciled:      f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_unknown_settled_total", Help: "Unknown submit outcomes settled after the grace period: resent or failed."}, []string{"result"}),
 		lateResponses:   f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_late_submit_responses_total", Help: "submit_sm_resp that came after their request timed out: recorded (message settled) or left to receipts."}, []string{"carrier", "result"}),
 		statusPublished: f.NewCounter(prometheus.CounterOpts{Name: "smsgw_status_published_total", Help: "Status changes published to Kafka."}),

@@ -78,7 +78,7 @@ func (r *Receipts) receipt(ctx context.Context, carrier string, rc *smpp.Receipt
 	r.metrics.receipts.WithLabelValues(carrier, statLabel(rc.Stat)).Inc()
 	r.metrics.receiptOutcomes.WithLabelValues(string(res.Outcome)).Inc()
 	if res.Reconciled {
-		r.logger.Info("unknown submit outcome reconciled by receipt", "msg", res.MessageID, "carrier", carrier, "stat", rc.Stat)
+		r.logger.Info("unknown submit outcome reconciled by receipt", "message", res.MessageID, "carrier", carrier, "stat", rc.Stat)
 	}
 	return nil
 }

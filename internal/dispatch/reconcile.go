@@ -14,6 +14,7 @@ type Unknowns interface {
 	Recover(ctx context.Context, owner string, staleBefore time.Time) (int, error)
 	Unknown(ctx context.Context, olderThan time.Time, limit int) ([]*message.Message, error)
 	Requeue(ctx context.Context, ids []int64, maxRequeues int, notBefore time.Time) (ledger.RequeueResult, error)
+	NoReceipt(ctx context.Context, now time.Time, validity, grace time.Duration, limit int) (int, error)
 }
 
 // Reconciler settles messages whose submit outcome is unknown (the link
@@ -29,6 +30,11 @@ type Reconciler struct {
 	ClaimLease  time.Duration
 	ResendLimit int
 	Every       time.Duration
+	// ReceiptValidity and ReceiptGrace end the wait for receipts:
+	// submitted messages still waiting ReceiptGrace after their validity
+	// (ExpiresAt, else ReceiptValidity after submission) become
+	// no_receipt. Zero ReceiptValidity: never.
+	ReceiptValidity, ReceiptGrace time.Duration
 	// UpSince tells since when a carrier has had a bind up (zero while it
 	// has none). Receipts only flow while a bind is up, so an unknown
 	// message's grace period runs from the later of its last change and
@@ -72,6 +78,17 @@ func (r *Reconciler) Once(ctx context.Context) error {
 		if n > 0 {
 			r.Metrics.reconciled.WithLabelValues("claim_expired").Add(float64(n))
 			r.Logger.Warn("claims of a stopped instance expired; their outcome is now unknown", "messages", n)
+		}
+	}
+	if r.ReceiptValidity > 0 {
+		n, err := r.Ledger.NoReceipt(ctx, now, r.ReceiptValidity, r.ReceiptGrace, 5000)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			r.Metrics.noReceipt.Add(float64(n))
+			r.Logger.Warn("messages without a receipt after validity + grace are now no_receipt", "messages", n,
+				"validity", r.ReceiptValidity, "grace", r.ReceiptGrace)
 		}
 	}
 	// One page per tick: rows skipped below stay unknown, so paging by

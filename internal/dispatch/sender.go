@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ type Outbox interface {
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	Submitted(ctx context.Context, subs []ledger.Submission) error
 	Transition(ctx context.Context, ts []ledger.Transition) error
+	LateParts(ctx context.Context, ls []ledger.LatePart) error
 }
 
 // SenderConfig wires a Sender.
@@ -63,15 +65,17 @@ type SenderConfig struct {
 type Sender struct {
 	cfg    SenderConfig
 	wake   chan struct{}
-	queues map[string]chan *message.Message
+	queues map[string]chan claimed
 	slots  chan struct{} // one token per message claimed and not yet finished
 	result *batcher[result, struct{}]
 }
 
-// result is what happened to one claimed message.
+// result is what happened to one claimed message (sub or tr), or a late
+// response to one of its parts (late).
 type result struct {
-	sub *ledger.Submission
-	tr  *ledger.Transition
+	sub  *ledger.Submission
+	tr   *ledger.Transition
+	late *ledger.LatePart
 }
 
 // NewSender returns a sender; Run starts it.
@@ -88,11 +92,11 @@ func NewSender(cfg SenderConfig) *Sender {
 	s := &Sender{
 		cfg:    cfg,
 		wake:   make(chan struct{}, 1),
-		queues: make(map[string]chan *message.Message),
+		queues: make(map[string]chan claimed),
 	}
 	capacity := 0
 	for name := range cfg.Carriers {
-		s.queues[name] = make(chan *message.Message, cfg.InFlight)
+		s.queues[name] = make(chan claimed, cfg.InFlight)
 		capacity += 2 * cfg.InFlight
 	}
 	s.slots = make(chan struct{}, max(capacity, 1))
@@ -227,16 +231,32 @@ func (s *Sender) claimOnce(ctx context.Context) (int, error) {
 			s.finish(ctx, result{tr: &ledger.Transition{ID: m.ID, State: message.StateFailed, Reason: ReasonNoCarrier}})
 			continue
 		}
-		q <- m // room is guaranteed: each queue holds InFlight and slots bound the total
+		q <- claimed{m, time.Now()} // room is guaranteed: each queue holds InFlight and slots bound the total
 	}
 	return n, nil
 }
 
-func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-chan *message.Message) {
-	for msg := range q {
+// claimed is a message waiting for a worker, and when it was claimed.
+type claimed struct {
+	m  *message.Message
+	at time.Time
+}
+
+func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-chan claimed) {
+	for c := range q {
+		msg := c.m
 		if ctx.Err() != nil {
 			// shutting down: this one never reached the wire
 			s.finish(ctx, result{tr: &ledger.Transition{ID: msg.ID, State: message.StateQueued, NotBefore: msg.NotBefore, Reason: "handed back at shutdown"}})
+			continue
+		}
+		if time.Since(c.at) > s.cfg.SendTimeout/2 {
+			// It waited for a worker (a slow or throttling SMSC) so long
+			// that sending now could outlast the claim lease: the
+			// reconciler would take the claim for a dead instance's and
+			// the message could go twice. Hand it back unsent.
+			s.cfg.Metrics.submits.WithLabelValues(carrier, "retry").Inc()
+			s.finish(ctx, result{tr: &ledger.Transition{ID: msg.ID, State: message.StateQueued, NotBefore: msg.NotBefore, Reason: "waited too long for a worker; handed back"}})
 			continue
 		}
 		// One message per recipient is in flight: the ledger claims no
@@ -247,7 +267,9 @@ func (s *Sender) worker(ctx context.Context, carrier string, sub Submitter, q <-
 	}
 }
 
-// send submits one message and records the result.
+// send submits one message, or the parts of it an earlier send left
+// without an id (same concatenation reference, same part numbers), and
+// records every part's outcome.
 func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *message.Message) {
 	m := s.cfg.Metrics
 	m.inflight.WithLabelValues(carrier).Inc()
@@ -260,46 +282,157 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 		Text:     msg.Text,
 		Validity: validity(msg, s.cfg.Now()),
 		Priority: byte(min(max(msg.Priority, 0), 3)),
+		Resume:   resume(msg),
 	})
 	cancel()
 	m.inflight.WithLabelValues(carrier).Dec()
 	m.submitSeconds.WithLabelValues(carrier).Observe(time.Since(start).Seconds())
-	if err != nil {
+	if len(res.Outcomes) == 0 {
+		// Nothing was split or sent (invalid, wrong bind mode).
 		tr := s.onError(carrier, msg, err)
 		s.finish(ctx, result{tr: &tr})
 		return
 	}
-	m.submits.WithLabelValues(carrier, "ok").Inc()
-	m.segments.WithLabelValues(carrier).Add(float64(len(res.IDs)))
-	if !msg.CreatedAt.IsZero() {
-		m.eventToSubmit.Observe(s.cfg.Now().Sub(msg.CreatedAt).Seconds())
+	ids := make([]string, res.Parts)
+	outcomes := make([]string, res.Parts)
+	accepted, unknown, sent := 0, 0, 0
+	var firstErr error
+	permanent := false
+	onlyCanceled := true
+	var missing []string
+	for i, o := range res.Outcomes {
+		switch o.Outcome {
+		case smpp.PartAccepted:
+			ids[i] = o.ID
+			sent++
+		case smpp.PartSkipped:
+			if len(msg.CarrierIDs) == res.Parts {
+				ids[i] = msg.CarrierIDs[i] // accepted by an earlier send
+			}
+		default:
+			missing = append(missing, strconv.Itoa(i+1))
+			if firstErr == nil {
+				firstErr = o.Err
+			}
+			if o.Outcome == smpp.PartUnknown {
+				unknown++
+			}
+			if o.Outcome == smpp.PartRefused && !o.Retry {
+				permanent = true
+			}
+			if o.Reason != smpp.ReasonCanceled {
+				onlyCanceled = false
+			}
+		}
+		outcomes[i] = string(o.Outcome)
+		if o.Outcome == smpp.PartRefused {
+			outcomes[i] = fmt.Sprintf("refused %s", o.Status)
+		}
+		if ids[i] != "" {
+			accepted++
+		}
 	}
-	s.finish(ctx, result{sub: &ledger.Submission{ID: msg.ID, Carrier: carrier, CarrierIDs: res.IDs, At: s.cfg.Now()}})
+	m.segments.WithLabelValues(carrier).Add(float64(sent))
+	sub1 := ledger.Submission{ID: msg.ID, Carrier: carrier, CarrierIDs: ids, At: s.cfg.Now(),
+		Ref: res.Ref, HasRef: res.Parts > 1, Outcomes: outcomes}
+	if err == nil {
+		m.submits.WithLabelValues(carrier, "ok").Inc()
+		if !msg.CreatedAt.IsZero() {
+			m.eventToSubmit.Observe(s.cfg.Now().Sub(msg.CreatedAt).Seconds())
+		}
+		s.finish(ctx, result{sub: &sub1})
+		return
+	}
+	if accepted == 0 && unknown == 0 {
+		// Nothing of it is on the handset: the usual retry policy.
+		tr := s.onError(carrier, msg, firstErr)
+		if res.Parts > 1 {
+			// Keep the reference anyway, so that a later send of the
+			// same parts is joined by the handset as one text.
+			sub1.State, sub1.Reason, sub1.NotBefore = tr.State, tr.Reason, tr.NotBefore
+			s.finish(ctx, result{sub: &sub1})
+			return
+		}
+		s.finish(ctx, result{tr: &tr})
+		return
+	}
+	_, reason := smpp.Classify(firstErr)
+	parts := strings.Join(missing, ", ")
+	log := s.cfg.Logger.With("carrier", carrier, "message", msg.ID, "to", redact.Phone(msg.Recipient), "attempt", msg.Attempts,
+		"parts", res.Parts, "accepted", accepted, "missing", parts, "reason", reason, "err", firstErr)
+	switch {
+	case unknown > 0:
+		// Accepted parts keep their ids (their receipts settle them); the
+		// unknown ones wait for a late response or a receipt, then the
+		// reconciler resends what is still missing.
+		m.submits.WithLabelValues(carrier, "unknown").Inc()
+		log.Warn("submit outcome of some parts unknown; waiting for late responses and receipts before any resend")
+		sub1.State, sub1.Reason = message.StateUnknown, fmt.Sprintf("parts %s of %d unknown (%s)", parts, res.Parts, reason)
+	case permanent:
+		m.submits.WithLabelValues(carrier, "partial").Inc()
+		log.Warn("part refused permanently after others were accepted; message partial")
+		sub1.State, sub1.Reason = message.StatePartial, fmt.Sprintf("parts %s of %d refused (%s): %v", parts, res.Parts, reason, firstErr)
+	case onlyCanceled:
+		m.submits.WithLabelValues(carrier, "retry").Inc()
+		sub1.State, sub1.Reason, sub1.NotBefore = message.StateQueued, fmt.Sprintf("parts %s of %d not sent in time; resending them", parts, res.Parts), s.cfg.Now().Add(s.backoff(1))
+	case msg.Attempts >= s.cfg.MaxAttempts:
+		m.submits.WithLabelValues(carrier, "partial").Inc()
+		log.Warn("parts still refused; attempts exhausted; message partial")
+		sub1.State, sub1.Reason = message.StatePartial, fmt.Sprintf("attempts exhausted: parts %s of %d not accepted (%s)", parts, res.Parts, reason)
+	default:
+		m.submits.WithLabelValues(carrier, "retry").Inc()
+		log.Debug("parts refused temporarily; resending them under the same reference")
+		sub1.State, sub1.Reason, sub1.NotBefore = message.StateQueued, fmt.Sprintf("parts %s of %d not accepted (%s); resending them", parts, res.Parts, reason), s.cfg.Now().Add(s.backoff(msg.Attempts))
+	}
+	s.finish(ctx, result{sub: &sub1})
 }
 
-// onError decides what a failed submit means for the message:
+// resume says which parts of msg to send (those an earlier send left
+// without an id; all when none has one) and under which concatenation
+// reference: always the same for one message, derived from its ledger
+// id unless an earlier send recorded another, so that parts sent before a
+// crash (whose ids died with the process) and the parts sent after it are
+// joined by the handset. The ledger never has two messages to one phone
+// in flight or waiting for missing parts at once (Claim), so two texts
+// sharing a reference are never interleaved.
+func resume(msg *message.Message) *smpp.Resume {
+	r := &smpp.Resume{Ref: uint16(msg.ID)}
+	if msg.HasConcatRef {
+		r.Ref = msg.ConcatRef
+	}
+	known := false
+	for i, id := range msg.CarrierIDs {
+		if id == "" {
+			r.Parts = append(r.Parts, i+1)
+		} else {
+			known = true
+		}
+	}
+	if !known {
+		r.Parts = nil // no part known: all of them
+	}
+	return r
+}
+
+// onError decides what a failed submit of which no part was accepted
+// means for the message:
 //   - the SMSC may have accepted it (timeout, link lost after the write):
-//     unknown, settled by a receipt or the reconciler, never resent here;
-//   - some parts of a long message were accepted and others refused:
-//     failed, since resending would deliver the accepted parts twice;
+//     unknown, settled by a late response, a receipt or the reconciler,
+//     never resent here;
+//   - not sent in time (our own rate-limiter or window wait, no bind
+//     within SendTimeout, shutting down): queued again;
 //   - temporary (throttled, queue full, no bind, SMSC error): queued again
 //     with backoff until MaxAttempts;
 //   - permanent (rejected, invalid): failed with the reason.
 func (s *Sender) onError(carrier string, msg *message.Message, err error) ledger.Transition {
 	m := s.cfg.Metrics
 	retry, reason := smpp.Classify(err)
-	log := s.cfg.Logger.With("carrier", carrier, "msg", msg.ID, "to", redact.Phone(msg.Recipient), "attempt", msg.Attempts, "reason", reason, "err", err)
-	var partial *smpp.SendError
+	log := s.cfg.Logger.With("carrier", carrier, "message", msg.ID, "to", redact.Phone(msg.Recipient), "attempt", msg.Attempts, "reason", reason, "err", err)
 	switch {
 	case reason == smpp.ReasonTimeout || reason == smpp.ReasonUnknown:
 		m.submits.WithLabelValues(carrier, "unknown").Inc()
 		log.Warn("submit outcome unknown; waiting for a receipt before any resend")
 		return ledger.Transition{ID: msg.ID, State: message.StateUnknown, Reason: string(reason)}
-	case errors.As(err, &partial) && partial.Failed < partial.Result.Parts:
-		m.submits.WithLabelValues(carrier, "failed").Inc()
-		log.Warn("long message only partly accepted; not resent")
-		return ledger.Transition{ID: msg.ID, State: message.StateFailed,
-			Reason: fmt.Sprintf("partly accepted: %d of %d parts refused (%s)", partial.Failed, partial.Result.Parts, reason)}
 	case reason == smpp.ReasonCanceled:
 		// never reached the wire: shutting down, or no bind within SendTimeout
 		m.submits.WithLabelValues(carrier, "retry").Inc()
@@ -321,25 +454,30 @@ func (s *Sender) onError(carrier string, msg *message.Message, err error) ledger
 }
 
 // OnLate returns the late-response callback of one carrier's client
-// (smpp.Config.OnLate). A submit_sm_resp that comes after its request timed
-// out settles the message it belongs to: when the message had one part and
-// the SMSC accepted it, it is recorded as submitted (so the reconciler does
-// not resend it). Parts of long messages and refusals are left to receipt
-// reconciliation and the grace period, which handle them already.
+// (smpp.Config.OnLate). A submit_sm_resp that comes after its request
+// timed out settles its part: an accepted part's id is recorded (so its
+// receipts match and the reconciler resends only what is still
+// missing); a refusal proves the part is not on the handset, and once no
+// part is unknown the missing ones are resent without waiting for the
+// reconciler.
 func (s *Sender) OnLate(carrier string) func(context.Context, smpp.Late) {
 	return func(ctx context.Context, l smpp.Late) {
 		m := s.cfg.Metrics
 		id, err := strconv.ParseInt(l.Ref, 10, 64)
-		if err != nil || l.Status != smpp.StatusOK || l.Parts != 1 || l.MessageID == "" {
+		if err != nil || l.Status == smpp.StatusOK && l.MessageID == "" {
 			m.lateResponses.WithLabelValues(carrier, "left_to_receipts").Inc()
 			return
 		}
-		if _, err := s.result.Add(ctx, result{sub: &ledger.Submission{ID: id, Carrier: carrier, CarrierIDs: []string{l.MessageID}, At: s.cfg.Now()}}); err != nil {
-			s.cfg.Logger.Warn("recording a late submit response failed", "carrier", carrier, "msg", id, "err", err)
+		lp := &ledger.LatePart{ID: id, Carrier: carrier, Part: l.Part, Parts: l.Parts, CarrierID: l.MessageID, At: s.cfg.Now()}
+		if l.Status != smpp.StatusOK {
+			lp.CarrierID, lp.Refused = "", true
+		}
+		if _, err := s.result.Add(ctx, result{late: lp}); err != nil {
+			s.cfg.Logger.Warn("recording a late submit response failed", "carrier", carrier, "message", id, "err", err)
 			return
 		}
 		m.lateResponses.WithLabelValues(carrier, "recorded").Inc()
-		s.cfg.Logger.Info("late submit response recorded; no resend", "carrier", carrier, "msg", id)
+		s.cfg.Logger.Info("late submit response recorded; no resend of that part", "carrier", carrier, "message", id, "part", l.Part, "parts", l.Parts)
 	}
 }
 
@@ -368,11 +506,15 @@ func (s *Sender) finish(ctx context.Context, r result) {
 func (s *Sender) flushResults(ctx context.Context, rs []result) ([]struct{}, error) {
 	var subs []ledger.Submission
 	var trs []ledger.Transition
+	var lates []ledger.LatePart
 	for _, r := range rs {
-		if r.sub != nil {
+		switch {
+		case r.sub != nil:
 			subs = append(subs, *r.sub)
-		} else {
+		case r.tr != nil:
 			trs = append(trs, *r.tr)
+		case r.late != nil:
+			lates = append(lates, *r.late)
 		}
 	}
 	start := time.Now()
@@ -391,6 +533,15 @@ func (s *Sender) flushResults(ctx context.Context, rs []result) ([]struct{}, err
 				errs = append(errs, err)
 			} else {
 				trs = nil
+			}
+		}
+		// After the batch's submit results: a late part fills the place
+		// its message's result left without an id.
+		if len(lates) > 0 {
+			if err := s.cfg.Ledger.LateParts(ctx, lates); err != nil {
+				errs = append(errs, err)
+			} else {
+				lates = nil
 			}
 		}
 		if len(errs) == 0 || attempt == 5 || ctx.Err() != nil {

@@ -53,17 +53,35 @@ type Store interface {
 	// claimed, and none while another to that recipient is sending or may
 	// still take a receipt by reconciliation (unknown; requeued after an
 	// unknown outcome, of which the oldest is claimed first; submitted by
-	// receipts with parts missing): receipts that name no known part are
-	// matched by recipient and text, which cannot tell two such apart.
+	// receipts with parts missing; queued to resend the parts an earlier
+	// send left without an id, which goes first): receipts that name no
+	// known part are matched by recipient and text, which cannot tell two
+	// such apart, and a handset joins parts by an 8-bit reference.
 	Claim(ctx context.Context, now time.Time, limit int, owner string) ([]*message.Message, error)
 	// NextDue returns the earliest NotBefore of a queued or scheduled
 	// message; false when there is none.
 	NextDue(ctx context.Context) (time.Time, bool, error)
 
-	// Submitted records that the SMSC accepted every part: the message
-	// becomes submitted and its parts are stored; pending receipts for
-	// those ids are applied in the same transaction.
+	// Submitted records a send's outcome part by part: the accepted
+	// parts (CarrierIDs, "" for a part not accepted) are stored and the
+	// pending receipts for their ids applied in the same transaction
+	// (those received before the message was claimed belong to an
+	// earlier submission that had the same id, and are dropped). With
+	// every part accepted the message becomes submitted; otherwise it
+	// moves to Submission.State (queued to resend the missing parts
+	// under Ref, unknown, partial). A message with an accepted part is
+	// never failed: failed becomes partial.
 	Submitted(ctx context.Context, subs []Submission) error
+	// LateParts records parts whose submit_sm_resp came after the send
+	// had reported them unknown: the id fills the part's place, pending
+	// receipts for it apply, and a message whose parts are now all
+	// accepted becomes submitted (from unknown or queued).
+	LateParts(ctx context.Context, ls []LatePart) error
+	// NoReceipt ends submitted messages that still wait for a receipt
+	// after their validity (ExpiresAt, and at most validity after
+	// submission: the longest an SMSC keeps a message) plus grace: they
+	// become no_receipt. It returns how many.
+	NoReceipt(ctx context.Context, now time.Time, validity, grace time.Duration, limit int) (int, error)
 	// Transition moves messages to another state (retry: queued with
 	// NotBefore; failed with reason; unknown). Messages already in a final
 	// state are left alone.
@@ -88,8 +106,11 @@ type Store interface {
 	// the parts of a long message): the handset has no complete message.
 	Unknown(ctx context.Context, olderThan time.Time, limit int) ([]*message.Message, error)
 	// Requeue puts messages Unknown lists back in the queue (due at
-	// notBefore) if they were requeued fewer than maxRequeues times,
-	// counting and recording the attempt; the others become failed.
+	// notBefore) if they were requeued fewer than maxRequeues times
+	// (PartsResendExtra more when some of their parts are on the
+	// handset: only the missing ones go again), counting and recording
+	// the attempt; the others become failed, or partial when some of
+	// their parts are on the handset.
 	// Pending receipts that match them are tried first, and messages they
 	// settle are not requeued. Messages no longer in Unknown's list are
 	// left alone. A resend's Submitted supersedes the parts of the
@@ -142,6 +163,11 @@ type Store interface {
 	Close() error
 }
 
+// PartsResendExtra is how many more times than its maxRequeues Requeue
+// resends the missing parts of a message some of whose parts are on the
+// handset (giving up would leave a fragment there).
+const PartsResendExtra = 3
+
 // ReasonCrash is the reason Recover records.
 const ReasonCrash = "crash during submit"
 
@@ -176,13 +202,59 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
-// Submission records the SMSC's acceptance of every part of a message.
+// Submission records what the SMSC said to the parts of a message.
 type Submission struct {
 	ID         int64
 	Carrier    string
-	CarrierIDs []string // one per part, in part order
+	CarrierIDs []string // one per part, in part order; "" for a part not accepted
 	At         time.Time
+	// Ref is the concatenation reference of the send (HasRef): the
+	// missing parts are resent under it.
+	Ref    uint16
+	HasRef bool
+	// Outcomes says per part what happened ("accepted", "refused
+	// 0x00000058", "unknown", "not_sent"), for the trace.
+	Outcomes []string
+	// State is where the message goes when not every part has an id:
+	// queued (NotBefore: resend the missing parts), unknown or partial
+	// (failed is taken as partial when a part was accepted), with
+	// Reason. Empty with every part accepted: submitted.
+	State     message.State
+	Reason    string
+	NotBefore time.Time
 }
+
+// Complete reports whether every part has an id.
+func (s Submission) Complete() bool {
+	if len(s.CarrierIDs) == 0 {
+		return false
+	}
+	for _, id := range s.CarrierIDs {
+		if id == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// LatePart is a part whose submit_sm_resp came late: accepted under
+// CarrierID, or Refused (then it is certain the part is not on the
+// handset: once no part's outcome is unknown any more, the message goes
+// back to the queue to resend its missing parts).
+type LatePart struct {
+	ID        int64 // message
+	Carrier   string
+	Part      int // 1-based
+	Parts     int // parts of the message
+	CarrierID string
+	Refused   bool
+	At        time.Time
+}
+
+// Receipt-deadline reasons.
+const (
+	ReasonNoReceipt = "no receipt within validity + grace"
+)
 
 // Transition is a requested state change.
 type Transition struct {

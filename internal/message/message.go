@@ -8,8 +8,8 @@ import "time"
 // State is where a message is in its life.
 type State string
 
-// The states. Final states are Delivered, Failed, Expired, Cancelled and
-// Suppressed; Unknown is final until reconciled.
+// The states. Final states are Delivered, Failed, Expired, Cancelled,
+// Suppressed, Partial and NoReceipt; Unknown is final until reconciled.
 const (
 	StateScheduled  State = "scheduled"  // waiting for NotBefore (timing, quiet hours)
 	StateQueued     State = "queued"     // due, waiting for a bind
@@ -22,12 +22,21 @@ const (
 	StateSuppressed State = "suppressed" // policy decided not to send; Reason says why
 	StateUnknown    State = "unknown"    // connection lost after submit; outcome being reconciled
 	StateHeld       State = "held"       // stopped by the content check or the audience limit; an operator releases (queued) or drops (cancelled) it
+	// StatePartial: some parts of a long message were accepted and the
+	// others could not be (validity over, a permanent refusal, the
+	// retries spent); the accepted parts keep their ids so their
+	// receipts still settle, Reason says which parts are missing.
+	StatePartial State = "partial"
+	// StateNoReceipt: accepted, but a part got no receipt within its
+	// validity period plus a grace.
+	StateNoReceipt State = "no_receipt"
 )
 
 // Final reports whether no further transition is expected.
 func (s State) Final() bool {
 	switch s {
-	case StateDelivered, StateFailed, StateExpired, StateCancelled, StateSuppressed:
+	case StateDelivered, StateFailed, StateExpired, StateCancelled, StateSuppressed,
+		StatePartial, StateNoReceipt:
 		return true
 	}
 	return false
@@ -70,9 +79,14 @@ type Message struct {
 	ExpiresAt time.Time // zero: never expires
 	Attempts  int
 
-	CarrierIDs    []string // SMSC message ids, one per part
-	ReceiptStatus string   // last receipt stat, e.g. "DELIVRD"
-	ReceiptError  string   // last receipt err code
+	CarrierIDs []string // SMSC message ids, one per part; "" for a part not accepted (yet)
+	// ConcatRef is the concatenation reference of an earlier send whose
+	// parts were not all accepted (HasConcatRef): the missing parts are
+	// sent again under it, with their own part numbers.
+	ConcatRef     uint16
+	HasConcatRef  bool
+	ReceiptStatus string // last receipt stat, e.g. "DELIVRD"
+	ReceiptError  string // last receipt err code
 
 	CreatedAt   time.Time
 	SubmittedAt time.Time

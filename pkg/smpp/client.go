@@ -232,25 +232,79 @@ type Message struct {
 	// Ref is the caller's reference for the message (e.g. the ledger's
 	// message id), opaque here, returned in Late.
 	Ref string
+	// Resume, when set, sends only some parts under an earlier Send's
+	// concatenation reference.
+	Resume *Resume
 }
 
-// Result is what the SMSC said about an accepted message.
+// Resume sends the remaining parts of a long message an earlier Send
+// only partly delivered: the same concatenation reference, the same part
+// numbers.
+type Resume struct {
+	Ref   uint16 // Result.Ref of the earlier Send
+	Parts []int  // 1-based part numbers to send; nil, or none that exists: all
+}
+
+// Result is what the SMSC said about a message.
 type Result struct {
-	IDs      []string        // the SMSC message id of each submit_sm, in part order
+	IDs      []string        // the SMSC message id of each submit_sm, in part order; "" when not accepted
 	Encoding coding.Encoding // the encoding used
-	Parts    int             // submit_sm sent: the parts, or 1 with ConcatPayload
+	Parts    int             // submit_sm of the message: the parts, or 1 with ConcatPayload
+	Ref      uint16          // concatenation reference (UDH uses its low byte); pass it back in Resume
+	Outcomes []PartResult    // one per part, in part order
 }
 
-// SendError is a message some or all of whose parts were not accepted.
-// Result.IDs has "" for the parts that failed.
+// PartOutcome is what became of one part.
+type PartOutcome string
+
+// Part outcomes.
+const (
+	PartAccepted PartOutcome = "accepted" // the SMSC accepted it: ID is set
+	PartRefused  PartOutcome = "refused"  // the SMSC refused it: Status, Retry say how
+	PartUnknown  PartOutcome = "unknown"  // written, no usable response: the SMSC may have it (Late may tell)
+	PartNotSent  PartOutcome = "not_sent" // never written (no bind, deadline, an earlier part stopped the rest)
+	PartSkipped  PartOutcome = "skipped"  // not asked for (Resume)
+)
+
+// PartResult is the outcome of one part.
+type PartResult struct {
+	Outcome PartOutcome
+	ID      string // PartAccepted
+	Status  Status // PartRefused
+	Reason  Reason // why not accepted
+	Retry   bool   // sending it again later may succeed
+	Err     error
+}
+
+// SendError is a message some or all of whose parts were not accepted;
+// Result.Outcomes says what became of each.
 type SendError struct {
 	Result Result
-	Failed int   // parts not accepted
-	Err    error // the first part's error
+	Failed int   // parts not accepted (skipped ones aside)
+	Err    error // the first such part's error
 }
 
 func (e *SendError) Error() string {
-	return fmt.Sprintf("smpp: %d of %d parts not accepted: %v", e.Failed, e.Result.Parts, e.Err)
+	var b strings.Builder
+	fmt.Fprintf(&b, "smpp: %d of %d parts not accepted", e.Failed, e.Result.Parts)
+	for i, o := range e.Result.Outcomes {
+		if o.Outcome != PartAccepted && o.Outcome != PartSkipped {
+			fmt.Fprintf(&b, "; part %d %s (%s)", i+1, o.Outcome, o.Reason)
+		}
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+// Accepted counts the parts accepted.
+func (r Result) Accepted() int {
+	n := 0
+	for _, o := range r.Outcomes {
+		if o.Outcome == PartAccepted {
+			n++
+		}
+	}
+	return n
 }
 
 // Unwrap returns the first part's error.
@@ -478,7 +532,7 @@ func (c *Client) pick(ctx context.Context) (*Session, error) {
 		n := len(c.binds)
 		for i := range n {
 			s := c.binds[(c.next+i)%n]
-			if s.Mode() == ModeReceiver || s.Err() != nil {
+			if s.Mode() == ModeReceiver || s.Err() != nil || s.Closing() {
 				continue
 			}
 			if best == nil || s.InFlight() < best.InFlight() {
@@ -512,10 +566,18 @@ func (c *Client) dest(n string) string {
 	return n
 }
 
-// Send encodes m, splits it into parts and submits them over one bind,
-// pipelined, under the TPS limit. It returns when every part has its
-// response. ctx bounds waiting for a bind, for the rate limiter and for
-// the responses.
+// Send encodes m, splits it into parts and submits them in order over
+// one bind, each under the TPS limit; a part refused with "not now"
+// (throttled, queue full) is tried again after the pause without
+// abandoning the others. It returns when every part has its outcome
+// (Result.Outcomes). ctx bounds waiting for a bind, for the rate limiter
+// and the window: a part not yet written when it ends is reported not
+// sent, never as a bind failure. The response to a part written is
+// awaited for the request timeout whatever ctx does.
+//
+// With m.Resume set only the named parts are sent, under the given
+// concatenation reference: the handset joins them with the parts an
+// earlier Send delivered.
 func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if c.cfg.Mode == ModeReceiver {
 		return Result{}, ErrWrongBindMode
@@ -526,7 +588,12 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if m.Source == "" {
 		m.Source = c.cfg.Source
 	}
-	ref := c.ref.Add(1)
+	var ref uint32
+	if m.Resume != nil {
+		ref = uint32(m.Resume.Ref)
+	} else {
+		ref = c.ref.Add(1)
+	}
 	plan, err := coding.Split(m.Text, m.Encoding, byte(ref))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
@@ -561,7 +628,29 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 		}
 	}
 	udhi := plan.UDHI() && c.cfg.Concat == ConcatUDH
-	res := Result{Encoding: plan.Encoding, Parts: len(plan.Parts), IDs: make([]string, len(plan.Parts))}
+	n := len(plan.Parts)
+	res := Result{Encoding: plan.Encoding, Parts: n, IDs: make([]string, n), Outcomes: make([]PartResult, n), Ref: uint16(ref)}
+	want := make([]bool, n)
+	if m.Resume == nil || m.Resume.Parts == nil {
+		for i := range want {
+			want[i] = true
+		}
+	} else {
+		some := false
+		for _, p := range m.Resume.Parts {
+			if p < 1 || p > n {
+				continue // split differently now (payload mode): see below
+			}
+			want[p-1], some = true, true
+		}
+		for i := range want {
+			if !some {
+				want[i] = true // none of the parts named exists: send it all
+			} else if !want[i] {
+				res.Outcomes[i].Outcome = PartSkipped
+			}
+		}
+	}
 	base := SM{
 		ServiceType:        c.cfg.ServiceType,
 		Source:             Address{TON: c.cfg.SourceTON, NPI: c.cfg.SourceNPI, Addr: m.Source},
@@ -576,33 +665,84 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if m.Validity > 0 {
 		base.ValidityPeriod = RelativeTime(m.Validity)
 	}
-	errs := make([]error, len(plan.Parts))
-	var wg sync.WaitGroup
-	for i, part := range plan.Parts {
-		sm := base
-		sm.ShortMessage = part
-		if tlvs != nil {
-			sm.TLVs = tlvs[i]
-		}
-		pctx := ctx
-		if c.cfg.OnLate != nil {
-			pctx = withLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: len(plan.Parts)})
-		}
-		if i == len(plan.Parts)-1 {
-			// Last part inline: a one-part message needs no goroutine.
-			res.IDs[i], errs[i] = c.submitPart(pctx, &sm)
-			break
-		}
-		wg.Go(func() { res.IDs[i], errs[i] = c.submitPart(pctx, &sm) })
+	// One bind for every part, written in order and pipelined (the
+	// window permitting): a message is on the wire for one round trip,
+	// not one per part, so a crash rarely falls between its parts. Then
+	// the responses are read in order; parts refused with "not now" are
+	// tried again after their backoff.
+	type inflight struct {
+		i     int
+		sm    SM
+		ctx   context.Context
+		s     *Session
+		call  *call
+		start time.Time
 	}
-	wg.Wait()
+	var s *Session
+	var sent []*inflight
+	stop := error(nil) // set: the remaining parts are not sent
+	for i, part := range plan.Parts {
+		if !want[i] {
+			continue
+		}
+		if stop != nil {
+			res.Outcomes[i] = PartResult{Outcome: PartNotSent, Err: stop, Reason: ReasonCanceled, Retry: true}
+			continue
+		}
+		f := &inflight{i: i, sm: base, ctx: ctx}
+		f.sm.ShortMessage = part
+		if tlvs != nil {
+			f.sm.TLVs = tlvs[i]
+		}
+		if c.cfg.OnLate != nil {
+			f.ctx = withLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: n})
+		}
+		var pr PartResult
+		for moves := 0; ; moves++ {
+			if s == nil || s.Err() != nil || s.Closing() {
+				if s, err = c.pick(ctx); err != nil {
+					c.metrics.submit(string(ReasonNoBind), -1)
+					reason := ReasonNoBind
+					if ctx.Err() != nil {
+						reason = ReasonCanceled
+					}
+					pr = PartResult{Outcome: PartNotSent, Err: err, Reason: reason, Retry: true}
+					break
+				}
+			}
+			f.s = s
+			f.call, f.start, pr = c.writePart(f.ctx, s, &f.sm)
+			// The bind went away before this part was written: the
+			// next bind takes it (and the rest), a few times at most.
+			if f.call != nil || ctx.Err() != nil || s.Err() == nil && !s.Closing() || moves >= max(c.cfg.ThrottleRetries, 1) {
+				break
+			}
+		}
+		if f.call == nil {
+			res.Outcomes[i] = pr
+			stop = pr.Err
+			continue
+		}
+		sent = append(sent, f)
+	}
+	for _, f := range sent {
+		// A written part's response is awaited for RequestTimeout even
+		// when ctx ends meanwhile (ctx bounds our own waits): giving up
+		// on it early would make an accepted part unknown.
+		pr, again := c.readPart(context.WithoutCancel(f.ctx), f.s, f.call, f.start)
+		if again && c.cfg.ThrottleRetries > 0 {
+			pr = c.retryPart(f.ctx, f.s, &f.sm, 1)
+		}
+		res.Outcomes[f.i] = pr
+		res.IDs[f.i] = pr.ID
+	}
 	var first error
 	failed := 0
-	for _, e := range errs {
-		if e != nil {
+	for _, o := range res.Outcomes {
+		if o.Outcome != PartAccepted && o.Outcome != PartSkipped {
 			failed++
 			if first == nil {
-				first = e
+				first = o.Err
 			}
 		}
 	}
@@ -612,39 +752,87 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	return res, nil
 }
 
-// submitPart submits one part, on any bind, retrying refusals that say
-// "not now" (throttled, queue full) and failures that sent nothing.
-func (c *Client) submitPart(ctx context.Context, sm *SM) (string, error) {
-	tries := 0
-	for {
-		if err := c.throttle.wait(ctx); err != nil {
-			c.metrics.submit(string(ReasonCanceled), -1)
-			return "", &RequestError{Command: SubmitSM, Err: err}
+// writePart waits for the account's rate and pause, then writes one
+// part on s. Without a call nothing was written (pr says why).
+func (c *Client) writePart(ctx context.Context, s *Session, sm *SM) (*call, time.Time, PartResult) {
+	if err := c.throttle.wait(ctx); err != nil {
+		// Our own wait: nothing was written.
+		c.metrics.submit(string(ReasonCanceled), -1)
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err) // rate: Wait would exceed the deadline
 		}
-		s, err := c.pick(ctx)
-		if err != nil {
-			c.metrics.submit(string(ReasonNoBind), -1)
-			return "", err
-		}
-		start := time.Now()
-		id, err := s.Submit(ctx, sm)
-		if err == nil {
-			c.metrics.submit(string(ReasonOK), time.Since(start).Seconds())
-			c.throttle.accepted(start)
-			return id, nil
-		}
-		retry, reason := Classify(err)
+		return nil, time.Time{}, PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: err}, Reason: ReasonCanceled, Retry: true}
+	}
+	start := time.Now()
+	cl, err := s.start(ctx, SubmitSM, sm, true)
+	if err != nil {
+		_, reason := Classify(err)
 		c.metrics.submit(string(reason), -1)
-		var re *RequestError
-		notSent := errors.As(err, &re) && !re.Sent && ctx.Err() == nil && reason == ReasonNoBind
-		throttled := reason == ReasonThrottled || reason == ReasonQueueFull
-		if throttled {
-			// The whole account slows down; the retry below waits in
-			// throttle.wait for the shared pause.
-			c.throttle.throttled(start)
+		if ctx.Err() != nil {
+			reason = ReasonCanceled
 		}
-		if !retry || !(notSent || throttled) || tries >= max(c.cfg.ThrottleRetries, 0) {
-			return "", err
+		return nil, start, PartResult{Outcome: PartNotSent, Err: err, Reason: reason, Retry: true}
+	}
+	return cl, start, PartResult{}
+}
+
+// readPart waits for the response of a written part. again reports a
+// refusal that says "not now" (throttled, queue full).
+func (c *Client) readPart(ctx context.Context, s *Session, cl *call, start time.Time) (pr PartResult, again bool) {
+	resp, err := s.wait(ctx, cl)
+	var id string
+	if err == nil {
+		if id = resp.MessageID(); id == "" {
+			// Accepted, but under no id we could read: receipts will not
+			// match, so the outcome is as unknown as after a timeout.
+			err = &RequestError{Command: SubmitSM, Sent: true, Err: fmt.Errorf("%w: submit_sm_resp without message_id", ErrMalformed)}
+		}
+	}
+	if err == nil {
+		c.metrics.submit(string(ReasonOK), time.Since(start).Seconds())
+		c.throttle.accepted(start)
+		return PartResult{Outcome: PartAccepted, ID: id}, false
+	}
+	retry, reason := Classify(err)
+	c.metrics.submit(string(reason), -1)
+	var re *RequestError
+	if errors.As(err, &re) && re.Sent || reason == ReasonTimeout || reason == ReasonUnknown {
+		return PartResult{Outcome: PartUnknown, Err: err, Reason: reason, Retry: retry}, false
+	}
+	var se *StatusError
+	if !errors.As(err, &se) {
+		return PartResult{Outcome: PartNotSent, Err: err, Reason: reason, Retry: true}, false
+	}
+	throttled := reason == ReasonThrottled || reason == ReasonQueueFull
+	if throttled {
+		// The account may slow down (throttle.wait then holds every
+		// bind); the part's own retry backs off in any case.
+		c.throttle.throttled(start)
+	}
+	return PartResult{Outcome: PartRefused, Err: err, Status: se.Status, Reason: reason, Retry: retry}, throttled
+}
+
+// retryPart submits a part refused with "not now" again, one at a time,
+// after ThrottleBackoff × try, up to ThrottleRetries tries.
+func (c *Client) retryPart(ctx context.Context, s *Session, sm *SM, tries int) PartResult {
+	for {
+		if !sleep(ctx, c.cfg.ThrottleBackoff*time.Duration(tries)) {
+			return PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: ctx.Err()}, Reason: ReasonCanceled, Retry: true}
+		}
+		if s.Err() != nil || s.Closing() {
+			ns, err := c.pick(ctx)
+			if err != nil {
+				return PartResult{Outcome: PartNotSent, Err: err, Reason: ReasonNoBind, Retry: true}
+			}
+			s = ns
+		}
+		cl, start, pr := c.writePart(ctx, s, sm)
+		if cl == nil {
+			return pr
+		}
+		pr, again := c.readPart(context.WithoutCancel(ctx), s, cl, start)
+		if !again || tries >= c.cfg.ThrottleRetries {
+			return pr
 		}
 		tries++
 	}

@@ -42,6 +42,7 @@ const (
 	DefaultEnquireLink    = 30 * time.Second
 	DefaultHandlerWorkers = 4
 	DefaultInboundQueue   = 256
+	DefaultUnbindDrain    = 2 * time.Second
 )
 
 // Handler receives the requests an SMSC sends: deliver_sm, data_sm and
@@ -93,6 +94,12 @@ type SessionConfig struct {
 	OnLate  func(Late)
 	LateTTL time.Duration
 	LateMax int
+
+	// UnbindDrain bounds how long an unbind from the SMSC waits for the
+	// responses to requests in flight (and to submits that timed out but
+	// may still be answered late) before it is answered; default
+	// DefaultUnbindDrain.
+	UnbindDrain time.Duration
 }
 
 func (c *SessionConfig) defaults() {
@@ -144,6 +151,8 @@ type Session struct {
 	pending map[uint32]*call
 	late    lateTable // timed-out submits whose response may still come (late.go)
 	closing bool      // Unbind started: refuse new requests
+	// unbinding: the SMSC sent unbind; answered by answerUnbind
+	unbinding bool
 
 	lastRecv atomic.Int64 // unix nanos of the last PDU read
 
@@ -406,21 +415,7 @@ func (s *Session) wait(ctx context.Context, c *call) (*PDU, error) {
 	defer t.Stop()
 	select {
 	case resp := <-c.resp:
-		if c.slot {
-			s.metrics.windowAdd(-1)
-		}
-		s.release(c)
-		if resp.Command == GenericNack {
-			st := resp.Status
-			if st == StatusOK {
-				st = ErrSystem.Status
-			}
-			return resp, fmt.Errorf("%w: %w", ErrGenericNack, st.Err())
-		}
-		if err := resp.Status.Err(); err != nil {
-			return resp, err
-		}
-		return resp, nil
+		return s.answered(c, resp)
 	case <-t.C:
 		s.expire(ctx, c)
 		return nil, &RequestError{Command: c.cmd, Sent: true, Err: ErrTimeout}
@@ -428,9 +423,36 @@ func (s *Session) wait(ctx context.Context, c *call) (*PDU, error) {
 		s.expire(ctx, c)
 		return nil, &RequestError{Command: c.cmd, Sent: true, Err: ctx.Err()}
 	case <-s.done:
+		// The response may have come just before the session ended
+		// (an SMSC's unbind is answered once the responses are in):
+		// select picks among ready cases at random.
+		select {
+		case resp := <-c.resp:
+			return s.answered(c, resp)
+		default:
+		}
 		s.forget(c)
 		return nil, &RequestError{Command: c.cmd, Sent: true, Err: s.err}
 	}
+}
+
+// answered releases a call's slot and turns its response into a result.
+func (s *Session) answered(c *call, resp *PDU) (*PDU, error) {
+	if c.slot {
+		s.metrics.windowAdd(-1)
+	}
+	s.release(c)
+	if resp.Command == GenericNack {
+		st := resp.Status
+		if st == StatusOK {
+			st = ErrSystem.Status
+		}
+		return resp, fmt.Errorf("%w: %w", ErrGenericNack, st.Err())
+	}
+	if err := resp.Status.Err(); err != nil {
+		return resp, err
+	}
+	return resp, nil
 }
 
 // respond queues a response; it gives up when the session ends.
@@ -513,24 +535,20 @@ func (s *Session) readLoop() {
 		case EnquireLink:
 			s.respond(EnquireLinkResp, StatusOK, p.Seq, nil)
 		case Unbind:
-			s.log.Info("unbind from SMSC")
+			// Stop submitting, but keep reading: the SMSC may still
+			// answer the submits in flight (some write those responses
+			// right after the unbind). Answer once they are in, or the
+			// SMSC hangs up, or after a short drain.
 			s.mu.Lock()
-			s.closing = true
+			first := !s.unbinding
+			s.closing, s.unbinding = true, true
+			inflight := len(s.pending)
 			s.mu.Unlock()
-			resp := PDU{Command: UnbindResp, Seq: p.Seq}
-			rb, _ := resp.MarshalBinary()
-			written := make(chan error, 1)
-			select {
-			case s.out <- outFrame{b: rb, written: written}:
-				select {
-				case <-written:
-				case <-time.After(s.cfg.RequestTimeout):
-				case <-s.done:
-				}
-			case <-s.done:
+			s.log.Info("unbind from SMSC", "in_flight", inflight)
+			if first {
+				seq := p.Seq
+				s.wg.Go(func() { s.answerUnbind(seq) })
 			}
-			s.shutdown(ErrUnbound)
-			return
 		case DeliverSM, DataSM, AlertNotification:
 			s.metrics.inbound(p.Command)
 			select {
@@ -546,12 +564,68 @@ func (s *Session) readLoop() {
 	}
 }
 
+// answerUnbind waits until no request awaits a response (or
+// UnbindDrain passes, or the session ends), then answers the SMSC's
+// unbind and ends the session.
+func (s *Session) answerUnbind(seq uint32) {
+	deadline := time.Now().Add(s.unbindDrain())
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.pending) + len(s.late.m) // timed-out submits may still be answered
+		s.mu.Unlock()
+		if n == 0 || !time.Now().Before(deadline) {
+			if n > 0 {
+				s.log.Warn("unbind: answering with requests still in flight", "in_flight", n)
+			}
+			break
+		}
+		select {
+		case <-t.C:
+		case <-s.done:
+			return
+		}
+	}
+	resp := PDU{Command: UnbindResp, Seq: seq}
+	rb, _ := resp.MarshalBinary()
+	written := make(chan error, 1)
+	select {
+	case s.out <- outFrame{b: rb, written: written}:
+		select {
+		case <-written:
+		case <-time.After(s.cfg.RequestTimeout):
+		case <-s.done:
+		}
+	case <-s.done:
+	}
+	s.shutdown(ErrUnbound)
+}
+
+func (s *Session) unbindDrain() time.Duration {
+	if s.cfg.UnbindDrain > 0 {
+		return s.cfg.UnbindDrain
+	}
+	return DefaultUnbindDrain
+}
+
+// Closing reports whether the session refuses new requests (an unbind
+// started, from either side).
+func (s *Session) Closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
 func (s *Session) dispatchResponse(p *PDU) {
 	s.mu.Lock()
 	c := s.pending[p.Seq]
 	match := c != nil && (p.Command == c.cmd.Response() || p.Command == GenericNack)
 	if match {
 		delete(s.pending, p.Seq)
+		// Under the lock (resp is buffered): a drain that sees no
+		// request pending finds this response with its caller.
+		c.resp <- p
 	}
 	s.mu.Unlock()
 	if !match {
@@ -562,7 +636,6 @@ func (s *Session) dispatchResponse(p *PDU) {
 		s.log.Debug("response matches no request", "command", p.Command, "seq", p.Seq, "status", p.Status)
 		return
 	}
-	c.resp <- p
 }
 
 func (s *Session) handleLoop() {

@@ -19,13 +19,22 @@ const (
 	// throttleStep is what a quiet period adds back to the factor
 	// (additive increase; a throttle halves it: multiplicative decrease).
 	throttleStep = 0.1
+	// throttleWindow answers are remembered; an episode begins only when
+	// at least throttleShare of them were throttle answers. An SMSC that
+	// refuses a few submits at random (5 %) is not saying "too fast":
+	// slowing the account for each refusal would hold it at the floor
+	// (issue 12); one that limits the rate refuses most of the excess.
+	throttleWindow = 32
+	throttleShare  = 8
 )
 
 // throttle is the account-wide reaction to ESME_RTHROTTLED and
 // ESME_RMSGQFUL: every bind of a Client waits on it before a submit_sm.
 //
-// A throttle answer to a submit_sm sent after the last pause began is a
-// new episode: the whole account pauses (no submit before until, the
+// A throttle answer to a submit_sm sent after the last pause began, when
+// a quarter or more of the last 32 answers were throttle answers, is a
+// new episode (fewer: the SMSC refuses at random, and the part's own
+// retry backs off): the whole account pauses (no submit before until, the
 // pause doubling per consecutive episode from ThrottleBackoff up to
 // ThrottleMaxPause) and, with a TPS limit, the effective rate is halved
 // (down to TPS/16). Answers to submits already in flight when the pause
@@ -52,6 +61,23 @@ type throttle struct {
 	factor     float64   // effective TPS = base × factor
 	lastChange time.Time // of factor
 	episodes   int64
+	recent     [throttleWindow]bool // the last answers, true: throttled
+	next       int                  // index in recent of the oldest
+	nThrottled int                  // true entries in recent
+}
+
+// record remembers one answer and reports how many of the last
+// throttleWindow were throttle answers. Caller holds mu.
+func (t *throttle) record(throttled bool) int {
+	if t.recent[t.next] {
+		t.nThrottled--
+	}
+	t.recent[t.next] = throttled
+	if throttled {
+		t.nThrottled++
+	}
+	t.next = (t.next + 1) % throttleWindow
+	return t.nThrottled
 }
 
 func newThrottle(cfg *Config, m *carrierMetrics) *throttle {
@@ -117,7 +143,7 @@ func (t *throttle) check(now time.Time) time.Duration {
 			t.setFactor(min(1, t.factor+float64(n)*throttleStep), now)
 		}
 	}
-	if t.factor >= 1 && t.streak == 0 {
+	if t.factor >= 1 && t.streak == 0 && t.nThrottled == 0 {
 		t.active.Store(false)
 	}
 	return 0
@@ -138,6 +164,10 @@ func (t *throttle) throttled(sent time.Time) bool {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.record(true) < throttleShare {
+		t.active.Store(true) // so that accepted answers are counted
+		return false         // a refusal here and there: the part's own retry waits
+	}
 	if !t.pausedAt.IsZero() && sent.Before(t.pausedAt) {
 		return false // in flight when the pause began: same episode
 	}
@@ -163,6 +193,7 @@ func (t *throttle) accepted(sent time.Time) {
 		return
 	}
 	t.mu.Lock()
+	t.record(false)
 	if t.streak > 0 && !sent.Before(t.pausedAt) {
 		t.streak = 0
 	}

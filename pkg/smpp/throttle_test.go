@@ -13,8 +13,18 @@ func TestThrottleEpisodes(t *testing.T) {
 	th := newThrottle(&cfg, nil)
 	before := time.Now().Add(-time.Millisecond)
 
+	// A few throttle answers among successes: no episode (random
+	// refusals, issue 12).
+	for i := range throttleShare - 1 {
+		if th.throttled(time.Now()) {
+			t.Fatalf("throttle %d of the last %d answers began an episode", i+1, throttleWindow)
+		}
+	}
+	if st := th.state(); st.Episodes != 0 || st.EffectiveTPS != 160 || st.Paused != 0 {
+		t.Fatalf("scattered throttles slowed the account: %+v", st)
+	}
 	if !th.throttled(time.Now()) {
-		t.Fatal("first throttle began no episode")
+		t.Fatal("a quarter of the answers throttled began no episode")
 	}
 	st := th.state()
 	if st.Episodes != 1 || st.Streak != 1 || st.EffectiveTPS != 80 || st.Paused <= 0 || st.Paused > 100*time.Millisecond {
@@ -70,6 +80,9 @@ func TestThrottleEpisodes(t *testing.T) {
 	if got := th.state().EffectiveTPS; math.Abs(got-160*(throttleMinFactor+3*throttleStep)) > 1e-9 {
 		t.Fatalf("after 3 quiet periods: %v TPS", got)
 	}
+	for range throttleWindow {
+		th.accepted(time.Now())
+	}
 	th.check(last.Add(time.Hour))
 	if st := th.state(); st.EffectiveTPS != 160 || th.active.Load() {
 		t.Fatalf("after an hour: %+v active %v", st, th.active.Load())
@@ -84,7 +97,9 @@ func TestThrottlePauseWithoutTPS(t *testing.T) {
 	if err := th.wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	th.throttled(time.Now())
+	for range throttleShare {
+		th.throttled(time.Now())
+	}
 	if st := th.state(); st.EffectiveTPS != 0 || st.Paused <= 0 {
 		t.Fatalf("%+v", st)
 	}

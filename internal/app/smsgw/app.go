@@ -316,6 +316,7 @@ func (a *App) Run(ctx context.Context) error {
 	bg.Go(func() { a.reloader.Watch(bgCtx, cfg.Rules.Watch) })
 	rec := &dispatch.Reconciler{
 		Ledger: a.store, Grace: cfg.Sender.UnknownGrace.D(), ClaimLease: cfg.Sender.ClaimLease.D(), ResendLimit: cfg.Sender.UnknownResendLimit,
+		ReceiptValidity: cfg.Sender.ReceiptValidity.D(), ReceiptGrace: cfg.Sender.ReceiptGrace.D(),
 		UpSince: a.upSince, Now: a.opts.Now, Wake: a.sender.Wake, Logger: log.With("component", "reconciler"), Metrics: a.metrics,
 	}
 	bg.Go(func() { a.watchBinds(bgCtx) })

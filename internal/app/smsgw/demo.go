@@ -209,6 +209,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var waitErr error
+	var settledAt time.Time
 	for {
 		select {
 		case err := <-runErr:
@@ -228,8 +229,20 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 					sum.Seconds, sum.Events, o.Events, sum.Messages, sum.Submitted, sum.Delivered, sum.Failed, sum.Pending, total(sum.Suppressed))
 			}
 			if lag == 0 && sum.Pending == 0 && sum.Unknown == 0 && sum.Events >= int64(o.Events) && closed(duringDone) {
-				sum.Complete = true
-				break
+				// A message is final at its first negative receipt;
+				// the receipts of its other parts (sent after it, one
+				// by one) may still be on their way: give them 10 s.
+				if settledAt.IsZero() {
+					settledAt = time.Now()
+				}
+				var receipts int64
+				for _, n := range sum.Receipts {
+					receipts += n
+				}
+				if receipts >= int64(sum.Segments) || time.Since(settledAt) > 10*time.Second {
+					sum.Complete = true
+					break
+				}
 			}
 		}
 		if waitErr != nil {

@@ -56,7 +56,9 @@ CREATE INDEX IF NOT EXISTS messages_dedupe ON messages (dedupe_key, created_at) 
 CREATE INDEX IF NOT EXISTS messages_cancel ON messages (cancel_key) WHERE cancel_key <> '';
 CREATE INDEX IF NOT EXISTS messages_event ON messages (event_id);
 CREATE INDEX IF NOT EXISTS messages_entity ON messages (entity) WHERE entity <> '';
-CREATE INDEX IF NOT EXISTS messages_final ON messages (updated_at) WHERE state IN ('delivered','failed','expired','cancelled','suppressed');
+DROP INDEX IF EXISTS messages_final;
+CREATE INDEX IF NOT EXISTS messages_done ON messages (updated_at) WHERE state IN ('delivered','failed','expired','cancelled','suppressed','partial','no_receipt');
+CREATE INDEX IF NOT EXISTS messages_awaiting ON messages (submitted_at) WHERE state = 'submitted';
 
 CREATE TABLE IF NOT EXISTS parts (
 	carrier TEXT NOT NULL,
@@ -70,6 +72,15 @@ CREATE TABLE IF NOT EXISTS parts (
 	PRIMARY KEY (carrier, carrier_id)
 );
 CREATE INDEX IF NOT EXISTS parts_message ON parts (message_id, seq);
+
+-- send_refs: the concatenation reference of a message whose parts were
+-- not all accepted, so the missing ones go again under it (issue 12).
+CREATE TABLE IF NOT EXISTS send_refs (
+	message_id BIGINT PRIMARY KEY,
+	ref BIGINT NOT NULL,
+	outcomes TEXT NOT NULL DEFAULT '',
+	updated_at BIGINT NOT NULL DEFAULT 0
+);
 
 CREATE TABLE IF NOT EXISTS receipts (
 	id BIGSERIAL PRIMARY KEY,

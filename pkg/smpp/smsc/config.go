@@ -18,6 +18,7 @@ const (
 	IDHex     = "hex"     // e.g. "1f3a9c0b27" (default)
 	IDDecimal = "decimal" // e.g. "1000000123"
 	IDUUID    = "uuid"    // e.g. "3f0c…-…" (RFC 4122 text form)
+	IDPadded  = "padded"  // decimal, zero-padded to 16 digits, e.g. "0000001000000123"
 )
 
 // Receipt states (the stat: field).
@@ -145,6 +146,30 @@ type Faults struct {
 	// Down, when set through SetFaults, drops every bind and closes the
 	// listener for that long, then listens again on the same address.
 	Down time.Duration
+
+	// Throttle answers this fraction of submit_sm with ESME_RTHROTTLED
+	// (0x58) whatever the rate: any part of a long message, so also in
+	// the middle of one.
+	Throttle float64
+	// Late answers this fraction of accepted submit_sm LateBy after
+	// reading them (set LateBy above the client's response timeout); the
+	// message is delivered and receipted as usual.
+	Late   float64
+	LateBy time.Duration
+	// EmptyReceiptText writes receipts with an empty text: field.
+	EmptyReceiptText bool
+	// ReceiptIDPadded writes the id: of the receipt text zero-padded to
+	// 20 characters (the TLV keeps the id as given).
+	ReceiptIDPadded bool
+	// UnbindAfter sends unbind on a bind after every UnbindAfter-th
+	// submit_sm it reads, holding that submit's response and writing it
+	// right after the unbind; the bind closes when the ESME answers.
+	UnbindAfter int
+	// RestartIDsEvery starts message ids again from the first one after
+	// every RestartIDsEvery accepted submits, as an SMSC restart does.
+	RestartIDsEvery int
+	// LoseReceipts never sends this fraction of receipts.
+	LoseReceipts float64
 }
 
 // config is Config with defaults applied and outcomes compiled.
@@ -161,9 +186,9 @@ func (c Config) compile() (*config, error) {
 		out.IDFormat = IDHex
 	}
 	switch out.IDFormat {
-	case IDHex, IDDecimal, IDUUID:
+	case IDHex, IDDecimal, IDUUID, IDPadded:
 	default:
-		return nil, fmt.Errorf("%w: id format %q (want hex, decimal or uuid)", ErrConfig, out.IDFormat)
+		return nil, fmt.Errorf("%w: id format %q (want hex, decimal, padded or uuid)", ErrConfig, out.IDFormat)
 	}
 	if out.TPS < 0 || out.TPSBurst < 0 || out.ReceiptDelay < 0 {
 		return nil, fmt.Errorf("%w: negative TPS, TPSBurst or ReceiptDelay", ErrConfig)
@@ -236,12 +261,13 @@ func (c Config) compile() (*config, error) {
 }
 
 func validateFaults(f Faults) error {
-	for name, v := range map[string]float64{"QueueFull": f.QueueFull, "NoResponse": f.NoResponse, "DuplicateReceipts": f.DuplicateReceipts} {
+	for name, v := range map[string]float64{"QueueFull": f.QueueFull, "NoResponse": f.NoResponse, "DuplicateReceipts": f.DuplicateReceipts,
+		"Throttle": f.Throttle, "Late": f.Late, "LoseReceipts": f.LoseReceipts} {
 		if v < 0 || v > 1 || math.IsNaN(v) {
 			return fmt.Errorf("%w: fault %s=%v is not a fraction", ErrConfig, name, v)
 		}
 	}
-	if f.SlowResponse < 0 || f.DropAfter < 0 || f.Down < 0 {
+	if f.SlowResponse < 0 || f.DropAfter < 0 || f.Down < 0 || f.LateBy < 0 || f.UnbindAfter < 0 || f.RestartIDsEvery < 0 {
 		return fmt.Errorf("%w: negative fault value", ErrConfig)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,9 +55,10 @@ type conn struct {
 	delayed chan delayedResp
 
 	// read loop only
-	lim      *limiter
-	nSubmits int
-	sb       submitBody
+	lim       *limiter
+	nSubmits  int
+	unbinding bool // UnbindAfter fired: the bind closes at unbind_resp
+	sb        submitBody
 }
 
 type outEntry struct {
@@ -314,7 +316,8 @@ func (c *conn) handleSubmit(h header, body []byte) bool {
 		status = StatusInvalidDest
 		s.st.rejected.Add(1)
 		s.metrics.rejected.Inc()
-	case c.lim != nil && !c.lim.allow(now):
+	case c.lim != nil && !c.lim.allow(now),
+		f.Throttle > 0 && c.rnd.Float64() < f.Throttle:
 		status = StatusThrottled
 		s.st.throttled.Add(1)
 		s.metrics.throttled.Inc()
@@ -330,8 +333,13 @@ func (c *conn) handleSubmit(h header, body []byte) bool {
 	var id string
 	if status == StatusOK {
 		id = s.ids.next()
-		s.st.accepted.Add(1)
+		n := s.st.accepted.Add(1)
 		s.metrics.accepted.Inc()
+		if f.RestartIDsEvery > 0 && n%uint64(f.RestartIDsEvery) == 0 {
+			s.ids.restart()
+			s.st.idRestarts.Add(1)
+			c.log.Warn("message ids start again (fault)", "after", f.RestartIDsEvery)
+		}
 	}
 	answer := !(status == StatusOK && f.NoResponse > 0 && c.rnd.Float64() < f.NoResponse)
 	sub := Submit{
@@ -357,6 +365,30 @@ func (c *conn) handleSubmit(h header, body []byte) bool {
 		s.st.unans.Add(1)
 		return true
 	}
+	if f.UnbindAfter > 0 && c.nSubmits%f.UnbindAfter == 0 && !c.unbinding {
+		// The SMSC unbinds with this submit in flight and answers it
+		// right after the unbind.
+		c.unbinding = true
+		s.st.unbinds.Add(1)
+		c.log.Warn("unbinding with a submit in flight (fault)", "after_submits", c.nSubmits)
+		c.writeEmpty(cmdUnbind, StatusOK, c.nextSeq(), true)
+		c.writeSubmitResp(status, h.Seq, id, true)
+		return true
+	}
+	if status == StatusOK && f.Late > 0 && f.LateBy > 0 && c.rnd.Float64() < f.Late {
+		s.st.late.Add(1)
+		seq := h.Seq
+		c.wg.Go(func() {
+			t := time.NewTimer(f.LateBy)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				c.writeSubmitResp(status, seq, id, true)
+			case <-c.done:
+			}
+		})
+		return true
+	}
 	if f.SlowResponse > 0 {
 		select {
 		case c.delayed <- delayedResp{due: now.Add(f.SlowResponse), status: status, seq: h.Seq, id: id}:
@@ -378,6 +410,10 @@ func (c *conn) receipts(sub *Submit, sb *submitBody, f *Faults, now time.Time) {
 	stat := s.cfg.pick(c.rnd.Float64())
 	if rd == 2 && stat == StatDelivered {
 		return // failure receipts only
+	}
+	if f.LoseReceipts > 0 && c.rnd.Float64() < f.LoseReceipts {
+		s.st.lost.Add(1)
+		return
 	}
 	n := 1
 	if f.DuplicateReceipts > 0 && c.rnd.Float64() < f.DuplicateReceipts {
@@ -479,11 +515,19 @@ func (c *conn) writeReceipt(r *receipt, slot bool) error {
 		return c.writeLocked(appendDeliverMO(c.bw.AvailableBuffer(), seq, r), false)
 	}
 	info := statInfo[r.stat]
+	f := c.s.faults.Load()
 	textID := r.id
-	if c.s.faults.Load().ReceiptTextIDDecimal {
+	if f.ReceiptTextIDDecimal {
 		if v, err := strconv.ParseUint(r.id, 16, 64); err == nil {
 			textID = strconv.FormatUint(v, 10)
 		}
+	}
+	if f.ReceiptIDPadded && len(textID) < 20 {
+		textID = strings.Repeat("0", 20-len(textID)) + textID
+	}
+	excerpt := r.text
+	if f.EmptyReceiptText {
+		excerpt = ""
 	}
 	c.wmu.Lock()
 	t := c.textBuf[:0]
@@ -504,7 +548,7 @@ func (c *conn) writeReceipt(r *receipt, slot bool) error {
 	t = append(t, " err:"...)
 	t = append(t, info.err...)
 	t = append(t, " text:"...)
-	t = append(t, r.text...)
+	t = append(t, excerpt...)
 	c.textBuf = t
 	b := appendDeliverSM(c.bw.AvailableBuffer(), seq, &deliverReceipt{
 		SourceTON: r.handset.ton, SourceNPI: r.handset.npi, Source: r.handset.number,

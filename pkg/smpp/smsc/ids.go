@@ -3,6 +3,7 @@ package smsc
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 )
@@ -20,7 +21,7 @@ type idGen struct {
 func newIDGen(format string, r func() uint64) *idGen {
 	g := &idGen{format: format, mask: r() & (1<<48 - 1)}
 	switch format {
-	case IDDecimal:
+	case IDDecimal, IDPadded:
 		g.base = 1_000_000_000 + r()%1_000_000_000
 	default:
 		g.base = 1<<36 | r()&(1<<35-1)
@@ -37,6 +38,8 @@ func (g *idGen) next() string {
 	switch g.format {
 	case IDDecimal:
 		return strconv.FormatUint(g.base+n, 10)
+	case IDPadded:
+		return fmt.Sprintf("%016d", g.base+n)
 	case IDUUID:
 		var b [16]byte
 		copy(b[:10], g.hi[:])
@@ -57,3 +60,6 @@ func (g *idGen) next() string {
 		return strconv.FormatUint(g.base+n, 16)
 	}
 }
+
+// restart makes the ids start again from the first one.
+func (g *idGen) restart() { g.n.Store(0) }

@@ -44,6 +44,7 @@ type Server struct {
 		submits, accepted, throttled, queueFull, rejected, unans atomic.Uint64
 		receiptsSent, redelivered, duplicated, failed, dropped   atomic.Uint64
 		connsDropped, moDelivered                                atomic.Uint64
+		late, lost, unbinds, idRestarts                          atomic.Uint64
 		mu                                                       sync.Mutex
 		receipts                                                 map[string]uint64
 	}
@@ -207,7 +208,10 @@ func (s *Server) SetFaults(f Faults) error {
 	s.faults.Store(&f)
 	s.log.Info("faults set", "queue_full", f.QueueFull, "slow", f.SlowResponse, "no_response", f.NoResponse,
 		"drop_after", f.DropAfter, "receipt_first", f.ReceiptFirst, "receipt_other_bind", f.ReceiptOtherBind,
-		"duplicate_receipts", f.DuplicateReceipts, "refuse_binds", f.RefuseBinds, "down", f.Down)
+		"duplicate_receipts", f.DuplicateReceipts, "refuse_binds", f.RefuseBinds, "down", f.Down,
+		"throttle", f.Throttle, "late", f.Late, "late_by", f.LateBy, "empty_receipt_text", f.EmptyReceiptText,
+		"receipt_id_padded", f.ReceiptIDPadded, "unbind_after", f.UnbindAfter, "restart_ids_every", f.RestartIDsEvery,
+		"lose_receipts", f.LoseReceipts)
 	if f.Down > 0 {
 		s.mu.Lock()
 		if s.listening && !s.closed {
@@ -308,6 +312,11 @@ type Stats struct {
 
 	ConnsDropped uint64 // connections dropped by DropAfter
 	MODelivered  uint64 // mobile-originated parts acknowledged (Deliver)
+
+	Late       uint64 // responses written LateBy late (Late)
+	Lost       uint64 // receipts never created (LoseReceipts)
+	Unbinds    uint64 // unbinds sent with a submit in flight (UnbindAfter)
+	IDRestarts uint64 // times the message ids started again (RestartIDsEvery, RestartIDs)
 }
 
 // Stats returns a snapshot of the counters.
@@ -338,6 +347,10 @@ func (s *Server) Stats() Stats {
 		ReceiptsPending: s.pending.Load(),
 		ConnsDropped:    s.st.connsDropped.Load(),
 		MODelivered:     s.st.moDelivered.Load(),
+		Late:            s.st.late.Load(),
+		Lost:            s.st.lost.Load(),
+		Unbinds:         s.st.unbinds.Load(),
+		IDRestarts:      s.st.idRestarts.Load(),
 		Receipts:        map[string]uint64{},
 	}
 	s.st.mu.Lock()
@@ -380,3 +393,38 @@ func (s *Server) unregister(c *conn) {
 }
 
 func (s *Server) nextBind() uint64 { return s.bindSeq.Add(1) }
+
+// RestartIDs makes message ids start again from the first one, as an
+// SMSC that restarts without keeping its counter does.
+func (s *Server) RestartIDs() {
+	s.ids.restart()
+	s.st.idRestarts.Add(1)
+}
+
+// PartKey names one part of what a handset received: the concatenation
+// reference and part number (Total 0: a single message).
+type PartKey struct {
+	Source, Dest string
+	Ref          uint16
+	Total, Seq   int
+	Text         string // single messages only (they carry no reference)
+}
+
+// Received counts, per part, how often a handset received it (accepted
+// submit_sm; a single message counts under Total 0 and its text). Parts with a
+// count above 1 reached the handset twice. It reads the submit record,
+// so it covers the latest Config.MaxRecords submits.
+func (s *Server) Received() map[PartKey]int {
+	out := map[PartKey]int{}
+	for _, sub := range s.Submits() {
+		if sub.Status != StatusOK {
+			continue
+		}
+		k := PartKey{Source: sub.Source, Dest: sub.Dest, Ref: sub.Ref, Total: sub.Total, Seq: sub.Seq}
+		if sub.Total <= 1 {
+			k.Ref, k.Total, k.Seq, k.Text = 0, 0, 0, sub.Text
+		}
+		out[k]++
+	}
+	return out
+}

@@ -28,7 +28,25 @@ type Candidate struct {
 	ID       int64
 	Text     string
 	Segments int
+	HasIDs   bool   // some part's id is known: its receipts settle by id, not by text
+	IDs      string // carrier_ids as stored ("" or with a place per part)
 }
+
+// HasGaps reports whether stored carrier ids leave a part without one.
+func HasGaps(cids string) bool {
+	if cids == "" {
+		return false
+	}
+	for _, id := range SplitIDs(cids) {
+		if id == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// AnyID reports whether stored carrier ids name at least one part.
+func AnyID(cids string) bool { return strings.Trim(cids, ",") != "" }
 
 // expectedParts is the number of parts a message's state derives from:
 // one per carrier id when a submit result recorded them (a long message
@@ -42,10 +60,12 @@ func expectedParts(segments int64, carrierIDs string) int {
 
 // Derive is what a message's derivation needs.
 type Derive struct {
-	State    message.State
-	Segments int      // parts expected (expectedParts)
-	NoResult bool     // no submit result recorded: parts come from reconciliation
-	Stats    []string // last stat of every part by seq, "" when none yet
+	State     message.State
+	Segments  int      // parts expected (expectedParts)
+	NoResult  bool     // no submit result recorded: parts come from reconciliation
+	Gaps      bool     // a submit result recorded some parts without an id (not accepted, or unknown)
+	Recipient string   // the handset the parts went to
+	Stats     []string // last stat of every part by seq, "" when none yet
 }
 
 type partKey struct{ carrier, id string }
@@ -96,17 +116,17 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 		in, args := t.d.Ints("id", 1, ids)
 		return queryEach(ctx, t.q, func(r Rows) error {
 			var id, segs int64
-			var st, cids string
-			if err := r.Scan(&id, &st, &segs, &cids); err != nil {
+			var st, cids, rcpt string
+			if err := r.Scan(&id, &st, &segs, &cids, &rcpt); err != nil {
 				return err
 			}
 			n := expectedParts(segs, cids)
-			c.msgs[id] = &Derive{State: message.State(st), Segments: n, NoResult: cids == ""}
+			c.msgs[id] = &Derive{State: message.State(st), Segments: n, NoResult: cids == "", Gaps: HasGaps(cids), Recipient: rcpt}
 			if n > 1 {
 				multi = append(multi, id)
 			}
 			return nil
-		}, `SELECT id, state, segments, carrier_ids FROM messages WHERE `+in+t.d.ForUpdate, args...)
+		}, `SELECT id, state, segments, carrier_ids, recipient FROM messages WHERE `+in+t.d.ForUpdate, args...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("prefetch messages: %w", err)
@@ -233,10 +253,23 @@ func (t *wtx) lockKeys(ctx context.Context, byCarrier map[string][]string) error
 }
 
 // ApplyPending applies the pending receipts of freshly stored parts.
-func (t *wtx) ApplyPending(ctx context.Context, carrier string, ids []string, now int64) error {
-	rs, err := t.TakePending(ctx, carrier, ids)
-	if err != nil || len(rs) == 0 {
+// since, when set, names per id the earliest receipt that can be this
+// part's (its message's claim): older ones belong to an earlier
+// submission that had the same id, and are dropped.
+func (t *wtx) ApplyPending(ctx context.Context, carrier string, ids []string, since map[string]int64, now int64) error {
+	ps, err := t.TakePending(ctx, carrier, ids)
+	if err != nil || len(ps) == 0 {
 		return err
+	}
+	rs := make([]ledger.Receipt, 0, len(ps))
+	for _, p := range ps {
+		if p.at < since[p.r.MessageID] {
+			continue
+		}
+		rs = append(rs, p.r)
+	}
+	if len(rs) == 0 {
+		return nil
 	}
 	_, err = t.ApplyReceipts(ctx, rs, now)
 	return err
@@ -245,10 +278,38 @@ func (t *wtx) ApplyPending(ctx context.Context, carrier string, ids []string, no
 func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, now int64) (ledger.ReceiptResult, error) {
 	done := Nanos(r.Done)
 	k := partKey{r.Carrier, r.MessageID}
-	if p, found := c.parts[k]; found {
-		if p.Stat == r.Stat || (ledger.FinalStat(p.Stat) && !ledger.FinalStat(r.Stat)) {
-			// Same receipt again, or an intermediate one after the final.
+	p, found := c.parts[k]
+	if found && r.Recipient != "" {
+		// An SMSC that reused an id: the receipt from another handset
+		// is not this part's (its own part is recorded later, or lost).
+		d, err := t.derivation(ctx, c, p.MessageID)
+		if err != nil {
+			return ledger.ReceiptResult{}, err
+		}
+		if d.Recipient != "" && d.Recipient != r.Recipient {
+			found = false
+		}
+	}
+	if found {
+		if ledger.FinalStat(p.Stat) && !ledger.FinalStat(r.Stat) || !ledger.FinalStat(p.Stat) && p.Stat == r.Stat {
+			// An intermediate one after the final, or the same
+			// intermediate again.
 			return ledger.ReceiptResult{Outcome: ledger.OutcomeDuplicate, MessageID: p.MessageID}, nil
+		}
+		if ledger.FinalStat(p.Stat) {
+			// The part already has its final receipt: this is the same
+			// receipt again, or the receipt of a later submission the
+			// SMSC gave the same id (it restarted its counter) whose
+			// part is not recorded yet. Never apply it to this part:
+			// keep it pending, for a part that Submitted or LateParts
+			// stores under this id after its message was claimed.
+			if err := t.InsertPending(ctx, r, now); err != nil {
+				return ledger.ReceiptResult{}, err
+			}
+			if p.Stat == r.Stat {
+				return ledger.ReceiptResult{Outcome: ledger.OutcomeDuplicate, MessageID: p.MessageID}, nil
+			}
+			return ledger.ReceiptResult{Outcome: ledger.OutcomePending}, nil
 		}
 		t.UpdatePart(r.Carrier, r.MessageID, r.Stat, r.Err, done)
 		p.Stat = r.Stat
@@ -274,7 +335,9 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 			return ledger.ReceiptResult{}, err
 		}
 		for _, cand := range cs {
-			if !ledger.ReceiptMatchesText(cand.Text, r.Text) {
+			if cand.HasIDs || !ledger.ReceiptMatchesText(cand.Text, r.Text) {
+				// A message with known part ids is settled by ids and
+				// late responses: a text match cannot say which part.
 				continue
 			}
 			d, err := t.derivation(ctx, c, cand.ID)
@@ -286,11 +349,32 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 				// message's (the same text twice to one phone).
 				continue
 			}
-			p := Part{MessageID: cand.ID, Seq: len(d.Stats), Stat: r.Stat}
+			seq := len(d.Stats)
+			if slots := SplitIDs(cand.IDs); len(slots) > 1 {
+				// A send recorded each part's outcome: the receipt is
+				// one of the parts whose outcome is unknown (never one
+				// not sent or refused); it takes the first such place.
+				var err error
+				if seq, err = t.unknownSlot(ctx, cand.ID, slots, d.Stats); err != nil {
+					return ledger.ReceiptResult{}, err
+				}
+				if seq < 0 {
+					continue
+				}
+				slots[seq] = r.MessageID
+				joined := JoinIDs(slots)
+				if _, err := t.q.Exec(ctx, `UPDATE messages SET carrier_ids = $1 WHERE id = $2`, joined, cand.ID); err != nil {
+					return ledger.ReceiptResult{}, err
+				}
+				d.Gaps = HasGaps(joined)
+			}
+			p := Part{MessageID: cand.ID, Seq: seq, Stat: r.Stat}
 			if err := t.InsertPart(ctx, cand.ID, p.Seq, r.Carrier, r.MessageID, r.Stat, r.Err, done, now); err != nil {
 				return ledger.ReceiptResult{}, err
 			}
-			d.Stats = append(d.Stats, "")
+			for len(d.Stats) <= seq {
+				d.Stats = append(d.Stats, "")
+			}
 			c.parts[k] = p
 			t.LogReceipt(cand.ID, r.Carrier, r.MessageID, r.Stat, r.Err, done, now)
 			return t.derive(ctx, c, p, r, now, true)
@@ -300,6 +384,30 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 		return ledger.ReceiptResult{}, err
 	}
 	return ledger.ReceiptResult{Outcome: ledger.OutcomePending}, nil
+}
+
+// unknownSlot returns the first part of a message whose last send's
+// outcome was unknown and which has neither an id nor a reconciled
+// receipt yet; -1 when there is none (or no outcomes were recorded: then
+// the first part without one).
+func (t *wtx) unknownSlot(ctx context.Context, id int64, slots, stats []string) (int, error) {
+	var outcomes string
+	found := false
+	err := queryEach(ctx, t.q, func(r Rows) error { found = true; return r.Scan(&outcomes) },
+		`SELECT outcomes FROM send_refs WHERE message_id = $1`, id)
+	if err != nil {
+		return -1, err
+	}
+	os := strings.Split(outcomes, ";")
+	for i := range slots {
+		if slots[i] != "" || (i < len(stats) && stats[i] != "") {
+			continue
+		}
+		if !found || len(os) != len(slots) || os[i] == "unknown" {
+			return i, nil
+		}
+	}
+	return -1, nil
 }
 
 func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Receipt, now int64, reconciled bool) (ledger.ReceiptResult, error) {
@@ -318,7 +426,7 @@ func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Rece
 	case d.State == message.StateSubmitted || d.State == message.StateUnknown ||
 		(reconciled && d.State == message.StateQueued):
 		st, why, ok := ledger.DeriveState(d.Segments, d.Stats)
-		if ok && d.NoResult && len(d.Stats) < d.Segments {
+		if ok && (d.NoResult && len(d.Stats) < d.Segments) {
 			// Parts are missing (maybe never submitted: the process died
 			// between them): one part's failure does not settle the
 			// message yet; the missing parts' receipts will, or it is
@@ -327,8 +435,10 @@ func (t *wtx) derive(ctx context.Context, c *receiptCache, p Part, r ledger.Rece
 		}
 		if ok && st != d.State {
 			newState, reason = st, why
-		} else if !ok && d.State != message.StateSubmitted {
-			// Any receipt proves the SMSC took it: no resend.
+		} else if !ok && d.State != message.StateSubmitted && !d.Gaps {
+			// Any receipt proves the SMSC took it: no resend. (With
+			// parts known to lack an id it proves only its own part:
+			// the missing ones are still resent.)
 			newState, reason = message.StateSubmitted, "reconciled by receipt"
 		}
 	}

@@ -516,7 +516,7 @@ func (s *Store) pruneBatch(ctx context.Context, before int64, limit int) (int, e
 			}
 		}
 		err = Chunks(ids, s.d.MaxList, func(ids []int64) error {
-			for _, tbl := range []string{"parts", "receipts", "status_outbox"} {
+			for _, tbl := range []string{"parts", "receipts", "status_outbox", "send_refs"} {
 				in, args := s.d.Ints("message_id", 1, ids)
 				if _, err := t.q.Exec(ctx, `DELETE FROM `+tbl+` WHERE `+in, args...); err != nil {
 					return fmt.Errorf("delete %s: %w", tbl, err)

@@ -20,7 +20,7 @@ var InsertCols = []string{"key", "event_id", "event_type", "entity", "rule_id", 
 	"carrier_ids", "created_at", "updated_at"}
 
 // FinalStates is the SQL list of final states.
-const FinalStates = "('delivered','failed','expired','cancelled','suppressed')"
+const FinalStates = "('delivered','failed','expired','cancelled','suppressed','partial','no_receipt')"
 
 // Nanos converts a time to stored Unix nanoseconds (0 for the zero time).
 func Nanos(t time.Time) int64 {

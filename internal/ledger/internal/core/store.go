@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -152,19 +153,25 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 	nowN := now.UnixNano()
 	err = s.write(ctx, func(t *wtx) error {
 		out = out[:0] // a retried transaction starts afresh
-		rows, err := t.q.Query(ctx, `UPDATE messages SET state = 'expired', reason = 'expired before send', done_at = $1, updated_at = $1
+		// A message some of whose parts were accepted ends partial: its
+		// parts are on the handset, their ids still take receipts.
+		rows, err := t.q.Query(ctx, `UPDATE messages SET
+				state = CASE WHEN REPLACE(carrier_ids, ',', '') <> '' THEN 'partial' ELSE 'expired' END,
+				reason = CASE WHEN REPLACE(carrier_ids, ',', '') <> '' THEN 'validity over before the missing parts were accepted' ELSE 'expired before send' END,
+				done_at = $1, updated_at = $1
 			WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled') AND expires_at > 0 AND expires_at < $1`+s.d.SkipLocked)+`
-			RETURNING id`, nowN)
+			RETURNING id, state, reason`, nowN)
 		if err != nil {
 			return fmt.Errorf("expire: %w", err)
 		}
 		for rows.Next() {
 			var id int64
-			if err := rows.Scan(&id); err != nil {
+			var st, why string
+			if err := rows.Scan(&id, &st, &why); err != nil {
 				rows.Close()
 				return err
 			}
-			t.out(id, message.StateExpired, "expired before send", nowN)
+			t.out(id, message.State(st), why, nowN)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -201,7 +208,11 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 			// have one, except that the oldest requeued message is the one
 			// to send next; and take one per recipient from this level.
 			// (TestCrash found the requeued case: a receipt of a message
-			// interrupted by a crash settled an older requeued one.)
+			// interrupted by a crash settled an older requeued one.) A
+			// message waiting to resend its missing parts goes first too:
+			// another long message to that phone meanwhile could get the
+			// same 8-bit concatenation reference, and the handset would
+			// join parts of both.
 			var ids []int64
 			err = queryEach(ctx, t.q, func(r Rows) error {
 				var id int64
@@ -219,7 +230,8 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 				AND NOT EXISTS (SELECT 1 FROM messages b WHERE b.recipient = m.recipient AND b.id <> m.id
 					AND (b.state IN ('sending','unknown') OR (b.state = 'submitted' AND b.carrier_ids = ''
 							AND (SELECT count(*) FROM parts p WHERE p.message_id = b.id AND p.seq >= 0) < b.segments)
-						OR (b.state = 'queued' AND b.requeues > 0 AND (m.requeues = 0 OR b.id < m.id))))
+						OR (b.state = 'queued' AND b.requeues > 0 AND (m.requeues = 0 OR b.id < m.id))
+						OR (b.state = 'queued' AND b.carrier_ids <> '' AND (m.carrier_ids = '' OR b.id < m.id))))
 				ORDER BY m.not_before, m.id LIMIT $3`+s.d.SkipLocked, p, nowN, int64(limit-len(out)))
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
@@ -245,6 +257,9 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 		}
 		return nil
 	})
+	if err == nil {
+		err = s.loadRefs(ctx, out)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger claim: %w", err)
 	}
@@ -252,6 +267,65 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.NotBefore.Compare(b.NotBefore), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
+}
+
+// loadRefs sets the concatenation reference of claimed messages whose
+// earlier send left parts without an id, and fills the places of parts
+// that receipts proved accepted (reconciled after a crash mid-message:
+// no submit result recorded their ids), so that only the others are sent.
+func (s *Store) loadRefs(ctx context.Context, ms []*message.Message) error {
+	var ids []int64
+	byID := make(map[int64]*message.Message)
+	for _, m := range ms {
+		if AnyID(JoinIDs(m.CarrierIDs)) || m.Segments > 1 {
+			ids = append(ids, m.ID)
+			byID[m.ID] = m
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	q, err := s.read()
+	if err != nil {
+		return err
+	}
+	err = Chunks(ids, s.d.MaxList, func(ids []int64) error {
+		in, args := s.d.Ints("message_id", 1, ids)
+		return queryEach(ctx, q, func(r Rows) error {
+			var id, ref int64
+			if err := r.Scan(&id, &ref); err != nil {
+				return err
+			}
+			if m := byID[id]; m != nil {
+				m.ConcatRef, m.HasConcatRef = uint16(ref), true
+			}
+			return nil
+		}, `SELECT message_id, ref FROM send_refs WHERE `+in, args...)
+	})
+	if err != nil {
+		return err
+	}
+	return Chunks(ids, s.d.MaxList, func(ids []int64) error {
+		in, args := s.d.Ints("message_id", 1, ids)
+		return queryEach(ctx, q, func(r Rows) error {
+			var id, seq int64
+			var cid string
+			if err := r.Scan(&id, &seq, &cid); err != nil {
+				return err
+			}
+			m := byID[id]
+			if m == nil {
+				return nil
+			}
+			if len(m.CarrierIDs) == 0 && m.Segments > 1 {
+				m.CarrierIDs = make([]string, m.Segments)
+			}
+			if int(seq) < len(m.CarrierIDs) && m.CarrierIDs[seq] == "" {
+				m.CarrierIDs[seq] = cid
+			}
+			return nil
+		}, `SELECT message_id, seq, carrier_id FROM parts WHERE `+in+` AND seq >= 0`, args...)
+	})
 }
 
 // NextDue implements ledger.Store.
@@ -306,53 +380,139 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 	err = s.write(ctx, func(t *wtx) error {
 		var parts [][]any
 		var upd [][]any
+		var refs [][]any
+		type outcome struct {
+			state  message.State
+			reason string
+		}
+		outs := make(map[int64]outcome, len(subs))
 		byCarrier := make(map[string][]string)
+		// Ids stored meanwhile (a late response recorded by LateParts)
+		// fill the parts this submission has none for.
+		stored := make(map[int64][]string, len(subs))
+		subIDs := make([]int64, 0, len(subs))
+		for _, sub := range subs {
+			subIDs = append(subIDs, sub.ID)
+		}
+		slices.Sort(subIDs)
+		err := Chunks(subIDs, s.d.MaxList, func(ids []int64) error {
+			in, args := s.d.Ints("id", 1, ids)
+			return queryEach(ctx, t.q, func(r Rows) error {
+				var id int64
+				var cids string
+				if err := r.Scan(&id, &cids); err != nil {
+					return err
+				}
+				if AnyID(cids) {
+					stored[id] = SplitIDs(cids)
+				}
+				return nil
+			}, `SELECT id, carrier_ids FROM messages WHERE `+in+s.d.ForUpdate, args...)
+		})
+		if err != nil {
+			return fmt.Errorf("stored parts: %w", err)
+		}
+		merged := make([]ledger.Submission, 0, len(subs))
 		for _, sub := range subs {
 			ids := make([]string, len(sub.CarrierIDs))
+			anyID := false
 			for i, id := range sub.CarrierIDs {
 				ids[i] = ledger.NormalizeID(id)
+				if old := stored[sub.ID]; ids[i] == "" && len(old) == len(ids) {
+					ids[i] = old[i]
+				}
+				anyID = anyID || ids[i] != ""
 			}
+			sub.CarrierIDs = ids
+			merged = append(merged, sub)
 			at := Nanos(sub.At)
 			if at == 0 {
 				at = nowN
 			}
-			upd = append(upd, []any{sub.ID, sub.Carrier, JoinIDs(ids), at})
-			for i, id := range ids {
-				parts = append(parts, []any{sub.Carrier, id, sub.ID, int64(i), "", "", int64(0), at})
+			o := outcome{message.StateSubmitted, ""}
+			if !sub.Complete() {
+				o = outcome{sub.State, sub.Reason}
+				switch {
+				case o.state == "":
+					o.state = message.StateUnknown
+				case o.state == message.StateFailed && anyID:
+					o.state = message.StatePartial // parts are on the handset: never "failed"
+				}
 			}
-			byCarrier[sub.Carrier] = append(byCarrier[sub.Carrier], ids...)
+			outs[sub.ID] = o
+			done := int64(0)
+			if o.state.Final() {
+				done = nowN
+			}
+			subAt := int64(0)
+			if anyID {
+				subAt = at
+			}
+			// A place per part (empty: no id yet), so that a receipt
+			// reconciled by text takes the place of a part whose outcome
+			// was unknown, never one not sent.
+			cids := JoinIDs(ids)
+			upd = append(upd, []any{sub.ID, sub.Carrier, cids, subAt, string(o.state), o.reason, Nanos(sub.NotBefore), done})
+			for i, id := range ids {
+				if id == "" {
+					continue
+				}
+				parts = append(parts, []any{sub.Carrier, id, sub.ID, int64(i), "", "", int64(0), at})
+				byCarrier[sub.Carrier] = append(byCarrier[sub.Carrier], id)
+			}
+			if sub.HasRef && !sub.Complete() {
+				refs = append(refs, []any{sub.ID, int64(sub.Ref), strings.Join(sub.Outcomes, ";"), nowN})
+			}
 		}
 		// Fixed lock order between concurrent PostgreSQL batches.
 		slices.SortFunc(upd, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
-		var resent []int64 // requeued before: may hold parts of an earlier send
-		err := Chunks(upd, 300, func(rows [][]any) error {
+		var resent []int64           // requeued before: may hold parts of an earlier send
+		claimed := map[int64]int64{} // message → claimed_at: receipts before it are not its parts'
+		err = Chunks(upd, 300, func(rows [][]any) error {
 			src, args := s.d.Values(rows)
 			return queryEach(ctx, t.q, func(r Rows) error {
-				var id, requeues int64
-				if err := r.Scan(&id, &requeues); err != nil {
+				var id, requeues, claimedAt int64
+				if err := r.Scan(&id, &requeues, &claimedAt); err != nil {
 					return err
 				}
-				t.out(id, message.StateSubmitted, "", nowN)
+				o := outs[id]
+				t.out(id, o.state, o.reason, nowN)
 				if requeues > 0 {
 					resent = append(resent, id)
 				}
+				claimed[id] = claimedAt
 				return nil
-			}, `UPDATE messages SET state = 'submitted', carrier = v.column2, carrier_ids = v.column3, submitted_at = v.column4,
-					updated_at = $`+strconv.Itoa(len(args)+1)+`
+			}, `UPDATE messages SET state = v.column5, reason = v.column6, carrier = v.column2, carrier_ids = v.column3,
+					submitted_at = CASE WHEN v.column4 > 0 THEN v.column4 ELSE submitted_at END,
+					not_before = CASE WHEN v.column7 > 0 THEN v.column7 ELSE not_before END,
+					done_at = v.column8, updated_at = $`+strconv.Itoa(len(args)+1)+`
 				FROM `+src+` AS v WHERE messages.id = v.column1 AND messages.state IN ('sending','unknown','queued','scheduled')
-				RETURNING messages.id, messages.requeues`, append(args, nowN)...)
+				RETURNING messages.id, messages.requeues, messages.claimed_at`, append(args, nowN)...)
 		})
 		if err != nil {
 			return fmt.Errorf("update messages: %w", err)
 		}
+		if len(refs) > 0 {
+			if err := t.insertRows(ctx, "send_refs", "message_id, ref, outcomes, updated_at", refs,
+				`ON CONFLICT (message_id) DO UPDATE SET outcomes = excluded.outcomes, updated_at = excluded.updated_at`); err != nil {
+				return fmt.Errorf("send refs: %w", err)
+			}
+		}
 		if err := t.lockKeys(ctx, byCarrier); err != nil {
 			return err
 		}
-		if err := t.supersede(ctx, resent, subs); err != nil {
+		if err := t.supersede(ctx, resent, merged); err != nil {
 			return err
 		}
+		// An SMSC that restarted its counter can give two messages of one
+		// batch the same id: the later result is the most recent
+		// submission (and PostgreSQL refuses to upsert one row twice in
+		// a statement).
+		parts = lastPerID(parts)
 		// A carrier id stored before for the same message (a receipt
 		// reconciled it) keeps its receipt stat and takes its real seq.
+		// One stored for another message is the SMSC reusing an id: the
+		// part is this message's now (the most recent submission).
 		err = t.insertRows(ctx, "parts", "carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at", parts,
 			`ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
 				stat = CASE WHEN parts.message_id = excluded.message_id THEN parts.stat ELSE excluded.stat END,
@@ -363,9 +523,25 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		if err != nil {
 			return fmt.Errorf("parts: %w", err)
 		}
+		// Receipts kept pending while they were sending may settle the
+		// ones whose outcome is unknown (by text, when no id is known).
+		var unknown []int64
+		for id, o := range outs {
+			if o.state == message.StateUnknown {
+				unknown = append(unknown, id)
+			}
+		}
+		slices.Sort(unknown)
+		if _, err := t.RetryPending(ctx, unknown, nowN); err != nil {
+			return err
+		}
+		since := make(map[string]int64)
+		for _, p := range parts {
+			since[p[1].(string)] = claimed[p[2].(int64)]
+		}
 		for carrier, ids := range byCarrier {
 			if err := Chunks(ids, s.d.MaxList, func(ids []string) error {
-				return t.ApplyPending(ctx, carrier, ids, nowN)
+				return t.ApplyPending(ctx, carrier, ids, since, nowN)
 			}); err != nil {
 				return fmt.Errorf("pending receipts: %w", err)
 			}
@@ -376,6 +552,191 @@ func (s *Store) Submitted(ctx context.Context, subs []ledger.Submission) (err er
 		return fmt.Errorf("ledger submitted: %w", err)
 	}
 	return nil
+}
+
+// lastPerID keeps, of part rows (carrier, carrier_id, …) naming one id
+// twice, the last.
+func lastPerID(rows [][]any) [][]any {
+	last := make(map[partKey]int, len(rows))
+	for i, r := range rows {
+		last[partKey{r[0].(string), r[1].(string)}] = i
+	}
+	if len(last) == len(rows) {
+		return rows
+	}
+	out := make([][]any, 0, len(last))
+	for i, r := range rows {
+		if last[partKey{r[0].(string), r[1].(string)}] == i {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// LateParts implements ledger.Store.
+func (s *Store) LateParts(ctx context.Context, ls []ledger.LatePart) (err error) {
+	if len(ls) == 0 {
+		return nil
+	}
+	defer func(start time.Time) { s.opts.Metrics.Observe("late_parts", start, len(ls), err) }(time.Now())
+	nowN := s.now()
+	slices.SortFunc(ls, func(a, b ledger.LatePart) int { return cmp.Compare(a.ID, b.ID) })
+	err = s.write(ctx, func(t *wtx) error {
+		for _, l := range ls {
+			if l.Refused {
+				if err := t.lateRefusal(ctx, l, nowN); err != nil {
+					return fmt.Errorf("late refusal: %w", err)
+				}
+				continue
+			}
+			id := ledger.NormalizeID(l.CarrierID)
+			if id == "" || l.Part < 1 || l.Part > max(l.Parts, 1) {
+				continue
+			}
+			var st, cids string
+			var segs, claimedAt int64
+			found := false
+			err := queryEach(ctx, t.q, func(r Rows) error {
+				found = true
+				return r.Scan(&st, &cids, &segs, &claimedAt)
+			}, `SELECT state, carrier_ids, segments, claimed_at FROM messages WHERE id = $1`+s.d.ForUpdate, l.ID)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue
+			}
+			ids := SplitIDs(cids)
+			for len(ids) < max(l.Parts, 1) {
+				ids = append(ids, "")
+			}
+			if ids[l.Part-1] == id {
+				continue
+			}
+			ids[l.Part-1] = id
+			joined := JoinIDs(ids)
+			newState := message.State(st)
+			reason := ""
+			if !HasGaps(joined) && (st == string(message.StateUnknown) || st == string(message.StateQueued)) {
+				newState, reason = message.StateSubmitted, "late response: every part accepted"
+			}
+			at := Nanos(l.At)
+			if at == 0 {
+				at = nowN
+			}
+			if _, err := t.q.Exec(ctx, `UPDATE messages SET carrier_ids = $1, state = $2, reason = CASE WHEN $2 <> state THEN $3 ELSE reason END,
+				submitted_at = CASE WHEN submitted_at = 0 THEN $4 ELSE submitted_at END, updated_at = $5 WHERE id = $6`,
+				joined, string(newState), reason, at, nowN, l.ID); err != nil {
+				return fmt.Errorf("late part: %w", err)
+			}
+			if string(newState) != st {
+				t.out(l.ID, newState, reason, nowN)
+			}
+			if err := t.lockKeys(ctx, map[string][]string{l.Carrier: {id}}); err != nil {
+				return err
+			}
+			if err := t.InsertPart(ctx, l.ID, l.Part-1, l.Carrier, id, "", "", 0, at); err != nil {
+				return fmt.Errorf("late part: %w", err)
+			}
+			if err := t.ApplyPending(ctx, l.Carrier, []string{id}, map[string]int64{id: claimedAt}, nowN); err != nil {
+				return fmt.Errorf("late part pending receipts: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger late parts: %w", err)
+	}
+	return nil
+}
+
+// lateRefusal records that a part reported unknown was refused after
+// all: it is not on the handset. When no part of the unknown message is
+// unknown any more, the message is queued to resend its missing parts
+// (under its reference) instead of waiting for the reconciler.
+func (t *wtx) lateRefusal(ctx context.Context, l ledger.LatePart, now int64) error {
+	if l.Part < 1 {
+		return nil
+	}
+	var st string
+	found := false
+	err := queryEach(ctx, t.q, func(r Rows) error { found = true; return r.Scan(&st) },
+		`SELECT state FROM messages WHERE id = $1`+t.d.ForUpdate, l.ID)
+	if err != nil || !found || st != string(message.StateUnknown) {
+		return err
+	}
+	unknownLeft := false
+	if l.Parts > 1 {
+		var outcomes string
+		hasRef := false
+		err := queryEach(ctx, t.q, func(r Rows) error { hasRef = true; return r.Scan(&outcomes) },
+			`SELECT outcomes FROM send_refs WHERE message_id = $1`, l.ID)
+		if err != nil || !hasRef {
+			return err
+		}
+		os := strings.Split(outcomes, ";")
+		if len(os) != l.Parts {
+			return nil // not the send these outcomes describe
+		}
+		os[l.Part-1] = "refused late"
+		for _, o := range os {
+			unknownLeft = unknownLeft || o == "unknown"
+		}
+		if _, err := t.q.Exec(ctx, `UPDATE send_refs SET outcomes = $1, updated_at = $2 WHERE message_id = $3`,
+			strings.Join(os, ";"), now, l.ID); err != nil {
+			return err
+		}
+	}
+	if unknownLeft {
+		return nil
+	}
+	const why = "late refusal: the missing parts are resent"
+	n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'queued', reason = $1, not_before = $2, updated_at = $2
+		WHERE id = $3 AND state = 'unknown'`, why, now, l.ID)
+	if err == nil && n > 0 {
+		t.out(l.ID, message.StateQueued, why, now)
+	}
+	return err
+}
+
+// NoReceipt implements ledger.Store.
+func (s *Store) NoReceipt(ctx context.Context, now time.Time, validity, grace time.Duration, limit int) (n int, err error) {
+	nowN := now.UnixNano()
+	cut := now.Add(-validity - grace).UnixNano()
+	expCut := now.Add(-grace).UnixNano()
+	err = s.write(ctx, func(t *wtx) error {
+		var ids []int64
+		err := queryEach(ctx, t.q, func(r Rows) error {
+			var id int64
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+			return nil
+		}, `SELECT id FROM messages WHERE state = 'submitted' AND submitted_at > 0
+			AND ((expires_at > 0 AND expires_at < $1) OR submitted_at < $2)
+			ORDER BY submitted_at LIMIT $3`+s.d.SkipLocked, expCut, cut, int64(limit))
+		if err != nil {
+			return err
+		}
+		n = 0
+		for _, id := range ids {
+			c, err := t.q.Exec(ctx, `UPDATE messages SET state = 'no_receipt', reason = $1, done_at = $2, updated_at = $2
+				WHERE id = $3 AND state = 'submitted'`, ledger.ReasonNoReceipt, nowN, id)
+			if err != nil {
+				return err
+			}
+			if c > 0 {
+				t.out(id, message.StateNoReceipt, ledger.ReasonNoReceipt, nowN)
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger no receipt: %w", err)
+	}
+	return n, nil
 }
 
 // supersede moves the parts of an earlier send of resent messages (parts
@@ -439,14 +800,18 @@ func (s *Store) Transition(ctx context.Context, ts []ledger.Transition) (err err
 			if tr.State.Final() {
 				done = nowN
 			}
-			n, err := t.q.Exec(ctx, `UPDATE messages SET state = $1, reason = $2,
+			// A message with an accepted part is never failed: its parts
+			// are on the handset and their receipts still settle.
+			var st string
+			err := queryEach(ctx, t.q, func(r Rows) error { return r.Scan(&st) },
+				`UPDATE messages SET state = CASE WHEN $1 = 'failed' AND REPLACE(carrier_ids, ',', '') <> '' THEN 'partial' ELSE $1 END, reason = $2,
 				not_before = CASE WHEN CAST($3 AS BIGINT) > 0 THEN CAST($3 AS BIGINT) ELSE not_before END, done_at = $4, updated_at = $5
-				WHERE id = $6 AND state NOT IN `+FinalStates, string(tr.State), tr.Reason, Nanos(tr.NotBefore), done, nowN, tr.ID)
+				WHERE id = $6 AND state NOT IN `+FinalStates+` RETURNING state`, string(tr.State), tr.Reason, Nanos(tr.NotBefore), done, nowN, tr.ID)
 			if err != nil {
 				return fmt.Errorf("message %d: %w", tr.ID, err)
 			}
-			if n > 0 {
-				t.out(tr.ID, tr.State, tr.Reason, nowN)
+			if st != "" {
+				t.out(tr.ID, message.State(st), tr.Reason, nowN)
 				if tr.State == message.StateUnknown {
 					unknown = append(unknown, tr.ID)
 				}
@@ -600,6 +965,108 @@ func (s *Store) Unknown(ctx context.Context, olderThan time.Time, limit int) ([]
 	return out, nil
 }
 
+// settleByRecipient settles an unknown message from the receipts its
+// recipient's handset sent since the message was claimed under ids no
+// part to that phone has (an id another phone's part has was reused by
+// the SMSC): Claim keeps every other message to that phone from being in
+// flight or unknown meanwhile, and the parts of those submitted have
+// their ids, so such receipts are this message's parts whose responses
+// were lost (the excerpt may be empty: no text to match). Only when
+// there are exactly as many such ids as parts without one are they
+// taken (in the order they arrived), the message becomes submitted and
+// the receipts apply; otherwise nothing changes.
+func (t *wtx) settleByRecipient(ctx context.Context, id, now int64) (bool, error) {
+	var rcpt, carrier, cids, st string
+	var segs, claimedAt int64
+	found := false
+	err := queryEach(ctx, t.q, func(r Rows) error {
+		found = true
+		return r.Scan(&rcpt, &carrier, &cids, &segs, &claimedAt, &st)
+	}, `SELECT recipient, carrier, carrier_ids, segments, claimed_at, state FROM messages WHERE id = $1`+t.d.ForUpdate, id)
+	if err != nil || !found || st != string(message.StateUnknown) || rcpt == "" || carrier == "" || claimedAt == 0 {
+		return false, err
+	}
+	ids := SplitIDs(cids)
+	if len(ids) == 0 {
+		ids = make([]string, max(segs, 1))
+	}
+	// Only parts whose last outcome was unknown can have reached the
+	// handset; those not sent or refused are known to be missing.
+	var outcomes []string
+	err = queryEach(ctx, t.q, func(r Rows) error {
+		var o string
+		if err := r.Scan(&o); err != nil {
+			return err
+		}
+		outcomes = strings.Split(o, ";")
+		return nil
+	}, `SELECT outcomes FROM send_refs WHERE message_id = $1`, id)
+	if err != nil {
+		return false, err
+	}
+	if len(outcomes) != len(ids) {
+		outcomes = nil
+	}
+	var gaps []int
+	missing := false
+	for i, x := range ids {
+		if x != "" {
+			continue
+		}
+		if outcomes == nil || outcomes[i] == "unknown" {
+			gaps = append(gaps, i)
+		} else {
+			missing = true
+		}
+	}
+	if len(gaps) == 0 {
+		return false, nil
+	}
+	var cand []string
+	seen := map[string]bool{}
+	err = queryEach(ctx, t.q, func(r Rows) error {
+		var cid string
+		if err := r.Scan(&cid); err != nil {
+			return err
+		}
+		if !seen[cid] {
+			seen[cid] = true
+			cand = append(cand, cid)
+		}
+		return nil
+	}, `SELECT p.carrier_id FROM pending_receipts p WHERE p.recipient = $1 AND p.carrier = $2 AND p.received_at >= $3
+		AND NOT EXISTS (SELECT 1 FROM parts x JOIN messages mm ON mm.id = x.message_id
+			WHERE x.carrier = p.carrier AND x.carrier_id = p.carrier_id AND mm.recipient = p.recipient)
+		ORDER BY p.received_at, p.carrier_id`, rcpt, carrier, claimedAt)
+	if err != nil || len(cand) != len(gaps) {
+		return false, err
+	}
+	for i, g := range gaps {
+		ids[g] = cand[i]
+	}
+	joined := JoinIDs(ids)
+	st2, why := message.StateSubmitted, "reconciled: receipts from the handset under ids of the unknown parts"
+	if missing {
+		// The parts not sent go now, under the message's reference.
+		st2, why = message.StateQueued, "reconciled the unknown parts by receipts from the handset; resending the parts not sent"
+	}
+	if _, err := t.q.Exec(ctx, `UPDATE messages SET carrier_ids = $1, state = $2, reason = $3,
+		not_before = CASE WHEN $2 = 'queued' THEN $4 ELSE not_before END,
+		submitted_at = CASE WHEN submitted_at = 0 THEN $4 ELSE submitted_at END, updated_at = $4 WHERE id = $5`,
+		joined, string(st2), why, now, id); err != nil {
+		return false, err
+	}
+	t.out(id, st2, why, now)
+	since := make(map[string]int64, len(gaps))
+	for _, g := range gaps {
+		if err := t.InsertPart(ctx, id, g, carrier, ids[g], "", "", 0, now); err != nil {
+			return false, err
+		}
+		since[ids[g]] = claimedAt
+	}
+	return true, t.ApplyPending(ctx, carrier, cand, since, now)
+}
+
 // withExtra scans one more column after the caller's.
 type withExtra struct {
 	r     Scanner
@@ -624,10 +1091,17 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 			if changed[id] {
 				continue
 			}
+			settled, err := t.settleByRecipient(ctx, id, nowN)
+			if err != nil {
+				return err
+			}
+			if settled {
+				continue
+			}
 			var st, cids string
 			var requeues, segs, parts int64
 			found := false
-			err := queryEach(ctx, t.q, func(r Rows) error {
+			err = queryEach(ctx, t.q, func(r Rows) error {
 				found = true
 				return r.Scan(&st, &requeues, &segs, &cids, &parts)
 			}, `SELECT state, requeues, segments, carrier_ids,
@@ -648,7 +1122,17 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 				why = "requeued after unknown outcome"
 				failWhy = "unknown outcome: requeue limit reached"
 			}
-			if requeues < int64(maxRequeues) {
+			// Parts on the handset: by id, or proved by receipts
+			// (reconciled parts of a message a crash interrupted again).
+			onHandset := partial || AnyID(cids) || parts > 0
+			limit := int64(maxRequeues)
+			if onHandset {
+				// Parts are on the handset: giving up leaves a fragment,
+				// and only the missing parts go again (same reference),
+				// so they get a few more tries than a whole message.
+				limit += ledger.PartsResendExtra
+			}
+			if requeues < limit {
 				n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'queued', requeues = requeues + 1, not_before = $1, updated_at = $2,
 					reason = $3 WHERE id = $4 AND state = $5 AND requeues = $6`,
 					Nanos(notBefore), nowN, why, id, st, requeues)
@@ -656,18 +1140,24 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, maxRequeues int, notBe
 					return err
 				}
 				if n > 0 {
-					t.out(id, message.StateQueued, fmt.Sprintf("%s (%d/%d)", why, requeues+1, maxRequeues), nowN)
+					t.out(id, message.StateQueued, fmt.Sprintf("%s (%d/%d)", why, requeues+1, limit), nowN)
 					res.Requeued++
 				}
 				continue
 			}
-			n, err := t.q.Exec(ctx, `UPDATE messages SET state = 'failed', reason = $1, done_at = $2, updated_at = $2
-				WHERE id = $3 AND state = $4`, failWhy, nowN, id, st)
+			// Parts accepted (by id, or proved by receipts): partial,
+			// never failed.
+			final := message.StateFailed
+			if onHandset {
+				final = message.StatePartial
+			}
+			n, err := t.q.Exec(ctx, `UPDATE messages SET state = $5, reason = $1, done_at = $2, updated_at = $2
+				WHERE id = $3 AND state = $4`, failWhy, nowN, id, st, string(final))
 			if err != nil {
 				return err
 			}
 			if n > 0 {
-				t.out(id, message.StateFailed, failWhy, nowN)
+				t.out(id, final, failWhy, nowN)
 				res.Failed++
 			}
 		}

@@ -182,7 +182,13 @@ func (t *wtx) InsertPending(ctx context.Context, r ledger.Receipt, at int64) err
 	return err
 }
 
-func (t *wtx) TakePending(ctx context.Context, carrier string, ids []string) ([]ledger.Receipt, error) {
+// pendingReceipt is a pending receipt and when it was received.
+type pendingReceipt struct {
+	r  ledger.Receipt
+	at int64
+}
+
+func (t *wtx) TakePending(ctx context.Context, carrier string, ids []string) ([]pendingReceipt, error) {
 	in, args := t.d.Strings("carrier_id", 2, ids)
 	rows, err := t.q.Query(ctx, `DELETE FROM pending_receipts WHERE carrier = $1 AND `+in+`
 		RETURNING carrier, carrier_id, stat, err, recipient, body, done_at, received_at`, append([]any{carrier}, args...)...)
@@ -190,13 +196,9 @@ func (t *wtx) TakePending(ctx context.Context, carrier string, ids []string) ([]
 		return nil, err
 	}
 	defer rows.Close()
-	type pend struct {
-		r  ledger.Receipt
-		at int64
-	}
-	var ps []pend
+	var ps []pendingReceipt
 	for rows.Next() {
-		var p pend
+		var p pendingReceipt
 		var done int64
 		if err := rows.Scan(&p.r.Carrier, &p.r.MessageID, &p.r.Stat, &p.r.Err, &p.r.Recipient, &p.r.Text, &done, &p.at); err != nil {
 			return nil, err
@@ -208,11 +210,12 @@ func (t *wtx) TakePending(ctx context.Context, carrier string, ids []string) ([]
 		return nil, err
 	}
 	// Intermediate stats first, then by arrival, so a final stat wins.
-	out := make([]ledger.Receipt, 0, len(ps))
+	slices.SortStableFunc(ps, func(a, b pendingReceipt) int { return cmp.Compare(a.at, b.at) })
+	out := make([]pendingReceipt, 0, len(ps))
 	for pass := range 2 {
 		for _, p := range ps {
 			if ledger.FinalStat(p.r.Stat) == (pass == 1) {
-				out = append(out, p.r)
+				out = append(out, p)
 			}
 		}
 	}
@@ -225,7 +228,7 @@ func (t *wtx) UnknownCandidates(ctx context.Context, carrier, recipient string) 
 	// submitted by reconciliation alone (no submit result: carrier_ids
 	// empty), which take the receipts of their other parts. The caller
 	// skips those whose parts are all there. Oldest first.
-	rows, err := t.q.Query(ctx, `SELECT id, body, segments FROM messages
+	rows, err := t.q.Query(ctx, `SELECT id, body, segments, carrier_ids FROM messages
 		WHERE recipient = $1 AND (state = 'unknown' OR (state = 'queued' AND requeues > 0)
 			OR (state = 'submitted' AND carrier_ids = ''))
 		AND (carrier = $2 OR carrier = '') ORDER BY id`, recipient, carrier)
@@ -237,10 +240,11 @@ func (t *wtx) UnknownCandidates(ctx context.Context, carrier, recipient string) 
 	for rows.Next() {
 		var c Candidate
 		var segs int64
-		if err := rows.Scan(&c.ID, &c.Text, &segs); err != nil {
+		var cids string
+		if err := rows.Scan(&c.ID, &c.Text, &segs, &cids); err != nil {
 			return nil, err
 		}
-		c.Segments = int(segs)
+		c.Segments, c.HasIDs, c.IDs = int(segs), AnyID(cids), cids
 		cs = append(cs, c)
 	}
 	return cs, rows.Err()
@@ -248,14 +252,14 @@ func (t *wtx) UnknownCandidates(ctx context.Context, carrier, recipient string) 
 
 func (t *wtx) ForDerive(ctx context.Context, msgID int64) (Derive, error) {
 	var d Derive
-	rows, err := t.q.Query(ctx, `SELECT state, segments, carrier_ids FROM messages WHERE id = $1`, msgID)
+	rows, err := t.q.Query(ctx, `SELECT state, segments, carrier_ids, recipient FROM messages WHERE id = $1`, msgID)
 	if err != nil {
 		return d, err
 	}
 	var state, cids string
 	var segs int64
 	if rows.Next() {
-		err = rows.Scan(&state, &segs, &cids)
+		err = rows.Scan(&state, &segs, &cids, &d.Recipient)
 	}
 	rows.Close()
 	if err != nil {
@@ -264,7 +268,7 @@ func (t *wtx) ForDerive(ctx context.Context, msgID int64) (Derive, error) {
 	if err := rows.Err(); err != nil {
 		return d, err
 	}
-	d.State, d.Segments, d.NoResult = message.State(state), expectedParts(segs, cids), cids == ""
+	d.State, d.Segments, d.NoResult, d.Gaps = message.State(state), expectedParts(segs, cids), cids == "", HasGaps(cids)
 	// Parts of the current send only: a resend moves the earlier send's
 	// parts to negative seqs.
 	rows, err = t.q.Query(ctx, `SELECT seq, stat FROM parts WHERE message_id = $1 AND seq >= 0 ORDER BY seq`, msgID)

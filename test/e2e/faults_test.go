@@ -1,0 +1,414 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/traffic12123/gateway/internal/config"
+	"github.com/traffic12123/gateway/internal/eventgen"
+	"github.com/traffic12123/gateway/internal/ingest"
+	"github.com/traffic12123/gateway/internal/ledger"
+	"github.com/traffic12123/gateway/internal/route"
+	"github.com/traffic12123/gateway/pkg/smpp/smsc"
+)
+
+// TestCarrierFaults runs messages of 1-4 parts through `smsgw run` against
+// simulators that misbehave the way real carrier gateways do (issue 12),
+// each fault alone and all together, with the four carriers' SMSCs giving
+// hex, decimal, zero-padded decimal and UUID ids. From the simulators'
+// record of what each handset received and from the ledger it checks:
+//   - no part reached a handset twice (a message names one id per part,
+//     so a second copy is a part no message names);
+//   - every message is whole on the handset exactly once (its ledger ids
+//     name every part), or failed/expired with nothing on the handset,
+//     or partial with the ledger naming exactly the parts the handset
+//     holds: every part on a handset is named by exactly one message;
+//   - every receipt is stored on the message whose part carried its id;
+//   - no message is left queued, sending, submitted or unknown.
+func TestCarrierFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level fault test")
+	}
+	lateBy := 1500 * time.Millisecond // above the 1 s response timeout, below the 3 s unknown grace
+	all := smsc.Faults{Throttle: 0.15, Late: 0.05, LateBy: lateBy, EmptyReceiptText: true, ReceiptIDPadded: true,
+		UnbindAfter: 40, RestartIDsEvery: 200, LoseReceipts: 0.05}
+	cases := []struct {
+		name     string
+		tps      int // per bind; the excess is answered 0x58
+		faults   smsc.Faults
+		postgres bool
+	}{
+		{"TPS30", 30, smsc.Faults{}, false},
+		{"Throttle5", 0, smsc.Faults{Throttle: 0.05}, false},
+		{"Throttle50", 0, smsc.Faults{Throttle: 0.5}, false},
+		{"LateResponses", 0, smsc.Faults{Late: 0.05, LateBy: lateBy}, false},
+		{"EmptyReceiptTextPaddedIDs", 0, smsc.Faults{EmptyReceiptText: true, ReceiptIDPadded: true}, false},
+		{"UnbindInFlight", 0, smsc.Faults{UnbindAfter: 40}, false},
+		{"RestartIDs", 0, smsc.Faults{RestartIDsEvery: 200}, false},
+		{"LostReceipts", 0, smsc.Faults{LoseReceipts: 0.05}, false},
+		{"All", 30, all, false},
+		{"AllPostgres", 30, all, true},
+	}
+	events := 400
+	if v, err := strconv.Atoi(os.Getenv("E2E_FAULT_EVENTS")); err == nil && v > 0 {
+		events = v // the figures in the issue's table: 2000
+	}
+	bin := smsgwBinary(t)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn := "" // SQLite
+			if tc.postgres {
+				dsn = postgresSchema(t)
+			}
+			runFaultCase(t, bin, int64(4000+i), events, tc.tps, tc.faults, dsn)
+		})
+	}
+}
+
+var idFormats = []string{smsc.IDHex, smsc.IDDecimal, smsc.IDPadded, smsc.IDUUID}
+
+func runFaultCase(t *testing.T, bin string, seed int64, events, tps int, faults smsc.Faults, dsn string) {
+	dir := workDir(t)
+	base := time.Date(2026, 11, 27, 10, 0, 0, 0, shanghai())
+	t0 := time.Now()
+	clock := func() string { return base.Add(time.Since(t0)).Format(time.RFC3339Nano) }
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+
+	brokerAddr := freeAddr(t)
+	startBroker(t, bin, brokerAddr, filepath.Join(dir, "kafka"), filepath.Join(dir, "broker.log"))
+	sims := map[string]*smsc.Server{}
+	for i, name := range carriers {
+		s := smsc.New(smsc.Config{
+			Name: name, SystemID: "12123", Password: "e2e", ReceiptDelay: 200 * time.Millisecond, Seed: seed*10 + int64(i),
+			IDFormat: idFormats[i], Outcomes: map[string]float64{"DELIVRD": 0.9, "UNDELIV": 0.1}, TPS: tps,
+			MaxRedeliveries: 1000, RedeliveryDelay: 200 * time.Millisecond, MaxRecords: 1_000_000, Faults: faults,
+		})
+		if err := s.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		sims[name] = s
+	}
+	var view *ledgerView
+	if dsn == "" {
+		ledgerPath := filepath.Join(dir, "ledger.db")
+		dsn = "sqlite://" + ledgerPath
+		view = openView(t, ledgerPath)
+	} else {
+		view = openViewDSN(t, "pgx", dsn)
+	}
+	cfgPath := faultConfig(t, dir, brokerAddr, dsn, sims)
+	logPath := filepath.Join(dir, "gateway.log")
+	gw := start(t, "gateway", logPath, bin, "run", "--config", cfgPath, "--now", clock())
+
+	start := time.Now()
+	if err := publish(ctx, brokerAddr, eventgen.New(seed, base), events, 50, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	states := settleFinal(t, ctx, view, brokerAddr, func() bool { return !gw.exited() }, logPath, 5*time.Minute)
+	t.Logf("%d events settled in %v", events, time.Since(start).Round(time.Second))
+	if err := gw.stop(20 * time.Second); err != nil {
+		t.Errorf("graceful stop: %v", err)
+	}
+	var st smsc.Stats
+	for _, s := range sims {
+		x := s.Stats()
+		st.Submits += x.Submits
+		st.Throttled += x.Throttled
+		st.Late += x.Late
+		st.Lost += x.Lost
+		st.Unbinds += x.Unbinds
+		st.IDRestarts += x.IDRestarts
+	}
+	t.Logf("ledger %v; simulators: %d submits, %d throttled, %d late, %d unbinds, %d id restarts, %d receipts lost",
+		states, st.Submits, st.Throttled, st.Late, st.Unbinds, st.IDRestarts, st.Lost)
+	checkParts(t, view, sims)
+	if t.Failed() {
+		t.Logf("gateway log tail:\n%s", tail(logPath, 40))
+	}
+}
+
+func faultConfig(t *testing.T, dir, brokerAddr, dsn string, sims map[string]*smsc.Server) string {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Instance = "faults-gw"
+	cfg.Kafka.Brokers = []string{brokerAddr}
+	cfg.Kafka.GroupID = "smsgw-e2e"
+	cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
+	cfg.Ledger.DSN = dsn
+	cfg.Rules.Dir, _ = filepath.Abs("../../rules")
+	cfg.Rules.Watch = false
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Log.Level = "info"
+	cfg.Log.Format = "json"
+	cfg.Sender.UnknownGrace = config.Duration(3 * time.Second)
+	cfg.Sender.UnknownResendLimit = 1
+	cfg.Sender.ClaimLease = config.Duration(10 * time.Second)
+	cfg.Sender.RetryBackoff = config.Duration(100 * time.Millisecond)
+	cfg.Sender.RetryBackoffMax = config.Duration(time.Second)
+	cfg.Sender.MaxAttempts = 50
+	cfg.Sender.DrainTimeout = config.Duration(5 * time.Second)
+	// Receipts a carrier never sends end the wait within the run.
+	cfg.Sender.ReceiptValidity = config.Duration(6 * time.Second)
+	cfg.Sender.ReceiptGrace = config.Duration(2 * time.Second)
+	for _, name := range carriers {
+		cfg.Carriers = append(cfg.Carriers, config.Carrier{
+			Name: name, Addr: sims[name].Addr(), SystemID: "12123", Password: "e2e", Binds: 2, Window: 64,
+			ResponseTimeout: config.Duration(time.Second), EnquireLink: config.Duration(5 * time.Second),
+		})
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := yaml.Marshal(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "faults.yaml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// settleFinal waits until every published event is committed and no
+// message is queued, sending, submitted or unknown (scheduled ones wait
+// for their time by design and are not sent in this run).
+func settleFinal(t *testing.T, ctx context.Context, view *ledgerView, brokerAddr string, alive func() bool, logPath string, within time.Duration) map[string]int {
+	t.Helper()
+	var states map[string]int
+	deadline := time.Now().Add(within)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("messages not final within %v: states %v\n%s", within, states, tail(logPath, 40))
+		}
+		time.Sleep(500 * time.Millisecond)
+		if !alive() {
+			t.Fatalf("gateway exited:\n%s", tail(logPath, 40))
+		}
+		var err error
+		if states, err = view.states(); err != nil {
+			continue
+		}
+		lag, err := ingest.GroupLag(ctx, []string{brokerAddr}, "smsgw-e2e", eventgen.TopicNames())
+		if err != nil || lag > 0 {
+			continue
+		}
+		if states["queued"]+states["sending"]+states["submitted"]+states["unknown"] == 0 && len(states) > 0 {
+			return states
+		}
+	}
+}
+
+type ledgerMsg struct {
+	id        int64
+	recipient string
+	carrier   string
+	state     string
+	segments  int
+	ids       []string
+}
+
+// checkParts holds the ledger against what the handsets received.
+func checkParts(t *testing.T, view *ledgerView, sims map[string]*smsc.Server) {
+	t.Helper()
+	rows, err := view.db.Query(`SELECT id, recipient, carrier, state, segments, carrier_ids FROM messages WHERE state <> 'suppressed'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []ledgerMsg
+	for rows.Next() {
+		var m ledgerMsg
+		var cids string
+		if err := rows.Scan(&m.id, &m.recipient, &m.carrier, &m.state, &m.segments, &cids); err != nil {
+			t.Fatal(err)
+		}
+		if cids != "" {
+			m.ids = strings.Split(cids, ",")
+		}
+		msgs = append(msgs, m)
+	}
+	rows.Close()
+	// Parts a receipt reconciled (by text, after an unknown outcome) are
+	// in parts only: the message names them too.
+	byID := make(map[int64]*ledgerMsg, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		for m.segments > 1 && len(m.ids) < m.segments {
+			m.ids = append(m.ids, "")
+		}
+		byID[m.id] = m
+	}
+	prows, err := view.db.Query(`SELECT message_id, seq, carrier_id FROM parts WHERE seq >= 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for prows.Next() {
+		var id, seq int64
+		var cid string
+		if err := prows.Scan(&id, &seq, &cid); err != nil {
+			t.Fatal(err)
+		}
+		m := byID[id]
+		if m == nil {
+			continue
+		}
+		for len(m.ids) <= int(seq) {
+			m.ids = append(m.ids, "")
+		}
+		if m.ids[seq] == "" {
+			m.ids[seq] = cid
+		}
+	}
+	prows.Close()
+
+	// What reached the handsets: accepted submits, per carrier, recipient
+	// and normalised id (ids repeat after an SMSC restart; the recipient
+	// and part number tell those apart).
+	type partRef struct{ carrier, dest, id string }
+	type handsetPart struct {
+		sub   smsc.Submit
+		named int // ledger messages naming it
+	}
+	onHandset := map[partRef][]*handsetPart{}
+	var all []*handsetPart
+	sameRef := 0
+	for _, name := range carriers {
+		for _, sub := range sims[name].Submits() {
+			if sub.Status != smsc.StatusOK {
+				continue
+			}
+			dest := sub.Dest
+			if n, err := route.Normalize(dest); err == nil {
+				dest = n
+			}
+			sub.Dest = dest
+			hp := &handsetPart{sub: sub}
+			k := partRef{name, dest, ledger.NormalizeID(sub.MessageID)}
+			onHandset[k] = append(onHandset[k], hp)
+			all = append(all, hp)
+		}
+		for k, n := range sims[name].Received() {
+			// A reference is 8 bits: two messages to one phone at
+			// different times may share one. A part one message got on
+			// the handset twice is found below: a message names one id
+			// per part, so the second copy is named by none.
+			if n > 1 && k.Total > 1 {
+				sameRef++
+			}
+		}
+	}
+	byState := map[string]int{}
+	for _, m := range msgs {
+		byState[m.state]++
+		switch m.state {
+		case "queued", "sending", "submitted", "unknown":
+			t.Errorf("message %d left %s", m.id, m.state)
+		}
+		named := 0
+		var ref uint16
+		for seq, id := range m.ids {
+			if id == "" {
+				continue
+			}
+			named++
+			// The part with this id, this part number and this many
+			// parts (ids repeat after an SMSC restart).
+			var hit *handsetPart
+			for _, hp := range onHandset[partRef{m.carrier, m.recipient, id}] {
+				single := len(m.ids) <= 1 && hp.sub.Total <= 1
+				multi := len(m.ids) > 1 && hp.sub.Total == len(m.ids) && hp.sub.Seq == seq+1
+				if (single || multi) && (hit == nil || hit.named > 0) {
+					hit = hp
+				}
+			}
+			if hit == nil {
+				t.Errorf("message %d (%s): part %d id %s is on no handset", m.id, m.state, seq+1, id)
+				continue
+			}
+			hit.named++
+			if named == 1 {
+				ref = hit.sub.Ref
+			} else if hit.sub.Ref != ref {
+				t.Errorf("message %d: parts under references %d and %d: the handset cannot join them", m.id, ref, hit.sub.Ref)
+			}
+		}
+		switch m.state {
+		case "delivered", "no_receipt":
+			if named != max(len(m.ids), 1) || len(m.ids) == 0 {
+				t.Errorf("message %d %s with ids %q: not every part accepted", m.id, m.state, m.ids)
+			}
+		case "partial":
+			if named == 0 || named == len(m.ids) {
+				t.Errorf("message %d partial with ids %q", m.id, m.ids)
+			}
+		}
+	}
+	orphans := 0
+	for _, hp := range all {
+		if hp.named != 1 {
+			orphans++
+			if orphans <= 5 {
+				t.Errorf("part on handset %s (id %s, part %d/%d ref %d) named by %d ledger messages",
+					hp.sub.Dest, hp.sub.MessageID, hp.sub.Seq, hp.sub.Total, hp.sub.Ref, hp.named)
+			}
+		}
+	}
+	if orphans > 0 {
+		t.Errorf("%d of %d parts on handsets not named by exactly one message (sent twice, or a fragment the ledger does not know)", orphans, len(all))
+	}
+	// Every receipt is stored on the message whose part carried its id.
+	rrows, err := view.db.Query(`SELECT r.message_id, r.carrier, r.carrier_id, m.carrier_ids FROM receipts r JOIN messages m ON m.id = r.message_id
+		WHERE NOT EXISTS (SELECT 1 FROM parts p WHERE p.message_id = r.message_id AND p.carrier_id = r.carrier_id)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, n := 0, 0
+	for rrows.Next() {
+		var id int64
+		var carrier, cid, cids string
+		if err := rrows.Scan(&id, &carrier, &cid, &cids); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !containsID(cids, cid) {
+			bad++
+			if bad <= 5 {
+				t.Errorf("receipt for id %s stored on message %d whose parts are %q", cid, id, cids)
+			}
+		}
+	}
+	rrows.Close()
+	if err := view.db.QueryRow(`SELECT count(*) FROM receipts`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 0, len(byState))
+	for k := range byState {
+		keys = append(keys, fmt.Sprintf("%s=%d", k, byState[k]))
+	}
+	sort.Strings(keys)
+	t.Logf("%d messages (%s), %d parts on handsets (%d part keys shared by messages at different times), %d parts twice or named by no message, %d receipts stored, %d on the wrong message",
+		len(msgs), strings.Join(keys, " "), len(all), sameRef, orphans, n, bad)
+	if len(all) == 0 {
+		t.Error("nothing reached a handset: the test proves nothing")
+	}
+}
+
+func containsID(cids, id string) bool {
+	for _, x := range strings.Split(cids, ",") {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
