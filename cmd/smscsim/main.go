@@ -98,7 +98,7 @@ func adminMux(s *smsc.Server, reg *prometheus.Registry) *http.ServeMux {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(s.Stats())
+		_ = json.NewEncoder(w).Encode(s.Stats()) // the client went away: nothing to do
 	})
 	mux.HandleFunc("POST /mo", func(w http.ResponseWriter, r *http.Request) {
 		var m struct {
@@ -222,7 +222,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			return fmt.Errorf("metrics listen: %w", err)
 		}
 		srv = &http.Server{Handler: adminMux(s, reg), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln) // stopped by Shutdown below
+		go func() { _ = srv.Serve(ln) }() // stopped by Shutdown below (ErrServerClosed)
 		log.Info("http", "addr", ln.Addr().String())
 	}
 	if ready != nil {
@@ -252,7 +252,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			log.Info("shutting down")
 			if srv != nil {
 				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				srv.Shutdown(sctx)
+				_ = srv.Shutdown(sctx) // best effort on exit
 				cancel()
 			}
 			return s.Close()

@@ -31,8 +31,8 @@ type batchResult[R any] struct {
 	err error
 }
 
-func newBatcher[T, R any](max int, linger time.Duration, flush func(context.Context, []T) ([]R, error)) *batcher[T, R] {
-	return &batcher[T, R]{in: make(chan batchItem[T, R], max*2), max: max, linger: linger, flush: flush}
+func newBatcher[T, R any](size int, linger time.Duration, flush func(context.Context, []T) ([]R, error)) *batcher[T, R] {
+	return &batcher[T, R]{in: make(chan batchItem[T, R], size*2), max: size, linger: linger, flush: flush}
 }
 
 // Add queues v and waits until the batch holding it was flushed.

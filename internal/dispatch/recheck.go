@@ -78,7 +78,7 @@ func (r *StillDue) Recheck(ctx context.Context, msgs []*message.Message, now tim
 		}
 		due, checked, err := sd.StillDue(m.RuleID, st.Kind, st.Data, now)
 		if err != nil {
-			r.log().Warn("re-check failed; sending as decided", "rule", m.RuleID, "msg", m.ID, "to", redact.Phone(m.Recipient), "err", err)
+			r.log().Warn("re-check failed; sending as decided", "rule", m.RuleID, "message", m.ID, "to", redact.Phone(m.Recipient), "err", err)
 			continue
 		}
 		if checked && !due {

@@ -19,8 +19,8 @@ import (
 const (
 	DefaultBinds           = 1
 	DefaultConnectTimeout  = 10 * time.Second
-	DefaultReconnectMin    = 500 * time.Millisecond
-	DefaultReconnectMax    = 30 * time.Second
+	DefaultMinReconnect    = 500 * time.Millisecond
+	DefaultMaxReconnect    = 30 * time.Second
 	DefaultShutdownTimeout = 5 * time.Second
 	DefaultThrottleRetries = 3
 	DefaultThrottleBackoff = 200 * time.Millisecond
@@ -179,10 +179,10 @@ func (c *Config) defaults() {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
 	if c.ReconnectMin <= 0 {
-		c.ReconnectMin = DefaultReconnectMin
+		c.ReconnectMin = DefaultMinReconnect
 	}
 	if c.ReconnectMax < c.ReconnectMin {
-		c.ReconnectMax = max(DefaultReconnectMax, c.ReconnectMin)
+		c.ReconnectMax = max(DefaultMaxReconnect, c.ReconnectMin)
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
@@ -759,7 +759,7 @@ func (c *Client) writePart(ctx context.Context, s *Session, sm *SM) (*call, time
 		// Our own wait: nothing was written.
 		c.metrics.submit(string(ReasonCanceled), -1)
 		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err) // rate: Wait would exceed the deadline
+			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err) // rate: Wait would exceed the deadline
 		}
 		return nil, time.Time{}, PartResult{Outcome: PartNotSent, Err: &RequestError{Command: SubmitSM, Err: err}, Reason: ReasonCanceled, Retry: true}
 	}

@@ -3,6 +3,7 @@ package smpp
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -38,16 +39,12 @@ func (p *PDU) appendHand(b []byte) ([]byte, error) {
 func (p *PDU) MarshalBinary() ([]byte, error) { return p.AppendTo(make([]byte, 0, 64)) }
 
 func asMalformed(err error, me **MalformedError) bool {
-	m, ok := err.(*MalformedError)
-	if ok {
-		*me = m
-	}
-	return ok
+	return errors.As(err, me)
 }
 
-func appendCString(b []byte, field, s string, max int) ([]byte, error) {
-	if len(s) > max-1 {
-		return b, &MalformedError{Field: field, Err: fmt.Errorf("%w: %d octets, at most %d", ErrFieldTooLong, len(s), max-1)}
+func appendCString(b []byte, field, s string, maxLen int) ([]byte, error) {
+	if len(s) > maxLen-1 {
+		return b, &MalformedError{Field: field, Err: fmt.Errorf("%w: %d octets, at most %d", ErrFieldTooLong, len(s), maxLen-1)}
 	}
 	if strings.IndexByte(s, 0) >= 0 {
 		return b, &MalformedError{Field: field, Err: fmt.Errorf("%w: NUL inside", ErrMalformed)}
@@ -63,9 +60,9 @@ func appendTime(b []byte, field, s string) ([]byte, error) {
 	return appendCString(b, field, s, 17)
 }
 
-func appendAddr(b []byte, field string, a Address, max int) ([]byte, error) {
+func appendAddr(b []byte, field string, a Address, maxLen int) ([]byte, error) {
 	b = append(b, a.TON, a.NPI)
-	return appendCString(b, field, a.Addr, max)
+	return appendCString(b, field, a.Addr, maxLen)
 }
 
 func (x *Bind) appendTo(b []byte) (_ []byte, err error) {
@@ -409,12 +406,12 @@ func decodeHand(b []byte) (*PDU, error) {
 }
 
 // ReadFrame reads one PDU's octets from r: the header, then the rest of
-// command_length. It fails with ErrPDUTooLong above max (DefaultMaxPDULen
-// if max <= 0) and ErrMalformed below HeaderLen; after either the stream is
+// command_length. It fails with ErrPDUTooLong above maxLen (DefaultMaxPDULen
+// if maxLen <= 0) and ErrMalformed below HeaderLen; after either the stream is
 // out of step and must be closed.
-func ReadFrame(r io.Reader, max int) ([]byte, error) {
-	if max <= 0 {
-		max = DefaultMaxPDULen
+func ReadFrame(r io.Reader, maxLen int) ([]byte, error) {
+	if maxLen <= 0 {
+		maxLen = DefaultMaxPDULen
 	}
 	var h [HeaderLen]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
@@ -424,8 +421,8 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 	if n < HeaderLen {
 		return nil, fmt.Errorf("%w: command_length %d", ErrMalformed, n)
 	}
-	if int64(n) > int64(max) {
-		return nil, fmt.Errorf("%w: command_length %d, at most %d", ErrPDUTooLong, n, max)
+	if int64(n) > int64(maxLen) {
+		return nil, fmt.Errorf("%w: command_length %d, at most %d", ErrPDUTooLong, n, maxLen)
 	}
 	b := make([]byte, n)
 	copy(b, h[:])

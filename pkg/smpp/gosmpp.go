@@ -573,12 +573,12 @@ func (p *PDU) validate() error {
 
 type validator struct{ err *MalformedError }
 
-func (v *validator) cstr(field, s string, max int) {
+func (v *validator) cstr(field, s string, maxLen int) {
 	if v.err != nil {
 		return
 	}
-	if len(s) > max-1 {
-		v.err = &MalformedError{Field: field, Err: fmt.Errorf("%w: %d octets, at most %d", ErrFieldTooLong, len(s), max-1)}
+	if len(s) > maxLen-1 {
+		v.err = &MalformedError{Field: field, Err: fmt.Errorf("%w: %d octets, at most %d", ErrFieldTooLong, len(s), maxLen-1)}
 	} else if strings.IndexByte(s, 0) >= 0 {
 		v.err = &MalformedError{Field: field, Err: fmt.Errorf("%w: NUL inside", ErrMalformed)}
 	}

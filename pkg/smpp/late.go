@@ -86,7 +86,7 @@ func (t *lateTable) prune(now time.Time, maxN int) {
 
 func (t *lateTable) take(seq uint32, cmd CommandID, now time.Time) (lateEntry, bool) {
 	e, ok := t.m[seq]
-	if !ok || !(cmd == e.cmd.Response() || cmd == GenericNack) {
+	if !ok || cmd != e.cmd.Response() && cmd != GenericNack {
 		return lateEntry{}, false
 	}
 	delete(t.m, seq) // its order slot is skipped by prune

@@ -593,7 +593,8 @@ func (s *Session) answerUnbind(seq uint32) {
 	select {
 	case s.out <- outFrame{b: rb, written: written}:
 		select {
-		case <-written:
+		case err := <-written:
+			_ = err // best effort: the session ends whether the unbind_resp went out or not
 		case <-time.After(s.cfg.RequestTimeout):
 		case <-s.done:
 		}

@@ -6,6 +6,7 @@ package ledgertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -562,7 +563,9 @@ func testRecover(t *testing.T, e *env) {
 	if len(got) != 1 || got[0].ID != unk[0].ID {
 		t.Fatalf("requeued claim %v", ids(got))
 	}
-	e.s.Recover(e.ctx, "a", time.Time{})
+	if _, err := e.s.Recover(e.ctx, "a", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 	res, err = e.s.Requeue(e.ctx, []int64{unk[0].ID}, 1, e.clock.Now())
 	if err != nil || res.Failed != 1 || res.Requeued != 0 {
 		t.Fatalf("second requeue = %+v %v", res, err)
@@ -727,7 +730,7 @@ func testContacts(t *testing.T, e *env) {
 	stop := fmt.Errorf("stop")
 	n := 0
 	err = e.s.ContactsInRegions(e.ctx, []string{"110000"}, func(string) error { n++; return stop })
-	if err != stop || n != 1 {
+	if !errors.Is(err, stop) || n != 1 {
 		t.Fatalf("callback error: %v after %d", err, n)
 	}
 }

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +40,7 @@ func TestCrashDuringSubmit(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCrashDuringSubmit$")
 	cmd.Env = append(os.Environ(), "LEDGER_CRASH_CHILD="+path)
 	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 3 {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 	s, err := sqlite.Open(t.Context(), path, ledger.Options{})

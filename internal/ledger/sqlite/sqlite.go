@@ -275,7 +275,7 @@ func (d *dbConn) Write(ctx context.Context, fn func(core.Q) error) error {
 	}
 	defer func() {
 		if p := recover(); p != nil { // leave no transaction open behind a panic
-			d.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			_, _ = d.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") // the panic goes on; a failed rollback closes nothing more
 			panic(p)
 		}
 	}()

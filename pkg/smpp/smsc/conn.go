@@ -439,7 +439,7 @@ func (c *conn) receipts(sub *Submit, sb *submitBody, f *Faults, now time.Time) {
 		switch {
 		case f.ReceiptFirst && c.receiver:
 			r.due = now
-			c.writeReceipt(r, false)
+			_ = c.writeReceipt(r, false) // a failed write breaks the connection, which the read loop then ends
 		case f.ReceiptFirst:
 			r.due = now
 			s.route(r)
@@ -657,17 +657,17 @@ func (c *conn) unbind(timeout time.Duration) {
 
 func (c *conn) writeEmpty(id, status, seq uint32, flush bool) {
 	c.wmu.Lock()
-	c.writeLocked(appendEmpty(c.bw.AvailableBuffer(), id, status, seq), flush)
+	_ = c.writeLocked(appendEmpty(c.bw.AvailableBuffer(), id, status, seq), flush) // a failed write breaks the connection, which the read loop then ends
 }
 
 func (c *conn) writeBindResp(id, status, seq uint32) {
 	c.wmu.Lock()
-	c.writeLocked(appendBindResp(c.bw.AvailableBuffer(), id, status, seq, c.s.cfg.Name), true)
+	_ = c.writeLocked(appendBindResp(c.bw.AvailableBuffer(), id, status, seq, c.s.cfg.Name), true) // as in writeEmpty
 }
 
 func (c *conn) writeSubmitResp(status, seq uint32, id string, flush bool) {
 	c.wmu.Lock()
-	c.writeLocked(appendSubmitResp(c.bw.AvailableBuffer(), status, seq, id), flush)
+	_ = c.writeLocked(appendSubmitResp(c.bw.AvailableBuffer(), status, seq, id), flush) // as in writeEmpty
 }
 
 // writeLocked writes b, flushes if asked and releases wmu. A write error
@@ -701,7 +701,7 @@ func (c *conn) flushLocked() error {
 	// bufio does by itself on a full buffer too.
 	if now := time.Now(); c.deadline.Sub(now) < writeTimeout-time.Second {
 		c.deadline = now.Add(writeTimeout)
-		c.nc.SetWriteDeadline(c.deadline)
+		_ = c.nc.SetWriteDeadline(c.deadline) // fails only on a closed connection, which Flush reports
 	}
 	return c.bw.Flush()
 }

@@ -82,12 +82,6 @@ func (q *rqueue) pop() *receipt {
 	return r
 }
 
-func (q *rqueue) empty() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.head == len(q.items)
-}
-
 // drain closes the queue and returns what it held.
 func (q *rqueue) drain() []*receipt {
 	q.mu.Lock()

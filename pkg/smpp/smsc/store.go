@@ -71,23 +71,23 @@ type store struct {
 	delivered uint64
 }
 
-func newStore(max int) *store {
-	return &store{max: max, partials: map[partKey]*partial{}}
+func newStore(limit int) *store {
+	return &store{max: limit, partials: map[partKey]*partial{}}
 }
 
-// ring keeps the latest max items.
+// ring keeps the latest limit items.
 type ring[T any] struct {
 	items []T
 	start int
 }
 
-func (r *ring[T]) add(max int, v T) {
-	if len(r.items) < max {
+func (r *ring[T]) add(limit int, v T) {
+	if len(r.items) < limit {
 		r.items = append(r.items, v)
 		return
 	}
 	r.items[r.start] = v
-	r.start = (r.start + 1) % max
+	r.start = (r.start + 1) % limit
 }
 
 func (r *ring[T]) list() []T {

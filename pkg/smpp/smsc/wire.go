@@ -104,10 +104,10 @@ func (d *decoder) byte1(what string) uint8 {
 }
 
 // cstring reads a NUL-terminated string of at most max bytes (NUL included).
-func (d *decoder) cstring(what string, max int) []byte {
+func (d *decoder) cstring(what string, maxLen int) []byte {
 	for i, c := range d.b {
 		if c == 0 {
-			if i+1 > max {
+			if i+1 > maxLen {
 				d.fail(what + " too long")
 				return nil
 			}
@@ -115,7 +115,7 @@ func (d *decoder) cstring(what string, max int) []byte {
 			d.b = d.b[i+1:]
 			return v
 		}
-		if i+1 >= max {
+		if i+1 >= maxLen {
 			break
 		}
 	}
