@@ -29,6 +29,8 @@ type point struct {
 	Delivered  float64 // stat DELIVRD
 	LatencySum float64 // smpp_submit_duration_seconds sum (for the mean)
 	LatencyN   float64
+	RecLatSum  float64 // smsgw_receipt_latency_seconds sum: acceptance to final receipt
+	RecLatN    float64
 }
 
 type global struct {
@@ -162,6 +164,9 @@ func (s *sampler) gather(now time.Time) (map[string]*point, global, bool) {
 			case "smpp_submit_duration_seconds":
 				p.LatencySum += m.GetHistogram().GetSampleSum()
 				p.LatencyN += float64(m.GetHistogram().GetSampleCount())
+			case "smsgw_receipt_latency_seconds":
+				p.RecLatSum += m.GetHistogram().GetSampleSum()
+				p.RecLatN += float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}
@@ -182,6 +187,7 @@ type Rate struct {
 	ReceiptPerSec float64   `json:"receipt_per_sec"`
 	DeliveryRate  float64   `json:"delivery_rate"`     // delivered / receipts in the interval; -1: no receipts
 	LatencyMS     float64   `json:"submit_latency_ms"` // mean submit_sm round trip; -1: no submits
+	ReceiptS      float64   `json:"receipt_latency_s"` // mean acceptance-to-final-receipt time of the receipts in the interval; -1: none
 }
 
 // CarrierView is one carrier's row and charts on the overview.
@@ -225,12 +231,15 @@ func rates(ps []point) []Rate {
 		if dt <= 0 {
 			continue
 		}
-		r := Rate{At: b.At, SubmitPerSec: max(0, b.Submits-a.Submits) / dt, ReceiptPerSec: max(0, b.Receipts-a.Receipts) / dt, DeliveryRate: -1, LatencyMS: -1}
+		r := Rate{At: b.At, SubmitPerSec: max(0, b.Submits-a.Submits) / dt, ReceiptPerSec: max(0, b.Receipts-a.Receipts) / dt, DeliveryRate: -1, LatencyMS: -1, ReceiptS: -1}
 		if n := b.Receipts - a.Receipts; n > 0 {
 			r.DeliveryRate = (b.Delivered - a.Delivered) / n
 		}
 		if n := b.LatencyN - a.LatencyN; n > 0 {
 			r.LatencyMS = 1000 * (b.LatencySum - a.LatencySum) / n
+		}
+		if n := b.RecLatN - a.RecLatN; n > 0 {
+			r.ReceiptS = (b.RecLatSum - a.RecLatSum) / n
 		}
 		out = append(out, r)
 	}

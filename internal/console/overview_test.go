@@ -18,7 +18,8 @@ func TestSamplerRates(t *testing.T) {
 	submits := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_submits_total", Help: "h"}, []string{"carrier", "result"})
 	receipts := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_receipts_total", Help: "h"}, []string{"carrier", "stat"})
 	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "smpp_submit_duration_seconds", Help: "h"}, []string{"carrier"})
-	reg.MustRegister(submits, receipts, lat)
+	recLat := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "smsgw_receipt_latency_seconds", Help: "h"}, []string{"carrier"})
+	reg.MustRegister(submits, receipts, lat, recLat)
 	s := newSampler(reg, []Carrier{{Name: "cm"}, {Name: "cu"}})
 	t0 := time.Unix(1_800_000_000, 0)
 	s.sample(t0)
@@ -31,16 +32,18 @@ func TestSamplerRates(t *testing.T) {
 	receipts.WithLabelValues("cm", "UNDELIV").Add(10)
 	lat.WithLabelValues("cm").Observe(0.020)
 	lat.WithLabelValues("cm").Observe(0.040)
+	recLat.WithLabelValues("cm").Observe(4)
+	recLat.WithLabelValues("cm").Observe(8)
 	s.sample(t0.Add(5 * time.Second))
 	r := rates(s.series["cm"])
 	if len(r) != 1 {
 		t.Fatalf("rates %v", r)
 	}
 	got := r[0]
-	if got.SubmitPerSec != 10 || got.ReceiptPerSec != 8 || got.DeliveryRate != 0.75 || math.Abs(got.LatencyMS-30) > 1e-9 {
+	if got.SubmitPerSec != 10 || got.ReceiptPerSec != 8 || got.DeliveryRate != 0.75 || math.Abs(got.LatencyMS-30) > 1e-9 || got.ReceiptS != 6 {
 		t.Fatalf("rates = %+v", got)
 	}
-	if cu := rates(s.series["cu"]); len(cu) != 1 || cu[0].DeliveryRate != -1 || cu[0].LatencyMS != -1 {
+	if cu := rates(s.series["cu"]); len(cu) != 1 || cu[0].DeliveryRate != -1 || cu[0].LatencyMS != -1 || cu[0].ReceiptS != -1 {
 		t.Fatalf("idle carrier = %+v", cu)
 	}
 	for i := range keepSamples + 10 {

@@ -23,6 +23,7 @@ type Metrics struct {
 	submitSeconds   *prometheus.HistogramVec
 	eventToSubmit   prometheus.Histogram
 	receipts        *prometheus.CounterVec
+	receiptLatency  *prometheus.HistogramVec
 	receiptOutcomes *prometheus.CounterVec
 	incoming        *prometheus.CounterVec
 	optOuts         prometheus.Counter
@@ -52,7 +53,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"carrier"}),
 		eventToSubmit: f.NewHistogram(prometheus.HistogramOpts{Name: "smsgw_decision_to_submit_seconds", Help: "Time from a message's creation to its acceptance by the SMSC.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 20)}),
-		receipts:        f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_receipts_total", Help: "Delivery receipts stored, per carrier and status."}, []string{"carrier", "stat"}),
+		receipts: f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_receipts_total", Help: "Delivery receipts stored, per carrier and status."}, []string{"carrier", "stat"}),
+		receiptLatency: f.NewHistogramVec(prometheus.HistogramOpts{Name: "smsgw_receipt_latency_seconds", Help: "A part's acceptance by the SMSC to its final receipt, per carrier.",
+			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600}}, []string{"carrier"}),
 		receiptOutcomes: f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_receipt_outcomes_total", Help: "Receipts by what they matched: matched, pending (id not known yet), duplicate."}, []string{"outcome"}),
 		incoming:        f.NewCounterVec(prometheus.CounterOpts{Name: "smsgw_incoming_messages_total", Help: "Mobile-originated messages, per carrier."}, []string{"carrier"}),
 		optOuts:         f.NewCounter(prometheus.CounterOpts{Name: "smsgw_opt_outs_total", Help: "Recipients who replied to unsubscribe."}),

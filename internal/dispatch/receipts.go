@@ -28,18 +28,27 @@ type Receipts struct {
 	store   ReceiptStore
 	logger  *slog.Logger
 	metrics *Metrics
+	now     func() time.Time // the clock the sender records submissions with
 }
 
 // NewReceipts returns the handler; Run must be running for Receipt calls
 // to return.
 func NewReceipts(store ReceiptStore, logger *slog.Logger, m *Metrics) *Receipts {
-	r := &Receipts{store: store, logger: logger, metrics: m}
+	r := &Receipts{store: store, logger: logger, metrics: m, now: time.Now}
 	r.b = newBatcher(1000, 0, func(ctx context.Context, rs []ledger.Receipt) ([]ledger.ReceiptResult, error) {
 		start := time.Now()
 		res, err := store.Receipts(ctx, rs)
 		m.ledgerSeconds.WithLabelValues("receipts").Observe(time.Since(start).Seconds())
 		return res, err
 	})
+	return r
+}
+
+// WithClock sets the clock receipt latency is measured with: the one the
+// sender records submissions with (an injected clock in the demo and
+// tests). Default time.Now.
+func (r *Receipts) WithClock(now func() time.Time) *Receipts {
+	r.now = now
 	return r
 }
 
@@ -77,6 +86,9 @@ func (r *Receipts) receipt(ctx context.Context, carrier string, rc *smpp.Receipt
 	}
 	r.metrics.receipts.WithLabelValues(carrier, statLabel(rc.Stat)).Inc()
 	r.metrics.receiptOutcomes.WithLabelValues(string(res.Outcome)).Inc()
+	if !res.PartSubmitted.IsZero() {
+		r.metrics.receiptLatency.WithLabelValues(carrier).Observe(max(0, r.now().Sub(res.PartSubmitted).Seconds()))
+	}
 	if res.Reconciled {
 		r.logger.Info("unknown submit outcome reconciled by receipt", "message", res.MessageID, "carrier", carrier, "stat", rc.Stat)
 	}

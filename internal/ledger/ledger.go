@@ -292,6 +292,9 @@ type ReceiptResult struct {
 	Reconciled bool          // matched an unknown message by recipient and text
 	Changed    bool          // the message's state changed
 	State      message.State // the new state when Changed
+	// PartSubmitted is when the SMSC accepted the part that took this
+	// final receipt (matched by id); zero otherwise. Receipt latency.
+	PartSubmitted time.Time
 }
 
 // RequeueResult counts what Requeue did.

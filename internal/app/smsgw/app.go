@@ -155,7 +155,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	loc, _ := time.LoadLocation(cfg.Policy.Timezone)
 	pol := policy.New(policy.Config{Location: loc}, store) // caps: the rule set's, per batch
 
-	a.receipts = dispatch.NewReceipts(store, opts.Logger.With("component", "receipts"), m)
+	a.receipts = dispatch.NewReceipts(store, opts.Logger.With("component", "receipts"), m).WithClock(opts.Now)
 	smppMetrics := smpp.NewMetrics(opts.Registry)
 	submitters := map[string]dispatch.Submitter{}
 	configured := map[route.Carrier]bool{}

@@ -10,7 +10,7 @@ const T = {
     'ov.title': '总览', 'ov.carrier': '运营商', 'ov.binds': '绑定', 'ov.tps': 'TPS（当前/配置）', 'ov.window': '窗口占用',
     'ov.inflight': '在途', 'ov.unsent': '未被接受', 'ov.submitted': '已提交', 'ov.receipts': '回执', 'ov.delivered': '成功', 'ov.queue': '队列（按状态）',
     'ov.lag': '消费积压（按主题）', 'ov.rules': '规则集', 'ov.loaded': '加载于', 'ov.alerts': '告警', 'ov.noalerts': '无告警',
-    'ov.submitrate': '提交/秒', 'ov.receiptrate': '回执/秒', 'ov.deliveryrate': '成功率', 'ov.latency': '提交时延 ms',
+    'ov.submitrate': '提交/秒', 'ov.receiptrate': '回执/秒', 'ov.deliveryrate': '成功率', 'ov.latency': '提交时延 ms', 'ov.receiptlat': '回执时延 s',
     'ov.events': '已消费事件', 'ov.dlq': '死信', 'ov.ready': '就绪状态', 'ov.held': '待审',
     'pg.title': '规则试验台', 'pg.event': '事件（JSON）', 'pg.sample': '示例事件', 'pg.now': '评估时间', 'pg.run': '试算',
     'pg.file': '规则文件', 'pg.useedit': '使用编辑后的文件试算', 'pg.save': '保存并热加载', 'pg.fired': '触发',
@@ -44,7 +44,7 @@ const T = {
     'ov.title': 'Overview', 'ov.carrier': 'Carrier', 'ov.binds': 'Binds', 'ov.tps': 'TPS (now/configured)', 'ov.window': 'Window in use',
     'ov.inflight': 'In flight', 'ov.unsent': 'Not accepted', 'ov.submitted': 'Submitted', 'ov.receipts': 'Receipts', 'ov.delivered': 'Delivered', 'ov.queue': 'Queue (by state)',
     'ov.lag': 'Ingest lag (by topic)', 'ov.rules': 'Rules set', 'ov.loaded': 'loaded at', 'ov.alerts': 'Alerts', 'ov.noalerts': 'No alerts',
-    'ov.submitrate': 'submits/s', 'ov.receiptrate': 'receipts/s', 'ov.deliveryrate': 'delivery rate', 'ov.latency': 'submit latency ms',
+    'ov.submitrate': 'submits/s', 'ov.receiptrate': 'receipts/s', 'ov.deliveryrate': 'delivery rate', 'ov.latency': 'submit latency ms', 'ov.receiptlat': 'receipt latency s',
     'ov.events': 'Events consumed', 'ov.dlq': 'Dead-lettered', 'ov.ready': 'Readiness', 'ov.held': 'Held',
     'pg.title': 'Rules playground', 'pg.event': 'Event (JSON)', 'pg.sample': 'Sample event', 'pg.now': 'Now', 'pg.run': 'Evaluate',
     'pg.file': 'Rules file', 'pg.useedit': 'Evaluate with the edited file', 'pg.save': 'Save and reload', 'pg.fired': 'Fires',
@@ -206,7 +206,8 @@ async function overview(m) {
     const table = h('table', { id: 'carriers' }, h('tr', {}, ['ov.carrier', 'ov.binds', 'ov.tps', 'ov.window', 'ov.inflight', 'ov.unsent', 'ov.submitted', 'ov.receipts', 'ov.delivered'].map((k) => h('th', { text: t(k) }))), rows);
     const charts = h('div', { class: 'grid' }, o.carriers.map((c) => h('div', { class: 'card' }, h('h3', { text: c.name }),
       chart(c.series, 'submit_per_sec', t('ov.submitrate'), '#1677ff'), chart(c.series, 'receipt_per_sec', t('ov.receiptrate'), '#52c41a'),
-      chart(c.series, 'delivery_rate', t('ov.deliveryrate'), '#fa8c16', 1), chart(c.series, 'submit_latency_ms', t('ov.latency'), '#722ed1'))));
+      chart(c.series, 'delivery_rate', t('ov.deliveryrate'), '#fa8c16', 1), chart(c.series, 'submit_latency_ms', t('ov.latency'), '#722ed1'),
+      chart(c.series, 'receipt_latency_s', t('ov.receiptlat'), '#13c2c2'))));
     box.replaceChildren(alerts, info, table, charts);
   };
   await load();

@@ -347,11 +347,17 @@ func testReceiptLifecycle(t *testing.T, e *env) {
 	m := Msg("ev", "r", 1)
 	e.insert(m)
 	e.claim(1, "a")
+	submittedAt := e.clock.Now()
 	e.submit(m, "00A1B2")
 	if st := e.state(m); st != message.StateSubmitted {
 		t.Fatalf("after submit: %s", st)
 	}
 	res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "a1b2", Stat: "DELIVRD", Err: "000", Done: e.clock.Now()})
+	// The final receipt names when its part was accepted (receipt latency).
+	if !res[0].PartSubmitted.Equal(submittedAt) {
+		t.Fatalf("receipt's part submitted at %v, want %v", res[0].PartSubmitted, submittedAt)
+	}
+	res[0].PartSubmitted = time.Time{}
 	want := ledger.ReceiptResult{Outcome: ledger.OutcomeMatched, MessageID: m.ID, Changed: true, State: message.StateDelivered}
 	if res[0] != want {
 		t.Fatalf("receipt result %+v, want %+v", res[0], want)

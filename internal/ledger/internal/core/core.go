@@ -18,9 +18,10 @@ import (
 
 // Part is a stored part of a submitted message.
 type Part struct {
-	MessageID int64
-	Seq       int
-	Stat      string
+	MessageID   int64
+	Seq         int
+	Stat        string
+	SubmittedAt int64 // Unix ns the SMSC accepted the part; 0 unknown
 }
 
 // Candidate is an unknown message a receipt may reconcile.
@@ -91,14 +92,14 @@ func (t *wtx) prefetch(ctx context.Context, rs []ledger.Receipt) (*receiptCache,
 				var id string
 				var p Part
 				var seq int64
-				if err := r.Scan(&id, &p.MessageID, &seq, &p.Stat); err != nil {
+				if err := r.Scan(&id, &p.MessageID, &seq, &p.Stat, &p.SubmittedAt); err != nil {
 					return err
 				}
 				p.Seq = int(seq)
 				c.parts[partKey{carrier, id}] = p
 				c.msgs[p.MessageID] = nil
 				return nil
-			}, `SELECT carrier_id, message_id, seq, stat FROM parts WHERE carrier = $1 AND `+in+t.d.ForUpdate, append([]any{carrier}, args...)...)
+			}, `SELECT carrier_id, message_id, seq, stat, submitted_at FROM parts WHERE carrier = $1 AND `+in+t.d.ForUpdate, append([]any{carrier}, args...)...)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("prefetch parts: %w", err)
@@ -320,7 +321,11 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 			// but the message's state follows the resend's parts.
 			return ledger.ReceiptResult{Outcome: ledger.OutcomeMatched, MessageID: p.MessageID}, nil
 		}
-		return t.derive(ctx, c, p, r, now, false)
+		res, err := t.derive(ctx, c, p, r, now, false)
+		if ledger.FinalStat(r.Stat) {
+			res.PartSubmitted = Time(p.SubmittedAt)
+		}
+		return res, err
 	}
 	dup, err := t.PendingExists(ctx, r.Carrier, r.MessageID, r.Stat)
 	if err != nil {
