@@ -39,6 +39,7 @@ type Store struct {
 
 var (
 	_ ingest.Handler = (*Store)(nil)
+	_ ingest.Prober  = (*Store)(nil)
 	_ ivr.Records    = (*Store)(nil)
 	_ ivr.CDRSink    = (*Store)(nil)
 	_ ivr.Lockouts   = (*Store)(nil)
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS ivr_cdrs (
 CREATE INDEX IF NOT EXISTS ivr_cdrs_started ON ivr_cdrs(started);
 CREATE TABLE IF NOT EXISTS ivr_attempts (
 	lock_key TEXT PRIMARY KEY, attempts BIGINT NOT NULL, since BIGINT NOT NULL, locked_until BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS ivr_meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL);
 `
 
 // Open opens (and creates) the store: a postgres:// or postgresql:// DSN
@@ -110,6 +112,20 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Ping checks the database (for /readyz).
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Probe implements ingest.Prober: it writes a row in a transaction, as
+// Handle does. When one record keeps failing alone while Probe succeeds,
+// the consumer dead-letters it as unprocessable instead of retrying it for
+// ever and holding its partition; while Probe fails (disk full, database
+// down) the record is retried.
+func (s *Store) Probe(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO ivr_meta (k, v) VALUES ('probe', ?)
+		ON CONFLICT (k) DO UPDATE SET v = excluded.v`), time.Now().Unix())
+	if err != nil {
+		return fmt.Errorf("records probe: %w", err)
+	}
+	return nil
+}
 
 // q rewrites ? placeholders to $n for PostgreSQL.
 func (s *Store) q(query string) string {

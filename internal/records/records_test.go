@@ -271,3 +271,20 @@ func TestLockouts(t *testing.T) {
 		})
 	}
 }
+
+// TestProbe: the consumer dead-letters a record that fails alone only
+// while Probe says the store takes writes (ingest.Prober); a store that
+// cannot write must say so, or an outage would empty the stream.
+func TestProbe(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	for range 2 { // the second write updates the row the first made
+		if err := s.Probe(ctx); err != nil {
+			t.Fatalf("probe on a working store: %v", err)
+		}
+	}
+	s.Close()
+	if err := s.Probe(ctx); err == nil {
+		t.Fatal("probe on a closed store succeeded")
+	}
+}
