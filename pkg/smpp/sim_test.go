@@ -348,7 +348,10 @@ func TestChaos(t *testing.T) {
 	t.Logf("outcomes %v, %d parts accepted, simulator %+v", reasons, len(accepted), sim.Stats())
 	for r := range reasons {
 		switch r {
-		case smpp.ReasonOK, smpp.ReasonUnknown, smpp.ReasonTimeout, smpp.ReasonQueueFull:
+		// no_bind: the simulator drops every connection after 60 PDUs,
+		// and a part whose bind went away each time it was picked was
+		// not written at all (retryable, nothing to reconcile).
+		case smpp.ReasonOK, smpp.ReasonUnknown, smpp.ReasonTimeout, smpp.ReasonQueueFull, smpp.ReasonNoBind:
 		default:
 			t.Errorf("unexpected outcome %s", r)
 		}
