@@ -263,4 +263,3 @@ func CheckV1Writes(t *testing.T, s ledger.Store) {
 			old.ID, old.State, fresh.ID, len(v1States))
 	}
 }
-

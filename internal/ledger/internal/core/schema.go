@@ -225,7 +225,7 @@ var Schema = Description{
 	},
 }
 
-// text is a TEXT NOT NULL DEFAULT '' column, integer an integer NOT NULL
+// text is a TEXT NOT NULL DEFAULT ” column, integer an integer NOT NULL
 // DEFAULT 0 one: most of the ledger's columns.
 func text(name string) Column    { return Column{Name: name, Type: Text, NotNull: true, Default: "''"} }
 func integer(name string) Column { return Column{Name: name, Type: Int, NotNull: true, Default: "0"} }
