@@ -225,8 +225,8 @@ var Schema = Description{
 	},
 }
 
-// text is a TEXT NOT NULL DEFAULT ” column, integer an integer NOT NULL
-// DEFAULT 0 one: most of the ledger's columns.
+// text is a text column, not null, defaulting to the empty string;
+// integer an integer one defaulting to 0: most of the ledger's columns.
 func text(name string) Column    { return Column{Name: name, Type: Text, NotNull: true, Default: "''"} }
 func integer(name string) Column { return Column{Name: name, Type: Int, NotNull: true, Default: "0"} }
 
