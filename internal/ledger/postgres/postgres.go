@@ -97,10 +97,13 @@ func Open(ctx context.Context, dsn string, opts ledger.Options) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("ledger postgres connect: %w", err)
 	}
-	if _, err := migrate(ctx, pool, migrations, opts.WithDefaults().Now().UnixNano()); err != nil {
+	o := opts.WithDefaults()
+	mig, err := migrate(ctx, pool, migrations, o.Now().UnixNano())
+	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("ledger postgres schema: %w", err)
 	}
+	mig.Log(o.Logger, "postgres")
 	d := &db{pool: pool}
 	return &Store{Store: core.NewStore(d, dialect, opts), db: d}, nil
 }

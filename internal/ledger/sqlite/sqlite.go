@@ -41,9 +41,9 @@ const Memory = ":memory:"
 
 // Open opens (creating if needed) the ledger database at path and brings
 // its schema to the version this binary knows (migrations.go); a ledger at
-// a newer version is refused with ledger.ErrSchemaNewer. For Memory (or ""), the database lives in a temporary file
-// removed by Close: a private database that behaves exactly like a file one
-// (WAL, separate readers).
+// a newer version is refused with ledger.ErrSchemaNewer. For Memory (or
+// ""), the database lives in a temporary file removed by Close: a private
+// database that behaves exactly like a file one (WAL, separate readers).
 func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error) {
 	var tmpDir string
 	if path == Memory || path == "" {
@@ -55,7 +55,7 @@ func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error)
 	} else if err := prepareFiles(path); err != nil { // files.go: 0600 in a 0700 directory
 		return nil, err
 	}
-	db, err := openDB(ctx, path, opts.WithDefaults().Now().UnixNano())
+	db, err := openDB(ctx, path, opts.WithDefaults())
 	if err != nil {
 		if tmpDir != "" {
 			os.RemoveAll(tmpDir)
@@ -66,7 +66,7 @@ func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error)
 	return &Store{Store: core.NewStore(db, dialect, opts)}, nil
 }
 
-func openDB(ctx context.Context, path string, now int64) (*dbConn, error) {
+func openDB(ctx context.Context, path string, opts ledger.Options) (*dbConn, error) {
 	u := "file:" + (&url.URL{Path: path}).EscapedPath()
 	// Checkpoints run in the background (checkpointLoop), not in the
 	// committing writer: wal_autocheckpoint is only the safety net for a
@@ -85,11 +85,13 @@ func openDB(ctx context.Context, path string, now int64) (*dbConn, error) {
 		w.Close()
 		return nil, fmt.Errorf("ledger sqlite open: %w", err)
 	}
-	if _, err := migrate(ctx, wc, migrations, now); err != nil {
+	mig, err := migrate(ctx, wc, migrations, opts.Now().UnixNano())
+	if err != nil {
 		wc.Close()
 		w.Close()
 		return nil, fmt.Errorf("ledger sqlite schema: %w", err)
 	}
+	mig.Log(opts.Logger, "sqlite")
 	r, err := sql.Open("sqlite", u+"?_busy_timeout=10000&_query_only=1")
 	if err != nil {
 		wc.Close()

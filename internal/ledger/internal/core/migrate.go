@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/traffic12123/gateway/internal/ledger"
 )
@@ -95,6 +96,14 @@ func Migrate(ctx context.Context, q Q, tablesSQL string, migs []Migration, now i
 		}
 	}
 	return res, nil
+}
+
+// Log reports a migration that changed the schema (or recorded the version
+// of a ledger from before versioned migrations) on l.
+func (m Migrated) Log(l *slog.Logger, store string) {
+	if m.From != m.To || m.Legacy {
+		l.Info("ledger schema migrated", "store", store, "from", m.From, "to", m.To, "legacy", m.Legacy)
+	}
 }
 
 func tableNames(ctx context.Context, q Q, tablesSQL string) (map[string]bool, error) {
