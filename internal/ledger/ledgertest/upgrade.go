@@ -16,7 +16,7 @@ import (
 // migrations (schema version 1, created from each store's frozen
 // testdata/ledger_v1.sql) holds V1Rows; opened by this code it is
 // migrated, and CheckV1Rows and CheckV1Writes read and use those rows
-// through the Store API. Both stores run it (TestUpgradeFromV1).
+// through the Store API. Both stores run it (TestMigrations/UpgradeFromV1).
 
 // v1States is the state of message i+1 of V1Rows: every state a message
 // can be in.

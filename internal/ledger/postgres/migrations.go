@@ -6,7 +6,7 @@ import "github.com/traffic12123/gateway/internal/ledger/internal/core"
 // (core.Migrate applies them at open under an advisory lock; README
 // "Migrations"). Applied from the start they make the schema core.Schema
 // describes, the same tables, columns and indexes as ledger/sqlite
-// (TestSchemaAgrees). Times are Unix nanoseconds, 0 meaning unset.
+// (TestMigrations/SchemaAgrees). Times are Unix nanoseconds, 0 meaning unset.
 //
 // To change the schema, append a version; never edit one that has been
 // released.

@@ -5,7 +5,7 @@ import "github.com/traffic12123/gateway/internal/ledger/internal/core"
 // migrations is the SQLite ledger schema, version by version (core.Migrate
 // applies them at open; README "Migrations"). Applied from the start they
 // make the schema core.Schema describes, the same tables, columns and
-// indexes as ledger/postgres (TestSchemaAgrees). Times are Unix
+// indexes as ledger/postgres (TestMigrations/SchemaAgrees). Times are Unix
 // nanoseconds, 0 meaning unset.
 //
 // To change the schema, append a version; never edit one that has been

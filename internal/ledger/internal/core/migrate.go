@@ -11,8 +11,8 @@ import (
 // Migration is one version of a store's schema: statements run one by one,
 // in order, in the transaction that records the version in
 // schema_migrations. Each store keeps its list (sqlite/migrations.go,
-// postgres/migrations.go); applied from the start, a list must produce
-// the schema that Schema describes (the stores' TestSchemaAgrees).
+// postgres/migrations.go); applied from the start, a list must produce the
+// schema that Schema describes (TestMigrations/SchemaAgrees in both).
 type Migration struct {
 	Version    int
 	Statements []string

@@ -9,10 +9,11 @@ import (
 
 // Schema describes the ledger schema at the latest version: what both
 // stores' migration lists must produce, table for table, column for column
-// (types normalised), index for index. Each store's TestSchemaAgrees reads
-// the schema back from the database (sqlite_master and pragmas;
-// information_schema, pg_indexes and pg_index) and compares it with this.
-// A schema change is a new migration in both stores plus the change here.
+// (types normalised), index for index. Each store's
+// TestMigrations/SchemaAgrees reads the schema back from the database
+// (sqlite_master and pragmas; information_schema, pg_indexes and pg_index)
+// and compares it with this. A schema change is a new migration in both
+// stores plus the change here.
 var Schema = Description{
 	Version: 1,
 	Tables: []Table{
