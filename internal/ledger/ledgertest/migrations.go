@@ -48,6 +48,21 @@ func RunMigrations(t *testing.T, newEnv func(t *testing.T) *MigrationEnv) {
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t)) })
 	}
+	t.Run("V1Frozen", func(t *testing.T) { testV1Frozen(t, newEnv(t), newEnv(t)) })
+}
+
+// testV1Frozen: version 1 makes exactly the schema of the frozen copy of
+// the release before versioned migrations. A released version is never
+// edited: a ledger already at it would not see the change.
+func testV1Frozen(t *testing.T, old, cur *MigrationEnv) {
+	old.exec(t, old.V1DDL)
+	if _, err := cur.Migrate(cur.Migrations[:1], 1); err != nil {
+		t.Fatalf("migrate to 1: %v", err)
+	}
+	got := slices.DeleteFunc(cur.tables(t), func(tb core.Table) bool { return tb.Name == "schema_migrations" })
+	for _, d := range core.Diff(old.tables(t), got) {
+		t.Errorf("version 1 differs from the frozen testdata/ledger_v1.sql: %s", d)
+	}
 }
 
 func (e *MigrationEnv) open(t *testing.T) ledger.Store {
