@@ -14,4 +14,8 @@ var (
 	// Transition does not accept (sending, submitted, delivered: those
 	// have their own methods).
 	ErrBadTransition = errors.New("ledger: bad transition")
+	// ErrSchemaNewer is returned by Open for a ledger whose schema version
+	// is newer than the binary knows (a newer release migrated it): the
+	// binary would not know its tables, so it opens nothing.
+	ErrSchemaNewer = errors.New("ledger: schema newer than this binary")
 )

@@ -80,12 +80,14 @@ func (s *Store) Summary(ctx context.Context) (ledger.Summary, error) {
 
 var _ ledger.Store = (*Store)(nil)
 
-// schemaLock is the advisory lock key that serialises schema creation
+// schemaLock is the advisory lock key that serialises the migrations
 // between instances starting together.
 const schemaLock = 0x12123
 
 // Open connects to dsn (a postgres:// URL or key=value string; pool options
-// such as pool_max_conns are accepted) and applies the schema.
+// such as pool_max_conns are accepted) and brings the schema to the
+// version this binary knows (migrations.go); a ledger at a newer version is
+// refused with ledger.ErrSchemaNewer.
 func Open(ctx context.Context, dsn string, opts ledger.Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -95,19 +97,35 @@ func Open(ctx context.Context, dsn string, opts ledger.Options) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("ledger postgres connect: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, poolBeginner{pool}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(schemaLock)+")"); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, schema+stateSchema+safetySchema+actionsSchema)
-		return err
-	})
+	o := opts.WithDefaults()
+	mig, err := migrate(ctx, pool, migrations, o.Now().UnixNano())
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("ledger postgres schema: %w", err)
 	}
+	mig.Log(o.Logger, "postgres")
 	d := &db{pool: pool}
 	return &Store{Store: core.NewStore(d, dialect, opts), db: d}, nil
+}
+
+// tablesSQL lists the tables of the schema the connection uses
+// (core.Migrate).
+const tablesSQL = `SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()`
+
+// migrate brings the schema to the last of migs in one transaction under
+// the schema advisory lock, so instances starting together migrate one
+// after the other (the later ones find nothing to do).
+func migrate(ctx context.Context, pool *pgxpool.Pool, migs []core.Migration, now int64) (core.Migrated, error) {
+	var res core.Migrated
+	err := pgx.BeginFunc(ctx, poolBeginner{pool}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(schemaLock)+")"); err != nil {
+			return err
+		}
+		var err error
+		res, err = core.Migrate(ctx, pgQ{tx}, tablesSQL, migs, now)
+		return err
+	})
+	return res, err
 }
 
 type poolBeginner struct{ p *pgxpool.Pool }

@@ -39,10 +39,11 @@ var _ ledger.Store = (*Store)(nil)
 // Memory is the path of a private in-memory database.
 const Memory = ":memory:"
 
-// Open opens (creating if needed) the ledger database at path and applies
-// the schema. For Memory (or ""), the database lives in a temporary file
-// removed by Close: a private database that behaves exactly like a file one
-// (WAL, separate readers).
+// Open opens (creating if needed) the ledger database at path and brings
+// its schema to the version this binary knows (migrations.go); a ledger at
+// a newer version is refused with ledger.ErrSchemaNewer. For Memory (or
+// ""), the database lives in a temporary file removed by Close: a private
+// database that behaves exactly like a file one (WAL, separate readers).
 func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error) {
 	var tmpDir string
 	if path == Memory || path == "" {
@@ -54,7 +55,7 @@ func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error)
 	} else if err := prepareFiles(path); err != nil { // files.go: 0600 in a 0700 directory
 		return nil, err
 	}
-	db, err := openDB(ctx, path)
+	db, err := openDB(ctx, path, opts.WithDefaults())
 	if err != nil {
 		if tmpDir != "" {
 			os.RemoveAll(tmpDir)
@@ -65,7 +66,7 @@ func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error)
 	return &Store{Store: core.NewStore(db, dialect, opts)}, nil
 }
 
-func openDB(ctx context.Context, path string) (*dbConn, error) {
+func openDB(ctx context.Context, path string, opts ledger.Options) (*dbConn, error) {
 	u := "file:" + (&url.URL{Path: path}).EscapedPath()
 	// Checkpoints run in the background (checkpointLoop), not in the
 	// committing writer: wal_autocheckpoint is only the safety net for a
@@ -84,11 +85,13 @@ func openDB(ctx context.Context, path string) (*dbConn, error) {
 		w.Close()
 		return nil, fmt.Errorf("ledger sqlite open: %w", err)
 	}
-	if _, err := wc.ExecContext(ctx, schema+stateSchema+safetySchema+actionsSchema); err != nil {
+	mig, err := migrate(ctx, wc, migrations, opts.Now().UnixNano())
+	if err != nil {
 		wc.Close()
 		w.Close()
 		return nil, fmt.Errorf("ledger sqlite schema: %w", err)
 	}
+	mig.Log(opts.Logger, "sqlite")
 	r, err := sql.Open("sqlite", u+"?_busy_timeout=10000&_query_only=1")
 	if err != nil {
 		wc.Close()
@@ -108,6 +111,28 @@ func openDB(ctx context.Context, path string) (*dbConn, error) {
 	d := &dbConn{w: w, wc: wc, r: r, ck: ck, stmts: make(map[string]*cachedStmt), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go d.checkpointLoop(checkpointEvery)
 	return d, nil
+}
+
+// tablesSQL lists the tables of the database (core.Migrate).
+const tablesSQL = `SELECT name FROM sqlite_master WHERE type = 'table'`
+
+// migrate brings the schema on the writer connection c to the last of migs
+// in one BEGIN IMMEDIATE transaction, which also keeps another process
+// opening the same file from migrating at the same time.
+func migrate(ctx context.Context, c *sql.Conn, migs []core.Migration, now int64) (core.Migrated, error) {
+	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return core.Migrated{}, fmt.Errorf("begin: %w", err)
+	}
+	res, err := core.Migrate(ctx, &readQ{db: c}, tablesSQL, migs, now)
+	if err != nil {
+		_, rerr := c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return core.Migrated{}, errors.Join(err, rerr)
+	}
+	if _, err := c.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+		_, rerr := c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return core.Migrated{}, errors.Join(fmt.Errorf("commit: %w", err), rerr)
+	}
+	return res, nil
 }
 
 // Background checkpoints: a PASSIVE checkpoint (it never blocks the writer
@@ -340,7 +365,15 @@ func (q *txQ) Query(ctx context.Context, query string, args ...any) (core.Rows, 
 	return sqlRows{rows}, nil
 }
 
-type readQ struct{ db *sql.DB }
+// readQ runs statements unprepared: on the reader pool, and on the writer
+// connection for the migrations at open.
+type readQ struct{ db sqlDB }
+
+// sqlDB is what *sql.DB and *sql.Conn share.
+type sqlDB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
 
 func (q *readQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	rw := rewrite(query)

@@ -374,7 +374,8 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 				d.Gaps = HasGaps(joined)
 			}
 			p := Part{MessageID: cand.ID, Seq: seq, Stat: r.Stat}
-			if err := t.InsertPart(ctx, cand.ID, p.Seq, r.Carrier, r.MessageID, r.Stat, r.Err, done, now); err != nil {
+			if err := t.InsertPart(ctx, PartRow{MessageID: cand.ID, Seq: p.Seq, Carrier: r.Carrier, CarrierID: r.MessageID,
+				Stat: r.Stat, Err: r.Err, Done: done, SubmittedAt: now}); err != nil {
 				return ledger.ReceiptResult{}, err
 			}
 			for len(d.Stats) <= seq {

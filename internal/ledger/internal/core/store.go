@@ -144,7 +144,11 @@ func (s *Store) Insert(ctx context.Context, msgs []*message.Message) (err error)
 	return nil
 }
 
-// Claim implements ledger.Store.
+// Claim implements ledger.Store. In one transaction it expires the due
+// messages past their expiry (expireDue), then, one priority level at a
+// time from the highest (nextPriority), picks the due messages it may send
+// (claimable) and moves them to sending (markSending); after the commit it
+// adds what a resend needs (loadRefs).
 func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner string) (out []*message.Message, err error) {
 	if limit <= 0 {
 		return nil, nil
@@ -153,107 +157,33 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 	nowN := now.UnixNano()
 	err = s.write(ctx, func(t *wtx) error {
 		out = out[:0] // a retried transaction starts afresh
-		// A message some of whose parts were accepted ends partial: its
-		// parts are on the handset, their ids still take receipts.
-		rows, err := t.q.Query(ctx, `UPDATE messages SET
-				state = CASE WHEN REPLACE(carrier_ids, ',', '') <> '' THEN 'partial' ELSE 'expired' END,
-				reason = CASE WHEN REPLACE(carrier_ids, ',', '') <> '' THEN 'validity over before the missing parts were accepted' ELSE 'expired before send' END,
-				done_at = $1, updated_at = $1
-			WHERE `+s.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled') AND expires_at > 0 AND expires_at < $1`+s.d.SkipLocked)+`
-			RETURNING id, state, reason`, nowN)
-		if err != nil {
+		if err := t.expireDue(ctx, nowN); err != nil {
 			return fmt.Errorf("expire: %w", err)
-		}
-		for rows.Next() {
-			var id int64
-			var st, why string
-			if err := rows.Scan(&id, &st, &why); err != nil {
-				rows.Close()
-				return err
-			}
-			t.out(id, message.State(st), why, nowN)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		// One priority level at a time, highest first: each level is an
 		// index range on (priority, not_before), so rows scheduled far
 		// ahead at a high priority (a night's advisories waiting for the
 		// end of quiet hours) are never scanned.
-		prev := int64(math.MaxInt64)
-		claimed := map[string]bool{}
+		level := int64(math.MaxInt64)
+		claimed := map[string]bool{} // recipients
 		for len(out) < limit {
-			var p int64
-			found := false
-			err := queryEach(ctx, t.q, func(r Rows) error {
-				found = true
-				return r.Scan(&p)
-			}, `SELECT priority FROM messages WHERE state IN ('queued','scheduled') AND priority < $1
-				ORDER BY priority DESC LIMIT 1`, prev)
+			p, found, err := t.nextPriority(ctx, level)
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
 			}
 			if !found {
 				break
 			}
-			prev = p
-			// At most one message per recipient is sending or a
-			// candidate for receipt reconciliation (unknown; requeued
-			// after an unknown outcome, whose first send's receipt may
-			// still come; submitted by receipts alone with parts missing):
-			// if two to one phone were, a receipt whose excerpt fits both
-			// (UCS2 excerpts are "???12123????…") could settle the wrong
-			// one, and the other would be resent. So skip recipients that
-			// have one, except that the oldest requeued message is the one
-			// to send next; and take one per recipient from this level.
-			// (TestCrash found the requeued case: a receipt of a message
-			// interrupted by a crash settled an older requeued one.) A
-			// message waiting to resend its missing parts goes first too:
-			// another long message to that phone meanwhile could get the
-			// same 8-bit concatenation reference, and the handset would
-			// join parts of both.
-			var ids []int64
-			err = queryEach(ctx, t.q, func(r Rows) error {
-				var id int64
-				var rcp string
-				if err := r.Scan(&id, &rcp); err != nil {
-					return err
-				}
-				if !claimed[rcp] {
-					claimed[rcp] = true
-					ids = append(ids, id)
-				}
-				return nil
-			}, `SELECT m.id, m.recipient FROM messages m WHERE m.state IN ('queued','scheduled')
-				AND m.priority = $1 AND m.not_before <= $2
-				AND NOT EXISTS (SELECT 1 FROM messages b WHERE b.recipient = m.recipient AND b.id <> m.id
-					AND (b.state IN ('sending','unknown') OR (b.state = 'submitted' AND b.carrier_ids = ''
-							AND (SELECT count(*) FROM parts p WHERE p.message_id = b.id AND p.seq >= 0) < b.segments)
-						OR (b.state = 'queued' AND b.requeues > 0 AND (m.requeues = 0 OR b.id < m.id))
-						OR (b.state = 'queued' AND b.carrier_ids <> '' AND (m.carrier_ids = '' OR b.id < m.id))))
-				ORDER BY m.not_before, m.id LIMIT $3`+s.d.SkipLocked, p, nowN, int64(limit-len(out)))
+			level = p
+			ids, err := t.claimable(ctx, p, nowN, limit-len(out), claimed)
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
 			}
-			err = Chunks(ids, s.d.MaxList, func(ids []int64) error {
-				args := []any{owner, nowN}
-				for _, id := range ids {
-					args = append(args, id)
-				}
-				return queryEach(ctx, t.q, func(r Rows) error {
-					m, err := ScanMessage(r)
-					if err != nil {
-						return err
-					}
-					out = append(out, m)
-					return nil
-				}, `UPDATE messages SET state = 'sending', attempts = attempts + 1, owner = $1, claimed_at = $2, updated_at = $2
-					WHERE id IN (`+Placeholders(3, len(ids))+`) RETURNING `+MsgCols, args...)
-			})
+			ms, err := t.markSending(ctx, ids, owner, nowN)
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
 			}
+			out = append(out, ms...)
 		}
 		return nil
 	})
@@ -267,6 +197,99 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, owner strin
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.NotBefore.Compare(b.NotBefore), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
+}
+
+// expireDue ends the queued and scheduled messages whose expiry has
+// passed: expired, or partial when some of their parts were accepted
+// (those parts are on the handset, their ids still take receipts).
+func (t *wtx) expireDue(ctx context.Context, nowN int64) error {
+	return queryEach(ctx, t.q, func(r Rows) error {
+		var id int64
+		var st, why string
+		if err := r.Scan(&id, &st, &why); err != nil {
+			return err
+		}
+		t.out(id, message.State(st), why, nowN)
+		return nil
+	}, `UPDATE messages SET
+			state = CASE WHEN REPLACE(carrier_ids, ',', '') <> '' THEN 'partial' ELSE 'expired' END,
+			reason = CASE WHEN REPLACE(carrier_ids, ',', '') <> '' THEN 'validity over before the missing parts were accepted' ELSE 'expired before send' END,
+			done_at = $1, updated_at = $1
+		WHERE `+t.d.InSubquery("id", `SELECT id FROM messages WHERE state IN ('queued','scheduled') AND expires_at > 0 AND expires_at < $1`+t.d.SkipLocked)+`
+		RETURNING id, state, reason`, nowN)
+}
+
+// nextPriority returns the highest priority below below that has queued
+// or scheduled messages.
+func (t *wtx) nextPriority(ctx context.Context, below int64) (p int64, found bool, err error) {
+	err = queryEach(ctx, t.q, func(r Rows) error {
+		found = true
+		return r.Scan(&p)
+	}, `SELECT priority FROM messages WHERE state IN ('queued','scheduled') AND priority < $1
+		ORDER BY priority DESC LIMIT 1`, below)
+	return p, found, err
+}
+
+// claimable returns up to limit due messages of priority p, oldest due
+// first, at most one per recipient: none to a recipient in claimed (taken
+// at a higher level), to which it adds theirs.
+//
+// At most one message per recipient is sending or a candidate for receipt
+// reconciliation (unknown; requeued after an unknown outcome, whose first
+// send's receipt may still come; submitted by receipts alone with parts
+// missing): if two to one phone were, a receipt whose excerpt fits both
+// (UCS2 excerpts are "???12123????…") could settle the wrong one, and the
+// other would be resent. So recipients that have one are skipped, except
+// that the oldest requeued message is the one to send next. (TestCrash
+// found the requeued case: a receipt of a message interrupted by a crash
+// settled an older requeued one.) A message waiting to resend its missing
+// parts goes first too: another long message to that phone meanwhile
+// could get the same 8-bit concatenation reference, and the handset would
+// join parts of both.
+func (t *wtx) claimable(ctx context.Context, p, nowN int64, limit int, claimed map[string]bool) ([]int64, error) {
+	var ids []int64
+	err := queryEach(ctx, t.q, func(r Rows) error {
+		var id int64
+		var rcp string
+		if err := r.Scan(&id, &rcp); err != nil {
+			return err
+		}
+		if !claimed[rcp] {
+			claimed[rcp] = true
+			ids = append(ids, id)
+		}
+		return nil
+	}, `SELECT m.id, m.recipient FROM messages m WHERE m.state IN ('queued','scheduled')
+			AND m.priority = $1 AND m.not_before <= $2
+			AND NOT EXISTS (SELECT 1 FROM messages b WHERE b.recipient = m.recipient AND b.id <> m.id
+				AND (b.state IN ('sending','unknown') OR (b.state = 'submitted' AND b.carrier_ids = ''
+						AND (SELECT count(*) FROM parts p WHERE p.message_id = b.id AND p.seq >= 0) < b.segments)
+					OR (b.state = 'queued' AND b.requeues > 0 AND (m.requeues = 0 OR b.id < m.id))
+					OR (b.state = 'queued' AND b.carrier_ids <> '' AND (m.carrier_ids = '' OR b.id < m.id))))
+			ORDER BY m.not_before, m.id LIMIT $3`+t.d.SkipLocked, p, nowN, int64(limit))
+	return ids, err
+}
+
+// markSending moves the messages ids to sending for owner, counting the
+// attempt, and returns them.
+func (t *wtx) markSending(ctx context.Context, ids []int64, owner string, nowN int64) ([]*message.Message, error) {
+	var out []*message.Message
+	err := Chunks(ids, t.d.MaxList, func(ids []int64) error {
+		args := []any{owner, nowN}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		return queryEach(ctx, t.q, func(r Rows) error {
+			m, err := ScanMessage(r)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+			return nil
+		}, `UPDATE messages SET state = 'sending', attempts = attempts + 1, owner = $1, claimed_at = $2, updated_at = $2
+			WHERE id IN (`+Placeholders(3, len(ids))+`) RETURNING `+MsgCols, args...)
+	})
+	return out, err
 }
 
 // loadRefs sets the concatenation reference of claimed messages whose
@@ -635,7 +658,7 @@ func (s *Store) LateParts(ctx context.Context, ls []ledger.LatePart) (err error)
 			if err := t.lockKeys(ctx, map[string][]string{l.Carrier: {id}}); err != nil {
 				return err
 			}
-			if err := t.InsertPart(ctx, l.ID, l.Part-1, l.Carrier, id, "", "", 0, at); err != nil {
+			if err := t.InsertPart(ctx, PartRow{MessageID: l.ID, Seq: l.Part - 1, Carrier: l.Carrier, CarrierID: id, SubmittedAt: at}); err != nil {
 				return fmt.Errorf("late part: %w", err)
 			}
 			if err := t.ApplyPending(ctx, l.Carrier, []string{id}, map[string]int64{id: claimedAt}, nowN); err != nil {
@@ -1059,7 +1082,7 @@ func (t *wtx) settleByRecipient(ctx context.Context, id, now int64) (bool, error
 	t.out(id, st2, why, now)
 	since := make(map[string]int64, len(gaps))
 	for _, g := range gaps {
-		if err := t.InsertPart(ctx, id, g, carrier, ids[g], "", "", 0, now); err != nil {
+		if err := t.InsertPart(ctx, PartRow{MessageID: id, Seq: g, Carrier: carrier, CarrierID: ids[g], SubmittedAt: now}); err != nil {
 			return false, err
 		}
 		since[ids[g]] = claimedAt

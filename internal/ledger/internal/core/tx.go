@@ -127,13 +127,30 @@ func (t *wtx) flushUpdates(ctx context.Context) error {
 	return nil
 }
 
-func (t *wtx) InsertPart(ctx context.Context, msgID int64, seq int, carrier, id, stat, errCode string, done, at int64) error {
+// PartRow is a row of parts: part Seq (from 0) of message MessageID,
+// accepted by the SMSC under (Carrier, CarrierID) at SubmittedAt, with its
+// receipt's Stat, Err and Done when one is known.
+type PartRow struct {
+	MessageID   int64
+	Seq         int
+	Carrier     string
+	CarrierID   string
+	Stat        string
+	Err         string
+	Done        int64
+	SubmittedAt int64
+}
+
+// InsertPart stores a part. A row under the same carrier id for another
+// message (an id the SMSC reused) is replaced; one for the same message
+// stays as it is.
+func (t *wtx) InsertPart(ctx context.Context, p PartRow) error {
 	_, err := t.q.Exec(ctx, `INSERT INTO parts (carrier, carrier_id, message_id, seq, stat, err, done_at, submitted_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (carrier, carrier_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
 			stat = excluded.stat, err = excluded.err, done_at = excluded.done_at, submitted_at = excluded.submitted_at
 				WHERE parts.message_id <> excluded.message_id`,
-		carrier, id, msgID, int64(seq), stat, errCode, done, at)
+		p.Carrier, p.CarrierID, p.MessageID, int64(p.Seq), p.Stat, p.Err, p.Done, p.SubmittedAt)
 	return err
 }
 

@@ -1,8 +1,9 @@
-package sqlite
+-- FROZEN. The sqlite ledger schema of the last release before versioned
+-- migrations (commit 170d1b4: schema.go, state_schema.go, schema_safety.go,
+-- schema_actions.go), which ran it as one script at every open. It stands
+-- for the ledgers in the field: TestUpgradeFromV1 creates one from it.
+-- Never edit it.
 
-// schema is the ledger schema. It matches ledger/postgres column for column;
-// times are Unix nanoseconds, 0 meaning unset.
-const schema = `
 CREATE TABLE IF NOT EXISTS messages (
 	id INTEGER PRIMARY KEY AUTOINCREMENT,
 	key TEXT NOT NULL UNIQUE,
@@ -170,4 +171,43 @@ CREATE TABLE IF NOT EXISTS audit (
 	segments INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (day, rule_id, carrier, state)
 );
-`
+
+CREATE TABLE IF NOT EXISTS entity_state (
+	entity TEXT PRIMARY KEY,
+	kind TEXT NOT NULL DEFAULT '',
+	data TEXT NOT NULL DEFAULT '',
+	event_id TEXT NOT NULL DEFAULT '',
+	event_type TEXT NOT NULL DEFAULT '',
+	at INTEGER NOT NULL DEFAULT 0,
+	updated_at INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entity_state_updated ON entity_state (updated_at);
+
+CREATE TABLE IF NOT EXISTS event_hashes (
+	event_id TEXT PRIMARY KEY,
+	hash TEXT NOT NULL,
+	at INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS event_hashes_at ON event_hashes (at);
+CREATE TABLE IF NOT EXISTS held_decisions (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	message_id INTEGER NOT NULL,
+	decision TEXT NOT NULL,
+	who TEXT NOT NULL,
+	note TEXT NOT NULL DEFAULT '',
+	at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS held_decisions_message ON held_decisions (message_id);
+CREATE INDEX IF NOT EXISTS messages_held ON messages (created_at, id) WHERE state = 'held';
+
+CREATE TABLE IF NOT EXISTS operator_actions (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	at INTEGER NOT NULL DEFAULT 0,
+	who TEXT NOT NULL,
+	role TEXT NOT NULL DEFAULT '',
+	action TEXT NOT NULL,
+	target TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL DEFAULT '',
+	remote TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS messages_advisory ON messages (created_at) WHERE event_type = 'advisory.published';

@@ -1,15 +1,9 @@
-package postgres
+-- FROZEN. The postgres ledger schema of the last release before versioned
+-- migrations (commit 170d1b4: schema.go, state_schema.go, schema_safety.go,
+-- schema_actions.go), which ran it as one script at every open. It stands
+-- for the ledgers in the field: TestUpgradeFromV1 creates one from it.
+-- Never edit it.
 
-// schema is the ledger schema: the same tables and columns as ledger/sqlite
-// (times are Unix nanoseconds, 0 meaning unset). Region codes use the "C"
-// collation so that a province or city is an index range.
-//
-// Summary counters: SQLite keeps one row per bucket with row triggers. Here
-// a shared counter row would serialise the instances, so statement-level
-// triggers append one signed delta row per bucket a statement touched
-// (inserts only: no contention) and Summary adds the deltas up, folding
-// them together now and then (compactCounters). Needs PostgreSQL 14+.
-const schema = `
 CREATE TABLE IF NOT EXISTS messages (
 	id BIGSERIAL PRIMARY KEY,
 	key TEXT NOT NULL UNIQUE,
@@ -184,4 +178,43 @@ CREATE TABLE IF NOT EXISTS audit (
 	segments BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (day, rule_id, carrier, state)
 );
-`
+
+CREATE TABLE IF NOT EXISTS entity_state (
+	entity TEXT PRIMARY KEY,
+	kind TEXT NOT NULL DEFAULT '',
+	data TEXT NOT NULL DEFAULT '',
+	event_id TEXT NOT NULL DEFAULT '',
+	event_type TEXT NOT NULL DEFAULT '',
+	at BIGINT NOT NULL DEFAULT 0,
+	updated_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS entity_state_updated ON entity_state (updated_at);
+
+CREATE TABLE IF NOT EXISTS event_hashes (
+	event_id TEXT PRIMARY KEY,
+	hash TEXT NOT NULL,
+	at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS event_hashes_at ON event_hashes (at);
+CREATE TABLE IF NOT EXISTS held_decisions (
+	id BIGSERIAL PRIMARY KEY,
+	message_id BIGINT NOT NULL,
+	decision TEXT NOT NULL,
+	who TEXT NOT NULL,
+	note TEXT NOT NULL DEFAULT '',
+	at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS held_decisions_message ON held_decisions (message_id);
+CREATE INDEX IF NOT EXISTS messages_held ON messages (created_at, id) WHERE state = 'held';
+
+CREATE TABLE IF NOT EXISTS operator_actions (
+	id BIGSERIAL PRIMARY KEY,
+	at BIGINT NOT NULL DEFAULT 0,
+	who TEXT NOT NULL,
+	role TEXT NOT NULL DEFAULT '',
+	action TEXT NOT NULL,
+	target TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL DEFAULT '',
+	remote TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS messages_advisory ON messages (created_at) WHERE event_type = 'advisory.published';

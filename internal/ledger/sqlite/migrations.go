@@ -1,0 +1,221 @@
+package sqlite
+
+import "github.com/traffic12123/gateway/internal/ledger/internal/core"
+
+// migrations is the SQLite ledger schema, version by version (core.Migrate
+// applies them at open; README "Migrations"). Applied from the start they
+// make the schema core.Schema describes, the same tables, columns and
+// indexes as ledger/postgres (TestMigrations/SchemaAgrees). Times are Unix
+// nanoseconds, 0 meaning unset.
+//
+// To change the schema, append a version; never edit one that has been
+// released.
+var migrations = []core.Migration{
+	{Version: 1, Statements: v1},
+}
+
+// v1 is the schema of the releases before versioned migrations, which ran
+// it at every open; it stays idempotent because it also completes a ledger
+// of those releases (core.Migrate). Summary counters: a counters row per
+// bucket kept by row triggers (on PostgreSQL a shared counter row would
+// serialise the instances).
+var v1 = []string{
+	// Messages and their parts, receipts, status outbox, opt-outs, contacts, Summary counters, audit.
+	`CREATE TABLE IF NOT EXISTS messages (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	key TEXT NOT NULL UNIQUE,
+	event_id TEXT NOT NULL DEFAULT '',
+	event_type TEXT NOT NULL DEFAULT '',
+	entity TEXT NOT NULL DEFAULT '',
+	rule_id TEXT NOT NULL DEFAULT '',
+	template TEXT NOT NULL DEFAULT '',
+	priority INTEGER NOT NULL DEFAULT 0,
+	urgent INTEGER NOT NULL DEFAULT 0,
+	dedupe_key TEXT NOT NULL DEFAULT '',
+	cancel_key TEXT NOT NULL DEFAULT '',
+	recipient TEXT NOT NULL DEFAULT '',
+	carrier TEXT NOT NULL DEFAULT '',
+	source TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL DEFAULT '',
+	encoding TEXT NOT NULL DEFAULT '',
+	segments INTEGER NOT NULL DEFAULT 0,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	not_before INTEGER NOT NULL DEFAULT 0,
+	expires_at INTEGER NOT NULL DEFAULT 0,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	requeues INTEGER NOT NULL DEFAULT 0,
+	carrier_ids TEXT NOT NULL DEFAULT '',
+	receipt_status TEXT NOT NULL DEFAULT '',
+	receipt_error TEXT NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL DEFAULT 0,
+	submitted_at INTEGER NOT NULL DEFAULT 0,
+	done_at INTEGER NOT NULL DEFAULT 0,
+	updated_at INTEGER NOT NULL DEFAULT 0,
+	owner TEXT NOT NULL DEFAULT '',
+	claimed_at INTEGER NOT NULL DEFAULT 0
+)`,
+	`DROP INDEX IF EXISTS messages_next`,
+	`CREATE INDEX IF NOT EXISTS messages_due ON messages (priority DESC, not_before, id) WHERE state IN ('queued','scheduled')`,
+	`CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at) WHERE state IN ('queued','scheduled') AND expires_at > 0`,
+	`CREATE INDEX IF NOT EXISTS messages_sending ON messages (owner, claimed_at) WHERE state = 'sending'`,
+	`CREATE INDEX IF NOT EXISTS messages_unknown ON messages (updated_at) WHERE state = 'unknown'`,
+	`CREATE INDEX IF NOT EXISTS messages_reconciled ON messages (updated_at) WHERE state = 'submitted' AND carrier_ids = ''`,
+	`DROP INDEX IF EXISTS messages_unknown_rcpt`,
+	`CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, created_at)`,
+	`CREATE INDEX IF NOT EXISTS messages_dedupe ON messages (dedupe_key, created_at) WHERE dedupe_key <> ''`,
+	`CREATE INDEX IF NOT EXISTS messages_cancel ON messages (cancel_key) WHERE cancel_key <> ''`,
+	`CREATE INDEX IF NOT EXISTS messages_event ON messages (event_id)`,
+	`CREATE INDEX IF NOT EXISTS messages_entity ON messages (entity) WHERE entity <> ''`,
+	`DROP INDEX IF EXISTS messages_final`,
+	`CREATE INDEX IF NOT EXISTS messages_done ON messages (updated_at) WHERE state IN ('delivered','failed','expired','cancelled','suppressed','partial','no_receipt')`,
+	`CREATE INDEX IF NOT EXISTS messages_awaiting ON messages (submitted_at) WHERE state = 'submitted'`,
+	`CREATE TABLE IF NOT EXISTS parts (
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	message_id INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	stat TEXT NOT NULL DEFAULT '',
+	err TEXT NOT NULL DEFAULT '',
+	done_at INTEGER NOT NULL DEFAULT 0,
+	submitted_at INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (carrier, carrier_id)
+) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS parts_message ON parts (message_id, seq)`,
+	// send_refs: the concatenation reference of a message whose parts were
+	// not all accepted, so the missing ones go again under it (issue 12).
+	`CREATE TABLE IF NOT EXISTS send_refs (
+	message_id INTEGER PRIMARY KEY,
+	ref INTEGER NOT NULL,
+	outcomes TEXT NOT NULL DEFAULT '',
+	updated_at INTEGER NOT NULL DEFAULT 0
+)`,
+	`CREATE TABLE IF NOT EXISTS receipts (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	message_id INTEGER NOT NULL,
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	stat TEXT NOT NULL,
+	err TEXT NOT NULL DEFAULT '',
+	done_at INTEGER NOT NULL DEFAULT 0,
+	received_at INTEGER NOT NULL DEFAULT 0
+)`,
+	`CREATE INDEX IF NOT EXISTS receipts_message ON receipts (message_id)`,
+	`CREATE TABLE IF NOT EXISTS pending_receipts (
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	stat TEXT NOT NULL,
+	err TEXT NOT NULL DEFAULT '',
+	recipient TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL DEFAULT '',
+	done_at INTEGER NOT NULL DEFAULT 0,
+	received_at INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (carrier, carrier_id, stat)
+) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS pending_received ON pending_receipts (received_at)`,
+	`CREATE INDEX IF NOT EXISTS pending_recipient ON pending_receipts (recipient)`,
+	`CREATE TABLE IF NOT EXISTS status_outbox (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	message_id INTEGER NOT NULL,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	at INTEGER NOT NULL DEFAULT 0
+)`,
+	`CREATE INDEX IF NOT EXISTS status_outbox_message ON status_outbox (message_id)`,
+	`CREATE TABLE IF NOT EXISTS meta (
+	k TEXT PRIMARY KEY,
+	v INTEGER NOT NULL DEFAULT 0
+)`,
+	`INSERT INTO meta (k, v) VALUES ('status_acked', 0) ON CONFLICT (k) DO NOTHING`,
+	`CREATE TABLE IF NOT EXISTS opt_outs (
+	phone TEXT PRIMARY KEY,
+	at INTEGER NOT NULL DEFAULT 0
+)`,
+	`CREATE TABLE IF NOT EXISTS contacts (
+	region TEXT NOT NULL,
+	phone TEXT NOT NULL,
+	entity TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (region, phone, entity)
+) WITHOUT ROWID`,
+	// counters keeps Summary's numbers up to date (SQLite only: on PostgreSQL
+	// a shared counter row would serialise the instances, and GROUP BY is fast).
+	`CREATE TABLE IF NOT EXISTS counters (
+	carrier TEXT NOT NULL,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	submitted INTEGER NOT NULL,
+	messages INTEGER NOT NULL DEFAULT 0,
+	segments INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (carrier, state, reason, submitted)
+) WITHOUT ROWID`,
+	`CREATE TRIGGER IF NOT EXISTS counters_insert AFTER INSERT ON messages BEGIN
+	INSERT INTO counters (carrier, state, reason, submitted, messages, segments)
+	VALUES (NEW.carrier, NEW.state, CASE WHEN NEW.state = 'suppressed' THEN NEW.reason ELSE '' END, NEW.submitted_at > 0, 1, NEW.segments)
+	ON CONFLICT (carrier, state, reason, submitted) DO UPDATE SET messages = messages + 1, segments = segments + excluded.segments;
+END`,
+	`CREATE TRIGGER IF NOT EXISTS counters_update AFTER UPDATE OF state, carrier, submitted_at, segments ON messages
+WHEN OLD.state IS NOT NEW.state OR OLD.carrier IS NOT NEW.carrier OR (OLD.submitted_at > 0) IS NOT (NEW.submitted_at > 0)
+	OR OLD.segments IS NOT NEW.segments OR (NEW.state = 'suppressed' AND OLD.reason IS NOT NEW.reason)
+BEGIN
+	UPDATE counters SET messages = messages - 1, segments = segments - OLD.segments
+	WHERE carrier = OLD.carrier AND state = OLD.state AND reason = CASE WHEN OLD.state = 'suppressed' THEN OLD.reason ELSE '' END
+		AND submitted = (OLD.submitted_at > 0);
+	INSERT INTO counters (carrier, state, reason, submitted, messages, segments)
+	VALUES (NEW.carrier, NEW.state, CASE WHEN NEW.state = 'suppressed' THEN NEW.reason ELSE '' END, NEW.submitted_at > 0, 1, NEW.segments)
+	ON CONFLICT (carrier, state, reason, submitted) DO UPDATE SET messages = messages + 1, segments = segments + excluded.segments;
+END`,
+	`CREATE TRIGGER IF NOT EXISTS counters_delete AFTER DELETE ON messages BEGIN
+	UPDATE counters SET messages = messages - 1, segments = segments - OLD.segments
+	WHERE carrier = OLD.carrier AND state = OLD.state AND reason = CASE WHEN OLD.state = 'suppressed' THEN OLD.reason ELSE '' END
+		AND submitted = (OLD.submitted_at > 0);
+END`,
+	`CREATE TABLE IF NOT EXISTS audit (
+	day TEXT NOT NULL,
+	rule_id TEXT NOT NULL,
+	carrier TEXT NOT NULL,
+	state TEXT NOT NULL,
+	messages INTEGER NOT NULL DEFAULT 0,
+	segments INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (day, rule_id, carrier, state)
+)`,
+	// Entity_state: the latest known licence/vehicle state of entities with pending messages (ledger.StateStore).
+	`CREATE TABLE IF NOT EXISTS entity_state (
+	entity TEXT PRIMARY KEY,
+	kind TEXT NOT NULL DEFAULT '',
+	data TEXT NOT NULL DEFAULT '',
+	event_id TEXT NOT NULL DEFAULT '',
+	event_type TEXT NOT NULL DEFAULT '',
+	at INTEGER NOT NULL DEFAULT 0,
+	updated_at INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS entity_state_updated ON entity_state (updated_at)`,
+	// Ledger.Safety: event content hashes for id conflicts, operators' decisions on held messages.
+	`CREATE TABLE IF NOT EXISTS event_hashes (
+	event_id TEXT PRIMARY KEY,
+	hash TEXT NOT NULL,
+	at INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS event_hashes_at ON event_hashes (at)`,
+	`CREATE TABLE IF NOT EXISTS held_decisions (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	message_id INTEGER NOT NULL,
+	decision TEXT NOT NULL,
+	who TEXT NOT NULL,
+	note TEXT NOT NULL DEFAULT '',
+	at INTEGER NOT NULL DEFAULT 0
+)`,
+	`CREATE INDEX IF NOT EXISTS held_decisions_message ON held_decisions (message_id)`,
+	`CREATE INDEX IF NOT EXISTS messages_held ON messages (created_at, id) WHERE state = 'held'`,
+	// Ledger.ActionLog: the console's operator actions; the partial index of advisory messages (ledger.Advisories).
+	`CREATE TABLE IF NOT EXISTS operator_actions (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	at INTEGER NOT NULL DEFAULT 0,
+	who TEXT NOT NULL,
+	role TEXT NOT NULL DEFAULT '',
+	action TEXT NOT NULL,
+	target TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL DEFAULT '',
+	remote TEXT NOT NULL DEFAULT ''
+)`,
+	`CREATE INDEX IF NOT EXISTS messages_advisory ON messages (created_at) WHERE event_type = 'advisory.published'`,
+}
