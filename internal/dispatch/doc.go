@@ -16,5 +16,6 @@
 // resent), or submitted and waiting for receipts.
 //
 // The package composes the stage packages (rules, policy, route, ledger,
-// directory, pkg/smpp); it declares the narrow interfaces it needs from each.
+// directory, and a carrier Connector: carrier.go); it declares the narrow
+// interfaces it needs from each.
 package dispatch
