@@ -19,7 +19,7 @@ func DecodeSection(n *yaml.Node, v any, where string) error {
 	if n == nil {
 		return nil
 	}
-	if n.Kind != yaml.MappingNode && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+	if n.Kind != yaml.MappingNode && (n.Kind != yaml.ScalarNode || n.Tag != "!!null") {
 		return fmt.Errorf("line %d: %s: want a mapping of keys", n.Line, where)
 	}
 	var errs []error
