@@ -73,7 +73,7 @@ func unknownKeys(n *yaml.Node, t reflect.Type, where string, errs *[]error) {
 func yamlFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for f := range t.Fields() {
-		if !f.IsExported() {
+		if !f.IsExported() && !f.Anonymous { // as yaml: embedded structs count even unexported
 			continue
 		}
 		tag := f.Tag.Get("yaml")
