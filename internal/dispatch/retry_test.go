@@ -212,7 +212,7 @@ func TestSendPartOutcomes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &message.Message{ID: 7, Recipient: "13800138000", Carrier: "c", Source: "12123", Text: "x",
-				Attempts: tc.attempts, CarrierIDs: tc.known, ConcatRef: 77, HasConcatRef: tc.known != nil}
+				Attempts: tc.attempts, CarrierIDs: tc.known, ConcatRef: 77, HasConcatRef: tc.known != nil, CreatedAt: t0.Add(-time.Minute)}
 			err := tc.err
 			if err == nil {
 				err = errOf(tc.outcomes...)
