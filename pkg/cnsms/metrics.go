@@ -6,15 +6,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the carrier metrics of the native protocols: the names of
-// pkg/smpp's metrics with a protocol label ("cmpp", "smgp") next to the
-// carrier. One Metrics serves every client of every native protocol;
-// build it once with NewMetrics from a Registerer you own. A nil
-// *Metrics records nothing.
-//
-// The names, help texts and label names are pkg/smpp's on purpose, so that
-// one dashboard shows every carrier and both register on one registry:
-// whichever registers second reuses the collectors already there.
+// Metrics are the carrier metrics of every protocol: the smpp_* names
+// with a protocol label ("smpp", "cmpp", "smgp", "sgip") next to the
+// carrier. pkg/smpp's Metrics is this type, so one dashboard shows every
+// carrier. One Metrics serves every client; build it with NewMetrics from
+// a Registerer you own. A nil *Metrics records nothing.
 type Metrics struct {
 	BindsUp        *prometheus.GaugeVec     // carrier, protocol
 	BindAttempts   *prometheus.CounterVec   // carrier, protocol, result: ok|error
@@ -33,7 +29,8 @@ type Metrics struct {
 
 // NewMetrics builds the metrics and registers them with reg (nil: not
 // registered). A collector reg already holds under the same name and
-// labels (pkg/smpp's, or an earlier NewMetrics) is reused, not an error.
+// labels (an earlier NewMetrics, here or through pkg/smpp) is reused,
+// not an error: every protocol's clients can share one registry.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	cp := []string{"carrier", "protocol"}
 	cpr := []string{"carrier", "protocol", "result"}
