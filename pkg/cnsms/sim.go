@@ -24,6 +24,15 @@ type HandsetMessage[ID any] struct {
 	Incomplete               bool // a long message still missing parts
 }
 
+// HandsetPart is one accepted part as a handset got it, in arrival
+// order: the record a test holds the sender's ledger against.
+type HandsetPart[ID any] struct {
+	Account, Src, Dest string
+	ID                 ID
+	Ref                uint16 // concatenation reference; 0 for a single message
+	Seq, Total         uint8  // part number and count; 1, 1 for a single message
+}
+
 type handsetKey struct {
 	account, src, dest string
 	ref                uint16
@@ -43,12 +52,26 @@ type Handsets[ID any] struct {
 	mu         sync.Mutex
 	received   map[string][]HandsetMessage[ID]
 	partial    map[handsetKey]*handsetPending[ID]
+	parts      []HandsetPart[ID]
+	maxParts   int
 	duplicates int
 }
 
+// MaxHandsetParts bounds the part log of Handsets (Parts): beyond it the
+// oldest parts are forgotten (the joined messages are kept).
+const MaxHandsetParts = 1 << 20
+
 // NewHandsets returns an empty record.
 func NewHandsets[ID any]() *Handsets[ID] {
-	return &Handsets[ID]{received: map[string][]HandsetMessage[ID]{}, partial: map[handsetKey]*handsetPending[ID]{}}
+	return &Handsets[ID]{received: map[string][]HandsetMessage[ID]{}, partial: map[handsetKey]*handsetPending[ID]{}, maxParts: MaxHandsetParts}
+}
+
+// Parts returns every part recorded, in arrival order, a duplicate
+// included (the log keeps the last MaxHandsetParts).
+func (h *Handsets[ID]) Parts() []HandsetPart[ID] {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]HandsetPart[ID](nil), h.parts...)
 }
 
 // Record records a submitted part, with id, for each of dests. content is
@@ -66,6 +89,14 @@ func (h *Handsets[ID]) Record(account, src string, dests []string, format byte, 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, dest := range dests {
+		hp := HandsetPart[ID]{Account: account, Src: src, Dest: dest, ID: id, Seq: 1, Total: 1}
+		if u.Concat && u.Total > 1 {
+			hp.Ref, hp.Seq, hp.Total = u.Ref, u.Seq, u.Total
+		}
+		if len(h.parts) >= h.maxParts {
+			h.parts = append(h.parts[:0], h.parts[len(h.parts)-h.maxParts/2:]...)
+		}
+		h.parts = append(h.parts, hp)
 		m := HandsetMessage[ID]{Account: account, Src: src, Dest: dest, Format: format, Parts: 1, IDs: []ID{id}}
 		if !u.Concat || u.Total <= 1 {
 			m.Text, _ = DecodeText(format, data)

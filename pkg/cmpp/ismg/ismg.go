@@ -216,6 +216,10 @@ func (s *Server) Received(dest string) []Message {
 // Handsets returns every destination that received something.
 func (s *Server) Handsets() []string { return s.handsets.Dests() }
 
+// Parts returns every accepted part as the handsets got it, in arrival
+// order, duplicates included: what a test holds the SP's records against.
+func (s *Server) Parts() []cnsms.HandsetPart[cmpp.MsgID] { return s.handsets.Parts() }
+
 func (s *Server) accept() {
 	for {
 		nc, err := s.ln.Accept()

@@ -207,6 +207,13 @@ func (s *Server) Received(dest string) []Message {
 	return out
 }
 
+// Parts returns every accepted part as the handsets got it, in arrival
+// order, duplicates included: what a test holds the SP's records against.
+func (s *Server) Parts() []cnsms.HandsetPart[smgp.MsgID] { return s.handsets.Parts() }
+
+// Handsets returns every destination that received something.
+func (s *Server) Handsets() []string { return s.handsets.Dests() }
+
 func (s *Server) accept() {
 	for {
 		nc, err := s.ln.Accept()
