@@ -23,6 +23,7 @@ import (
 
 	"github.com/traffic12123/gateway/internal/app/smsgw"
 	"github.com/traffic12123/gateway/internal/broker"
+	carriersmpp "github.com/traffic12123/gateway/internal/carrier/smpp"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/eventgen"
 	"github.com/traffic12123/gateway/internal/rules"
@@ -160,9 +161,10 @@ func (r *rig) gatewayConfig() (*config.Config, error) {
 	}
 	for _, c := range r.o.carriers {
 		cfg.Carriers = append(cfg.Carriers, config.Carrier{
-			Name: c, Addr: r.sims[c].Addr(), SystemID: "12123", Password: "bench",
+			Name: c, Addr: r.sims[c].Addr(), Password: "bench",
 			Binds: r.o.binds, Window: r.o.window,
-			ResponseTimeout: config.Duration(10 * time.Second), EnquireLink: config.Duration(30 * time.Second),
+			ResponseTimeout: config.Duration(10 * time.Second),
+			Sections:        carriersmpp.Sections(carriersmpp.Section{SystemID: "12123", EnquireLink: config.Duration(30 * time.Second)}),
 		})
 	}
 	return &cfg, cfg.Validate()

@@ -127,28 +127,50 @@ type Route struct {
 	PortedFile string            `yaml:"ported_file"` // "number,carrier" lines
 }
 
-// Carrier is one carrier's SMPP account.
+// Carrier is one carrier account: the keys every protocol has, and the
+// protocol's own section (the mapping under the key named by Protocol,
+// e.g. "smpp:"), which the protocol's connector package
+// (internal/carrier/<protocol>) decodes and validates.
 type Carrier struct {
-	Name            string   `yaml:"name"` // a route.Carrier: china_mobile, china_unicom, china_telecom, china_broadnet
-	Addr            string   `yaml:"addr"`
-	SystemID        string   `yaml:"system_id"`
-	Password        string   `yaml:"password"` // discouraged; use PasswordEnv or PasswordFile
+	Name     string `yaml:"name"`     // a route.Carrier: china_mobile, china_unicom, china_telecom, china_broadnet
+	Protocol string `yaml:"protocol"` // the connector: smpp (default), or another registered in app
+	Addr     string `yaml:"addr"`     // host:port of the carrier's gateway (SMSC, ISMG, SMG)
+	Password string `yaml:"password"` // discouraged; use PasswordEnv or PasswordFile
+	// PasswordEnv and PasswordFile name where the password is.
 	PasswordEnv     string   `yaml:"password_env"`
 	PasswordFile    string   `yaml:"password_file"`
-	SystemType      string   `yaml:"system_type"`
-	Binds           int      `yaml:"binds"`
-	ReceiverBinds   int      `yaml:"receiver_binds"`  // extra receiver-only binds, for SMSCs that send receipts only there
-	ReceiptWorkers  int      `yaml:"receipt_workers"` // receipts stored concurrently per bind (group-committed); at least the SMSC's receipt window
-	Concat          string   `yaml:"concat"`          // long messages: udh (8-bit reference, default), sar (TLVs) or payload (message_payload)
-	BindType        string   `yaml:"bind_type"`       // transceiver (default), transmitter, receiver
-	Window          int      `yaml:"window"`
-	TPS             int      `yaml:"tps"`
-	Source          string   `yaml:"source"` // default "12123"
-	TLS             bool     `yaml:"tls"`
-	TLSCAFile       string   `yaml:"tls_ca_file"`
-	TLSSkipVerify   bool     `yaml:"tls_insecure_skip_verify"`
-	ResponseTimeout Duration `yaml:"response_timeout"`
-	EnquireLink     Duration `yaml:"enquire_link"`
+	Binds           int      `yaml:"binds"`            // connections (binds, logins) kept up; 0: the protocol's default
+	Window          int      `yaml:"window"`           // per bind: requests awaiting a response
+	TPS             int      `yaml:"tps"`              // submits per second over all binds; 0: no limit
+	Source          string   `yaml:"source"`           // source address when a message has none, e.g. "12123"
+	ResponseTimeout Duration `yaml:"response_timeout"` // per request; 0: the protocol's default
+	ReceiptWorkers  int      `yaml:"receipt_workers"`  // receipts stored concurrently per bind (group-committed); at least the carrier's receipt window
+
+	// Sections holds the keys of the mapping that are not common keys:
+	// only the one named by Protocol is allowed (load checks, with the
+	// line). Code that builds a Carrier sets it with the connector
+	// package's section helper.
+	Sections map[string]yaml.Node `yaml:",inline"`
+}
+
+// DefaultProtocol is the protocol of a carrier that names none.
+const DefaultProtocol = "smpp"
+
+// Section is the protocol's own section, nil when there is none.
+func (k *Carrier) Section() *yaml.Node {
+	n, ok := k.Sections[k.ProtocolName()]
+	if !ok {
+		return nil
+	}
+	return &n
+}
+
+// ProtocolName is Protocol, or DefaultProtocol when it is empty.
+func (k *Carrier) ProtocolName() string {
+	if k.Protocol == "" {
+		return DefaultProtocol
+	}
+	return k.Protocol
 }
 
 // Sender tunes the stage that claims messages from the ledger and submits them.
@@ -288,7 +310,7 @@ func load(b []byte, file string, checks []Check) (*Config, error) {
 	_ = yaml.Unmarshal(b, &root) // it decoded above
 	var errs []error
 	warnings, serrs := c.checkSecrets(&root, file)
-	for _, e := range append(checkBounds(&root, file), serrs...) {
+	for _, e := range append(append(checkBounds(&root, file), checkCarrierKeys(&root, file)...), serrs...) {
 		errs = append(errs, fmt.Errorf("config: %w", e))
 	}
 	if err := c.Validate(); err != nil {

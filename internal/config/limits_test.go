@@ -20,7 +20,7 @@ func TestBounds(t *testing.T) {
 		var y string
 		parts := strings.Split(b.path, ".")
 		if parts[0] == "carriers[]" {
-			y = "carriers:\n  - name: china_mobile\n    addr: x:1\n    system_id: y\n    " + parts[1] + ": " + val + "\n"
+			y = "carriers:\n  - name: china_mobile\n    addr: x:1\n    smpp:\n      system_id: y\n    " + parts[1] + ": " + val + "\n"
 		} else {
 			indent := ""
 			for _, p := range parts[:len(parts)-1] {
@@ -55,13 +55,13 @@ func TestBounds(t *testing.T) {
 }
 
 func TestSecretRules(t *testing.T) {
-	carrier := "carriers:\n  - name: china_mobile\n    addr: x:1\n    system_id: y\n"
+	carrier := "carriers:\n  - name: china_mobile\n    addr: x:1\n    smpp:\n      system_id: y\n"
 	for _, tc := range []struct {
 		yaml    string
 		err     string // "" : loads
 		warning string
 	}{
-		{carrier + "    password: inline\n", "", "line 5: carriers[0].password: secret written inline"},
+		{carrier + "    password: inline\n", "", "line 6: carriers[0].password: secret written inline"},
 		{carrier + "    password: inline\nstrict_secrets: true\n", "carriers[0].password: secret written inline", ""},
 		{carrier + "    password: inline\n    password_env: X\n", "set at most one of password, password_env, password_file", ""},
 		{"kafka:\n  sasl:\n    mechanism: plain\n    username: u\n    password: p\n    password_env: X\n", "line 5: kafka.sasl: password together with password_env/password_file", ""},

@@ -117,31 +117,17 @@ func validateCarriers(cs []Carrier, p *problems) {
 	}
 }
 
+// validate checks the common keys; the protocol's section is its
+// connector package's (carrier.Protocol.Check, run by app).
 func (k *Carrier) validate(where string, p *problems) {
 	if k.Addr == "" {
 		p.add("%s.addr: must not be empty", where)
 	}
-	if k.SystemID == "" {
-		p.add("%s.system_id: must not be empty", where)
-	}
 	if btoi(k.Password != "")+btoi(k.PasswordEnv != "")+btoi(k.PasswordFile != "") > 1 {
 		p.add("%s: set at most one of password, password_env, password_file", where)
 	}
-	switch k.Concat {
-	case "", "udh", "sar", "payload":
-	default:
-		p.add("%s.concat: %q is not udh, sar or payload", where, k.Concat)
-	}
-	if k.ReceiverBinds < 0 || k.ReceiptWorkers < 0 {
-		p.add("%s: receiver_binds and receipt_workers must not be negative", where)
-	}
-	switch k.BindType {
-	case "", "transceiver", "transmitter", "receiver":
-	default:
-		p.add("%s.bind_type: %q is not transceiver, transmitter or receiver", where, k.BindType)
-	}
-	if k.Binds < 0 || k.Window < 0 || k.TPS < 0 {
-		p.add("%s: binds, window and tps must not be negative", where)
+	if k.Binds < 0 || k.Window < 0 || k.TPS < 0 || k.ReceiptWorkers < 0 {
+		p.add("%s: binds, window, tps and receipt_workers must not be negative", where)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/redact"
 	"github.com/traffic12123/gateway/internal/route"
-	"github.com/traffic12123/gateway/pkg/smpp"
 )
 
 // ReceiptStore is the part of the ledger receipts go to.
@@ -19,10 +18,11 @@ type ReceiptStore interface {
 	OptOut(ctx context.Context, phone string, on bool) error
 }
 
-// Receipts takes every carrier's receipts and incoming messages (pkg/smpp
-// Config.OnReceipt / OnMessage): it group-commits receipts into the ledger
-// and returns only once the receipt is durable, so that the SMPP layer
-// sends deliver_sm_resp after, never before.
+// Receipts takes every carrier's receipts and incoming messages
+// (Handlers.Receipt / Incoming): it group-commits receipts into the
+// ledger and returns only once the receipt is durable, so that the
+// connector acknowledges a receipt (SMPP deliver_sm_resp) after, never
+// before.
 type Receipts struct {
 	b       *batcher[ledger.Receipt, ledger.ReceiptResult]
 	store   ReceiptStore
@@ -57,18 +57,18 @@ func (r *Receipts) Run(ctx context.Context) {
 	r.b.Run(ctx, context.WithoutCancel(ctx))
 }
 
-// OnReceipt returns the receipt callback of one carrier's client.
-func (r *Receipts) OnReceipt(carrier string) func(context.Context, smpp.Receipt) error {
-	return func(ctx context.Context, rc smpp.Receipt) error { return r.receipt(ctx, carrier, &rc) }
+// OnReceipt returns the receipt callback of one carrier's connector.
+func (r *Receipts) OnReceipt(carrier string) func(context.Context, Receipt) error {
+	return func(ctx context.Context, rc Receipt) error { return r.receipt(ctx, carrier, &rc) }
 }
 
-// OnMessage returns the incoming-message callback of one carrier's client.
-func (r *Receipts) OnMessage(carrier string) func(context.Context, smpp.Incoming) error {
-	return func(ctx context.Context, m smpp.Incoming) error { return r.incoming(ctx, carrier, &m) }
+// OnMessage returns the incoming-message callback of one carrier's connector.
+func (r *Receipts) OnMessage(carrier string) func(context.Context, Incoming) error {
+	return func(ctx context.Context, m Incoming) error { return r.incoming(ctx, carrier, &m) }
 }
 
-func (r *Receipts) receipt(ctx context.Context, carrier string, rc *smpp.Receipt) error {
-	recipient := rc.Source.Addr
+func (r *Receipts) receipt(ctx context.Context, carrier string, rc *Receipt) error {
+	recipient := rc.From
 	if n, err := route.Normalize(recipient); err == nil {
 		recipient = n
 	}
@@ -98,9 +98,9 @@ func (r *Receipts) receipt(ctx context.Context, carrier string, rc *smpp.Receipt
 // Incoming handles a mobile-originated message: an unsubscribe reply
 // (TD, 退订, ...) puts the sender on the opt-out list; anything else is
 // counted and logged without its text or the full number.
-func (r *Receipts) incoming(ctx context.Context, carrier string, m *smpp.Incoming) error {
+func (r *Receipts) incoming(ctx context.Context, carrier string, m *Incoming) error {
 	r.metrics.incoming.WithLabelValues(carrier).Inc()
-	from := m.Source.Addr
+	from := m.From
 	if !IsUnsubscribe(m.Text) {
 		r.logger.Info("incoming message", "carrier", carrier, "from", redact.Phone(from), "chars", len([]rune(m.Text)))
 		return nil

@@ -11,16 +11,14 @@ import (
 	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/policy"
 	"github.com/traffic12123/gateway/internal/rules"
-	"github.com/traffic12123/gateway/pkg/smpp"
-	"github.com/traffic12123/gateway/pkg/smpp/smsc"
 )
 
 // TestRecheckAtSendTime is the case on the default rules: the
 // 02:00 sweep schedules an inspection reminder for 09:00; at 08:30 a
 // snapshot shows the car inspected (valid two more years). At 09:00 the
 // sender claims it, the re-check (still_due) finds it resolved and it ends
-// cancelled with the resolving event; another car's reminder goes out over
-// a real SMSC simulator.
+// cancelled with the resolving event; another car's reminder goes out
+// (a fake carrier: the SMPP path is internal/carrier/smpp's test).
 func TestRecheckAtSendTime(t *testing.T) {
 	set, err := rules.LoadDir("../../rules", rules.Options{})
 	if err != nil {
@@ -41,32 +39,21 @@ func TestRecheckAtSendTime(t *testing.T) {
 		r.handle(resolving)
 		r.clock.Set(time.Date(2026, 11, 27, 9, 0, 1, 0, loc))
 
-		sim := smsc.New(smsc.Config{Name: "china_mobile", SystemID: "12123", Password: "pw", ReceiptDelay: time.Millisecond,
-			Outcomes: map[string]float64{"DELIVRD": 1}})
-		if err := sim.Listen("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sim.Close() })
-		client, err := smpp.NewClient(smpp.Config{Name: "china_mobile", Addr: sim.Addr(), SystemID: "12123", Password: "pw",
-			Binds: 1, Window: 8, RequestTimeout: 5 * time.Second, Source: "12123"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		carrier := &dispatch.FakeCarrier{}
 		m := dispatch.NewMetrics(nil)
 		var ev dispatch.Evaluator = set
 		cur := &atomic.Pointer[dispatch.Evaluator]{}
 		cur.Store(&ev)
 		sender := dispatch.NewSender(dispatch.SenderConfig{
-			Ledger: r.store, Carriers: map[string]dispatch.Submitter{"china_mobile": client}, Owner: "t",
+			Ledger: r.store, Carriers: map[string]dispatch.Submitter{"china_mobile": carrier}, Owner: "t",
 			ClaimBatch: 10, InFlight: 4, MaxAttempts: 3, RetryBackoff: 100 * time.Millisecond, RetryBackoffMax: time.Second,
 			Poll: 50 * time.Millisecond, DrainTimeout: 2 * time.Second, SendTimeout: 5 * time.Second, Now: r.clock.Now, Metrics: m,
 			Recheck: &dispatch.StillDue{Rules: cur, States: r.store.(ledger.StateStore), Metrics: m},
 		})
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{}, 2)
-		go func() { client.Run(ctx); done <- struct{}{} }()
-		go func() { sender.Run(ctx); done <- struct{}{} }()
-		defer func() { cancel(); <-done; <-done }()
+		done := make(chan struct{})
+		go func() { sender.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
 
 		final := func(phone string) ledger.TraceEntry {
 			for _, e := range r.trace(ledger.TraceQuery{Phone: phone}) {
@@ -88,10 +75,14 @@ func TestRecheckAtSendTime(t *testing.T) {
 		if st := final(other).State; st != message.StateSubmitted {
 			t.Fatalf("other car's reminder: %s", st)
 		}
-		for _, d := range sim.Messages() {
-			if d.Dest == "86"+inspected || d.Dest == inspected {
-				t.Fatalf("the resolved reminder reached the handset: %+v", d)
+		sent := carrier.Sent()
+		for _, m := range sent {
+			if m.Dest == inspected {
+				t.Fatalf("the resolved reminder was sent: %+v", m)
 			}
+		}
+		if len(sent) != 1 || sent[0].Dest != other {
+			t.Fatalf("sent %+v, want the other car's reminder only", sent)
 		}
 	})
 }

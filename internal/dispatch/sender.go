@@ -13,15 +13,7 @@ import (
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/redact"
-	"github.com/traffic12123/gateway/pkg/smpp"
 )
-
-// Submitter is one carrier account (pkg/smpp's Client).
-type Submitter interface {
-	Send(ctx context.Context, m smpp.Message) (smpp.Result, error)
-}
-
-var _ Submitter = (*smpp.Client)(nil)
 
 // Outbox is the part of the ledger the sender works on.
 type Outbox interface {
@@ -275,14 +267,16 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 	m.inflight.WithLabelValues(carrier).Inc()
 	start := time.Now()
 	sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
-	res, err := sub.Send(sendCtx, smpp.Message{
-		Ref:      strconv.FormatInt(msg.ID, 10),
-		Source:   msg.Source,
-		Dest:     msg.Recipient,
-		Text:     msg.Text,
-		Validity: validity(msg, s.cfg.Now()),
-		Priority: byte(min(max(msg.Priority, 0), 3)),
-		Resume:   resume(msg),
+	ref, want := resume(msg)
+	res, err := sub.Send(sendCtx, SMS{
+		Ref:       strconv.FormatInt(msg.ID, 10),
+		Source:    msg.Source,
+		Dest:      msg.Recipient,
+		Text:      msg.Text,
+		Validity:  validity(msg, s.cfg.Now()),
+		Priority:  min(max(msg.Priority, 0), 3),
+		ConcatRef: ref,
+		Parts:     want,
 	})
 	cancel()
 	m.inflight.WithLabelValues(carrier).Dec()
@@ -293,20 +287,21 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 		s.finish(ctx, result{tr: &tr})
 		return
 	}
-	ids := make([]string, res.Parts)
-	outcomes := make([]string, res.Parts)
+	nparts := len(res.Outcomes)
+	ids := make([]string, nparts)
+	outcomes := make([]string, nparts)
 	accepted, unknown, sent := 0, 0, 0
 	var firstErr error
 	permanent := false
 	onlyCanceled := true
 	var missing []string
 	for i, o := range res.Outcomes {
-		switch o.Outcome {
-		case smpp.PartAccepted:
+		switch o.State {
+		case PartAccepted:
 			ids[i] = o.ID
 			sent++
-		case smpp.PartSkipped:
-			if len(msg.CarrierIDs) == res.Parts {
+		case PartSkipped:
+			if len(msg.CarrierIDs) == nparts {
 				ids[i] = msg.CarrierIDs[i] // accepted by an earlier send
 			}
 		default:
@@ -314,19 +309,19 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 			if firstErr == nil {
 				firstErr = o.Err
 			}
-			if o.Outcome == smpp.PartUnknown {
+			if o.State == PartUnknown {
 				unknown++
 			}
-			if o.Outcome == smpp.PartRefused && !o.Retry {
+			if o.State == PartRefused && !o.Retry {
 				permanent = true
 			}
-			if o.Reason != smpp.ReasonCanceled {
+			if o.Reason != ReasonCanceled {
 				onlyCanceled = false
 			}
 		}
-		outcomes[i] = string(o.Outcome)
-		if o.Outcome == smpp.PartRefused {
-			outcomes[i] = fmt.Sprintf("refused %s", o.Status)
+		outcomes[i] = string(o.State)
+		if o.State == PartRefused {
+			outcomes[i] = fmt.Sprintf("refused %s", o.Code)
 		}
 		if ids[i] != "" {
 			accepted++
@@ -334,7 +329,7 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 	}
 	m.segments.WithLabelValues(carrier).Add(float64(sent))
 	sub1 := ledger.Submission{ID: msg.ID, Carrier: carrier, CarrierIDs: ids, At: s.cfg.Now(),
-		Ref: res.Ref, HasRef: res.Parts > 1, Outcomes: outcomes}
+		Ref: res.ConcatRef, HasRef: nparts > 1, Outcomes: outcomes}
 	if err == nil {
 		m.submits.WithLabelValues(carrier, "ok").Inc()
 		if !msg.CreatedAt.IsZero() {
@@ -346,7 +341,7 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 	if accepted == 0 && unknown == 0 {
 		// Nothing of it is on the handset: the usual retry policy.
 		tr := s.onError(carrier, msg, firstErr)
-		if res.Parts > 1 {
+		if nparts > 1 {
 			// Keep the reference anyway, so that a later send of the
 			// same parts is joined by the handset as one text.
 			sub1.State, sub1.Reason, sub1.NotBefore = tr.State, tr.Reason, tr.NotBefore
@@ -356,10 +351,10 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 		s.finish(ctx, result{tr: &tr})
 		return
 	}
-	_, reason := smpp.Classify(firstErr)
+	_, reason := Classify(firstErr)
 	parts := strings.Join(missing, ", ")
 	log := s.cfg.Logger.With("carrier", carrier, "message", msg.ID, "to", redact.Phone(msg.Recipient), "attempt", msg.Attempts,
-		"parts", res.Parts, "accepted", accepted, "missing", parts, "reason", reason, "err", firstErr)
+		"parts", nparts, "accepted", accepted, "missing", parts, "reason", reason, "err", firstErr)
 	switch {
 	case unknown > 0:
 		// Accepted parts keep their ids (their receipts settle them); the
@@ -367,22 +362,22 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 		// reconciler resends what is still missing.
 		m.submits.WithLabelValues(carrier, "unknown").Inc()
 		log.Warn("submit outcome of some parts unknown; waiting for late responses and receipts before any resend")
-		sub1.State, sub1.Reason = message.StateUnknown, fmt.Sprintf("parts %s of %d unknown (%s)", parts, res.Parts, reason)
+		sub1.State, sub1.Reason = message.StateUnknown, fmt.Sprintf("parts %s of %d unknown (%s)", parts, nparts, reason)
 	case permanent:
 		m.submits.WithLabelValues(carrier, "partial").Inc()
 		log.Warn("part refused permanently after others were accepted; message partial")
-		sub1.State, sub1.Reason = message.StatePartial, fmt.Sprintf("parts %s of %d refused (%s): %v", parts, res.Parts, reason, firstErr)
+		sub1.State, sub1.Reason = message.StatePartial, fmt.Sprintf("parts %s of %d refused (%s): %v", parts, nparts, reason, firstErr)
 	case onlyCanceled:
 		m.submits.WithLabelValues(carrier, "retry").Inc()
-		sub1.State, sub1.Reason, sub1.NotBefore = message.StateQueued, fmt.Sprintf("parts %s of %d not sent in time; resending them", parts, res.Parts), s.cfg.Now().Add(s.backoff(1))
+		sub1.State, sub1.Reason, sub1.NotBefore = message.StateQueued, fmt.Sprintf("parts %s of %d not sent in time; resending them", parts, nparts), s.cfg.Now().Add(s.backoff(1))
 	case msg.Attempts >= s.cfg.MaxAttempts:
 		m.submits.WithLabelValues(carrier, "partial").Inc()
 		log.Warn("parts still refused; attempts exhausted; message partial")
-		sub1.State, sub1.Reason = message.StatePartial, fmt.Sprintf("attempts exhausted: parts %s of %d not accepted (%s)", parts, res.Parts, reason)
+		sub1.State, sub1.Reason = message.StatePartial, fmt.Sprintf("attempts exhausted: parts %s of %d not accepted (%s)", parts, nparts, reason)
 	default:
 		m.submits.WithLabelValues(carrier, "retry").Inc()
 		log.Debug("parts refused temporarily; resending them under the same reference")
-		sub1.State, sub1.Reason, sub1.NotBefore = message.StateQueued, fmt.Sprintf("parts %s of %d not accepted (%s); resending them", parts, res.Parts, reason), s.cfg.Now().Add(s.backoff(msg.Attempts))
+		sub1.State, sub1.Reason, sub1.NotBefore = message.StateQueued, fmt.Sprintf("parts %s of %d not accepted (%s); resending them", parts, nparts, reason), s.cfg.Now().Add(s.backoff(msg.Attempts))
 	}
 	s.finish(ctx, result{sub: &sub1})
 }
@@ -395,23 +390,23 @@ func (s *Sender) send(ctx context.Context, carrier string, sub Submitter, msg *m
 // joined by the handset. The ledger never has two messages to one phone
 // in flight or waiting for missing parts at once (Claim), so two texts
 // sharing a reference are never interleaved.
-func resume(msg *message.Message) *smpp.Resume {
-	r := &smpp.Resume{Ref: uint16(msg.ID)}
+func resume(msg *message.Message) (ref uint16, parts []int) {
+	ref = uint16(msg.ID)
 	if msg.HasConcatRef {
-		r.Ref = msg.ConcatRef
+		ref = msg.ConcatRef
 	}
 	known := false
 	for i, id := range msg.CarrierIDs {
 		if id == "" {
-			r.Parts = append(r.Parts, i+1)
+			parts = append(parts, i+1)
 		} else {
 			known = true
 		}
 	}
 	if !known {
-		r.Parts = nil // no part known: all of them
+		parts = nil // no part known: all of them
 	}
-	return r
+	return ref, parts
 }
 
 // onError decides what a failed submit of which no part was accepted
@@ -426,14 +421,14 @@ func resume(msg *message.Message) *smpp.Resume {
 //   - permanent (rejected, invalid): failed with the reason.
 func (s *Sender) onError(carrier string, msg *message.Message, err error) ledger.Transition {
 	m := s.cfg.Metrics
-	retry, reason := smpp.Classify(err)
+	retry, reason := Classify(err)
 	log := s.cfg.Logger.With("carrier", carrier, "message", msg.ID, "to", redact.Phone(msg.Recipient), "attempt", msg.Attempts, "reason", reason, "err", err)
 	switch {
-	case reason == smpp.ReasonTimeout || reason == smpp.ReasonUnknown:
+	case reason == ReasonTimeout || reason == ReasonUnknown:
 		m.submits.WithLabelValues(carrier, "unknown").Inc()
 		log.Warn("submit outcome unknown; waiting for a receipt before any resend")
 		return ledger.Transition{ID: msg.ID, State: message.StateUnknown, Reason: string(reason)}
-	case reason == smpp.ReasonCanceled:
+	case reason == ReasonCanceled:
 		// never reached the wire: shutting down, or no bind within SendTimeout
 		m.submits.WithLabelValues(carrier, "retry").Inc()
 		return ledger.Transition{ID: msg.ID, State: message.StateQueued, Reason: "not sent in time; requeued", NotBefore: s.cfg.Now().Add(s.backoff(1))}
@@ -453,23 +448,23 @@ func (s *Sender) onError(carrier string, msg *message.Message, err error) ledger
 	}
 }
 
-// OnLate returns the late-response callback of one carrier's client
-// (smpp.Config.OnLate). A submit_sm_resp that comes after its request
-// timed out settles its part: an accepted part's id is recorded (so its
+// OnLate returns the late-response callback of one carrier's connector
+// (Handlers.Late). An answer that comes after its request timed out
+// settles its part: an accepted part's id is recorded (so its
 // receipts match and the reconciler resends only what is still
 // missing); a refusal proves the part is not on the handset, and once no
 // part is unknown the missing ones are resent without waiting for the
 // reconciler.
-func (s *Sender) OnLate(carrier string) func(context.Context, smpp.Late) {
-	return func(ctx context.Context, l smpp.Late) {
+func (s *Sender) OnLate(carrier string) func(context.Context, Late) {
+	return func(ctx context.Context, l Late) {
 		m := s.cfg.Metrics
 		id, err := strconv.ParseInt(l.Ref, 10, 64)
-		if err != nil || l.Status == smpp.StatusOK && l.MessageID == "" {
+		if err != nil || l.Accepted && l.ID == "" {
 			m.lateResponses.WithLabelValues(carrier, "left_to_receipts").Inc()
 			return
 		}
-		lp := &ledger.LatePart{ID: id, Carrier: carrier, Part: l.Part, Parts: l.Parts, CarrierID: l.MessageID, At: s.cfg.Now()}
-		if l.Status != smpp.StatusOK {
+		lp := &ledger.LatePart{ID: id, Carrier: carrier, Part: l.Part, Parts: l.Parts, CarrierID: l.ID, At: s.cfg.Now()}
+		if !l.Accepted {
 			lp.CarrierID, lp.Refused = "", true
 		}
 		if _, err := s.result.Add(ctx, result{late: lp}); err != nil {

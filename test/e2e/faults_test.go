@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	carriersmpp "github.com/traffic12123/gateway/internal/carrier/smpp"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/eventgen"
 	"github.com/traffic12123/gateway/internal/ingest"
@@ -163,8 +164,9 @@ func faultConfig(t *testing.T, dir, brokerAddr, dsn string, sims map[string]*sms
 	cfg.Sender.ReceiptGrace = config.Duration(2 * time.Second)
 	for _, name := range carriers {
 		cfg.Carriers = append(cfg.Carriers, config.Carrier{
-			Name: name, Addr: sims[name].Addr(), SystemID: "12123", Password: "e2e", Binds: 2, Window: 64,
-			ResponseTimeout: config.Duration(time.Second), EnquireLink: config.Duration(5 * time.Second),
+			Name: name, Addr: sims[name].Addr(), Password: "e2e", Binds: 2, Window: 64,
+			ResponseTimeout: config.Duration(time.Second),
+			Sections:        carriersmpp.Sections(carriersmpp.Section{SystemID: "12123", EnquireLink: config.Duration(5 * time.Second)}),
 		})
 	}
 	if err := cfg.Validate(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	_ "modernc.org/sqlite"
 
+	carriersmpp "github.com/traffic12123/gateway/internal/carrier/smpp"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/eventgen"
@@ -192,8 +193,9 @@ func gatewayConfig(t *testing.T, dir, instance, brokerAddr, dsn string, sims map
 	cfg.Sender.DrainTimeout = config.Duration(5 * time.Second)
 	for _, name := range carriers {
 		cfg.Carriers = append(cfg.Carriers, config.Carrier{
-			Name: name, Addr: sims[name].Addr(), SystemID: "12123", Password: "e2e", Binds: 2, Window: 64,
-			ResponseTimeout: config.Duration(5 * time.Second), EnquireLink: config.Duration(5 * time.Second),
+			Name: name, Addr: sims[name].Addr(), Password: "e2e", Binds: 2, Window: 64,
+			ResponseTimeout: config.Duration(5 * time.Second),
+			Sections:        carriersmpp.Sections(carriersmpp.Section{SystemID: "12123", EnquireLink: config.Duration(5 * time.Second)}),
 		})
 	}
 	if err := cfg.Validate(); err != nil {

@@ -6,10 +6,7 @@
 package smsgw
 
 import (
-	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/traffic12123/gateway/internal/carrier"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/console"
 	"github.com/traffic12123/gateway/internal/directory"
@@ -36,7 +34,6 @@ import (
 	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/policy"
 	"github.com/traffic12123/gateway/internal/route"
-	"github.com/traffic12123/gateway/pkg/smpp"
 )
 
 // Options are what Run needs besides the configuration file.
@@ -62,7 +59,7 @@ type App struct {
 	directory      *directory.Writer
 	sender         *dispatch.Sender
 	receipts       *dispatch.Receipts
-	clients        map[string]*smpp.Client
+	clients        map[string]dispatch.Connector
 	consumer       *ingest.Consumer
 	kafkaTransport *kafka.Transport
 	http           *http.Server
@@ -115,7 +112,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err := CheckCarriers(cfg); err != nil {
 		return nil, err
 	}
-	a := &App{opts: opts, cfg: cfg, log: opts.Logger, reg: opts.Registry, clients: map[string]*smpp.Client{}, bindUp: map[string]time.Time{}}
+	a := &App{opts: opts, cfg: cfg, log: opts.Logger, reg: opts.Registry, clients: map[string]dispatch.Connector{}, bindUp: map[string]time.Time{}}
 	a.safetyMetrics()
 	for _, w := range cfg.Warnings {
 		opts.Logger.Warn("configuration: " + w)
@@ -156,14 +153,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	pol := policy.New(policy.Config{Location: loc}, store) // caps: the rule set's, per batch
 
 	a.receipts = dispatch.NewReceipts(store, opts.Logger.With("component", "receipts"), m).WithClock(opts.Now)
-	smppMetrics := smpp.NewMetrics(opts.Registry)
 	submitters := map[string]dispatch.Submitter{}
 	configured := map[route.Carrier]bool{}
+	builders := map[string]carrier.Builder{} // per protocol, built once: its metrics are registered once
 	for _, k := range cfg.Carriers {
-		name := k.Name
-		// The sender is built below; late responses only come once it runs.
-		onLate := func(ctx context.Context, l smpp.Late) { a.sender.OnLate(name)(ctx, l) }
-		c, err := buildClient(k, a.receipts, onLate, opts.Logger, smppMetrics)
+		c, err := a.buildConnector(k, builders)
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +239,7 @@ func (a *App) metricsUp() {
 	f := promauto.With(a.reg)
 	for name, c := range a.clients {
 		f.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "smsgw_binds_up", Help: "SMPP binds currently bound, per carrier.",
+			Name: "smsgw_binds_up", Help: "Carrier binds (connections) currently up, per carrier.",
 			ConstLabels: prometheus.Labels{"carrier": name},
 		}, func() float64 { return float64(c.BindsUp()) })
 	}
@@ -519,54 +513,35 @@ func buildRouter(c config.Route) (*route.Router, error) {
 	return route.New(t, route.Carrier(c.Fallback))
 }
 
-func buildClient(k config.Carrier, h *dispatch.Receipts, onLate func(context.Context, smpp.Late), log *slog.Logger, m *smpp.Metrics) (*smpp.Client, error) {
+// buildConnector builds carrier k's connector with the protocol
+// registered for it (Protocols), whose builder is made once per protocol.
+func (a *App) buildConnector(k config.Carrier, builders map[string]carrier.Builder) (dispatch.Connector, error) {
+	name := k.ProtocolName()
+	p, ok := Protocols[name]
+	if !ok {
+		return nil, fmt.Errorf("carrier %s: unknown protocol %q", k.Name, name)
+	}
+	build, ok := builders[name]
+	if !ok {
+		build = p.NewBuilder(a.reg)
+		builders[name] = build
+	}
 	pw, err := k.ResolvePassword()
 	if err != nil {
 		return nil, err
 	}
-	cc := smpp.Config{
-		Name: k.Name, Addr: k.Addr, SystemID: k.SystemID, Password: pw, SystemType: k.SystemType,
-		Mode: smpp.DefaultBindMode, Binds: k.Binds, ReceiverBinds: k.ReceiverBinds, Window: k.Window, TPS: float64(k.TPS),
-		// Each receipt waits for its group commit before deliver_sm_resp:
-		// enough workers per bind keep the commits full (4 capped the
-		// whole gateway at ~550 msg/s in bench/smsbench).
-		HandlerWorkers: cmp.Or(k.ReceiptWorkers, 128),
-		Concat:         smpp.Concat(cmp.Or(k.Concat, string(smpp.DefaultConcat))),
-		RequestTimeout: k.ResponseTimeout.D(), EnquireLink: k.EnquireLink.D(),
-		OnReceipt: h.OnReceipt(k.Name), OnMessage: h.OnMessage(k.Name), OnLate: onLate,
-		Logger: log, Metrics: m, // the client adds component and carrier
-	}
-	if k.BindType != "" {
-		cc.Mode = smpp.BindMode(k.BindType)
-	}
-	if k.TLS {
-		tc := &tls.Config{InsecureSkipVerify: k.TLSSkipVerify, ServerName: hostOf(k.Addr)}
-		if k.TLSCAFile != "" {
-			pem, err := os.ReadFile(k.TLSCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("carrier %s: %w", k.Name, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("carrier %s: no certificates in %s", k.Name, k.TLSCAFile)
-			}
-			tc.RootCAs = pool
-		}
-		cc.Dial = (&tls.Dialer{Config: tc}).DialContext
-	}
-	c, err := smpp.NewClient(cc)
-	if err != nil {
-		return nil, fmt.Errorf("carrier %s: %w", k.Name, err)
-	}
-	return c, nil
-}
-
-func hostOf(addr string) string {
-	h, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	return h
+	carrierName := k.Name
+	return build(k, carrier.Deps{
+		Password: pw,
+		Handlers: dispatch.Handlers{
+			Receipt:  a.receipts.OnReceipt(carrierName),
+			Incoming: a.receipts.OnMessage(carrierName),
+			// The sender is built after the connectors; late answers
+			// only come once it runs.
+			Late: func(ctx context.Context, l dispatch.Late) { a.sender.OnLate(carrierName)(ctx, l) },
+		},
+		Logger: a.log,
+	})
 }
 
 // loadOptOuts merges the opt-out file into the ledger's list.

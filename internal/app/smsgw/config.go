@@ -3,10 +3,19 @@ package smsgw
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/traffic12123/gateway/internal/carrier"
+	carriersmpp "github.com/traffic12123/gateway/internal/carrier/smpp"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/route"
+)
+
+// Protocols are the carrier protocols a carrier's protocol: may name. A
+// new protocol is a package under internal/carrier and one line here.
+var Protocols = carrier.NewRegistry(
+	carriersmpp.Protocol,
 )
 
 // LoadConfig reads and validates a configuration file: config's own
@@ -17,9 +26,10 @@ func LoadConfig(path string) (*config.Config, error) {
 }
 
 // CheckCarriers checks every carrier name in cfg (route.fallback,
-// route.prefixes, route.numbers, carriers[].name) against route.Carriers.
-// config does not import route (peers do not import peers), so app, which
-// wires both, checks here.
+// route.prefixes, route.numbers, carriers[].name) against route.Carriers,
+// and each carrier's protocol and protocol section with the protocol's
+// own Check. config does not import route or the connector packages
+// (peers do not import peers), so app, which wires them, checks here.
 func CheckCarriers(cfg *config.Config) error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -41,9 +51,26 @@ func CheckCarriers(cfg *config.Config) error {
 		if !route.Carrier(k.Name).Valid() {
 			add("carriers[%d].name: unknown carrier %q (want one of %s)", i, k.Name, want)
 		}
+		p, ok := Protocols[k.ProtocolName()]
+		if !ok {
+			add("carriers[%d].protocol: unknown protocol %q (want one of %s)", i, k.ProtocolName(), strings.Join(protocolNames(), ", "))
+			continue
+		}
+		if err := p.Check(&k, fmt.Sprintf("carriers[%d]", i)); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+func protocolNames() []string {
+	names := make([]string, 0, len(Protocols))
+	for n := range Protocols {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -14,7 +14,7 @@ import (
 // file's other problems, all at once, under the file's name.
 func TestLoadConfigCarrierNames(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
-		{"carriers:\n  - name: att\n    addr: x\n    system_id: y\n", `carriers[0].name: unknown carrier "att" (want one of china_mobile, china_unicom, china_telecom, china_broadnet)`},
+		{"carriers:\n  - name: att\n    addr: x\n    smpp:\n      system_id: y\n", `carriers[0].name: unknown carrier "att" (want one of china_mobile, china_unicom, china_telecom, china_broadnet)`},
 		{"route:\n  fallback: nokia\n", `route.fallback: unknown carrier "nokia"`},
 		{"route:\n  prefixes:\n    \"170\": vodafone\n", `route.prefixes[170]: unknown carrier "vodafone"`},
 		{"route:\n  numbers:\n    \"13800138000\": orange\n", `route.numbers[138…]: unknown carrier "orange"`},

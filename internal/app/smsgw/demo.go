@@ -17,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/traffic12123/gateway/internal/broker"
+	carriersmpp "github.com/traffic12123/gateway/internal/carrier/smpp"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/eventgen"
@@ -168,8 +169,9 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		defer s.Close()
 		sims[c.Name] = s
 		cfg.Carriers = append(cfg.Carriers, config.Carrier{
-			Name: c.Name, Addr: s.Addr(), SystemID: "12123", Password: "demo", Binds: 2, Window: 128,
-			ResponseTimeout: config.Duration(10 * time.Second), EnquireLink: config.Duration(30 * time.Second),
+			Name: c.Name, Addr: s.Addr(), Password: "demo", Binds: 2, Window: 128,
+			ResponseTimeout: config.Duration(10 * time.Second),
+			Sections:        carriersmpp.Sections(carriersmpp.Section{SystemID: "12123", EnquireLink: config.Duration(30 * time.Second)}),
 		})
 	}
 	if o.Configure != nil {

@@ -31,6 +31,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/traffic12123/gateway/internal/broker"
+	carriersmpp "github.com/traffic12123/gateway/internal/carrier/smpp"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/eventgen"
@@ -136,8 +137,9 @@ func runGateway(t *testing.T, events int) (*prometheus.Registry, string) {
 		}
 		t.Cleanup(func() { s.Close() })
 		cfg.Carriers = append(cfg.Carriers, config.Carrier{
-			Name: c.Name, Addr: s.Addr(), SystemID: "12123", Password: "ops", Binds: 1, Window: 64,
-			ResponseTimeout: config.Duration(10 * time.Second), EnquireLink: config.Duration(30 * time.Second),
+			Name: c.Name, Addr: s.Addr(), Password: "ops", Binds: 1, Window: 64,
+			ResponseTimeout: config.Duration(10 * time.Second),
+			Sections:        carriersmpp.Sections(carriersmpp.Section{SystemID: "12123", EnquireLink: config.Duration(30 * time.Second)}),
 		})
 	}
 	if err := cfg.Validate(); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/traffic12123/gateway/internal/broker"
+	carriersmpp "github.com/traffic12123/gateway/internal/carrier/smpp"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/eventgen"
@@ -83,8 +84,10 @@ func startPoisonGateway(t *testing.T, maxAudience int, tune ...func(*config.Conf
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: c.Name, Addr: s.Addr(), SystemID: "12123", Password: "ops",
-			Binds: 1, Window: 64, ResponseTimeout: config.Duration(10 * time.Second), EnquireLink: config.Duration(30 * time.Second)})
+		cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: c.Name, Addr: s.Addr(), Password: "ops",
+			Binds: 1, Window: 64, ResponseTimeout: config.Duration(10 * time.Second),
+			Sections: carriersmpp.Sections(carriersmpp.Section{SystemID: "12123", EnquireLink: config.Duration(30 * time.Second)}),
+		})
 	}
 	for _, f := range tune {
 		f(&cfg)

@@ -1,4 +1,4 @@
-package dispatch_test
+package smpp_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	carriersmpp "github.com/traffic12123/gateway/internal/carrier/smpp"
 	"github.com/traffic12123/gateway/internal/dispatch"
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/ledger/sqlite"
@@ -40,7 +41,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestSenderResendsMissingParts: the SMSC refuses half of all parts with
+// TestSenderResendsMissingParts: dispatch's sender over this connector
+// and a real SMSC simulator. The SMSC refuses half of all parts with
 // 0x58 (and the client does not retry them itself): the sender records
 // every part's outcome, resends only the missing parts under the same
 // reference, and every message reaches the handset whole, exactly once.
@@ -67,15 +69,16 @@ func TestSenderResendsMissingParts(t *testing.T) {
 	wg.Go(func() { rc.Run(ctx) })
 
 	var sender *dispatch.Sender
-	client, err := smpp.NewClient(smpp.Config{Name: "sim", Addr: sim.Addr(), ThrottleRetries: -1, Logger: log,
-		OnReceipt: rc.OnReceipt("sim"),
-		OnLate:    func(ctx context.Context, l smpp.Late) { sender.OnLate("sim")(ctx, l) }})
+	cc := smpp.Config{Name: "sim", Addr: sim.Addr(), ThrottleRetries: -1, Logger: log}
+	carriersmpp.SetHandlers(&cc, dispatch.Handlers{Receipt: rc.OnReceipt("sim"),
+		Late: func(ctx context.Context, l dispatch.Late) { sender.OnLate("sim")(ctx, l) }})
+	client, err := smpp.NewClient(cc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wg.Go(func() { client.Run(ctx) })
 	sender = dispatch.NewSender(dispatch.SenderConfig{
-		Ledger: store, Carriers: map[string]dispatch.Submitter{"sim": client}, Owner: "t",
+		Ledger: store, Carriers: map[string]dispatch.Submitter{"sim": carriersmpp.Wrap(client)}, Owner: "t",
 		ClaimBatch: 100, InFlight: 4, MaxAttempts: 50, RetryBackoff: 5 * time.Millisecond, RetryBackoffMax: 20 * time.Millisecond,
 		Poll: 10 * time.Millisecond, DrainTimeout: time.Second, SendTimeout: 5 * time.Second, Logger: log, Metrics: metrics,
 	})
