@@ -165,7 +165,16 @@ type Message struct {
 	// Validity, when positive, becomes a relative ValId_Time.
 	Validity time.Duration
 	Ref      string // the caller's reference, returned in Late
+	// Resume, when set, sends only the parts it names, under its
+	// reference (low byte): the rest of a message an earlier Send left
+	// without an id. The caller may also set it on a first Send to choose
+	// the reference.
+	Resume *Resume
 }
+
+// Resume names the parts to send again and their concatenation
+// reference.
+type Resume = cnsms.Resume
 
 // PartStatus is what became of one part.
 type PartStatus = cnsms.PartStatus
@@ -176,6 +185,7 @@ const (
 	PartRefused  = cnsms.PartRefused  // SUBMIT_RESP with a non-zero result: Code, Retryable
 	PartUnknown  = cnsms.PartUnknown  // no (readable) answer after it was written: the ISMG may have it
 	PartNotSent  = cnsms.PartNotSent  // nothing was written
+	PartSkipped  = cnsms.PartSkipped  // not asked for (Message.Resume)
 )
 
 // Part is the outcome of one SUBMIT.
@@ -195,6 +205,7 @@ type Result struct {
 	Parts    []Part
 	IDs      []string // Msg_Id of each part ("" if not accepted), in order
 	Encoding Encoding
+	Ref      uint16 // concatenation reference (its low byte in the UDH); pass it back in Message.Resume
 }
 
 // SendError is a message some or all of whose parts were not accepted.
@@ -423,12 +434,15 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 		return Result{}, fmt.Errorf("%w: Src_Id %d characters (max 21)", ErrInvalidMessage, len(src))
 	}
 	ref := c.ref.Add(1)
+	if m.Resume != nil {
+		ref = uint32(m.Resume.Ref)
+	}
 	plan, err := Split(m.Text, c.cfg.Encoding, byte(ref))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
 	n := len(plan.Parts)
-	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding}
+	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding, Ref: uint16(ref)}
 	base := Submit{
 		PkTotal: byte(n), RegisteredDelivery: c.cfg.RegisteredDelivery, MsgLevel: m.Priority,
 		ServiceID: c.cfg.ServiceID, FeeUserType: c.cfg.FeeUserType, MsgFmt: plan.MsgFmt,
@@ -441,16 +455,16 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if m.Validity > 0 {
 		base.ValidTime = relativeTime(m.Validity)
 	}
-	cnsms.SubmitAll(n, func(i int) {
+	cnsms.SubmitAll(m.Resume.Want(n), func(i int) {
 		sm := base
 		sm.PkNumber = byte(i + 1)
 		sm.Content = plan.Parts[i]
 		res.Parts[i] = c.submitPart(cnsms.TagLate(ctx, c.lates.Wanted(), m.Ref, i, n), &sm)
-	})
+	}, func(i int) { res.Parts[i].Status = PartSkipped })
 	failed, first := cnsms.Tally(n, func(i int) (bool, error) {
 		p := &res.Parts[i]
 		p.Number, res.IDs[i] = i+1, p.ID
-		return p.Status == PartAccepted, p.Err
+		return p.Status == PartAccepted || p.Status == PartSkipped, p.Err
 	})
 	if failed > 0 {
 		return res, &SendError{Result: res, Failed: failed, Err: first}

@@ -69,10 +69,39 @@ const (
 	PartRefused                    // a non-zero answer: Code, Retryable
 	PartUnknown                    // no (readable) answer after it was written: the gateway may have it
 	PartNotSent                    // nothing was written
+	PartSkipped                    // not asked for (Resume)
 )
 
 func (p PartStatus) String() string {
-	return [...]string{"accepted", "refused", "unknown", "not_sent"}[p]
+	return [...]string{"accepted", "refused", "unknown", "not_sent", "skipped"}[p]
+}
+
+// Resume sends only some parts of a message, under the concatenation
+// reference of an earlier Send, so that the handset joins them with the
+// parts it already has. The protocols' UDH reference is 8 bits: its low
+// byte is used.
+type Resume struct {
+	Ref   uint16 // Result.Ref of the earlier Send (or the caller's own reference)
+	Parts []int  // 1-based part numbers to send; nil, or none that exists: all
+}
+
+// Want says which of n parts r asks for (all for a nil r).
+func (r *Resume) Want(n int) []bool {
+	want := make([]bool, n)
+	some := false
+	if r != nil {
+		for _, p := range r.Parts {
+			if p >= 1 && p <= n {
+				want[p-1], some = true, true
+			}
+		}
+	}
+	if !some {
+		for i := range want {
+			want[i] = true
+		}
+	}
+	return want
 }
 
 // Submitter is what every part's submission shares: the connections,
@@ -181,17 +210,28 @@ func SubmitPart[R any](ctx context.Context, su *Submitter, sub *Submission[R]) O
 	}
 }
 
-// SubmitAll submits parts 0..n-1 of one message, pipelined: each part but
+// SubmitAll submits the wanted parts of one message, pipelined: each but
 // the last on a goroutine of its own, the last on the caller's, so their
 // requests go out back to back. It returns when every part has an
-// outcome. part(i) stores its own outcome.
-func SubmitAll(n int, part func(i int)) {
-	var wg sync.WaitGroup
-	for i := range n - 1 {
-		wg.Go(func() { part(i) })
+// outcome. part(i) stores its own outcome; skip(i) marks a part not
+// wanted.
+func SubmitAll(want []bool, part, skip func(i int)) {
+	last := -1
+	for i, w := range want {
+		if w {
+			last = i
+		} else {
+			skip(i)
+		}
 	}
-	if n > 0 {
-		part(n - 1)
+	var wg sync.WaitGroup
+	for i, w := range want {
+		if w && i != last {
+			wg.Go(func() { part(i) })
+		}
+	}
+	if last >= 0 {
+		part(last)
 	}
 	wg.Wait()
 }

@@ -191,7 +191,16 @@ type Message struct {
 	Ext      string
 	Priority byte // 0..9
 	Ref      string
+	// Resume, when set, sends only the parts it names, under its
+	// reference (low byte): the rest of a message an earlier Send left
+	// without an id. The caller may also set it on a first Send to choose
+	// the reference.
+	Resume *Resume
 }
+
+// Resume names the parts to send again and their concatenation
+// reference.
+type Resume = cnsms.Resume
 
 // PartStatus is what became of one part.
 type PartStatus = cnsms.PartStatus
@@ -202,6 +211,7 @@ const (
 	PartRefused  = cnsms.PartRefused  // a non-zero answer: Code, Retryable
 	PartUnknown  = cnsms.PartUnknown  // no (readable) answer after it was written
 	PartNotSent  = cnsms.PartNotSent  // nothing was written
+	PartSkipped  = cnsms.PartSkipped  // not asked for (Message.Resume)
 )
 
 // Part is the outcome of one SGIP_SUBMIT.
@@ -221,6 +231,7 @@ type Result struct {
 	Parts    []Part
 	IDs      []string
 	Encoding cnsms.Encoding
+	Ref      uint16 // concatenation reference (its low byte in the UDH); pass it back in Message.Resume
 }
 
 // SendError is a message some or all of whose parts were not accepted.
@@ -544,12 +555,16 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if len(spn) > 21 {
 		return Result{}, fmt.Errorf("%w: SPNumber %d characters (max 21)", ErrInvalidMessage, len(spn))
 	}
-	plan, err := cnsms.Split(m.Text, c.cfg.Encoding, byte(c.ref.Add(1)))
+	ref := c.ref.Add(1)
+	if m.Resume != nil {
+		ref = uint32(m.Resume.Ref)
+	}
+	plan, err := cnsms.Split(m.Text, c.cfg.Encoding, byte(ref))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
 	n := len(plan.Parts)
-	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding}
+	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding, Ref: uint16(ref)}
 	base := Submit{
 		SPNumber: spn, ChargeNumber: c.cfg.ChargeNumber, Users: []string{c.userNumber(m.Dest)}, CorpID: c.cfg.CorpID,
 		ServiceType: c.cfg.ServiceType, FeeType: c.cfg.FeeType, FeeValue: c.cfg.FeeValue, MorelatetoMTFlag: c.cfg.MorelatetoMTFlag,
@@ -558,15 +573,15 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if plan.UDHI {
 		base.TPUDHI = 1
 	}
-	cnsms.SubmitAll(n, func(i int) {
+	cnsms.SubmitAll(m.Resume.Want(n), func(i int) {
 		sm := base
 		sm.Content = plan.Parts[i]
 		res.Parts[i] = c.submitPart(cnsms.TagLate(ctx, c.lates.Wanted(), m.Ref, i, n), &sm)
-	})
+	}, func(i int) { res.Parts[i].Status = PartSkipped })
 	failed, first := cnsms.Tally(n, func(i int) (bool, error) {
 		p := &res.Parts[i]
 		p.Number, res.IDs[i] = i+1, p.ID
-		return p.Status == PartAccepted, p.Err
+		return p.Status == PartAccepted || p.Status == PartSkipped, p.Err
 	})
 	if failed > 0 {
 		return res, &SendError{Result: res, Failed: failed, Err: first}

@@ -163,7 +163,16 @@ type Message struct {
 	Priority byte   // 0..3
 	Validity time.Duration
 	Ref      string // returned in Late
+	// Resume, when set, sends only the parts it names, under its
+	// reference (low byte): the rest of a message an earlier Send left
+	// without an id. The caller may also set it on a first Send to choose
+	// the reference.
+	Resume *Resume
 }
+
+// Resume names the parts to send again and their concatenation
+// reference.
+type Resume = cnsms.Resume
 
 // PartStatus is what became of one part.
 type PartStatus = cnsms.PartStatus
@@ -174,6 +183,7 @@ const (
 	PartRefused  = cnsms.PartRefused  // a non-zero answer: Code, Retryable
 	PartUnknown  = cnsms.PartUnknown  // no (readable) answer after it was written
 	PartNotSent  = cnsms.PartNotSent  // nothing was written
+	PartSkipped  = cnsms.PartSkipped  // not asked for (Message.Resume)
 )
 
 // Part is the outcome of one Submit.
@@ -193,6 +203,7 @@ type Result struct {
 	Parts    []Part
 	IDs      []string
 	Encoding cnsms.Encoding
+	Ref      uint16 // concatenation reference (its low byte in the UDH); pass it back in Message.Resume
 }
 
 // SendError is a message some or all of whose parts were not accepted.
@@ -388,12 +399,16 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if len(src) > 21 {
 		return Result{}, fmt.Errorf("%w: SrcTermID %d characters (max 21)", ErrInvalidMessage, len(src))
 	}
-	plan, err := cnsms.Split(m.Text, c.cfg.Encoding, byte(c.ref.Add(1)))
+	ref := c.ref.Add(1)
+	if m.Resume != nil {
+		ref = uint32(m.Resume.Ref)
+	}
+	plan, err := cnsms.Split(m.Text, c.cfg.Encoding, byte(ref))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
 	n := len(plan.Parts)
-	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding}
+	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding, Ref: uint16(ref)}
 	base := Submit{
 		MsgType: MsgTypeMT, Priority: m.Priority, ServiceID: c.cfg.ServiceID, FeeType: c.cfg.FeeType,
 		FeeCode: c.cfg.FeeCode, FixedFee: c.cfg.FixedFee, MsgFormat: plan.MsgFmt, SrcTermID: src,
@@ -412,7 +427,7 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if c.cfg.MsgSrc != "" {
 		common = append(common, TLV{Tag: TagMsgSrc, Value: []byte(c.cfg.MsgSrc)})
 	}
-	cnsms.SubmitAll(n, func(i int) {
+	cnsms.SubmitAll(m.Resume.Want(n), func(i int) {
 		sm := base
 		sm.Content = plan.Parts[i]
 		sm.TLVs = common
@@ -423,11 +438,11 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 				TLV{Tag: TagPkNumber, Value: []byte{byte(i + 1)}})
 		}
 		res.Parts[i] = c.submitPart(cnsms.TagLate(ctx, c.lates.Wanted(), m.Ref, i, n), &sm)
-	})
+	}, func(i int) { res.Parts[i].Status = PartSkipped })
 	failed, first := cnsms.Tally(n, func(i int) (bool, error) {
 		p := &res.Parts[i]
 		p.Number, res.IDs[i] = i+1, p.ID
-		return p.Status == PartAccepted, p.Err
+		return p.Status == PartAccepted || p.Status == PartSkipped, p.Err
 	})
 	if failed > 0 {
 		return res, &SendError{Result: res, Failed: failed, Err: first}
