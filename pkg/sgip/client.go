@@ -290,6 +290,7 @@ type Client struct {
 	pool      *cnsms.Pool
 	throttle  *cnsms.Throttle
 	ref       atomic.Uint32
+	seq       atomic.Uint32 // sequence numbers of every session (the binds themselves use 1)
 	lates     *cnsms.Lates[Late]
 	joiner    *cnsms.MOJoiner[Incoming]
 	submitter cnsms.Submitter
@@ -328,6 +329,7 @@ func NewClient(cfg Config) (*Client, error) {
 		Source: func(in *Incoming) string { return in.Source },
 	})
 	c.ref.Store(rand.Uint32())
+	c.seq.Store(1)
 	return c, nil
 }
 
@@ -384,6 +386,7 @@ func (c *Client) sessionConfig() cnsms.SessionConfig {
 		HandlerWorkers: c.cfg.HandlerWorkers,
 		InboundQueue:   c.cfg.InboundQueue,
 		FirstSeq:       2,
+		Seq:            &c.seq, // a part's id is its sequence number: unique across connections
 		NodeID:         c.cfg.NodeID,
 		OnLate:         c.onLate(),
 		LateTTL:        c.cfg.LateTTL,
