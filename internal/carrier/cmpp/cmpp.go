@@ -7,7 +7,6 @@ package cmpp
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -121,22 +120,17 @@ func New(k config.Carrier, deps carrier.Deps, m *cnsms.Metrics) (*Connector, err
 	cc := clientConfig(&k, s, deps.Password)
 	cc.Logger, cc.Metrics = deps.Logger, m
 	conn := &Connector{Classify: cmpp.Classify}
-	h := deps.Handlers
-	if h.Receipt != nil {
-		cc.OnReceipt = func(ctx context.Context, r cmpp.Receipt) error {
-			return h.Receipt(ctx, dispatch.Receipt{MessageID: r.ID, Stat: r.Stat, From: r.Dest})
-		}
-	}
-	if h.Incoming != nil {
-		cc.OnMessage = func(ctx context.Context, in cmpp.Incoming) error {
-			return h.Incoming(ctx, dispatch.Incoming{From: in.Source, To: in.Dest, Text: in.Text, Parts: in.Parts, Partial: in.Partial})
-		}
-	}
-	if h.Late != nil {
-		cc.OnLate = func(l cmpp.Late) {
-			h.Late(conn.RunContext(), dispatch.Late{Ref: l.Ref, Part: l.Part, Parts: l.Parts, Accepted: l.Result == cmpp.ResultOK, ID: l.ID})
-		}
-	}
+	cb := native.Wire(deps.Handlers, conn,
+		func(r cmpp.Receipt) dispatch.Receipt {
+			return dispatch.Receipt{MessageID: r.ID, Stat: r.Stat, From: r.Dest}
+		},
+		func(in cmpp.Incoming) dispatch.Incoming {
+			return dispatch.Incoming{From: in.Source, To: in.Dest, Text: in.Text, Parts: in.Parts, Partial: in.Partial}
+		},
+		func(l cmpp.Late) dispatch.Late {
+			return dispatch.Late{Ref: l.Ref, Part: l.Part, Parts: l.Parts, Accepted: l.Result == cmpp.ResultOK, ID: l.ID}
+		})
+	cc.OnReceipt, cc.OnMessage, cc.OnLate = cb.OnReceipt, cb.OnMessage, cb.OnLate
 	c, err := cmpp.NewClient(cc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)

@@ -154,3 +154,29 @@ func Extension(source, account string) string {
 	}
 	return ""
 }
+
+// Callbacks are a protocol client's callbacks: its receipt, incoming
+// message and late answer types.
+type Callbacks[Rc, In, L any] struct {
+	OnReceipt func(context.Context, Rc) error
+	OnMessage func(context.Context, In) error
+	OnLate    func(L)
+}
+
+// Wire translates h into the client's callbacks with the protocol's
+// conversions; a nil handler leaves its callback nil (the client acks
+// and drops). Late answers come without a context: they get Run's.
+func Wire[M, R, Rc, In, L any](h dispatch.Handlers, conn *Connector[M, R], receipt func(Rc) dispatch.Receipt,
+	incoming func(In) dispatch.Incoming, late func(L) dispatch.Late) Callbacks[Rc, In, L] {
+	var cb Callbacks[Rc, In, L]
+	if h.Receipt != nil {
+		cb.OnReceipt = func(ctx context.Context, r Rc) error { return h.Receipt(ctx, receipt(r)) }
+	}
+	if h.Incoming != nil {
+		cb.OnMessage = func(ctx context.Context, in In) error { return h.Incoming(ctx, incoming(in)) }
+	}
+	if h.Late != nil {
+		cb.OnLate = func(l L) { h.Late(conn.RunContext(), late(l)) }
+	}
+	return cb
+}

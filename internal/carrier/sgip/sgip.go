@@ -9,7 +9,6 @@ package sgip
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -145,22 +144,17 @@ func New(k config.Carrier, deps carrier.Deps, m *cnsms.Metrics) (*Connector, err
 	cc := clientConfig(&k, s, deps.Password, smgPW)
 	cc.Logger, cc.Metrics = deps.Logger, m
 	conn := &Connector{Classify: sgip.Classify}
-	h := deps.Handlers
-	if h.Receipt != nil {
-		cc.OnReceipt = func(ctx context.Context, r sgip.Receipt) error {
-			return h.Receipt(ctx, dispatch.Receipt{MessageID: r.ID, Stat: r.Stat, Err: strconv.Itoa(int(r.ErrorCode)), From: r.Dest})
-		}
-	}
-	if h.Incoming != nil {
-		cc.OnMessage = func(ctx context.Context, in sgip.Incoming) error {
-			return h.Incoming(ctx, dispatch.Incoming{From: in.Source, To: in.Dest, Text: in.Text, Parts: in.Parts, Partial: in.Partial})
-		}
-	}
-	if h.Late != nil {
-		cc.OnLate = func(l sgip.Late) {
-			h.Late(conn.RunContext(), dispatch.Late{Ref: l.Ref, Part: l.Part, Parts: l.Parts, Accepted: l.Result == sgip.ResultOK, ID: l.ID})
-		}
-	}
+	cb := native.Wire(deps.Handlers, conn,
+		func(r sgip.Receipt) dispatch.Receipt {
+			return dispatch.Receipt{MessageID: r.ID, Stat: r.Stat, Err: strconv.Itoa(int(r.ErrorCode)), From: r.Dest}
+		},
+		func(in sgip.Incoming) dispatch.Incoming {
+			return dispatch.Incoming{From: in.Source, To: in.Dest, Text: in.Text, Parts: in.Parts, Partial: in.Partial}
+		},
+		func(l sgip.Late) dispatch.Late {
+			return dispatch.Late{Ref: l.Ref, Part: l.Part, Parts: l.Parts, Accepted: l.Result == sgip.ResultOK, ID: l.ID}
+		})
+	cc.OnReceipt, cc.OnMessage, cc.OnLate = cb.OnReceipt, cb.OnMessage, cb.OnLate
 	c, err := sgip.NewClient(cc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
