@@ -98,7 +98,7 @@ type Server struct {
 	dice     *cnsms.Dice
 	idSeq    uint16
 
-	submits, accepted, throttled, reports, reportsAcked, terminated, dropped atomic.Int64
+	submits, accepted, throttled, reports, reportsAcked, terminated, dropped, late, lostReports atomic.Int64
 }
 
 type conn struct {
@@ -182,6 +182,7 @@ type Stats struct {
 	Submits, Accepted, Throttled, Reports, ReportsAcked int64
 	Terminated                                          int64 // connections the SP closed with TERMINATE
 	Dropped                                             int64 // connections closed by DropEvery
+	Late, LostReports                                   int64 // answers written LateDelay late; reports never sent (NoReportFraction)
 	Duplicates                                          int   // parts received twice
 	Conns                                               int
 	// Keep-alives on the connections open now: ours the SP answered, and
@@ -200,7 +201,7 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Throttled: s.throttled.Load(),
-		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
+		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
 }
 
 // Received returns what dest's handset got, in arrival order, followed by
@@ -331,8 +332,12 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		id = s.ids.Next()
 		n := s.accepted.Add(1)
 		s.record(c.account, sub, id)
-		if sub.RegisteredDelivery == cmpp.Report && !s.dice.Chance(s.cfg.NoReportFraction) {
-			s.scheduleReport(c.account, sub, id)
+		if sub.RegisteredDelivery == cmpp.Report {
+			if s.dice.Chance(s.cfg.NoReportFraction) {
+				s.lostReports.Add(1)
+			} else {
+				s.scheduleReport(c.account, sub, id)
+			}
 		}
 		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
 			s.dropped.Add(1)
@@ -341,6 +346,7 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		}
 	}
 	if s.dice.Chance(s.cfg.LateFraction) {
+		s.late.Add(1)
 		select {
 		case <-time.After(s.cfg.LateDelay):
 		case <-ctx.Done():

@@ -80,7 +80,7 @@ type Server struct {
 	conns    map[*cnsms.Session]struct{}
 	back     *cnsms.Session // our connection to the SP's listener
 
-	submits, accepted, busy, reports, reportsAcked, unbound, dropped atomic.Int64
+	submits, accepted, busy, reports, reportsAcked, unbound, dropped, late, lostReports atomic.Int64
 }
 
 // Start listens and serves until Close.
@@ -155,6 +155,7 @@ type Stats struct {
 	Submits, Accepted, Busy, Reports, ReportsAcked int64
 	Unbound                                        int64 // SP connections closed with SGIP_UNBIND
 	Dropped                                        int64 // connections closed by DropEvery
+	Late, LostReports                              int64 // answers written LateDelay late; reports never sent (NoReportFraction)
 	Conns                                          int
 }
 
@@ -164,7 +165,7 @@ func (s *Server) Stats() Stats {
 	n := len(s.conns)
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
-		ReportsAcked: s.reportsAcked.Load(), Unbound: s.unbound.Load(), Dropped: s.dropped.Load(), Conns: n}
+		ReportsAcked: s.reportsAcked.Load(), Unbound: s.unbound.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(), Conns: n}
 }
 
 // Received returns what user's handset got (user as the SP wrote it,
@@ -284,13 +285,17 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		n := s.accepted.Add(1)
 		s.record(account, sub, id)
 		drop = s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0
-		if sub.ReportFlag != sgip.ReportNever && !s.dice.Chance(s.cfg.NoReportFraction) {
-			for _, u := range sub.Users {
-				r := &sgip.Report{SubmitSeq: id, UserNumber: u, State: s.cfg.ReportState}
-				if s.cfg.ReportDelay > 0 {
-					time.AfterFunc(s.cfg.ReportDelay, func() { s.queue(r) })
-				} else {
-					s.queue(r)
+		if sub.ReportFlag != sgip.ReportNever {
+			if s.dice.Chance(s.cfg.NoReportFraction) {
+				s.lostReports.Add(1)
+			} else {
+				for _, u := range sub.Users {
+					r := &sgip.Report{SubmitSeq: id, UserNumber: u, State: s.cfg.ReportState}
+					if s.cfg.ReportDelay > 0 {
+						time.AfterFunc(s.cfg.ReportDelay, func() { s.queue(r) })
+					} else {
+						s.queue(r)
+					}
 				}
 			}
 		}
@@ -301,6 +306,7 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		return nil, true
 	}
 	if s.dice.Chance(s.cfg.LateFraction) {
+		s.late.Add(1)
 		select {
 		case <-time.After(s.cfg.LateDelay):
 		case <-ctx.Done():

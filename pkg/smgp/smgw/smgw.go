@@ -95,7 +95,7 @@ type Server struct {
 	dice     *cnsms.Dice
 	seq      uint32
 
-	submits, accepted, busy, reports, reportsAcked, exited, dropped atomic.Int64
+	submits, accepted, busy, reports, reportsAcked, exited, dropped, late, lostReports atomic.Int64
 }
 
 type conn struct {
@@ -176,6 +176,7 @@ type Stats struct {
 	Submits, Accepted, Busy, Reports, ReportsAcked int64
 	Exited                                         int64 // connections the SP closed with Exit
 	Dropped                                        int64 // connections closed by DropEvery
+	Late, LostReports                              int64 // answers written LateDelay late; reports never sent (NoReportFraction)
 	Duplicates                                     int
 	Conns                                          int
 	// Keep-alives on the connections open now: ours the SP answered, and
@@ -194,7 +195,7 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
-		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
+		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
 }
 
 // Received returns what dest's handset got, then long messages still
@@ -323,8 +324,12 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		id = s.ids.Next()
 		n := s.accepted.Add(1)
 		s.record(c.account, sub, id)
-		if sub.NeedReport == 1 && !s.dice.Chance(s.cfg.NoReportFraction) {
-			s.scheduleReport(c.account, sub, id)
+		if sub.NeedReport == 1 {
+			if s.dice.Chance(s.cfg.NoReportFraction) {
+				s.lostReports.Add(1)
+			} else {
+				s.scheduleReport(c.account, sub, id)
+			}
 		}
 		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
 			s.dropped.Add(1)
@@ -333,6 +338,7 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		}
 	}
 	if s.dice.Chance(s.cfg.LateFraction) {
+		s.late.Add(1)
 		select {
 		case <-time.After(s.cfg.LateDelay):
 		case <-ctx.Done():
