@@ -239,16 +239,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	if err := s.Listen(o.listen); err != nil {
 		return err
 	}
-	var srv *http.Server
-	if o.metrics != "" {
-		ln, err := net.Listen("tcp", o.metrics)
-		if err != nil {
-			s.Close()
-			return fmt.Errorf("metrics listen: %w", err)
-		}
-		srv = &http.Server{Handler: adminMux(s, reg), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }() // stopped by Shutdown below (ErrServerClosed)
-		log.Info("http", "addr", ln.Addr().String())
+	srv, err := serveHTTP(o.metrics, adminMux(s, reg), log)
+	if err != nil {
+		s.Close()
+		return err
 	}
 	if ready != nil {
 		ready(s.Addr())
@@ -275,12 +269,33 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			last, lastAt = st, now
 		case <-ctx.Done():
 			log.Info("shutting down")
-			if srv != nil {
-				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_ = srv.Shutdown(sctx) // best effort on exit
-				cancel()
-			}
+			stopHTTP(srv)
 			return s.Close()
 		}
 	}
+}
+
+// serveHTTP serves h on addr ("": nothing, nil server) until stopHTTP.
+func serveHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }() // stopped by stopHTTP (ErrServerClosed)
+	log.Info("http", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+// stopHTTP shuts srv down, best effort, within 2 s.
+func stopHTTP(srv *http.Server) {
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx) // best effort on exit
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -263,16 +262,10 @@ func runNative(ctx context.Context, o *options, log *slog.Logger, reg *prometheu
 		return err
 	}
 	log.Info("listening", "protocol", o.protocol, "addr", s.Addr())
-	var srv *http.Server
-	if o.metrics != "" {
-		ln, err := net.Listen("tcp", o.metrics)
-		if err != nil {
-			s.Close()
-			return fmt.Errorf("http listen: %w", err)
-		}
-		srv = &http.Server{Handler: nativeMux(s, reg), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }() // stopped by Shutdown below (ErrServerClosed)
-		log.Info("http", "addr", ln.Addr().String())
+	srv, err := serveHTTP(o.metrics, nativeMux(s, reg), log)
+	if err != nil {
+		s.Close()
+		return err
 	}
 	if ready != nil {
 		ready(s.Addr())
@@ -289,11 +282,7 @@ func runNative(ctx context.Context, o *options, log *slog.Logger, reg *prometheu
 			log.Info("stats", "protocol", o.protocol, "counters", fmt.Sprintf("%+v", s.stats()))
 		case <-ctx.Done():
 			log.Info("shutting down")
-			if srv != nil {
-				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_ = srv.Shutdown(sctx) // best effort on exit
-				cancel()
-			}
+			stopHTTP(srv)
 			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			s.closeAll(cctx)
 			cancel()
