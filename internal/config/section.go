@@ -19,7 +19,7 @@ func DecodeSection(n *yaml.Node, v any, where string) error {
 	if n == nil {
 		return nil
 	}
-	if n.Kind != yaml.MappingNode && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+	if n.Kind != yaml.MappingNode && (n.Kind != yaml.ScalarNode || n.Tag != "!!null") {
 		return fmt.Errorf("line %d: %s: want a mapping of keys", n.Line, where)
 	}
 	var errs []error
@@ -73,7 +73,7 @@ func unknownKeys(n *yaml.Node, t reflect.Type, where string, errs *[]error) {
 func yamlFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for f := range t.Fields() {
-		if !f.IsExported() {
+		if !f.IsExported() && !f.Anonymous { // as yaml: embedded structs count even unexported
 			continue
 		}
 		tag := f.Tag.Get("yaml")

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -43,19 +44,35 @@ func (f *FakeCarrier) Sent() []SMS {
 // oldest id first, one per recipient in flight (as the real ledger), and
 // counts an attempt; results update the rows and are recorded in order.
 type fakeLedger struct {
-	mu       sync.Mutex
-	rows     map[int64]*message.Message
-	subs     []ledger.Submission
-	trs      []ledger.Transition
-	lates    []ledger.LatePart
-	claimed  []int64 // every claim, in order
-	claimErr error
+	mu         sync.Mutex
+	rows       map[int64]*message.Message
+	rec        record
+	failClaims int // the next this many claims fail
+}
+
+// record is what the fake ledger was asked, in order.
+type record struct {
+	subs    []ledger.Submission
+	trs     []ledger.Transition
+	lates   []ledger.LatePart
+	claimed []int64 // every message claimed
+	limits  []int   // the limit of every claim
 
 	// Unknowns
 	recovers   []time.Time // staleBefore of each Recover
 	noReceipts []time.Time // now of each NoReceipt
 	unknownAt  []time.Time // olderThan of each Unknown
 	requeues   [][]int64
+}
+
+// snap returns what was recorded so far.
+func (l *fakeLedger) snap() record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.rec
+	r.subs, r.trs, r.lates, r.claimed, r.limits = slices.Clone(r.subs), slices.Clone(r.trs), slices.Clone(r.lates), slices.Clone(r.claimed), slices.Clone(r.limits)
+	r.recovers, r.noReceipts, r.unknownAt, r.requeues = slices.Clone(r.recovers), slices.Clone(r.noReceipts), slices.Clone(r.unknownAt), slices.Clone(r.requeues)
+	return r
 }
 
 func newFakeLedger(ms ...*message.Message) *fakeLedger {
@@ -98,8 +115,10 @@ func (l *fakeLedger) states() map[message.State]int {
 func (l *fakeLedger) Claim(_ context.Context, now time.Time, limit int, _ string) ([]*message.Message, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.claimErr != nil {
-		return nil, l.claimErr
+	l.rec.limits = append(l.rec.limits, limit)
+	if l.failClaims > 0 {
+		l.failClaims--
+		return nil, errors.New("ledger unavailable")
 	}
 	busy := map[string]bool{}
 	for _, m := range l.rows {
@@ -127,7 +146,7 @@ func (l *fakeLedger) Claim(_ context.Context, now time.Time, limit int, _ string
 		c := *m
 		c.CarrierIDs = slices.Clone(m.CarrierIDs)
 		out = append(out, &c)
-		l.claimed = append(l.claimed, id)
+		l.rec.claimed = append(l.rec.claimed, id)
 	}
 	return out, nil
 }
@@ -148,7 +167,7 @@ func (l *fakeLedger) Submitted(_ context.Context, subs []ledger.Submission) erro
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, s := range subs {
-		l.subs = append(l.subs, s)
+		l.rec.subs = append(l.rec.subs, s)
 		m := l.rows[s.ID]
 		m.CarrierIDs, m.ConcatRef, m.HasConcatRef = slices.Clone(s.CarrierIDs), s.Ref, s.HasRef
 		m.State, m.Reason, m.NotBefore = message.StateSubmitted, "", time.Time{}
@@ -163,7 +182,7 @@ func (l *fakeLedger) Transition(_ context.Context, ts []ledger.Transition) error
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, t := range ts {
-		l.trs = append(l.trs, t)
+		l.rec.trs = append(l.rec.trs, t)
 		m := l.rows[t.ID]
 		m.State, m.Reason, m.NotBefore = t.State, t.Reason, t.NotBefore
 	}
@@ -173,21 +192,21 @@ func (l *fakeLedger) Transition(_ context.Context, ts []ledger.Transition) error
 func (l *fakeLedger) LateParts(_ context.Context, ls []ledger.LatePart) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.lates = append(l.lates, ls...)
+	l.rec.lates = append(l.rec.lates, ls...)
 	return nil
 }
 
 func (l *fakeLedger) Recover(_ context.Context, _ string, staleBefore time.Time) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.recovers = append(l.recovers, staleBefore)
+	l.rec.recovers = append(l.rec.recovers, staleBefore)
 	return 0, nil
 }
 
 func (l *fakeLedger) NoReceipt(_ context.Context, now time.Time, _, _ time.Duration, _ int) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.noReceipts = append(l.noReceipts, now)
+	l.rec.noReceipts = append(l.rec.noReceipts, now)
 	return 0, nil
 }
 
@@ -196,7 +215,7 @@ func (l *fakeLedger) NoReceipt(_ context.Context, now time.Time, _, _ time.Durat
 func (l *fakeLedger) Unknown(_ context.Context, olderThan time.Time, _ int) ([]*message.Message, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.unknownAt = append(l.unknownAt, olderThan)
+	l.rec.unknownAt = append(l.rec.unknownAt, olderThan)
 	var out []*message.Message
 	for _, m := range l.rows {
 		if m.State == message.StateUnknown && m.NotBefore.Before(olderThan) {
@@ -211,7 +230,7 @@ func (l *fakeLedger) Unknown(_ context.Context, olderThan time.Time, _ int) ([]*
 func (l *fakeLedger) Requeue(_ context.Context, ids []int64, _ int, notBefore time.Time) (ledger.RequeueResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.requeues = append(l.requeues, slices.Clone(ids))
+	l.rec.requeues = append(l.rec.requeues, slices.Clone(ids))
 	for _, id := range ids {
 		m := l.rows[id]
 		m.State, m.NotBefore = message.StateQueued, notBefore

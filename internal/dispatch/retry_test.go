@@ -205,14 +205,14 @@ func TestSendPartOutcomes(t *testing.T) {
 			want: want{state: message.StatePartial, reason: "attempts exhausted: parts 2 of 2 not accepted (throttled)", ids: []string{"a", ""}, label: "partial"}},
 		{name: "resumed: skipped parts keep the earlier ids", attempts: 2, known: []string{"a", "", ""},
 			outcomes: []PartOutcome{{State: PartSkipped}, ok("b"), ok("c")},
-			want: want{ids: []string{"a", "b", "c"}, outcomes: []string{"skipped", "accepted", "accepted"}, label: "ok"}},
+			want:     want{ids: []string{"a", "b", "c"}, outcomes: []string{"skipped", "accepted", "accepted"}, label: "ok"}},
 		{name: "resumed, split differently now: skipped parts have no id", attempts: 2, known: []string{"a", ""},
 			outcomes: []PartOutcome{{State: PartSkipped}, ok("b"), ok("c")},
-			want: want{ids: []string{"", "b", "c"}, label: "ok"}},
+			want:     want{ids: []string{"", "b", "c"}, label: "ok"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &message.Message{ID: 7, Recipient: "13800138000", Carrier: "c", Source: "12123", Text: "x",
-				Attempts: tc.attempts, CarrierIDs: tc.known, ConcatRef: 77, HasConcatRef: tc.known != nil}
+				Attempts: tc.attempts, CarrierIDs: tc.known, ConcatRef: 77, HasConcatRef: tc.known != nil, CreatedAt: t0.Add(-time.Minute)}
 			err := tc.err
 			if err == nil {
 				err = errOf(tc.outcomes...)
@@ -226,15 +226,15 @@ func TestSendPartOutcomes(t *testing.T) {
 			var reason string
 			var notBefore time.Time
 			if w.tr {
-				if len(l.trs) != 1 || len(l.subs) != 0 {
-					t.Fatalf("transitions %+v, submissions %+v; want one transition", l.trs, l.subs)
+				if len(l.snap().trs) != 1 || len(l.snap().subs) != 0 {
+					t.Fatalf("transitions %+v, submissions %+v; want one transition", l.snap().trs, l.snap().subs)
 				}
-				state, reason, notBefore = l.trs[0].State, l.trs[0].Reason, l.trs[0].NotBefore
+				state, reason, notBefore = l.snap().trs[0].State, l.snap().trs[0].Reason, l.snap().trs[0].NotBefore
 			} else {
-				if len(l.subs) != 1 || len(l.trs) != 0 {
-					t.Fatalf("transitions %+v, submissions %+v; want one submission", l.trs, l.subs)
+				if len(l.snap().subs) != 1 || len(l.snap().trs) != 0 {
+					t.Fatalf("transitions %+v, submissions %+v; want one submission", l.snap().trs, l.snap().subs)
 				}
-				sub := l.subs[0]
+				sub := l.snap().subs[0]
 				state, reason, notBefore = sub.State, sub.Reason, sub.NotBefore
 				if sub.Ref != 77 || sub.HasRef != (len(tc.outcomes) > 1) || sub.Carrier != "c" || !sub.At.Equal(t0) {
 					t.Errorf("submission ref %d (has %v), carrier %q at %v", sub.Ref, sub.HasRef, sub.Carrier, sub.At)
@@ -319,8 +319,8 @@ func TestOnLate(t *testing.T) {
 		{ID: 7, Carrier: "c", Part: 2, Parts: 3, CarrierID: "m2", At: t0},
 		{ID: 8, Carrier: "c", Part: 1, Parts: 1, Refused: true, At: t0},
 	}
-	if fmt.Sprint(l.lates) != fmt.Sprint(want) {
-		t.Errorf("late parts %+v, want %+v", l.lates, want)
+	if fmt.Sprint(l.snap().lates) != fmt.Sprint(want) {
+		t.Errorf("late parts %+v, want %+v", l.snap().lates, want)
 	}
 	m := s.cfg.Metrics.lateResponses
 	if r, left := testutil.ToFloat64(m.WithLabelValues("c", "recorded")), testutil.ToFloat64(m.WithLabelValues("c", "left_to_receipts")); r != 2 || left != 2 {

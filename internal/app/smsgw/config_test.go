@@ -10,11 +10,14 @@ import (
 	"github.com/traffic12123/gateway/internal/route"
 )
 
-// Carrier names are route's: LoadConfig reports unknown ones with the
-// file's other problems, all at once, under the file's name.
+// Carrier names are route's, protocols and their sections the registered
+// connectors': LoadConfig reports unknown ones with the file's other
+// problems, all at once, under the file's name.
 func TestLoadConfigCarrierNames(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"carriers:\n  - name: att\n    addr: x\n    smpp:\n      system_id: y\n", `carriers[0].name: unknown carrier "att" (want one of china_mobile, china_unicom, china_telecom, china_broadnet)`},
+		{"carriers:\n  - name: china_mobile\n    addr: x:1\n    protocol: cmpp\n    cmpp: {}\n", `carriers[0].protocol: unknown protocol "cmpp" (want one of smpp)`},
+		{"carriers:\n  - name: china_mobile\n    addr: x:1\n    smpp:\n      system_id: y\n      windw: 3\n", `line 6: carriers[0].smpp: unknown key "windw"`},
 		{"route:\n  fallback: nokia\n", `route.fallback: unknown carrier "nokia"`},
 		{"route:\n  prefixes:\n    \"170\": vodafone\n", `route.prefixes[170]: unknown carrier "vodafone"`},
 		{"route:\n  numbers:\n    \"13800138000\": orange\n", `route.numbers[138…]: unknown carrier "orange"`},
