@@ -47,6 +47,11 @@ import (
 // no answer and a report that carries no text the part is unknown for
 // good, and resending it after UnknownGrace is the only way to deliver
 // the message at all.
+//
+// Durations (400 events, 2 cores shared, 2026-12-02): SMPP's ten cases
+// as before; CMPP 3.0 73 s (six cases), CMPP 2.0 65 s, SGIP 78 s (five),
+// SMGP 55 s; the longest are Throttle50 (SGIP 40 s). One protocol:
+// go test -run 'TestCarrierFaults/SGIP' ./test/e2e.
 func TestCarrierFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level fault test")
