@@ -4,6 +4,21 @@
 //	smscsim -listen :2775 -receipt-delay 2s \
 //	    -outcomes DELIVRD=0.95,UNDELIV=0.03,EXPIRED=0.01,REJECTD=0.01 -tps 500
 //
+// With -protocol cmpp|cmpp2|sgip|smgp it runs China Mobile's ISMG
+// (pkg/cmpp/ismg; cmpp2 accepts CMPP 2.0 only), China Unicom's SMG
+// (pkg/sgip/smg, which connects back to -sp-addr with reports and MO) or
+// China Telecom's SMGW (pkg/smgp/smgw) instead, with the faults that
+// protocol allows (a flag it cannot honour is an error):
+//
+//	smscsim -protocol cmpp -listen :7890 -system-id 901234 -password secret \
+//	    -fault-throttle 0.05 -fault-late 0.02 -fault-late-by 2s -fault-restart-ids-every 1000
+//	smscsim -protocol sgip -listen :8801 -system-id sp -password pw \
+//	    -sp-addr gateway:8802 -sp-login smg -sp-password pw2
+//
+// Their -http serves /stats, /handsets, /handsets/{dest} (what that
+// handset shows, long messages joined), /parts (every accepted part) and
+// POST /mo {"account","from","to","text"}.
+//
 // It logs its counters every -stats-every and exits cleanly (unbinding every
 // ESME) on SIGINT or SIGTERM. With -http it also serves, for demos and
 // manual tests:
@@ -59,6 +74,8 @@ type options struct {
 	statsEvery         time.Duration
 	logLevel           slog.Level
 	outcomes, idFormat string
+	protocol           string
+	native             nativeOpts
 }
 
 // faultsJSON is smsc.Faults as PUT /faults takes it.
@@ -148,7 +165,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("smscsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.listen, "listen", "127.0.0.1:2775", "SMPP listen address")
+	fs.StringVar(&o.protocol, "protocol", protoSMPP, "protocol: smpp, cmpp (3.0, 2.0 accepted), cmpp2 (2.0 only), sgip (1.2), smgp (3.0)")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:2775", "listen address")
 	fs.StringVar(&o.metrics, "http", "", "serve /metrics, /stats, /mo and /faults on this address (empty: off)")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate: accept SMPP over TLS only (with -tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
@@ -174,11 +192,15 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.cfg.Faults.UnbindAfter, "fault-unbind-after", 0, "unbind a bind after every this many submits, answering the last one after the unbind (0: never)")
 	fs.IntVar(&o.cfg.Faults.RestartIDsEvery, "fault-restart-ids-every", 0, "start message ids again after every this many accepted submits (0: never)")
 	fs.Float64Var(&o.cfg.Faults.LoseReceipts, "fault-lose-receipts", 0, "fraction of receipts never sent")
+	nativeFlags(fs, &o.native)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := checkProtocolFlags(fs, o.protocol); err != nil {
+		return nil, err
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, errors.New("-tls-cert and -tls-key go together")
@@ -209,21 +231,18 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	o.cfg.Logger, o.cfg.Registerer = log, reg
+	if o.protocol != protoSMPP {
+		return runNative(ctx, o, log, reg, ready)
+	}
 
 	s := smsc.New(o.cfg)
 	if err := s.Listen(o.listen); err != nil {
 		return err
 	}
-	var srv *http.Server
-	if o.metrics != "" {
-		ln, err := net.Listen("tcp", o.metrics)
-		if err != nil {
-			s.Close()
-			return fmt.Errorf("metrics listen: %w", err)
-		}
-		srv = &http.Server{Handler: adminMux(s, reg), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }() // stopped by Shutdown below (ErrServerClosed)
-		log.Info("http", "addr", ln.Addr().String())
+	srv, err := serveHTTP(o.metrics, adminMux(s, reg), log)
+	if err != nil {
+		s.Close()
+		return err
 	}
 	if ready != nil {
 		ready(s.Addr())
@@ -250,12 +269,33 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 			last, lastAt = st, now
 		case <-ctx.Done():
 			log.Info("shutting down")
-			if srv != nil {
-				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_ = srv.Shutdown(sctx) // best effort on exit
-				cancel()
-			}
+			stopHTTP(srv)
 			return s.Close()
 		}
 	}
+}
+
+// serveHTTP serves h on addr ("": nothing, nil server) until stopHTTP.
+func serveHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }() // stopped by stopHTTP (ErrServerClosed)
+	log.Info("http", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+// stopHTTP shuts srv down, best effort, within 2 s.
+func stopHTTP(srv *http.Server) {
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx) // best effort on exit
 }

@@ -197,6 +197,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	delay := fs.Duration("receipt-delay", 100*time.Millisecond, "simulated time to delivery receipt")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
 	verbose := fs.Bool("v", false, "log the gateway's own lines to stderr")
+	native := fs.Bool("native", false, "China Mobile on CMPP 3.0, Unicom on SGIP 1.2, Telecom on SMGP 3.0 (Broadnet on SMPP) instead of SMPP for all")
 	withConsole := fs.Bool("console", false, "after the demo, keep the gateway running with the operators' console until Ctrl-C")
 	consoleAccounts := fs.String("console-accounts", "", "console accounts file (\"name role bcrypt-hash\" lines); default: a generated admin login")
 	holdAudience := fs.Int("hold-audience", 2, "with --console: advisories reaching more recipients are held for an operator")
@@ -220,7 +221,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		Events: *events, Seed: *seed, Now: start, DataDir: *data, RulesDir: *rulesDir,
 		BadFraction: *bad, ReceiptDelay: *delay, Timeout: *timeout,
 		Outcomes: map[string]float64{"DELIVRD": 0.94, "UNDELIV": 0.03, "EXPIRED": 0.02, "REJECTD": 0.01},
-		Progress: stderr, Logger: log,
+		Progress: stderr, Logger: log, Native: *native,
 	}
 	if *withConsole {
 		cleanup, err := demoConsole(&opts, *consoleAccounts, *holdAudience, stdout)

@@ -165,22 +165,28 @@ type Message struct {
 	// Validity, when positive, becomes a relative ValId_Time.
 	Validity time.Duration
 	Ref      string // the caller's reference, returned in Late
+	// Resume, when set, sends only the parts it names, under its
+	// reference (low byte): the rest of a message an earlier Send left
+	// without an id. The caller may also set it on a first Send to choose
+	// the reference.
+	Resume *Resume
 }
 
+// Resume names the parts to send again and their concatenation
+// reference.
+type Resume = cnsms.Resume
+
 // PartStatus is what became of one part.
-type PartStatus int
+type PartStatus = cnsms.PartStatus
 
 // Part outcomes.
 const (
-	PartAccepted PartStatus = iota // SUBMIT_RESP result 0: ID is its Msg_Id
-	PartRefused                    // SUBMIT_RESP with a non-zero result: Code, Retryable
-	PartUnknown                    // no (readable) answer after it was written: the ISMG may have it
-	PartNotSent                    // nothing was written
+	PartAccepted = cnsms.PartAccepted // SUBMIT_RESP result 0: ID is its Msg_Id
+	PartRefused  = cnsms.PartRefused  // SUBMIT_RESP with a non-zero result: Code, Retryable
+	PartUnknown  = cnsms.PartUnknown  // no (readable) answer after it was written: the ISMG may have it
+	PartNotSent  = cnsms.PartNotSent  // nothing was written
+	PartSkipped  = cnsms.PartSkipped  // not asked for (Message.Resume)
 )
-
-func (p PartStatus) String() string {
-	return [...]string{"accepted", "refused", "unknown", "not_sent"}[p]
-}
 
 // Part is the outcome of one SUBMIT.
 type Part struct {
@@ -199,6 +205,7 @@ type Result struct {
 	Parts    []Part
 	IDs      []string // Msg_Id of each part ("" if not accepted), in order
 	Encoding Encoding
+	Ref      uint16 // concatenation reference (its low byte in the UDH); pass it back in Message.Resume
 }
 
 // SendError is a message some or all of whose parts were not accepted.
@@ -224,24 +231,20 @@ type Late struct {
 	Result      uint32
 }
 
-type lateTag struct {
-	ref         string
-	part, parts int
-}
-
 // Client keeps Conns connections to one ISMG logged in and sends
 // messages over them. Run owns its goroutines; Send may be called from
 // any goroutine while Run runs.
 type Client struct {
-	cfg      Config
-	log      *slog.Logger
-	metrics  *cnsms.CarrierMetrics
-	pool     *cnsms.Pool
-	throttle *cnsms.Throttle
-	ref      atomic.Uint32
-	versions sync.Map // *cnsms.Session → Version
-	lates    chan Late
-	reasm    *cnsms.Reassembler
+	cfg       Config
+	log       *slog.Logger
+	metrics   *cnsms.CarrierMetrics
+	pool      *cnsms.Pool
+	throttle  *cnsms.Throttle
+	ref       atomic.Uint32
+	versions  sync.Map // *cnsms.Session → Version
+	lates     *cnsms.Lates[Late]
+	joiner    *cnsms.MOJoiner[Incoming]
+	submitter cnsms.Submitter
 }
 
 // NewClient checks cfg and returns a Client; nothing connects until Run.
@@ -259,8 +262,19 @@ func NewClient(cfg Config) (*Client, error) {
 		Size: cfg.Conns, Connect: c.connect, ReconnectMin: cfg.ReconnectMin, ReconnectMax: cfg.ReconnectMax,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: c.log, Metrics: c.metrics,
 	})
-	c.lates = make(chan Late, 1024)
-	c.reasm = cnsms.NewReassembler(cfg.MOTTL, cfg.MOMaxPending, c.metrics)
+	c.submitter = cnsms.Submitter{Pool: c.pool, Throttle: c.throttle, Metrics: c.metrics, ThrottleRetries: cfg.ThrottleRetries}
+	c.lates = cnsms.NewLates(cfg.OnLate, c.metrics, c.log)
+	c.joiner = cnsms.NewMOJoiner(cnsms.MOJoinerConfig[Incoming]{
+		TTL: cfg.MOTTL, MaxPending: cfg.MOMaxPending, OnMessage: cfg.OnMessage, Metrics: c.metrics, Logger: c.log,
+		Join: func(in *Incoming, data []byte, parts int, partial bool) {
+			in.Data, in.Parts, in.Partial = data, parts, partial
+			if parts > 1 || partial {
+				in.UDH.Seq = 0
+			}
+			in.Text, _ = cnsms.DecodeText(in.MsgFmt, in.Data)
+		},
+		Source: func(in *Incoming) string { return in.Source },
+	})
 	c.ref.Store(rand.Uint32())
 	return c, nil
 }
@@ -282,21 +296,10 @@ func (c *Client) Throttle() cnsms.ThrottleState { return c.throttle.State() }
 func (c *Client) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if c.cfg.OnLate != nil {
-		bg.Go(func() {
-			for {
-				select {
-				case l := <-c.lates:
-					c.cfg.OnLate(l)
-				case <-bgctx.Done():
-					return
-				}
-			}
-		})
-	}
-	bg.Go(func() { c.sweepMO(bgctx) })
+	bg.Go(func() { c.lates.Run(bgctx) })
+	bg.Go(func() { c.joiner.Run(bgctx) })
 	err := c.pool.Run(ctx)
-	c.flushMO(context.WithoutCancel(ctx), time.Now().Add(24*time.Hour)) // shutdown: deliver what is held
+	c.joiner.Flush(context.WithoutCancel(ctx), time.Now().Add(24*time.Hour)) // shutdown: deliver what is held
 	cancel()
 	bg.Wait()
 	return err
@@ -409,27 +412,13 @@ func (c *Client) versionOf(s *cnsms.Session) Version {
 }
 
 func (c *Client) onLate() func(any, cnsms.Frame) {
-	if c.cfg.OnLate == nil {
-		return nil
-	}
-	return func(tag any, f cnsms.Frame) {
-		t, ok := tag.(lateTag)
-		if !ok || f.Cmd != CmdSubmitResp {
-			return
-		}
+	return c.lates.Hook(CmdSubmitResp, func(f cnsms.Frame, t cnsms.LateTag) (Late, bool) {
 		r, err := DecodeSubmitResp(f.Body)
 		if err != nil {
-			return
+			return Late{}, false
 		}
-		l := Late{Ref: t.ref, Part: t.part, Parts: t.parts, MsgID: r.MsgID, ID: r.MsgID.String(), Result: r.Result}
-		select {
-		case c.lates <- l:
-			c.metrics.LateReported("reported")
-		default:
-			c.metrics.LateReported("dropped")
-			c.log.Warn("late SUBMIT_RESP dropped: OnLate queue full", "msg_id", l.ID)
-		}
-	}
+		return Late{Ref: t.Ref, Part: t.Part, Parts: t.Parts, MsgID: r.MsgID, ID: r.MsgID.String(), Result: r.Result}, true
+	})
 }
 
 // Send encodes m, splits it and submits the parts, pipelined, under the
@@ -445,12 +434,15 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 		return Result{}, fmt.Errorf("%w: Src_Id %d characters (max 21)", ErrInvalidMessage, len(src))
 	}
 	ref := c.ref.Add(1)
+	if m.Resume != nil {
+		ref = uint32(m.Resume.Ref)
+	}
 	plan, err := Split(m.Text, c.cfg.Encoding, byte(ref))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
 	n := len(plan.Parts)
-	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding}
+	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding, Ref: uint16(ref)}
 	base := Submit{
 		PkTotal: byte(n), RegisteredDelivery: c.cfg.RegisteredDelivery, MsgLevel: m.Priority,
 		ServiceID: c.cfg.ServiceID, FeeUserType: c.cfg.FeeUserType, MsgFmt: plan.MsgFmt,
@@ -463,98 +455,46 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if m.Validity > 0 {
 		base.ValidTime = relativeTime(m.Validity)
 	}
-	var wg sync.WaitGroup
-	for i, content := range plan.Parts {
+	cnsms.SubmitAll(m.Resume.Want(n), func(i int) {
 		sm := base
 		sm.PkNumber = byte(i + 1)
-		sm.Content = content
-		pctx := ctx
-		if c.cfg.OnLate != nil {
-			pctx = cnsms.WithLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: n})
-		}
-		if i == n-1 {
-			res.Parts[i] = c.submitPart(pctx, &sm)
-			break
-		}
-		wg.Go(func() { res.Parts[i] = c.submitPart(pctx, &sm) })
-	}
-	wg.Wait()
-	failed := 0
-	var first error
-	for i := range res.Parts {
+		sm.Content = plan.Parts[i]
+		res.Parts[i] = c.submitPart(cnsms.TagLate(ctx, c.lates.Wanted(), m.Ref, i, n), &sm)
+	}, func(i int) { res.Parts[i].Status = PartSkipped })
+	failed, first := cnsms.Tally(n, func(i int) (bool, error) {
 		p := &res.Parts[i]
-		p.Number = i + 1
-		res.IDs[i] = p.ID
-		if p.Status != PartAccepted {
-			failed++
-			if first == nil {
-				first = p.Err
-			}
-		}
-	}
+		p.Number, res.IDs[i] = i+1, p.ID
+		return p.Status == PartAccepted || p.Status == PartSkipped, p.Err
+	})
 	if failed > 0 {
 		return res, &SendError{Result: res, Failed: failed, Err: first}
 	}
 	return res, nil
 }
 
-// submitPart submits one part on any connection, retrying a result 8
-// (after the account's pause) and failures that wrote nothing.
+// submitPart submits one part on any connection (cnsms.SubmitPart:
+// result 8 retried after the account's pause, failures that wrote
+// nothing on another connection).
 func (c *Client) submitPart(ctx context.Context, sm *Submit) Part {
-	tries := 0
-	for {
-		if err := c.throttle.Wait(ctx); err != nil {
-			c.metrics.Submit(string(ReasonCanceled), -1)
-			return Part{Status: PartNotSent, Reason: ReasonCanceled, Retryable: true, Err: err}
-		}
-		s, err := c.pool.Pick(ctx)
-		if err != nil {
-			c.metrics.Submit(string(ReasonNoBind), -1)
-			return Part{Status: PartNotSent, Reason: ReasonNoBind, Retryable: true, Err: err}
-		}
-		body, err := AppendSubmit(make([]byte, 0, 256), c.versionOf(s), sm)
-		if err != nil {
-			c.metrics.Submit(string(ReasonInvalid), -1)
-			return Part{Status: PartNotSent, Reason: ReasonInvalid, Err: fmt.Errorf("%w: %w", ErrInvalidMessage, err)}
-		}
-		start := time.Now()
-		f, err := s.Request(ctx, CmdSubmit, body)
-		if err != nil {
-			retry, reason := Classify(err)
-			c.metrics.Submit(string(reason), -1)
-			var re *cnsms.RequestError
-			if errors.As(err, &re) && !re.Sent {
-				if reason == ReasonNoBind && ctx.Err() == nil && tries < 3 {
-					tries++
-					continue // nothing written: another connection may take it
-				}
-				return Part{Status: PartNotSent, Reason: reason, Retryable: retry, Err: err}
+	o := cnsms.SubmitPart(ctx, &c.submitter, &cnsms.Submission[*SubmitResp]{
+		Cmd:     CmdSubmit,
+		Encode:  func(s *cnsms.Session) ([]byte, error) { return AppendSubmit(make([]byte, 0, 256), c.versionOf(s), sm) },
+		Invalid: ErrInvalidMessage,
+		Decode: func(f cnsms.Frame) (*SubmitResp, uint32, error) {
+			r, err := DecodeSubmitResp(f.Body)
+			if err != nil {
+				return nil, 0, err
 			}
-			return Part{Status: PartUnknown, Reason: reason, Retryable: retry, Err: err}
-		}
-		r, err := DecodeSubmitResp(f.Body)
-		if err != nil {
-			// Answered, but unreadable: it may have been accepted.
-			c.metrics.Submit(string(ReasonUnknown), -1)
-			return Part{Status: PartUnknown, Reason: ReasonUnknown, Retryable: true, Err: err}
-		}
-		if r.Result == ResultOK {
-			c.metrics.Submit(string(ReasonOK), time.Since(start).Seconds())
-			c.throttle.Accepted(start)
-			return Part{Status: PartAccepted, MsgID: r.MsgID, ID: r.MsgID.String(), Reason: ReasonOK}
-		}
-		err = ResultError(r.Result)
-		retry, reason := Classify(err)
-		c.metrics.Submit(string(reason), -1)
-		if r.Result == ResultFlowControl {
-			c.throttle.Throttled(start)
-			if tries < max(c.cfg.ThrottleRetries, 0) {
-				tries++
-				continue
-			}
-		}
-		return Part{Status: PartRefused, Code: r.Result, Retryable: retry, Reason: reason, Err: err}
+			return r, r.Result, nil
+		},
+		Refused:  ResultError,
+		Classify: Classify,
+	})
+	p := Part{Status: o.Status, Code: o.Code, Retryable: o.Retryable, Reason: o.Reason, Err: o.Err}
+	if o.Status == PartAccepted {
+		p.MsgID, p.ID = o.Resp.MsgID, o.Resp.MsgID.String()
 	}
+	return p
 }
 
 // relativeTime formats d as an SMPP 3.3 relative time, the format of
@@ -644,72 +584,17 @@ func (c *Client) mo(ctx context.Context, d *Deliver) uint32 {
 		return ResultOK
 	}
 	in := Incoming{MsgID: d.MsgID, Source: d.SrcTerminalID, Dest: d.DestID, ServiceID: d.ServiceID,
-		MsgFmt: d.MsgFmt, Data: d.Content, LinkID: d.LinkID}
+		MsgFmt: d.MsgFmt, LinkID: d.LinkID}
+	data := d.Content
 	if d.TPUDHI != 0 {
 		h, rest, err := coding.SplitUDH(d.Content)
 		if err != nil {
 			c.log.Warn("MO with bad UDH", "from", cnsms.MaskNumber(d.SrcTerminalID), "err", err)
 			return ResultBadStructure
 		}
-		in.UDH, in.Data = h, rest
+		in.UDH, data = h, rest
 	}
-	in.Parts = 1
-	var undo func()
-	if in.UDH.Concat && in.UDH.Total > 1 {
-		k := cnsms.MOKey{Src: d.SrcTerminalID, Dest: d.DestID, Ref: in.UDH.Ref, Total: in.UDH.Total}
-		whole, complete, _, u := c.reasm.Add(k, in.UDH.Seq, in.Data, in)
-		if !complete {
-			return ResultOK // held (acked) or a duplicate
-		}
-		in.Data, in.Parts, in.UDH.Seq, undo = whole, int(in.UDH.Total), 0, u
-	}
-	in.Text, _ = cnsms.DecodeText(in.MsgFmt, in.Data)
-	err := c.cfg.OnMessage(ctx, in)
-	if err != nil && undo != nil {
-		undo() // the redelivered last part completes it again
-	}
-	return resultOf(err)
-}
-
-// sweepMO delivers multi-part MO messages given up on.
-func (c *Client) sweepMO(ctx context.Context) {
-	iv := min(c.reasmTTL()/10, time.Minute)
-	t := time.NewTicker(iv)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			c.flushMO(ctx, now)
-		}
-	}
-}
-
-func (c *Client) reasmTTL() time.Duration {
-	if c.cfg.MOTTL > 0 {
-		return c.cfg.MOTTL
-	}
-	return cnsms.DefaultMOTTL
-}
-
-// flushMO hands OnMessage the messages expired at now, marked Partial;
-// one it refuses is dropped (the gateway was acked part by part).
-func (c *Client) flushMO(ctx context.Context, now time.Time) {
-	for _, p := range c.reasm.Expired(now) {
-		in, ok := p.Meta.(Incoming)
-		if !ok || c.cfg.OnMessage == nil {
-			continue
-		}
-		in.Data, in.Parts, in.Partial, in.UDH.Seq = p.Data, p.Parts, true, 0
-		in.Text, _ = cnsms.DecodeText(in.MsgFmt, in.Data)
-		if err := c.cfg.OnMessage(ctx, in); err != nil {
-			c.metrics.MOPart("dropped")
-			c.log.Warn("partial MO dropped", "from", cnsms.MaskNumber(in.Source), "parts", p.Parts, "err", err)
-			continue
-		}
-		c.metrics.MOPart("partial")
-	}
+	return resultOf(c.joiner.Deliver(ctx, cnsms.MOKey{Src: d.SrcTerminalID, Dest: d.DestID}, in.UDH, data, in))
 }
 
 // Receipt is a status report.

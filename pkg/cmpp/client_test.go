@@ -562,3 +562,33 @@ func TestTwoConnections(t *testing.T) {
 	wg.Wait()
 	rc.wait(t, 40)
 }
+
+// Resume sends only the parts named, under the reference given, so the
+// handset joins them with those an earlier Send delivered.
+func TestResume(t *testing.T) {
+	sim := startISMG(t, ismg.Config{})
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), SrcID: "1069012123"})
+	text := strings.Repeat("机动车检验提醒，请按时检验。", 12) // 168 characters: 3 parts
+	ctx := t.Context()
+	res, err := c.Send(ctx, cmpp.Message{Dest: "13800138000", Text: text, Resume: &cmpp.Resume{Ref: 0x1234, Parts: []int{1, 3}}})
+	if err != nil || res.Ref != 0x1234 || len(res.Parts) != 3 || res.Parts[1].Status != cmpp.PartSkipped ||
+		res.Parts[0].Status != cmpp.PartAccepted || res.Parts[2].Status != cmpp.PartAccepted || res.IDs[1] != "" {
+		t.Fatalf("first send: %v %+v", err, res)
+	}
+	if got := sim.Received("13800138000"); len(got) != 1 || !got[0].Incomplete || got[0].Parts != 2 {
+		t.Fatalf("handset before the rest: %+v", got)
+	}
+	res2, err := c.Send(ctx, cmpp.Message{Dest: "13800138000", Text: text, Resume: &cmpp.Resume{Ref: res.Ref, Parts: []int{2}}})
+	if err != nil || res2.Parts[1].Status != cmpp.PartAccepted || res2.Parts[0].Status != cmpp.PartSkipped {
+		t.Fatalf("resume: %v %+v", err, res2)
+	}
+	got := sim.Received("13800138000")
+	if len(got) != 1 || got[0].Incomplete || got[0].Text != text || got[0].Parts != 3 {
+		t.Fatalf("handset: %+v", got)
+	}
+	for _, p := range sim.Parts() {
+		if p.Ref != 0x34 || p.Total != 3 {
+			t.Errorf("part %+v: want reference 0x34 of 3", p)
+		}
+	}
+}

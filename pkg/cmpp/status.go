@@ -1,29 +1,27 @@
 package cmpp
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/traffic12123/gateway/pkg/cnsms"
 )
 
 // Reason says why a submit failed, in a bounded set that is also the
 // result label of smpp_submits_total (the values of pkg/smpp).
-type Reason string
+type Reason = cnsms.Reason
 
 // Reasons.
 const (
-	ReasonOK        Reason = "ok"
-	ReasonThrottled Reason = "throttled"  // result 8: traffic too high; slow down and retry
-	ReasonSMSC      Reason = "smsc_error" // other retryable results
-	ReasonRejected  Reason = "rejected"   // a permanent result
-	ReasonTimeout   Reason = "timeout"    // no response; the ISMG may have accepted it
-	ReasonUnknown   Reason = "unknown"    // connection lost after the PDU was written
-	ReasonNoBind    Reason = "no_bind"    // nothing was sent
-	ReasonInvalid   Reason = "invalid"    // the message cannot be encoded as given
-	ReasonCanceled  Reason = "canceled"   // the caller's context ended first
+	ReasonOK        = cnsms.ReasonOK
+	ReasonThrottled = cnsms.ReasonThrottled // result 8: traffic too high; slow down and retry
+	ReasonSMSC      = cnsms.ReasonSMSC      // other retryable results
+	ReasonRejected  = cnsms.ReasonRejected  // a permanent result
+	ReasonTimeout   = cnsms.ReasonTimeout   // no response; the ISMG may have accepted it
+	ReasonUnknown   = cnsms.ReasonUnknown   // connection lost after the PDU was written
+	ReasonNoBind    = cnsms.ReasonNoBind    // nothing was sent
+	ReasonInvalid   = cnsms.ReasonInvalid   // the message cannot be encoded as given
+	ReasonCanceled  = cnsms.ReasonCanceled  // the caller's context ended first
 )
 
 // StatusError is a non-zero Result of CMPP_SUBMIT_RESP (or
@@ -158,26 +156,5 @@ func Classify(err error) (retry bool, reason Reason) {
 	if errors.As(err, &me) || errors.Is(err, ErrInvalidMessage) || errors.Is(err, ErrFieldTooLong) {
 		return false, ReasonInvalid
 	}
-	if errors.Is(err, cnsms.ErrResponseTimeout) {
-		return true, ReasonTimeout
-	}
-	if errors.Is(err, cnsms.ErrNotConnected) {
-		return true, ReasonNoBind
-	}
-	var re *cnsms.RequestError
-	sent := errors.As(err, &re) && re.Sent
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		if sent {
-			return true, ReasonUnknown
-		}
-		return true, ReasonCanceled
-	}
-	if sent {
-		return true, ReasonUnknown
-	}
-	var ne net.Error
-	if errors.Is(err, cnsms.ErrPoolClosed) || errors.As(err, &ne) || re != nil {
-		return true, ReasonNoBind
-	}
-	return true, ReasonSMSC
+	return cnsms.ClassifyTransport(err)
 }

@@ -1,17 +1,16 @@
 package cnsms
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
 
-// Metrics are the carrier metrics of the native protocols: the names of
-// pkg/smpp's metrics with a protocol label ("cmpp", "smgp") next to the
-// carrier. One Metrics serves every client of every native protocol;
-// build it once with NewMetrics from a Registerer you own. A nil
-// *Metrics records nothing.
-//
-// The names are pkg/smpp's on purpose, so that one dashboard shows every
-// carrier. A registry cannot hold the same name with two label sets:
-// register pkg/smpp's Metrics and these on different registries, or give
-// pkg/smpp the protocol label too (the carrier seam's choice).
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the carrier metrics of every protocol: the smpp_* names
+// with a protocol label ("smpp", "cmpp", "smgp", "sgip") next to the
+// carrier. pkg/smpp's Metrics is this type, so one dashboard shows every
+// carrier. One Metrics serves every client; build it with NewMetrics from
+// a Registerer you own. A nil *Metrics records nothing.
 type Metrics struct {
 	BindsUp        *prometheus.GaugeVec     // carrier, protocol
 	BindAttempts   *prometheus.CounterVec   // carrier, protocol, result: ok|error
@@ -29,57 +28,74 @@ type Metrics struct {
 }
 
 // NewMetrics builds the metrics and registers them with reg (nil: not
-// registered).
+// registered). A collector reg already holds under the same name and
+// labels (an earlier NewMetrics, here or through pkg/smpp) is reused,
+// not an error: every protocol's clients can share one registry.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	cp := []string{"carrier", "protocol"}
 	cpr := []string{"carrier", "protocol", "result"}
-	m := &Metrics{
-		BindsUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	return &Metrics{
+		BindsUp: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "smpp_binds_up", Help: "Carrier connections logged in now, per carrier and protocol.",
-		}, cp),
-		BindAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, cp)),
+		BindAttempts: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smpp_bind_attempts_total", Help: "Connect-and-login attempts, per carrier, protocol and result.",
-		}, cpr),
-		Submits: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, cpr)),
+		Submits: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smpp_submits_total", Help: "Submit parts sent, per carrier, protocol and result (ok or the retry reason).",
-		}, cpr),
-		SubmitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, cpr)),
+		SubmitDuration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "smpp_submit_duration_seconds", Help: "Time from a submit to its response, per part.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, cp),
-		WindowInUse: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, cp)),
+		WindowInUse: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "smpp_window_in_use", Help: "Requests awaiting their response, summed over a carrier's connections.",
-		}, cp),
-		Receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, cp)),
+		Receipts: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smpp_receipts_total", Help: "Status reports received, per carrier, protocol and stat.",
-		}, []string{"carrier", "protocol", "stat"}),
-		Inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"carrier", "protocol", "stat"})),
+		Inbound: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smpp_inbound_total", Help: "Requests received from the carrier gateway, per carrier, protocol and command.",
-		}, []string{"carrier", "protocol", "command"}),
-		LateResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"carrier", "protocol", "command"})),
+		LateResponses: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smpp_late_responses_total", Help: "Responses that matched no waiting request (late or unexpected).",
-		}, cp),
-		LateReported: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, cp)),
+		LateReported: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smpp_late_reported_total", Help: "Late submit responses of timed-out submits handed to OnLate (reported) or not (dropped).",
-		}, cpr),
-		ThrottlePauses: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, cpr)),
+		ThrottlePauses: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smpp_throttle_pauses_total", Help: "Account-wide submit pauses begun after a traffic-too-high answer.",
-		}, cp),
-		EffectiveTPS: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, cp)),
+		EffectiveTPS: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "smpp_effective_tps", Help: "Current adaptive submit rate limit of the account (0: none configured).",
-		}, cp),
-		MOParts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, cp)),
+		MOParts: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smpp_mo_reassembly_total", Help: "Multi-part MO: parts buffered or duplicate, messages complete, partial or dropped.",
-		}, cpr),
-		MOPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, cpr)),
+		MOPending: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "smpp_mo_pending", Help: "Multi-part MO messages awaiting their other parts.",
-		}, cp),
+		}, cp)),
 	}
-	if reg != nil {
-		reg.MustRegister(m.BindsUp, m.BindAttempts, m.Submits, m.SubmitDuration, m.WindowInUse, m.Receipts, m.Inbound,
-			m.LateResponses, m.LateReported, m.ThrottlePauses, m.EffectiveTPS, m.MOParts, m.MOPending)
+}
+
+// register registers c with reg, or returns the collector reg already
+// holds under c's description. Any other registration error is a
+// programming error (a name with another label set) and panics, as
+// MustRegister would.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if reg == nil {
+		return c
 	}
-	return m
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if old, ok := are.ExistingCollector.(C); ok {
+				return old
+			}
+		}
+		panic(err)
+	}
+	return c
 }
 
 // CarrierMetrics are Metrics curried with one carrier and protocol; a

@@ -94,6 +94,10 @@ type SessionConfig struct {
 	InboundQueue   int // requests read but not yet handled; when full, reading stops
 	MaxFrame       int
 	FirstSeq       uint32 // first sequence id to use (the login used the ones before)
+	// Seq, when set, is the sequence counter shared by a client's
+	// sessions (FirstSeq is then ignored): SGIP names a submitted part by
+	// its sequence number, which must not repeat across connections.
+	Seq *atomic.Uint32
 	// NodeID is the first part of SGIP sequence numbers we send; the
 	// second is the time (MMDDHHMMSS, China Standard Time).
 	NodeID uint32
@@ -259,8 +263,12 @@ func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
 // NextSeq returns a fresh sequence id (never 0).
 func (s *Session) NextSeq() uint32 {
+	ctr := s.cfg.Seq
+	if ctr == nil {
+		ctr = &s.seq
+	}
 	for {
-		if v := s.seq.Add(1); v != 0 {
+		if v := ctr.Add(1); v != 0 {
 			return v
 		}
 	}

@@ -191,22 +191,28 @@ type Message struct {
 	Ext      string
 	Priority byte // 0..9
 	Ref      string
+	// Resume, when set, sends only the parts it names, under its
+	// reference (low byte): the rest of a message an earlier Send left
+	// without an id. The caller may also set it on a first Send to choose
+	// the reference.
+	Resume *Resume
 }
 
+// Resume names the parts to send again and their concatenation
+// reference.
+type Resume = cnsms.Resume
+
 // PartStatus is what became of one part.
-type PartStatus int
+type PartStatus = cnsms.PartStatus
 
 // Part outcomes.
 const (
-	PartAccepted PartStatus = iota // SUBMIT_RESP result 0: ID is the submit's SeqID
-	PartRefused
-	PartUnknown
-	PartNotSent
+	PartAccepted = cnsms.PartAccepted // SUBMIT_RESP result 0: ID is the submit's SeqID
+	PartRefused  = cnsms.PartRefused  // a non-zero answer: Code, Retryable
+	PartUnknown  = cnsms.PartUnknown  // no (readable) answer after it was written
+	PartNotSent  = cnsms.PartNotSent  // nothing was written
+	PartSkipped  = cnsms.PartSkipped  // not asked for (Message.Resume)
 )
-
-func (p PartStatus) String() string {
-	return [...]string{"accepted", "refused", "unknown", "not_sent"}[p]
-}
 
 // Part is the outcome of one SGIP_SUBMIT.
 type Part struct {
@@ -225,6 +231,7 @@ type Result struct {
 	Parts    []Part
 	IDs      []string
 	Encoding cnsms.Encoding
+	Ref      uint16 // concatenation reference (its low byte in the UDH); pass it back in Message.Resume
 }
 
 // SendError is a message some or all of whose parts were not accepted.
@@ -248,11 +255,6 @@ type Late struct {
 	SeqID       SeqID
 	ID          string
 	Result      byte
-}
-
-type lateTag struct {
-	ref         string
-	part, parts int
 }
 
 // Receipt is an SGIP_REPORT.
@@ -282,14 +284,16 @@ type Incoming struct {
 // Client keeps Conns connections to the SMG logged in for sending and
 // serves the SMG's connections to us for MO messages and reports.
 type Client struct {
-	cfg      Config
-	log      *slog.Logger
-	metrics  *cnsms.CarrierMetrics
-	pool     *cnsms.Pool
-	throttle *cnsms.Throttle
-	reasm    *cnsms.Reassembler
-	ref      atomic.Uint32
-	lates    chan Late
+	cfg       Config
+	log       *slog.Logger
+	metrics   *cnsms.CarrierMetrics
+	pool      *cnsms.Pool
+	throttle  *cnsms.Throttle
+	ref       atomic.Uint32
+	seq       atomic.Uint32 // sequence numbers of every session (the binds themselves use 1)
+	lates     *cnsms.Lates[Late]
+	joiner    *cnsms.MOJoiner[Incoming]
+	submitter cnsms.Submitter
 
 	mu      sync.Mutex
 	inbound map[*cnsms.Session]struct{}
@@ -311,9 +315,21 @@ func NewClient(cfg Config) (*Client, error) {
 		Size: cfg.Conns, Connect: c.bind, ReconnectMin: cfg.ReconnectMin, ReconnectMax: cfg.ReconnectMax,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: c.log, Metrics: c.metrics,
 	})
-	c.reasm = cnsms.NewReassembler(cfg.MOTTL, cfg.MOMaxPending, c.metrics)
-	c.lates = make(chan Late, 1024)
+	c.submitter = cnsms.Submitter{Pool: c.pool, Throttle: c.throttle, Metrics: c.metrics, ThrottleRetries: cfg.ThrottleRetries}
+	c.lates = cnsms.NewLates(cfg.OnLate, c.metrics, c.log)
+	c.joiner = cnsms.NewMOJoiner(cnsms.MOJoinerConfig[Incoming]{
+		TTL: cfg.MOTTL, MaxPending: cfg.MOMaxPending, OnMessage: cfg.OnMessage, Metrics: c.metrics, Logger: c.log,
+		Join: func(in *Incoming, data []byte, parts int, partial bool) {
+			in.Data, in.Parts, in.Partial = data, parts, partial
+			if parts > 1 || partial {
+				in.UDH.Seq = 0
+			}
+			in.Text, _ = cnsms.DecodeText(in.MessageCoding, in.Data)
+		},
+		Source: func(in *Incoming) string { return in.Source },
+	})
 	c.ref.Store(rand.Uint32())
+	c.seq.Store(1)
 	return c, nil
 }
 
@@ -347,26 +363,15 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	var bg sync.WaitGroup
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if c.cfg.OnLate != nil {
-		bg.Go(func() {
-			for {
-				select {
-				case l := <-c.lates:
-					c.cfg.OnLate(l)
-				case <-bgctx.Done():
-					return
-				}
-			}
-		})
-	}
-	bg.Go(func() { c.sweepMO(bgctx) })
+	bg.Go(func() { c.lates.Run(bgctx) })
+	bg.Go(func() { c.joiner.Run(bgctx) })
 	if ln != nil {
 		bg.Go(func() { c.accept(bgctx, ln) })
 		context.AfterFunc(ctx, func() { ln.Close() })
 	}
 	err := c.pool.Run(ctx)
 	c.unbindInbound(context.WithoutCancel(ctx))
-	c.flushMO(context.WithoutCancel(ctx), time.Now().Add(24*time.Hour))
+	c.joiner.Flush(context.WithoutCancel(ctx), time.Now().Add(24*time.Hour))
 	cancel()
 	bg.Wait()
 	return err
@@ -381,6 +386,7 @@ func (c *Client) sessionConfig() cnsms.SessionConfig {
 		HandlerWorkers: c.cfg.HandlerWorkers,
 		InboundQueue:   c.cfg.InboundQueue,
 		FirstSeq:       2,
+		Seq:            &c.seq, // a part's id is its sequence number: unique across connections
 		NodeID:         c.cfg.NodeID,
 		OnLate:         c.onLate(),
 		LateTTL:        c.cfg.LateTTL,
@@ -524,27 +530,14 @@ func (c *Client) unbindInbound(ctx context.Context) {
 }
 
 func (c *Client) onLate() func(any, cnsms.Frame) {
-	if c.cfg.OnLate == nil {
-		return nil
-	}
-	return func(tag any, f cnsms.Frame) {
-		t, ok := tag.(lateTag)
-		if !ok || f.Cmd != CmdSubmitResp {
-			return
-		}
+	return c.lates.Hook(CmdSubmitResp, func(f cnsms.Frame, t cnsms.LateTag) (Late, bool) {
 		r, err := DecodeResp(CmdSubmitResp, f.Body)
 		if err != nil {
-			return
+			return Late{}, false
 		}
 		id := SeqID{Node: f.Node, Time: f.Time, Seq: f.Seq}
-		l := Late{Ref: t.ref, Part: t.part, Parts: t.parts, SeqID: id, ID: id.String(), Result: r.Result}
-		select {
-		case c.lates <- l:
-			c.metrics.LateReported("reported")
-		default:
-			c.metrics.LateReported("dropped")
-		}
-	}
+		return Late{Ref: t.Ref, Part: t.Part, Parts: t.Parts, SeqID: id, ID: id.String(), Result: r.Result}, true
+	})
 }
 
 func (c *Client) userNumber(n string) string {
@@ -565,12 +558,16 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if len(spn) > 21 {
 		return Result{}, fmt.Errorf("%w: SPNumber %d characters (max 21)", ErrInvalidMessage, len(spn))
 	}
-	plan, err := cnsms.Split(m.Text, c.cfg.Encoding, byte(c.ref.Add(1)))
+	ref := c.ref.Add(1)
+	if m.Resume != nil {
+		ref = uint32(m.Resume.Ref)
+	}
+	plan, err := cnsms.Split(m.Text, c.cfg.Encoding, byte(ref))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
 	n := len(plan.Parts)
-	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding}
+	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding, Ref: uint16(ref)}
 	base := Submit{
 		SPNumber: spn, ChargeNumber: c.cfg.ChargeNumber, Users: []string{c.userNumber(m.Dest)}, CorpID: c.cfg.CorpID,
 		ServiceType: c.cfg.ServiceType, FeeType: c.cfg.FeeType, FeeValue: c.cfg.FeeValue, MorelatetoMTFlag: c.cfg.MorelatetoMTFlag,
@@ -579,34 +576,16 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if plan.UDHI {
 		base.TPUDHI = 1
 	}
-	var wg sync.WaitGroup
-	for i, content := range plan.Parts {
+	cnsms.SubmitAll(m.Resume.Want(n), func(i int) {
 		sm := base
-		sm.Content = content
-		pctx := ctx
-		if c.cfg.OnLate != nil {
-			pctx = cnsms.WithLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: n})
-		}
-		if i == n-1 {
-			res.Parts[i] = c.submitPart(pctx, &sm)
-			break
-		}
-		wg.Go(func() { res.Parts[i] = c.submitPart(pctx, &sm) })
-	}
-	wg.Wait()
-	failed := 0
-	var first error
-	for i := range res.Parts {
+		sm.Content = plan.Parts[i]
+		res.Parts[i] = c.submitPart(cnsms.TagLate(ctx, c.lates.Wanted(), m.Ref, i, n), &sm)
+	}, func(i int) { res.Parts[i].Status = PartSkipped })
+	failed, first := cnsms.Tally(n, func(i int) (bool, error) {
 		p := &res.Parts[i]
-		p.Number = i + 1
-		res.IDs[i] = p.ID
-		if p.Status != PartAccepted {
-			failed++
-			if first == nil {
-				first = p.Err
-			}
-		}
-	}
+		p.Number, res.IDs[i] = i+1, p.ID
+		return p.Status == PartAccepted || p.Status == PartSkipped, p.Err
+	})
 	if failed > 0 {
 		return res, &SendError{Result: res, Failed: failed, Err: first}
 	}
@@ -619,55 +598,23 @@ func (c *Client) submitPart(ctx context.Context, sm *Submit) Part {
 		c.metrics.Submit(string(ReasonInvalid), -1)
 		return Part{Status: PartNotSent, Reason: ReasonInvalid, Err: fmt.Errorf("%w: %w", ErrInvalidMessage, err)}
 	}
-	tries := 0
-	for {
-		if err := c.throttle.Wait(ctx); err != nil {
-			c.metrics.Submit(string(ReasonCanceled), -1)
-			return Part{Status: PartNotSent, Reason: ReasonCanceled, Retryable: true, Err: err}
-		}
-		s, err := c.pool.Pick(ctx)
-		if err != nil {
-			c.metrics.Submit(string(ReasonNoBind), -1)
-			return Part{Status: PartNotSent, Reason: ReasonNoBind, Retryable: true, Err: err}
-		}
-		start := time.Now()
-		f, err := s.Request(ctx, CmdSubmit, body)
-		if err != nil {
-			retry, reason := Classify(err)
-			c.metrics.Submit(string(reason), -1)
-			var re *cnsms.RequestError
-			if errors.As(err, &re) && !re.Sent {
-				if reason == ReasonNoBind && ctx.Err() == nil && tries < 3 {
-					tries++
-					continue
-				}
-				return Part{Status: PartNotSent, Reason: reason, Retryable: retry, Err: err}
+	o := cnsms.SubmitPart(ctx, &c.submitter, &cnsms.Submission[SeqID]{
+		Cmd: CmdSubmit, Body: body, Invalid: ErrInvalidMessage,
+		Decode: func(f cnsms.Frame) (SeqID, uint32, error) {
+			r, err := DecodeResp(CmdSubmitResp, f.Body)
+			if err != nil {
+				return SeqID{}, 0, err
 			}
-			return Part{Status: PartUnknown, Reason: reason, Retryable: retry, Err: err}
-		}
-		r, err := DecodeResp(CmdSubmitResp, f.Body)
-		if err != nil {
-			c.metrics.Submit(string(ReasonUnknown), -1)
-			return Part{Status: PartUnknown, Reason: ReasonUnknown, Retryable: true, Err: err}
-		}
-		id := SeqID{Node: f.Node, Time: f.Time, Seq: f.Seq}
-		if r.Result == ResultOK {
-			c.metrics.Submit(string(ReasonOK), time.Since(start).Seconds())
-			c.throttle.Accepted(start)
-			return Part{Status: PartAccepted, SeqID: id, ID: id.String(), Reason: ReasonOK}
-		}
-		err = ResultErr(r.Result)
-		retry, reason := Classify(err)
-		c.metrics.Submit(string(reason), -1)
-		if reason == ReasonThrottled {
-			c.throttle.Throttled(start)
-			if tries < max(c.cfg.ThrottleRetries, 0) {
-				tries++
-				continue
-			}
-		}
-		return Part{Status: PartRefused, Code: r.Result, Retryable: retry, Reason: reason, Err: err}
+			return SeqID{Node: f.Node, Time: f.Time, Seq: f.Seq}, uint32(r.Result), nil
+		},
+		Refused:  func(code uint32) error { return ResultErr(byte(code)) },
+		Classify: Classify,
+	})
+	p := Part{Status: o.Status, Code: byte(o.Code), Retryable: o.Retryable, Reason: o.Reason, Err: o.Err}
+	if o.Status == PartAccepted {
+		p.SeqID, p.ID = o.Resp, o.Resp.String()
 	}
+	return p
 }
 
 // handle answers the SMG's SGIP_DELIVER and SGIP_REPORT after the
@@ -732,61 +679,15 @@ func (c *Client) deliver(ctx context.Context, f cnsms.Frame) byte {
 		return ResultOK
 	}
 	in := Incoming{Source: strings.TrimPrefix(d.UserNumber, c.cfg.DestPrefix), Dest: d.SPNumber, MessageCoding: d.MessageCoding,
-		Data: d.Content, LinkID: d.Reserve, Parts: 1}
-	var undo func()
+		LinkID: d.Reserve}
+	data := d.Content
 	if d.TPUDHI != 0 {
 		h, rest, err := coding.SplitUDH(d.Content)
 		if err != nil {
 			c.log.Warn("MO with bad UDH", "from", cnsms.MaskNumber(in.Source), "err", err)
 			return ResultBadParameter
 		}
-		in.UDH, in.Data = h, rest
-		if h.Concat && h.Total > 1 {
-			k := cnsms.MOKey{Src: in.Source, Dest: in.Dest, Ref: h.Ref, Total: h.Total}
-			whole, complete, _, u := c.reasm.Add(k, h.Seq, rest, in)
-			if !complete {
-				return ResultOK
-			}
-			in.Data, in.Parts, in.UDH.Seq, undo = whole, int(h.Total), 0, u
-		}
+		in.UDH, data = h, rest
 	}
-	in.Text, _ = cnsms.DecodeText(in.MessageCoding, in.Data)
-	err = c.cfg.OnMessage(ctx, in)
-	if err != nil && undo != nil {
-		undo()
-	}
-	return resultOf(err)
-}
-
-func (c *Client) sweepMO(ctx context.Context) {
-	ttl := c.cfg.MOTTL
-	if ttl <= 0 {
-		ttl = cnsms.DefaultMOTTL
-	}
-	t := time.NewTicker(min(ttl/10, time.Minute))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			c.flushMO(ctx, now)
-		}
-	}
-}
-
-func (c *Client) flushMO(ctx context.Context, now time.Time) {
-	for _, p := range c.reasm.Expired(now) {
-		in, ok := p.Meta.(Incoming)
-		if !ok || c.cfg.OnMessage == nil {
-			continue
-		}
-		in.Data, in.Parts, in.Partial, in.UDH.Seq = p.Data, p.Parts, true, 0
-		in.Text, _ = cnsms.DecodeText(in.MessageCoding, in.Data)
-		if err := c.cfg.OnMessage(ctx, in); err != nil {
-			c.metrics.MOPart("dropped")
-			continue
-		}
-		c.metrics.MOPart("partial")
-	}
+	return resultOf(c.joiner.Deliver(ctx, cnsms.MOKey{Src: in.Source, Dest: in.Dest}, in.UDH, data, in))
 }

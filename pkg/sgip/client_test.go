@@ -3,6 +3,7 @@ package sgip_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -351,4 +352,51 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%q not reported: %v", want, err)
 		}
 	}
+}
+
+// A part's id is its SGIP_SUBMIT's sequence number: with several
+// connections submitting in the same second the ids must still differ,
+// or a report settles the wrong part.
+func TestIDsUniqueAcrossConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := smg.Start(smg.Config{Accounts: map[string]string{"sp": "pw"}, SPAddr: ln.Addr().String(), SPLogin: "smg", SPPassword: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c, err := sgip.NewClient(sgip.Config{Name: "cu", Addr: sim.Addr(), Login: "sp", Password: "pw", NodeID: 3053112123, Conns: 3,
+		Listener: ln, SMGLogin: "smg", SMGPassword: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for c.ConnsUp() < 3 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Go(func() {
+			res, err := c.Send(ctx, sgip.Message{Dest: fmt.Sprintf("130%08d", i), Text: "x"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if seen[res.IDs[0]] {
+				t.Errorf("id %s given twice", res.IDs[0])
+			}
+			seen[res.IDs[0]] = true
+		})
+	}
+	wg.Wait()
 }

@@ -1,29 +1,27 @@
 package sgip
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/traffic12123/gateway/pkg/cnsms"
 )
 
 // Reason says why a submit failed (the values of pkg/smpp, also the
 // result label of smpp_submits_total).
-type Reason string
+type Reason = cnsms.Reason
 
 // Reasons.
 const (
-	ReasonOK        Reason = "ok"
-	ReasonThrottled Reason = "throttled"  // node busy / queue full: slow down and retry
-	ReasonSMSC      Reason = "smsc_error" // other retryable statuses
-	ReasonRejected  Reason = "rejected"   // a permanent status
-	ReasonTimeout   Reason = "timeout"    // no response; the SMG may have accepted it
-	ReasonUnknown   Reason = "unknown"    // connection lost after the PDU was written
-	ReasonNoBind    Reason = "no_bind"    // nothing was sent
-	ReasonInvalid   Reason = "invalid"    // the message cannot be encoded as given
-	ReasonCanceled  Reason = "canceled"   // the caller's context ended first
+	ReasonOK        = cnsms.ReasonOK
+	ReasonThrottled = cnsms.ReasonThrottled // busy / too fast / queue full: slow down and retry
+	ReasonSMSC      = cnsms.ReasonSMSC      // other retryable statuses
+	ReasonRejected  = cnsms.ReasonRejected  // a permanent status
+	ReasonTimeout   = cnsms.ReasonTimeout   // no response; the gateway may have accepted it
+	ReasonUnknown   = cnsms.ReasonUnknown   // connection lost after the PDU was written
+	ReasonNoBind    = cnsms.ReasonNoBind    // nothing was sent
+	ReasonInvalid   = cnsms.ReasonInvalid   // the message cannot be encoded as given
+	ReasonCanceled  = cnsms.ReasonCanceled  // the caller's context ended first
 )
 
 // Result codes (SGIP 1.2).
@@ -147,26 +145,5 @@ func Classify(err error) (retry bool, reason Reason) {
 	if errors.As(err, &me) || errors.Is(err, ErrInvalidMessage) || errors.Is(err, ErrFieldTooLong) {
 		return false, ReasonInvalid
 	}
-	if errors.Is(err, cnsms.ErrResponseTimeout) {
-		return true, ReasonTimeout
-	}
-	if errors.Is(err, cnsms.ErrNotConnected) {
-		return true, ReasonNoBind
-	}
-	var re *cnsms.RequestError
-	sent := errors.As(err, &re) && re.Sent
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		if sent {
-			return true, ReasonUnknown
-		}
-		return true, ReasonCanceled
-	}
-	if sent {
-		return true, ReasonUnknown
-	}
-	var ne net.Error
-	if errors.Is(err, cnsms.ErrPoolClosed) || errors.As(err, &ne) || re != nil {
-		return true, ReasonNoBind
-	}
-	return true, ReasonSMSC
+	return cnsms.ClassifyTransport(err)
 }

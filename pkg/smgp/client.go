@@ -163,22 +163,28 @@ type Message struct {
 	Priority byte   // 0..3
 	Validity time.Duration
 	Ref      string // returned in Late
+	// Resume, when set, sends only the parts it names, under its
+	// reference (low byte): the rest of a message an earlier Send left
+	// without an id. The caller may also set it on a first Send to choose
+	// the reference.
+	Resume *Resume
 }
 
+// Resume names the parts to send again and their concatenation
+// reference.
+type Resume = cnsms.Resume
+
 // PartStatus is what became of one part.
-type PartStatus int
+type PartStatus = cnsms.PartStatus
 
 // Part outcomes.
 const (
-	PartAccepted PartStatus = iota // Submit_Resp status 0: ID is its MsgID
-	PartRefused                    // non-zero status: Code, Retryable
-	PartUnknown                    // no (readable) answer after it was written
-	PartNotSent                    // nothing was written
+	PartAccepted = cnsms.PartAccepted // Submit_Resp status 0: ID is its MsgID
+	PartRefused  = cnsms.PartRefused  // a non-zero answer: Code, Retryable
+	PartUnknown  = cnsms.PartUnknown  // no (readable) answer after it was written
+	PartNotSent  = cnsms.PartNotSent  // nothing was written
+	PartSkipped  = cnsms.PartSkipped  // not asked for (Message.Resume)
 )
-
-func (p PartStatus) String() string {
-	return [...]string{"accepted", "refused", "unknown", "not_sent"}[p]
-}
 
 // Part is the outcome of one Submit.
 type Part struct {
@@ -197,6 +203,7 @@ type Result struct {
 	Parts    []Part
 	IDs      []string
 	Encoding cnsms.Encoding
+	Ref      uint16 // concatenation reference (its low byte in the UDH); pass it back in Message.Resume
 }
 
 // SendError is a message some or all of whose parts were not accepted.
@@ -222,22 +229,18 @@ type Late struct {
 	Status      uint32
 }
 
-type lateTag struct {
-	ref         string
-	part, parts int
-}
-
 // Client keeps Conns connections to one SMGW logged in and sends
 // messages over them.
 type Client struct {
-	cfg      Config
-	log      *slog.Logger
-	metrics  *cnsms.CarrierMetrics
-	pool     *cnsms.Pool
-	throttle *cnsms.Throttle
-	ref      atomic.Uint32
-	lates    chan Late
-	reasm    *cnsms.Reassembler
+	cfg       Config
+	log       *slog.Logger
+	metrics   *cnsms.CarrierMetrics
+	pool      *cnsms.Pool
+	throttle  *cnsms.Throttle
+	ref       atomic.Uint32
+	lates     *cnsms.Lates[Late]
+	joiner    *cnsms.MOJoiner[Incoming]
+	submitter cnsms.Submitter
 }
 
 // NewClient checks cfg and returns a Client; nothing connects until Run.
@@ -255,8 +258,19 @@ func NewClient(cfg Config) (*Client, error) {
 		Size: cfg.Conns, Connect: c.login, ReconnectMin: cfg.ReconnectMin, ReconnectMax: cfg.ReconnectMax,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: c.log, Metrics: c.metrics,
 	})
-	c.lates = make(chan Late, 1024)
-	c.reasm = cnsms.NewReassembler(cfg.MOTTL, cfg.MOMaxPending, c.metrics)
+	c.submitter = cnsms.Submitter{Pool: c.pool, Throttle: c.throttle, Metrics: c.metrics, ThrottleRetries: cfg.ThrottleRetries}
+	c.lates = cnsms.NewLates(cfg.OnLate, c.metrics, c.log)
+	c.joiner = cnsms.NewMOJoiner(cnsms.MOJoinerConfig[Incoming]{
+		TTL: cfg.MOTTL, MaxPending: cfg.MOMaxPending, OnMessage: cfg.OnMessage, Metrics: c.metrics, Logger: c.log,
+		Join: func(in *Incoming, data []byte, parts int, partial bool) {
+			in.Data, in.Parts, in.Partial = data, parts, partial
+			if parts > 1 || partial {
+				in.UDH.Seq = 0
+			}
+			in.Text, _ = cnsms.DecodeText(in.MsgFormat, in.Data)
+		},
+		Source: func(in *Incoming) string { return in.Source },
+	})
 	c.ref.Store(rand.Uint32())
 	return c, nil
 }
@@ -278,21 +292,10 @@ func (c *Client) Throttle() cnsms.ThrottleState { return c.throttle.State() }
 func (c *Client) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if c.cfg.OnLate != nil {
-		bg.Go(func() {
-			for {
-				select {
-				case l := <-c.lates:
-					c.cfg.OnLate(l)
-				case <-bgctx.Done():
-					return
-				}
-			}
-		})
-	}
-	bg.Go(func() { c.sweepMO(bgctx) })
+	bg.Go(func() { c.lates.Run(bgctx) })
+	bg.Go(func() { c.joiner.Run(bgctx) })
 	err := c.pool.Run(ctx)
-	c.flushMO(context.WithoutCancel(ctx), time.Now().Add(24*time.Hour)) // shutdown: deliver what is held
+	c.joiner.Flush(context.WithoutCancel(ctx), time.Now().Add(24*time.Hour)) // shutdown: deliver what is held
 	cancel()
 	bg.Wait()
 	return err
@@ -373,27 +376,13 @@ func (c *Client) login(ctx context.Context, _ int) (*cnsms.Session, error) {
 }
 
 func (c *Client) onLate() func(any, cnsms.Frame) {
-	if c.cfg.OnLate == nil {
-		return nil
-	}
-	return func(tag any, f cnsms.Frame) {
-		t, ok := tag.(lateTag)
-		if !ok || f.Cmd != CmdSubmitResp {
-			return
-		}
+	return c.lates.Hook(CmdSubmitResp, func(f cnsms.Frame, t cnsms.LateTag) (Late, bool) {
 		r, err := DecodeSubmitResp(f.Body)
 		if err != nil {
-			return
+			return Late{}, false
 		}
-		l := Late{Ref: t.ref, Part: t.part, Parts: t.parts, MsgID: r.MsgID, ID: r.MsgID.String(), Status: r.Status}
-		select {
-		case c.lates <- l:
-			c.metrics.LateReported("reported")
-		default:
-			c.metrics.LateReported("dropped")
-			c.log.Warn("late Submit_Resp dropped: OnLate queue full", "msg_id", l.ID)
-		}
-	}
+		return Late{Ref: t.Ref, Part: t.Part, Parts: t.Parts, MsgID: r.MsgID, ID: r.MsgID.String(), Status: r.Status}, true
+	})
 }
 
 // Send encodes m, splits it and submits the parts, pipelined, under the
@@ -410,12 +399,16 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if len(src) > 21 {
 		return Result{}, fmt.Errorf("%w: SrcTermID %d characters (max 21)", ErrInvalidMessage, len(src))
 	}
-	plan, err := cnsms.Split(m.Text, c.cfg.Encoding, byte(c.ref.Add(1)))
+	ref := c.ref.Add(1)
+	if m.Resume != nil {
+		ref = uint32(m.Resume.Ref)
+	}
+	plan, err := cnsms.Split(m.Text, c.cfg.Encoding, byte(ref))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
 	n := len(plan.Parts)
-	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding}
+	res := Result{Parts: make([]Part, n), IDs: make([]string, n), Encoding: c.cfg.Encoding, Ref: uint16(ref)}
 	base := Submit{
 		MsgType: MsgTypeMT, Priority: m.Priority, ServiceID: c.cfg.ServiceID, FeeType: c.cfg.FeeType,
 		FeeCode: c.cfg.FeeCode, FixedFee: c.cfg.FixedFee, MsgFormat: plan.MsgFmt, SrcTermID: src,
@@ -434,10 +427,9 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 	if c.cfg.MsgSrc != "" {
 		common = append(common, TLV{Tag: TagMsgSrc, Value: []byte(c.cfg.MsgSrc)})
 	}
-	var wg sync.WaitGroup
-	for i, content := range plan.Parts {
+	cnsms.SubmitAll(m.Resume.Want(n), func(i int) {
 		sm := base
-		sm.Content = content
+		sm.Content = plan.Parts[i]
 		sm.TLVs = common
 		if plan.UDHI {
 			sm.TLVs = append(append(TLVs(nil), common...),
@@ -445,30 +437,13 @@ func (c *Client) Send(ctx context.Context, m Message) (Result, error) {
 				TLV{Tag: TagPkTotal, Value: []byte{byte(n)}},
 				TLV{Tag: TagPkNumber, Value: []byte{byte(i + 1)}})
 		}
-		pctx := ctx
-		if c.cfg.OnLate != nil {
-			pctx = cnsms.WithLateTag(ctx, lateTag{ref: m.Ref, part: i + 1, parts: n})
-		}
-		if i == n-1 {
-			res.Parts[i] = c.submitPart(pctx, &sm)
-			break
-		}
-		wg.Go(func() { res.Parts[i] = c.submitPart(pctx, &sm) })
-	}
-	wg.Wait()
-	failed := 0
-	var first error
-	for i := range res.Parts {
+		res.Parts[i] = c.submitPart(cnsms.TagLate(ctx, c.lates.Wanted(), m.Ref, i, n), &sm)
+	}, func(i int) { res.Parts[i].Status = PartSkipped })
+	failed, first := cnsms.Tally(n, func(i int) (bool, error) {
 		p := &res.Parts[i]
-		p.Number = i + 1
-		res.IDs[i] = p.ID
-		if p.Status != PartAccepted {
-			failed++
-			if first == nil {
-				first = p.Err
-			}
-		}
-	}
+		p.Number, res.IDs[i] = i+1, p.ID
+		return p.Status == PartAccepted || p.Status == PartSkipped, p.Err
+	})
 	if failed > 0 {
 		return res, &SendError{Result: res, Failed: failed, Err: first}
 	}
@@ -481,54 +456,23 @@ func (c *Client) submitPart(ctx context.Context, sm *Submit) Part {
 		c.metrics.Submit(string(ReasonInvalid), -1)
 		return Part{Status: PartNotSent, Reason: ReasonInvalid, Err: fmt.Errorf("%w: %w", ErrInvalidMessage, err)}
 	}
-	tries := 0
-	for {
-		if err := c.throttle.Wait(ctx); err != nil {
-			c.metrics.Submit(string(ReasonCanceled), -1)
-			return Part{Status: PartNotSent, Reason: ReasonCanceled, Retryable: true, Err: err}
-		}
-		s, err := c.pool.Pick(ctx)
-		if err != nil {
-			c.metrics.Submit(string(ReasonNoBind), -1)
-			return Part{Status: PartNotSent, Reason: ReasonNoBind, Retryable: true, Err: err}
-		}
-		start := time.Now()
-		f, err := s.Request(ctx, CmdSubmit, body)
-		if err != nil {
-			retry, reason := Classify(err)
-			c.metrics.Submit(string(reason), -1)
-			var re *cnsms.RequestError
-			if errors.As(err, &re) && !re.Sent {
-				if reason == ReasonNoBind && ctx.Err() == nil && tries < 3 {
-					tries++
-					continue
-				}
-				return Part{Status: PartNotSent, Reason: reason, Retryable: retry, Err: err}
+	o := cnsms.SubmitPart(ctx, &c.submitter, &cnsms.Submission[*SubmitResp]{
+		Cmd: CmdSubmit, Body: body, Invalid: ErrInvalidMessage,
+		Decode: func(f cnsms.Frame) (*SubmitResp, uint32, error) {
+			r, err := DecodeSubmitResp(f.Body)
+			if err != nil {
+				return nil, 0, err
 			}
-			return Part{Status: PartUnknown, Reason: reason, Retryable: retry, Err: err}
-		}
-		r, err := DecodeSubmitResp(f.Body)
-		if err != nil {
-			c.metrics.Submit(string(ReasonUnknown), -1)
-			return Part{Status: PartUnknown, Reason: ReasonUnknown, Retryable: true, Err: err}
-		}
-		if r.Status == StatusOK {
-			c.metrics.Submit(string(ReasonOK), time.Since(start).Seconds())
-			c.throttle.Accepted(start)
-			return Part{Status: PartAccepted, MsgID: r.MsgID, ID: r.MsgID.String(), Reason: ReasonOK}
-		}
-		err = StatusErr(r.Status)
-		retry, reason := Classify(err)
-		c.metrics.Submit(string(reason), -1)
-		if reason == ReasonThrottled {
-			c.throttle.Throttled(start)
-			if tries < max(c.cfg.ThrottleRetries, 0) {
-				tries++
-				continue
-			}
-		}
-		return Part{Status: PartRefused, Code: r.Status, Retryable: retry, Reason: reason, Err: err}
+			return r, r.Status, nil
+		},
+		Refused:  StatusErr,
+		Classify: Classify,
+	})
+	p := Part{Status: o.Status, Code: o.Code, Retryable: o.Retryable, Reason: o.Reason, Err: o.Err}
+	if o.Status == PartAccepted {
+		p.MsgID, p.ID = o.Resp.MsgID, o.Resp.MsgID.String()
 	}
+	return p
 }
 
 func relativeTime(d time.Duration) string {
@@ -623,75 +567,20 @@ func (c *Client) mo(ctx context.Context, d *Deliver) uint32 {
 	if c.cfg.OnMessage == nil {
 		return StatusOK
 	}
-	in := Incoming{MsgID: d.MsgID, Source: d.SrcTermID, Dest: d.DestTermID, MsgFormat: d.MsgFormat, Data: d.Content, RecvTime: d.RecvTime}
+	in := Incoming{MsgID: d.MsgID, Source: d.SrcTermID, Dest: d.DestTermID, MsgFormat: d.MsgFormat, RecvTime: d.RecvTime}
 	if v, ok := d.TLVs.Get(TagLinkID); ok {
 		in.LinkID = strings.TrimRight(string(v), "\x00")
 	}
+	data := d.Content
 	if d.TLVs.Byte(TagTPUdhi) != 0 {
 		h, rest, err := coding.SplitUDH(d.Content)
 		if err != nil {
 			c.log.Warn("MO with bad UDH", "from", cnsms.MaskNumber(d.SrcTermID), "err", err)
 			return StatusBadStructure
 		}
-		in.UDH, in.Data = h, rest
+		in.UDH, data = h, rest
 	}
-	in.Parts = 1
-	var undo func()
-	if in.UDH.Concat && in.UDH.Total > 1 {
-		k := cnsms.MOKey{Src: d.SrcTermID, Dest: d.DestTermID, Ref: in.UDH.Ref, Total: in.UDH.Total}
-		whole, complete, _, u := c.reasm.Add(k, in.UDH.Seq, in.Data, in)
-		if !complete {
-			return StatusOK // held (acked) or a duplicate
-		}
-		in.Data, in.Parts, in.UDH.Seq, undo = whole, int(in.UDH.Total), 0, u
-	}
-	in.Text, _ = cnsms.DecodeText(in.MsgFormat, in.Data)
-	err := c.cfg.OnMessage(ctx, in)
-	if err != nil && undo != nil {
-		undo() // the redelivered last part completes it again
-	}
-	return statusOf(err)
-}
-
-// sweepMO delivers multi-part MO messages given up on.
-func (c *Client) sweepMO(ctx context.Context) {
-	iv := min(c.reasmTTL()/10, time.Minute)
-	t := time.NewTicker(iv)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			c.flushMO(ctx, now)
-		}
-	}
-}
-
-func (c *Client) reasmTTL() time.Duration {
-	if c.cfg.MOTTL > 0 {
-		return c.cfg.MOTTL
-	}
-	return cnsms.DefaultMOTTL
-}
-
-// flushMO hands OnMessage the messages expired at now, marked Partial;
-// one it refuses is dropped (the gateway was acked part by part).
-func (c *Client) flushMO(ctx context.Context, now time.Time) {
-	for _, p := range c.reasm.Expired(now) {
-		in, ok := p.Meta.(Incoming)
-		if !ok || c.cfg.OnMessage == nil {
-			continue
-		}
-		in.Data, in.Parts, in.Partial, in.UDH.Seq = p.Data, p.Parts, true, 0
-		in.Text, _ = cnsms.DecodeText(in.MsgFormat, in.Data)
-		if err := c.cfg.OnMessage(ctx, in); err != nil {
-			c.metrics.MOPart("dropped")
-			c.log.Warn("partial MO dropped", "from", cnsms.MaskNumber(in.Source), "parts", p.Parts, "err", err)
-			continue
-		}
-		c.metrics.MOPart("partial")
-	}
+	return statusOf(c.joiner.Deliver(ctx, cnsms.MOKey{Src: d.SrcTermID, Dest: d.DestTermID}, in.UDH, data, in))
 }
 
 func statLabel(s string) string {

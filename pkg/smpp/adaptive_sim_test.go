@@ -58,10 +58,10 @@ func TestThrottleConverges(t *testing.T) {
 	if st.Throttled > n/4 {
 		t.Fatalf("%d throttled answers for %d messages: the client did not slow down", st.Throttled, n)
 	}
-	if got := testutil.ToFloat64(m.ThrottlePauses.WithLabelValues("sim")); got != float64(ts.Episodes) {
+	if got := testutil.ToFloat64(m.ThrottlePauses.WithLabelValues("sim", "smpp")); got != float64(ts.Episodes) {
 		t.Fatalf("smpp_throttle_pauses_total %v, episodes %d", got, ts.Episodes)
 	}
-	if got := testutil.ToFloat64(m.EffectiveTPS.WithLabelValues("sim")); got >= 400 || got != ts.EffectiveTPS {
+	if got := testutil.ToFloat64(m.EffectiveTPS.WithLabelValues("sim", "smpp")); got >= 400 || got != ts.EffectiveTPS {
 		t.Fatalf("smpp_effective_tps %v, state %v", got, ts.EffectiveTPS)
 	}
 }

@@ -354,7 +354,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "smpp", "carrier", cfg.Name),
-		metrics: cfg.Metrics.forCarrier(cfg.Name),
+		metrics: forCarrier(cfg.Metrics, cfg.Name),
 		changed: make(chan struct{}),
 	}
 	c.throttle = newThrottle(&c.cfg, c.metrics)

@@ -123,14 +123,14 @@ func TestClientSendLongWithReceipts(t *testing.T) {
 			t.Fatal("receipts missing")
 		}
 	}
-	if n := metricValue(t, m.Submits.WithLabelValues("test", "ok")); n != 2 {
+	if n := metricValue(t, m.Submits.WithLabelValues("test", "smpp", "ok")); n != 2 {
 		t.Fatalf("submits ok %v", n)
 	}
-	if n := metricValue(t, m.Receipts.WithLabelValues("test", "DELIVRD")); n != 2 {
+	if n := metricValue(t, m.Receipts.WithLabelValues("test", "smpp", "DELIVRD")); n != 2 {
 		t.Fatalf("receipts %v", n)
 	}
 	waitBinds(t, c, 2)
-	if n := metricValue(t, m.BindsUp.WithLabelValues("test")); n != 2 {
+	if n := metricValue(t, m.BindsUp.WithLabelValues("test", "smpp")); n != 2 {
 		t.Fatalf("binds up %v", n)
 	}
 }
@@ -153,7 +153,7 @@ func TestClientReconnects(t *testing.T) {
 	if _, err := c.Send(ctx, Message{Source: "12123", Dest: "13800138000", Text: "two"}); err != nil {
 		t.Fatal(err)
 	}
-	if n := metricValue(t, m.BindAttempts.WithLabelValues("test", "ok")); n < 2 {
+	if n := metricValue(t, m.BindAttempts.WithLabelValues("test", "smpp", "ok")); n < 2 {
 		t.Fatalf("bind attempts %v", n)
 	}
 }
@@ -184,7 +184,7 @@ func TestClientThrottleRetry(t *testing.T) {
 	if res.Parts != 2 {
 		t.Fatalf("parts %d", res.Parts)
 	}
-	if n := metricValue(t, m.Submits.WithLabelValues("test", "throttled")); n != 2 {
+	if n := metricValue(t, m.Submits.WithLabelValues("test", "smpp", "throttled")); n != 2 {
 		t.Fatalf("throttled %v", n)
 	}
 	// With retries off the refusal reaches the caller as a SendError.
@@ -258,7 +258,7 @@ func TestClientBindRefused(t *testing.T) {
 	if retry, reason := Classify(err); !retry || reason != ReasonNoBind {
 		t.Fatalf("classify %v %v", retry, reason)
 	}
-	if n := metricValue(t, m.BindAttempts.WithLabelValues("test", "error")); n < 1 {
+	if n := metricValue(t, m.BindAttempts.WithLabelValues("test", "smpp", "error")); n < 1 {
 		t.Fatalf("failed bind attempts %v", n)
 	}
 }

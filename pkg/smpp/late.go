@@ -205,7 +205,7 @@ func (c *Client) lateLoop(ctx context.Context) {
 
 func (c *carrierMetrics) lateReported(result string) {
 	if c != nil {
-		c.m.LateReported.WithLabelValues(c.carrier, result).Inc()
+		c.m.LateReported.WithLabelValues(c.carrier, Protocol, result).Inc()
 	}
 }
 

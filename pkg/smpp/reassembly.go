@@ -205,7 +205,7 @@ func (r *reassembler) pendingLocked() int {
 
 func (r *reassembler) gauge() {
 	if r.metrics != nil {
-		r.metrics.m.MOPending.WithLabelValues(r.metrics.carrier).Set(float64(r.pendingLocked()))
+		r.metrics.m.MOPending.WithLabelValues(r.metrics.carrier, Protocol).Set(float64(r.pendingLocked()))
 	}
 }
 
@@ -311,6 +311,6 @@ func (c *Client) sweepMO(ctx context.Context) {
 
 func (c *carrierMetrics) mo(result string) {
 	if c != nil {
-		c.m.MOParts.WithLabelValues(c.carrier, result).Inc()
+		c.m.MOParts.WithLabelValues(c.carrier, Protocol, result).Inc()
 	}
 }

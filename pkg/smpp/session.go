@@ -207,7 +207,7 @@ func Open(ctx context.Context, conn net.Conn, cfg SessionConfig) (*Session, erro
 		cfg:     cfg,
 		conn:    conn,
 		log:     cfg.Logger.With("component", "smpp", "carrier", cfg.Name),
-		metrics: cfg.Metrics.forCarrier(cfg.Name),
+		metrics: forCarrier(cfg.Metrics, cfg.Name),
 		mode:    mode,
 		window:  make(chan struct{}, cfg.Window),
 		out:     make(chan outFrame, cfg.Window+cfg.HandlerWorkers+4),

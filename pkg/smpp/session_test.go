@@ -200,10 +200,10 @@ func TestTimeoutAndLateResponse(t *testing.T) {
 	if _, err := s.Submit(t.Context(), submitSM("y")); err != nil {
 		t.Fatal(err)
 	}
-	if n := metricValue(t, m.LateResponses.WithLabelValues("test")); n != 1 {
+	if n := metricValue(t, m.LateResponses.WithLabelValues("test", "smpp")); n != 1 {
 		t.Fatalf("late responses %v", n)
 	}
-	if n := metricValue(t, m.WindowInUse.WithLabelValues("test")); n != 0 {
+	if n := metricValue(t, m.WindowInUse.WithLabelValues("test", "smpp")); n != 0 {
 		t.Fatalf("window gauge %v", n)
 	}
 }

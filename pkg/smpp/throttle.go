@@ -226,12 +226,12 @@ func (c *Client) Throttle() ThrottleState { return c.throttle.state() }
 
 func (c *carrierMetrics) throttlePause() {
 	if c != nil {
-		c.m.ThrottlePauses.WithLabelValues(c.carrier).Inc()
+		c.m.ThrottlePauses.WithLabelValues(c.carrier, Protocol).Inc()
 	}
 }
 
 func (c *carrierMetrics) effectiveTPS(v float64) {
 	if c != nil {
-		c.m.EffectiveTPS.WithLabelValues(c.carrier).Set(v)
+		c.m.EffectiveTPS.WithLabelValues(c.carrier, Protocol).Set(v)
 	}
 }

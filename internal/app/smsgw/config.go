@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	"github.com/traffic12123/gateway/internal/carrier"
+	carriercmpp "github.com/traffic12123/gateway/internal/carrier/cmpp"
+	carriersgip "github.com/traffic12123/gateway/internal/carrier/sgip"
+	carriersmgp "github.com/traffic12123/gateway/internal/carrier/smgp"
 	carriersmpp "github.com/traffic12123/gateway/internal/carrier/smpp"
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/route"
@@ -16,6 +19,9 @@ import (
 // new protocol is a package under internal/carrier and one line here.
 var Protocols = carrier.NewRegistry(
 	carriersmpp.Protocol,
+	carriercmpp.Protocol,
+	carriersgip.Protocol,
+	carriersmgp.Protocol,
 )
 
 // LoadConfig reads and validates a configuration file: config's own

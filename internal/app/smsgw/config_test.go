@@ -16,7 +16,9 @@ import (
 func TestLoadConfigCarrierNames(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"carriers:\n  - name: att\n    addr: x\n    smpp:\n      system_id: y\n", `carriers[0].name: unknown carrier "att" (want one of china_mobile, china_unicom, china_telecom, china_broadnet)`},
-		{"carriers:\n  - name: china_mobile\n    addr: x:1\n    protocol: cmpp\n    cmpp: {}\n", `carriers[0].protocol: unknown protocol "cmpp" (want one of smpp)`},
+		{"carriers:\n  - name: china_mobile\n    addr: x:1\n    protocol: ucp\n    ucp: {}\n", `carriers[0].protocol: unknown protocol "ucp" (want one of cmpp, sgip, smgp, smpp)`},
+		{"carriers:\n  - name: china_mobile\n    addr: x:1\n    protocol: cmpp\n    cmpp: {}\n", `carriers[0].cmpp.source_addr: must not be empty`},
+		{"carriers:\n  - name: china_unicom\n    addr: x:1\n    protocol: sgip\n    source: \"10655\"\n    sgip:\n      login: sp\n      nodeid: 1\n", `line 8: carriers[0].sgip: unknown key "nodeid"`},
 		{"carriers:\n  - name: china_mobile\n    addr: x:1\n    smpp:\n      system_id: y\n      windw: 3\n", `line 6: carriers[0].smpp: unknown key "windw"`},
 		{"route:\n  fallback: nokia\n", `route.fallback: unknown carrier "nokia"`},
 		{"route:\n  prefixes:\n    \"170\": vodafone\n", `route.prefixes[170]: unknown carrier "vodafone"`},

@@ -15,16 +15,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"net"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/traffic12123/gateway/pkg/cmpp"
 	"github.com/traffic12123/gateway/pkg/cnsms"
-	"github.com/traffic12123/gateway/pkg/smpp/coding"
 	"golang.org/x/time/rate"
 )
 
@@ -75,18 +72,6 @@ type Message struct {
 	Incomplete bool
 }
 
-type partKey struct {
-	account, src, dest string
-	ref                uint16
-	total              uint8
-}
-
-type pending struct {
-	msg   Message
-	parts map[uint8][]byte
-	ids   map[uint8]cmpp.MsgID
-}
-
 type report struct {
 	account string
 	sr      cmpp.StatusReport
@@ -105,18 +90,15 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu         sync.Mutex
-	rnd        *rand.Rand
-	received   map[string][]Message // by dest
-	partial    map[partKey]*pending
-	conns      map[*conn]struct{}
-	reportQ    map[string]chan *report // by account
-	idSeq      uint16
-	issued     []cmpp.MsgID
-	idCount    int
-	duplicates int
+	mu       sync.Mutex
+	handsets *cnsms.Handsets[cmpp.MsgID]
+	conns    map[*conn]struct{}
+	reportQ  *cnsms.ReportQueue[*report]
+	ids      *cnsms.RepeatingIDs[cmpp.MsgID]
+	dice     *cnsms.Dice
+	idSeq    uint16
 
-	submits, accepted, throttled, reports, reportsAcked, terminated, dropped atomic.Int64
+	submits, accepted, throttled, reports, reportsAcked, terminated, dropped, late, lostReports atomic.Int64
 }
 
 type conn struct {
@@ -171,13 +153,10 @@ func Start(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, ln: ln, log: cfg.Logger.With("component", "ismg"), ctx: ctx, cancel: cancel,
-		rnd:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9E3779B97F4A7C15)),
-		received: map[string][]Message{}, partial: map[partKey]*pending{},
-		conns: map[*conn]struct{}{}, reportQ: map[string]chan *report{},
+		dice: cnsms.NewDice(cfg.Seed), handsets: cnsms.NewHandsets[cmpp.MsgID](), conns: map[*conn]struct{}{},
 	}
-	for a := range cfg.Accounts {
-		s.reportQ[a] = make(chan *report, 1<<16)
-	}
+	s.reportQ = cnsms.NewReportQueue[*report](cfg.Accounts, cfg.ReportRetryDelay, cfg.ReportMaxAttempts, s.log)
+	s.ids = cnsms.NewRepeatingIDs(cfg.IDRepeatAfter, func() cmpp.MsgID { return s.newMsgID() })
 	s.wg.Go(s.accept)
 	return s, nil
 }
@@ -203,6 +182,7 @@ type Stats struct {
 	Submits, Accepted, Throttled, Reports, ReportsAcked int64
 	Terminated                                          int64 // connections the SP closed with TERMINATE
 	Dropped                                             int64 // connections closed by DropEvery
+	Late, LostReports                                   int64 // answers written LateDelay late; reports never sent (NoReportFraction)
 	Duplicates                                          int   // parts received twice
 	Conns                                               int
 	// Keep-alives on the connections open now: ours the SP answered, and
@@ -213,7 +193,7 @@ type Stats struct {
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	d, n := s.duplicates, len(s.conns)
+	d, n := s.handsets.Duplicates(), len(s.conns)
 	var kaA, kaR int64
 	for c := range s.conns {
 		a, r := c.s.KeepAlives()
@@ -221,39 +201,25 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Throttled: s.throttled.Load(),
-		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
+		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
 }
 
 // Received returns what dest's handset got, in arrival order, followed by
 // long messages still missing parts (Incomplete).
 func (s *Server) Received(dest string) []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := append([]Message(nil), s.received[dest]...)
-	var inc []Message
-	for k, p := range s.partial {
-		if k.dest == dest {
-			m := p.msg
-			m.Incomplete = true
-			m.Parts = len(p.parts)
-			inc = append(inc, m)
-		}
+	var out []Message
+	for _, m := range s.handsets.Received(dest) {
+		out = append(out, Message{Account: m.Account, Src: m.Src, Dest: m.Dest, Text: m.Text, MsgFmt: m.Format, Parts: m.Parts, MsgIDs: m.IDs, Incomplete: m.Incomplete})
 	}
-	sort.Slice(inc, func(i, j int) bool { return inc[i].Text < inc[j].Text })
-	return append(out, inc...)
+	return out
 }
 
 // Handsets returns every destination that received something.
-func (s *Server) Handsets() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for d := range s.received {
-		out = append(out, d)
-	}
-	sort.Strings(out)
-	return out
-}
+func (s *Server) Handsets() []string { return s.handsets.Dests() }
+
+// Parts returns every accepted part as the handsets got it, in arrival
+// order, duplicates included: what a test holds the SP's records against.
+func (s *Server) Parts() []cnsms.HandsetPart[cmpp.MsgID] { return s.handsets.Parts() }
 
 func (s *Server) accept() {
 	for {
@@ -346,32 +312,6 @@ func (s *Server) serve(nc net.Conn) {
 	s.mu.Unlock()
 }
 
-func (s *Server) chance(p float64) bool {
-	if p <= 0 {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rnd.Float64() < p
-}
-
-func (s *Server) nextID() cmpp.MsgID {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n := s.cfg.IDRepeatAfter; n > 0 && s.idCount >= n {
-		id := s.issued[s.idCount%n]
-		s.idCount++
-		return id
-	}
-	s.idSeq++
-	id := cmpp.NewMsgID(time.Now().In(cmpp.CST), s.cfg.GatewayID, s.idSeq)
-	if s.cfg.IDRepeatAfter > 0 {
-		s.issued = append(s.issued, id)
-	}
-	s.idCount++
-	return id
-}
-
 func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bool) {
 	if f.Cmd != cmpp.CmdSubmit {
 		// QUERY, CANCEL… are not simulated: answer nothing.
@@ -383,17 +323,21 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		return cmpp.AppendSubmitResp(nil, c.version, &cmpp.SubmitResp{Result: cmpp.ResultBadStructure}), false
 	}
 	result := s.check(c, sub)
-	if result == cmpp.ResultOK && (s.chance(s.cfg.ThrottleFraction) || (c.limiter != nil && !c.limiter.Allow())) {
+	if result == cmpp.ResultOK && (s.dice.Chance(s.cfg.ThrottleFraction) || (c.limiter != nil && !c.limiter.Allow())) {
 		result = cmpp.ResultFlowControl
 		s.throttled.Add(1)
 	}
 	var id cmpp.MsgID
 	if result == cmpp.ResultOK {
-		id = s.nextID()
+		id = s.ids.Next()
 		n := s.accepted.Add(1)
 		s.record(c.account, sub, id)
-		if sub.RegisteredDelivery == cmpp.Report && !s.chance(s.cfg.NoReportFraction) {
-			s.scheduleReport(c.account, sub, id)
+		if sub.RegisteredDelivery == cmpp.Report {
+			if s.dice.Chance(s.cfg.NoReportFraction) {
+				s.lostReports.Add(1)
+			} else {
+				s.scheduleReport(c.account, sub, id)
+			}
 		}
 		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
 			s.dropped.Add(1)
@@ -401,7 +345,8 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 			return nil, true
 		}
 	}
-	if s.chance(s.cfg.LateFraction) {
+	if s.dice.Chance(s.cfg.LateFraction) {
+		s.late.Add(1)
 		select {
 		case <-time.After(s.cfg.LateDelay):
 		case <-ctx.Done():
@@ -434,50 +379,7 @@ func (s *Server) check(c *conn, sub *cmpp.Submit) uint32 {
 }
 
 func (s *Server) record(account string, sub *cmpp.Submit, id cmpp.MsgID) {
-	data := sub.Content
-	var h coding.UDH
-	if sub.TPUDHI != 0 {
-		var err error
-		h, data, err = coding.SplitUDH(sub.Content)
-		if err != nil {
-			h = coding.UDH{}
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, dest := range sub.Dest {
-		m := Message{Account: account, Src: sub.SrcID, Dest: dest, MsgFmt: sub.MsgFmt, Parts: 1, MsgIDs: []cmpp.MsgID{id}}
-		if !h.Concat || h.Total <= 1 {
-			m.Text, _ = cmpp.DecodeText(sub.MsgFmt, data)
-			s.received[dest] = append(s.received[dest], m)
-			continue
-		}
-		k := partKey{account: account, src: sub.SrcID, dest: dest, ref: h.Ref, total: h.Total}
-		p := s.partial[k]
-		if p == nil {
-			p = &pending{msg: m, parts: map[uint8][]byte{}, ids: map[uint8]cmpp.MsgID{}}
-			s.partial[k] = p
-		}
-		if _, dup := p.parts[h.Seq]; dup {
-			s.duplicates++
-			continue
-		}
-		p.parts[h.Seq] = append([]byte(nil), data...)
-		p.ids[h.Seq] = id
-		if len(p.parts) < int(h.Total) {
-			continue
-		}
-		delete(s.partial, k)
-		var all []byte
-		m.MsgIDs = m.MsgIDs[:0]
-		for i := uint8(1); i <= h.Total; i++ {
-			all = append(all, p.parts[i]...)
-			m.MsgIDs = append(m.MsgIDs, p.ids[i])
-		}
-		m.Parts = int(h.Total)
-		m.Text, _ = cmpp.DecodeText(sub.MsgFmt, all)
-		s.received[dest] = append(s.received[dest], m)
-	}
+	s.handsets.Record(account, sub.SrcID, sub.Dest, sub.MsgFmt, sub.Content, sub.TPUDHI != 0, id)
 }
 
 func (s *Server) scheduleReport(account string, sub *cmpp.Submit, id cmpp.MsgID) {
@@ -485,64 +387,37 @@ func (s *Server) scheduleReport(account string, sub *cmpp.Submit, id cmpp.MsgID)
 	for _, dest := range sub.Dest {
 		r := &report{account: account, srcID: sub.SrcID, svc: sub.ServiceID,
 			sr: cmpp.StatusReport{MsgID: id, Stat: s.cfg.Stat, SubmitTime: now, DoneTime: now, DestTerminalID: dest, SMSCSequence: uint32(id.Seq())}}
-		if s.cfg.ReceiptDelay > 0 {
-			time.AfterFunc(s.cfg.ReceiptDelay, func() { s.queue(r) })
-		} else {
-			s.queue(r)
-		}
-	}
-}
-
-func (s *Server) queue(r *report) {
-	select {
-	case s.reportQ[r.account] <- r:
-	default:
-		s.log.Warn("report queue full, report dropped", "account", r.account)
+		s.reportQ.Add(account, r, s.cfg.ReceiptDelay)
 	}
 }
 
 // reportLoop sends the account's reports over c; a report whose DELIVER
 // fails is queued again (for this or another connection).
 func (s *Server) reportLoop(c *conn) {
-	q := s.reportQ[c.account]
-	for {
-		var r *report
-		select {
-		case r = <-q:
-		case <-c.s.Done():
-			return
-		}
+	s.reportQ.Serve(c.account, c.s.Done(), func(r *report) (acked, gone bool) {
 		content, err := cmpp.AppendStatusReport(make([]byte, 0, 71), c.version, &r.sr)
 		if err != nil {
-			continue
+			return true, false // cannot be sent: nothing more to do with it
 		}
-		d := cmpp.Deliver{MsgID: s.nextDeliverID(), DestID: r.srcID, ServiceID: r.svc, MsgFmt: cmpp.FmtASCII,
+		d := cmpp.Deliver{MsgID: s.newMsgID(), DestID: r.srcID, ServiceID: r.svc, MsgFmt: cmpp.FmtASCII,
 			SrcTerminalID: r.sr.DestTerminalID, RegisteredDelivery: cmpp.Report, Content: content}
 		body, err := cmpp.AppendDeliver(make([]byte, 0, 200), c.version, &d)
 		if err != nil {
-			continue
+			return true, false
 		}
 		s.reports.Add(1)
 		f, err := c.s.Request(s.ctx, cmpp.CmdDeliver, body)
 		if err == nil {
 			if dr, derr := cmpp.DecodeDeliverResp(f.Body); derr == nil && dr.Result == cmpp.ResultOK {
 				s.reportsAcked.Add(1)
-				continue
+				return true, false
 			}
 		}
-		r.tries++
-		if r.tries >= s.cfg.ReportMaxAttempts {
-			s.log.Warn("report given up", "msg_id", r.sr.MsgID.String())
-			continue
-		}
-		time.AfterFunc(s.cfg.ReportRetryDelay, func() { s.queue(r) })
-		if c.s.Err() != nil {
-			return
-		}
-	}
+		return false, c.s.Err() != nil
+	})
 }
 
-func (s *Server) nextDeliverID() cmpp.MsgID {
+func (s *Server) newMsgID() cmpp.MsgID {
 	s.mu.Lock()
 	s.idSeq++
 	seq := s.idSeq
@@ -571,7 +446,7 @@ func (s *Server) SendMO(ctx context.Context, account, src, destID, text string) 
 		return err
 	}
 	for _, part := range plan.Parts {
-		d := cmpp.Deliver{MsgID: s.nextDeliverID(), DestID: destID, MsgFmt: plan.MsgFmt, SrcTerminalID: src, Content: part}
+		d := cmpp.Deliver{MsgID: s.newMsgID(), DestID: destID, MsgFmt: plan.MsgFmt, SrcTerminalID: src, Content: part}
 		if plan.UDHI {
 			d.TPUDHI = 1
 		}

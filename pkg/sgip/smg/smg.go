@@ -14,7 +14,6 @@ import (
 	"errors"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/traffic12123/gateway/pkg/cnsms"
 	"github.com/traffic12123/gateway/pkg/sgip"
-	"github.com/traffic12123/gateway/pkg/smpp/coding"
 	"golang.org/x/time/rate"
 )
 
@@ -65,18 +63,6 @@ type Message struct {
 	Incomplete                    bool
 }
 
-type partKey struct {
-	account, sp, user string
-	ref               uint16
-	total             uint8
-}
-
-type pending struct {
-	msg   Message
-	parts map[uint8][]byte
-	ids   map[uint8]sgip.SeqID
-}
-
 // Server is a running simulator.
 type Server struct {
 	cfg Config
@@ -89,13 +75,12 @@ type Server struct {
 	out    chan *sgip.Report // reports to send to the SP
 
 	mu       sync.Mutex
-	rnd      *rand.Rand
-	received map[string][]Message
-	partial  map[partKey]*pending
+	dice     *cnsms.Dice
+	handsets *cnsms.Handsets[sgip.SeqID]
 	conns    map[*cnsms.Session]struct{}
 	back     *cnsms.Session // our connection to the SP's listener
 
-	submits, accepted, busy, reports, reportsAcked, unbound, dropped atomic.Int64
+	submits, accepted, busy, reports, reportsAcked, unbound, dropped, late, lostReports atomic.Int64
 }
 
 // Start listens and serves until Close.
@@ -130,8 +115,8 @@ func Start(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, ln: ln, log: cfg.Logger.With("component", "smg"), ctx: ctx, cancel: cancel,
-		out: make(chan *sgip.Report, 1<<16), rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9E3779B97F4A7C15)),
-		received: map[string][]Message{}, partial: map[partKey]*pending{}, conns: map[*cnsms.Session]struct{}{}}
+		out: make(chan *sgip.Report, 1<<16), dice: cnsms.NewDice(cfg.Seed),
+		handsets: cnsms.NewHandsets[sgip.SeqID](), conns: map[*cnsms.Session]struct{}{}}
 	s.wg.Go(s.accept)
 	if cfg.SPAddr != "" {
 		for range cfg.ReportWorkers {
@@ -170,6 +155,7 @@ type Stats struct {
 	Submits, Accepted, Busy, Reports, ReportsAcked int64
 	Unbound                                        int64 // SP connections closed with SGIP_UNBIND
 	Dropped                                        int64 // connections closed by DropEvery
+	Late, LostReports                              int64 // answers written LateDelay late; reports never sent (NoReportFraction)
 	Conns                                          int
 }
 
@@ -179,24 +165,26 @@ func (s *Server) Stats() Stats {
 	n := len(s.conns)
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
-		ReportsAcked: s.reportsAcked.Load(), Unbound: s.unbound.Load(), Dropped: s.dropped.Load(), Conns: n}
+		ReportsAcked: s.reportsAcked.Load(), Unbound: s.unbound.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(), Conns: n}
 }
 
 // Received returns what user's handset got (user as the SP wrote it,
 // e.g. with 86), incomplete long messages last.
 func (s *Server) Received(user string) []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := append([]Message(nil), s.received[user]...)
-	for k, p := range s.partial {
-		if k.user == user {
-			m := p.msg
-			m.Incomplete, m.Parts = true, len(p.parts)
-			out = append(out, m)
-		}
+	var out []Message
+	for _, m := range s.handsets.Received(user) {
+		out = append(out, Message{Account: m.Account, SPNumber: m.Src, User: m.Dest, Text: m.Text, MessageCoding: m.Format,
+			Parts: m.Parts, SeqIDs: m.IDs, Incomplete: m.Incomplete})
 	}
 	return out
 }
+
+// Parts returns every accepted part as the handsets got it, in arrival
+// order, duplicates included: what a test holds the SP's records against.
+func (s *Server) Parts() []cnsms.HandsetPart[sgip.SeqID] { return s.handsets.Parts() }
+
+// Handsets returns every destination that received something.
+func (s *Server) Handsets() []string { return s.handsets.Dests() }
 
 func (s *Server) accept() {
 	for {
@@ -260,15 +248,6 @@ func (s *Server) serve(nc net.Conn) {
 	s.mu.Unlock()
 }
 
-func (s *Server) chance(p float64) bool {
-	if p <= 0 {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rnd.Float64() < p
-}
-
 type conn struct {
 	s       *cnsms.Session
 	account string
@@ -298,7 +277,7 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 			result = s.cfg.Refuse(u)
 		}
 	}
-	if result == sgip.ResultOK && (s.chance(s.cfg.BusyFraction) || (c.limiter != nil && !c.limiter.Allow())) {
+	if result == sgip.ResultOK && (s.dice.Chance(s.cfg.BusyFraction) || (c.limiter != nil && !c.limiter.Allow())) {
 		result = sgip.ResultNodeBusy
 		s.busy.Add(1)
 	}
@@ -306,13 +285,17 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		n := s.accepted.Add(1)
 		s.record(account, sub, id)
 		drop = s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0
-		if sub.ReportFlag != sgip.ReportNever && !s.chance(s.cfg.NoReportFraction) {
-			for _, u := range sub.Users {
-				r := &sgip.Report{SubmitSeq: id, UserNumber: u, State: s.cfg.ReportState}
-				if s.cfg.ReportDelay > 0 {
-					time.AfterFunc(s.cfg.ReportDelay, func() { s.queue(r) })
-				} else {
-					s.queue(r)
+		if sub.ReportFlag != sgip.ReportNever {
+			if s.dice.Chance(s.cfg.NoReportFraction) {
+				s.lostReports.Add(1)
+			} else {
+				for _, u := range sub.Users {
+					r := &sgip.Report{SubmitSeq: id, UserNumber: u, State: s.cfg.ReportState}
+					if s.cfg.ReportDelay > 0 {
+						time.AfterFunc(s.cfg.ReportDelay, func() { s.queue(r) })
+					} else {
+						s.queue(r)
+					}
 				}
 			}
 		}
@@ -322,7 +305,8 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		go c.s.Close() // not from this worker: Close waits for it
 		return nil, true
 	}
-	if s.chance(s.cfg.LateFraction) {
+	if s.dice.Chance(s.cfg.LateFraction) {
+		s.late.Add(1)
 		select {
 		case <-time.After(s.cfg.LateDelay):
 		case <-ctx.Done():
@@ -344,48 +328,7 @@ func (s *Server) queue(r *sgip.Report) {
 }
 
 func (s *Server) record(account string, sub *sgip.Submit, id sgip.SeqID) {
-	data := sub.Content
-	var h coding.UDH
-	if sub.TPUDHI != 0 {
-		var err error
-		if h, data, err = coding.SplitUDH(sub.Content); err != nil {
-			h = coding.UDH{}
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, u := range sub.Users {
-		m := Message{Account: account, SPNumber: sub.SPNumber, User: u, MessageCoding: sub.MessageCoding, Parts: 1, SeqIDs: []sgip.SeqID{id}}
-		if !h.Concat || h.Total <= 1 {
-			m.Text, _ = cnsms.DecodeText(sub.MessageCoding, data)
-			s.received[u] = append(s.received[u], m)
-			continue
-		}
-		k := partKey{account: account, sp: sub.SPNumber, user: u, ref: h.Ref, total: h.Total}
-		p := s.partial[k]
-		if p == nil {
-			p = &pending{msg: m, parts: map[uint8][]byte{}, ids: map[uint8]sgip.SeqID{}}
-			s.partial[k] = p
-		}
-		if _, dup := p.parts[h.Seq]; dup {
-			continue
-		}
-		p.parts[h.Seq] = append([]byte(nil), data...)
-		p.ids[h.Seq] = id
-		if len(p.parts) < int(h.Total) {
-			continue
-		}
-		delete(s.partial, k)
-		var all []byte
-		m.SeqIDs = m.SeqIDs[:0]
-		for i := uint8(1); i <= h.Total; i++ {
-			all = append(all, p.parts[i]...)
-			m.SeqIDs = append(m.SeqIDs, p.ids[i])
-		}
-		m.Parts = int(h.Total)
-		m.Text, _ = cnsms.DecodeText(sub.MessageCoding, all)
-		s.received[u] = append(s.received[u], m)
-	}
+	s.handsets.Record(account, sub.SPNumber, sub.Users, sub.MessageCoding, sub.Content, sub.TPUDHI != 0, id)
 }
 
 // backConn returns our connection to the SP's listener, binding one

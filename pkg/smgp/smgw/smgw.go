@@ -15,9 +15,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"net"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,18 +71,6 @@ type Message struct {
 	Incomplete bool
 }
 
-type partKey struct {
-	account, src, dest string
-	ref                uint16
-	total              uint8
-}
-
-type pending struct {
-	msg   Message
-	parts map[uint8][]byte
-	ids   map[uint8]smgp.MsgID
-}
-
 type report struct {
 	account, src, dest string
 	rp                 smgp.Report
@@ -101,18 +87,15 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu         sync.Mutex
-	rnd        *rand.Rand
-	received   map[string][]Message
-	partial    map[partKey]*pending
-	conns      map[*conn]struct{}
-	reportQ    map[string]chan *report
-	seq        uint32
-	issued     []smgp.MsgID
-	idCount    int
-	duplicates int
+	mu       sync.Mutex
+	handsets *cnsms.Handsets[smgp.MsgID]
+	conns    map[*conn]struct{}
+	reportQ  *cnsms.ReportQueue[*report]
+	ids      *cnsms.RepeatingIDs[smgp.MsgID]
+	dice     *cnsms.Dice
+	seq      uint32
 
-	submits, accepted, busy, reports, reportsAcked, exited, dropped atomic.Int64
+	submits, accepted, busy, reports, reportsAcked, exited, dropped, late, lostReports atomic.Int64
 }
 
 type conn struct {
@@ -164,13 +147,10 @@ func Start(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, ln: ln, log: cfg.Logger.With("component", "smgw"), ctx: ctx, cancel: cancel,
-		rnd:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9E3779B97F4A7C15)),
-		received: map[string][]Message{}, partial: map[partKey]*pending{},
-		conns: map[*conn]struct{}{}, reportQ: map[string]chan *report{},
+		dice: cnsms.NewDice(cfg.Seed), handsets: cnsms.NewHandsets[smgp.MsgID](), conns: map[*conn]struct{}{},
 	}
-	for a := range cfg.Accounts {
-		s.reportQ[a] = make(chan *report, 1<<16)
-	}
+	s.reportQ = cnsms.NewReportQueue[*report](cfg.Accounts, cfg.ReportRetryDelay, cfg.ReportMaxAttempts, s.log)
+	s.ids = cnsms.NewRepeatingIDs(cfg.IDRepeatAfter, func() smgp.MsgID { return s.newID() })
 	s.wg.Go(s.accept)
 	return s, nil
 }
@@ -196,6 +176,7 @@ type Stats struct {
 	Submits, Accepted, Busy, Reports, ReportsAcked int64
 	Exited                                         int64 // connections the SP closed with Exit
 	Dropped                                        int64 // connections closed by DropEvery
+	Late, LostReports                              int64 // answers written LateDelay late; reports never sent (NoReportFraction)
 	Duplicates                                     int
 	Conns                                          int
 	// Keep-alives on the connections open now: ours the SP answered, and
@@ -206,7 +187,7 @@ type Stats struct {
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	d, n := s.duplicates, len(s.conns)
+	d, n := s.handsets.Duplicates(), len(s.conns)
 	var kaA, kaR int64
 	for c := range s.conns {
 		a, r := c.s.KeepAlives()
@@ -214,27 +195,25 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
-		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
+		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
 }
 
 // Received returns what dest's handset got, then long messages still
 // missing parts (Incomplete).
 func (s *Server) Received(dest string) []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := append([]Message(nil), s.received[dest]...)
-	var inc []Message
-	for k, p := range s.partial {
-		if k.dest == dest {
-			m := p.msg
-			m.Incomplete = true
-			m.Parts = len(p.parts)
-			inc = append(inc, m)
-		}
+	var out []Message
+	for _, m := range s.handsets.Received(dest) {
+		out = append(out, Message{Account: m.Account, Src: m.Src, Dest: m.Dest, Text: m.Text, MsgFormat: m.Format, Parts: m.Parts, MsgIDs: m.IDs, Incomplete: m.Incomplete})
 	}
-	sort.Slice(inc, func(i, j int) bool { return inc[i].Text < inc[j].Text })
-	return append(out, inc...)
+	return out
 }
+
+// Parts returns every accepted part as the handsets got it, in arrival
+// order, duplicates included: what a test holds the SP's records against.
+func (s *Server) Parts() []cnsms.HandsetPart[smgp.MsgID] { return s.handsets.Parts() }
+
+// Handsets returns every destination that received something.
+func (s *Server) Handsets() []string { return s.handsets.Dests() }
 
 func (s *Server) accept() {
 	for {
@@ -318,34 +297,12 @@ func (s *Server) serve(nc net.Conn) {
 	s.mu.Unlock()
 }
 
-func (s *Server) chance(p float64) bool {
-	if p <= 0 {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rnd.Float64() < p
-}
-
 func (s *Server) newID() smgp.MsgID {
-	s.seq++
-	return smgp.NewMsgID(s.cfg.GatewayID, time.Now().In(smgp.CST), s.seq)
-}
-
-func (s *Server) nextID() smgp.MsgID {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n := s.cfg.IDRepeatAfter; n > 0 && s.idCount >= n {
-		id := s.issued[s.idCount%n]
-		s.idCount++
-		return id
-	}
-	id := s.newID()
-	if s.cfg.IDRepeatAfter > 0 {
-		s.issued = append(s.issued, id)
-	}
-	s.idCount++
-	return id
+	s.seq++
+	seq := s.seq
+	s.mu.Unlock()
+	return smgp.NewMsgID(s.cfg.GatewayID, time.Now().In(smgp.CST), seq)
 }
 
 func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bool) {
@@ -358,17 +315,21 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		return smgp.AppendSubmitResp(nil, &smgp.SubmitResp{Status: smgp.StatusBadStructure}), false
 	}
 	status := s.check(c, sub)
-	if status == smgp.StatusOK && (s.chance(s.cfg.BusyFraction) || (c.limiter != nil && !c.limiter.Allow())) {
+	if status == smgp.StatusOK && (s.dice.Chance(s.cfg.BusyFraction) || (c.limiter != nil && !c.limiter.Allow())) {
 		status = smgp.StatusSystemBusy
 		s.busy.Add(1)
 	}
 	var id smgp.MsgID
 	if status == smgp.StatusOK {
-		id = s.nextID()
+		id = s.ids.Next()
 		n := s.accepted.Add(1)
 		s.record(c.account, sub, id)
-		if sub.NeedReport == 1 && !s.chance(s.cfg.NoReportFraction) {
-			s.scheduleReport(c.account, sub, id)
+		if sub.NeedReport == 1 {
+			if s.dice.Chance(s.cfg.NoReportFraction) {
+				s.lostReports.Add(1)
+			} else {
+				s.scheduleReport(c.account, sub, id)
+			}
 		}
 		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
 			s.dropped.Add(1)
@@ -376,7 +337,8 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 			return nil, true
 		}
 	}
-	if s.chance(s.cfg.LateFraction) {
+	if s.dice.Chance(s.cfg.LateFraction) {
+		s.late.Add(1)
 		select {
 		case <-time.After(s.cfg.LateDelay):
 		case <-ctx.Done():
@@ -417,50 +379,7 @@ func (s *Server) check(c *conn, sub *smgp.Submit) uint32 {
 }
 
 func (s *Server) record(account string, sub *smgp.Submit, id smgp.MsgID) {
-	data := sub.Content
-	var h coding.UDH
-	if sub.TLVs.Byte(smgp.TagTPUdhi) != 0 {
-		var err error
-		h, data, err = coding.SplitUDH(sub.Content)
-		if err != nil {
-			h = coding.UDH{}
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, dest := range sub.Dest {
-		m := Message{Account: account, Src: sub.SrcTermID, Dest: dest, MsgFormat: sub.MsgFormat, Parts: 1, MsgIDs: []smgp.MsgID{id}}
-		if !h.Concat || h.Total <= 1 {
-			m.Text, _ = cnsms.DecodeText(sub.MsgFormat, data)
-			s.received[dest] = append(s.received[dest], m)
-			continue
-		}
-		k := partKey{account: account, src: sub.SrcTermID, dest: dest, ref: h.Ref, total: h.Total}
-		p := s.partial[k]
-		if p == nil {
-			p = &pending{msg: m, parts: map[uint8][]byte{}, ids: map[uint8]smgp.MsgID{}}
-			s.partial[k] = p
-		}
-		if _, dup := p.parts[h.Seq]; dup {
-			s.duplicates++
-			continue
-		}
-		p.parts[h.Seq] = append([]byte(nil), data...)
-		p.ids[h.Seq] = id
-		if len(p.parts) < int(h.Total) {
-			continue
-		}
-		delete(s.partial, k)
-		var all []byte
-		m.MsgIDs = m.MsgIDs[:0]
-		for i := uint8(1); i <= h.Total; i++ {
-			all = append(all, p.parts[i]...)
-			m.MsgIDs = append(m.MsgIDs, p.ids[i])
-		}
-		m.Parts = int(h.Total)
-		m.Text, _ = cnsms.DecodeText(sub.MsgFormat, all)
-		s.received[dest] = append(s.received[dest], m)
-	}
+	s.handsets.Record(account, sub.SrcTermID, sub.Dest, sub.MsgFormat, sub.Content, sub.TLVs.Byte(smgp.TagTPUdhi) != 0, id)
 }
 
 func (s *Server) scheduleReport(account string, sub *smgp.Submit, id smgp.MsgID) {
@@ -475,62 +394,34 @@ func (s *Server) scheduleReport(account string, sub *smgp.Submit, id smgp.MsgID)
 	for _, dest := range sub.Dest {
 		r := &report{account: account, src: sub.SrcTermID, dest: dest,
 			rp: smgp.Report{MsgID: id, Sub: "001", Dlvrd: "001", SubmitDate: now, DoneDate: now, Stat: s.cfg.Stat, Err: "000", Text: text}}
-		if s.cfg.ReceiptDelay > 0 {
-			time.AfterFunc(s.cfg.ReceiptDelay, func() { s.queue(r) })
-		} else {
-			s.queue(r)
-		}
+		s.reportQ.Add(account, r, s.cfg.ReceiptDelay)
 	}
 }
 
-func (s *Server) queue(r *report) {
-	select {
-	case s.reportQ[r.account] <- r:
-	default:
-		s.log.Warn("report queue full, report dropped", "account", r.account)
-	}
-}
-
+// reportLoop sends the account's reports over c; a report whose Deliver
+// fails is queued again (for this or another receiving connection).
 func (s *Server) reportLoop(c *conn) {
-	q := s.reportQ[c.account]
-	for {
-		var r *report
-		select {
-		case r = <-q:
-		case <-c.s.Done():
-			return
-		}
+	s.reportQ.Serve(c.account, c.s.Done(), func(r *report) (acked, gone bool) {
 		content, err := smgp.AppendReport(make([]byte, 0, 122), &r.rp)
 		if err != nil {
-			continue
+			return true, false // cannot be sent: nothing more to do with it
 		}
-		s.mu.Lock()
-		did := s.newID()
-		s.mu.Unlock()
-		d := smgp.Deliver{MsgID: did, IsReport: 1, MsgFormat: cnsms.FmtASCII, RecvTime: time.Now().In(smgp.CST).Format("20060102150405"),
+		d := smgp.Deliver{MsgID: s.newID(), IsReport: 1, MsgFormat: cnsms.FmtASCII, RecvTime: time.Now().In(smgp.CST).Format("20060102150405"),
 			SrcTermID: r.dest, DestTermID: r.src, Content: content}
 		body, err := smgp.AppendDeliver(make([]byte, 0, 220), &d)
 		if err != nil {
-			continue
+			return true, false
 		}
 		s.reports.Add(1)
 		f, err := c.s.Request(s.ctx, smgp.CmdDeliver, body)
 		if err == nil {
 			if dr, derr := smgp.DecodeDeliverResp(f.Body); derr == nil && dr.Status == smgp.StatusOK {
 				s.reportsAcked.Add(1)
-				continue
+				return true, false
 			}
 		}
-		r.tries++
-		if r.tries >= s.cfg.ReportMaxAttempts {
-			s.log.Warn("report given up", "msg_id", r.rp.MsgID.String())
-			continue
-		}
-		time.AfterFunc(s.cfg.ReportRetryDelay, func() { s.queue(r) })
-		if c.s.Err() != nil {
-			return
-		}
-	}
+		return false, c.s.Err() != nil
+	})
 }
 
 // SendMO sends text from handset src to dest (our number) over one of
@@ -554,9 +445,7 @@ func (s *Server) SendMO(ctx context.Context, account, src, dest, text string) er
 		return err
 	}
 	for _, part := range plan.Parts {
-		s.mu.Lock()
 		id := s.newID()
-		s.mu.Unlock()
 		d := smgp.Deliver{MsgID: id, MsgFormat: plan.MsgFmt, RecvTime: time.Now().In(smgp.CST).Format("20060102150405"),
 			SrcTermID: src, DestTermID: dest, Content: part}
 		if plan.UDHI {
