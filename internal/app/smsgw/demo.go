@@ -168,7 +168,11 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 			if err != nil {
 				return nil, fmt.Errorf("demo: %s: %w", c.Name, err)
 			}
-			defer ns.close()
+			defer func() {
+				if err := ns.close(); err != nil {
+					o.Logger.Warn("demo: closing a simulator", "carrier", c.Name, "err", err)
+				}
+			}()
 			sims[c.Name] = ns.submits
 			cfg.Carriers = append(cfg.Carriers, ns.carrier)
 			continue

@@ -77,7 +77,6 @@ type report struct {
 	sr      cmpp.StatusReport
 	srcID   string
 	svc     string
-	tries   int
 }
 
 // Server is a running simulator.

@@ -74,7 +74,6 @@ type Message struct {
 type report struct {
 	account, src, dest string
 	rp                 smgp.Report
-	tries              int
 }
 
 // Server is a running simulator.
