@@ -206,6 +206,16 @@ type Session struct {
 	wg sync.WaitGroup
 }
 
+type sessionKey struct{}
+
+// SessionOf is the session whose handler got ctx. A handler can run
+// before NewSession has returned, so it must not reach the session
+// through a variable NewSession's result is stored in.
+func SessionOf(ctx context.Context) *Session {
+	s, _ := ctx.Value(sessionKey{}).(*Session)
+	return s
+}
+
 // NewSession starts a session on conn, whose login the caller has done;
 // br is the reader the login used (nil: a new one).
 func NewSession(conn net.Conn, br *bufio.Reader, cfg SessionConfig) *Session {
@@ -224,6 +234,7 @@ func NewSession(conn net.Conn, br *bufio.Reader, cfg SessionConfig) *Session {
 		done:    make(chan struct{}),
 		ctx:     ctx, cancel: cancel,
 	}
+	s.ctx = context.WithValue(ctx, sessionKey{}, s)
 	s.seq.Store(cfg.FirstSeq - 1)
 	s.lastRead.Store(time.Now().UnixNano())
 	s.wg.Add(2 + cfg.HandlerWorkers)

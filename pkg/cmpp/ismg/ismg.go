@@ -340,7 +340,7 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		}
 		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
 			s.dropped.Add(1)
-			go c.s.Close() // not from this worker: Close waits for it
+			go cnsms.SessionOf(ctx).Close() // not from this worker: Close waits for it; not c.s: the handler may run before it is set
 			return nil, true
 		}
 	}
