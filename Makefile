@@ -29,6 +29,7 @@ lint: $(GOLANGCI_LINT)
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	$(GOLANGCI_LINT) run ./...
+	bash .ci/commits.sh
 
 $(GOLANGCI_LINT):
 	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)

@@ -6,7 +6,7 @@
 // only after its handler returns), and a client that keeps
 // a pool of binds to one carrier up with reconnects, spreads submits over
 // them under a TPS limit, splits long text (package coding) and parses
-// delivery receipts (client.go, pool.go, receipt.go).
+// delivery receipts (client.go, throttle.go, receipt.go, reassembly.go).
 //
 // Command statuses are typed errors with a Retryable flag (status.go);
 // Classify turns any error from a submit into retry-or-not and a bounded
@@ -32,11 +32,6 @@
 // full window, acks deliver_sm before its handler and drops the connection
 // on PDUs it does not know.
 //
-// Cost of go-smpp's codec, measured on the project machine (2 shared
-// cores) with go test -run XXX -bench . -benchmem -count 3 ./pkg/smpp/:
-// one bind with a receipt per message went from 110k–113k msgs/s with the
-// hand-written codec to 76k–81k msgs/s (target 40k; go-smpp's own client
-// 51k in the same session); encoding a submit_sm from 47 ns to 1.1 µs,
-// decoding a receipt deliver_sm from 0.39 µs to 3.0 µs (44 allocations,
-// nearly all inside pdu.Decode). See README.md, Measured.
+// What go-smpp's codec costs against the hand-written one is measured in
+// bench/README.md ("pkg/smpp: codec and client").
 package smpp
