@@ -40,6 +40,7 @@ type poisonGateway struct {
 	done  chan error
 	token string
 	w     *kafka.Writer
+	sims  map[string]*smsc.Server // by carrier name
 }
 
 func startPoisonGateway(t *testing.T, maxAudience int, tune ...func(*config.Config)) *poisonGateway {
@@ -77,6 +78,7 @@ func startPoisonGateway(t *testing.T, maxAudience int, tune ...func(*config.Conf
 	cfg.Sender.RetryBackoff = config.Duration(200 * time.Millisecond)
 	cfg.Sender.DrainTimeout = config.Duration(5 * time.Second)
 	cfg.Log.Level = "debug"
+	sims := map[string]*smsc.Server{}
 	for i, c := range DemoCarriers {
 		s := smsc.New(smsc.Config{Name: c.Name, SystemID: "12123", Password: "ops", IDFormat: c.IDFormat,
 			ReceiptDelay: 10 * time.Millisecond, Seed: int64(i + 1), Outcomes: map[string]float64{"DELIVRD": 1}})
@@ -84,6 +86,7 @@ func startPoisonGateway(t *testing.T, maxAudience int, tune ...func(*config.Conf
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
+		sims[c.Name] = s
 		cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: c.Name, Addr: s.Addr(), Password: "ops",
 			Binds: 1, Window: 64, ResponseTimeout: config.Duration(10 * time.Second),
 			Sections: carriersmpp.Sections(carriersmpp.Section{SystemID: "12123", EnquireLink: config.Duration(30 * time.Second)}),
@@ -102,7 +105,7 @@ func startPoisonGateway(t *testing.T, maxAudience int, tune ...func(*config.Conf
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &poisonGateway{t: t, ctx: ctx, b: b, a: a, reg: reg, logs: logs, done: make(chan error, 1), token: token,
+	g := &poisonGateway{t: t, ctx: ctx, b: b, a: a, reg: reg, logs: logs, done: make(chan error, 1), token: token, sims: sims,
 		w: &kafka.Writer{Addr: kafka.TCP(b.Addrs()...), Balancer: &kafka.Hash{}, BatchBytes: 1_048_000,
 			BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}}
 	t.Cleanup(func() { g.w.Close() })

@@ -13,6 +13,7 @@ import (
 
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/eventgen"
+	"github.com/traffic12123/gateway/pkg/smpp/smsc"
 )
 
 // readyz returns /readyz's status and body.
@@ -45,8 +46,9 @@ func waitReadyz(t *testing.T, g *poisonGateway, what string, ok func(code int, b
 // TestReadyzTellsTheTruth: /readyz is 503 while the ledger cannot write
 // (another process holds SQLite's write lock) and consumption is stalled
 // with lag, 200 again once the ledger writes (the held-back events are
-// handled, none dead-lettered: an outage is not poison), and 503 while the
-// broker is unreachable.
+// handled, none dead-lettered: an outage is not poison), 503 while a
+// carrier has no bind up and 200 once it is back, and 503 while the broker
+// is unreachable.
 func TestReadyzTellsTheTruth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level run")
@@ -88,10 +90,21 @@ func TestReadyzTellsTheTruth(t *testing.T) {
 	}
 	g.alive()
 
+	// A carrier has no bind up: its SMSC drops the binds and refuses
+	// connections for a while.
+	if err := g.sims["china_broadnet"].SetFaults(smsc.Faults{Down: 6 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	body = waitReadyz(t, g, "carrier without a bind reported", func(code int, b string) bool {
+		return code == http.StatusServiceUnavailable && strings.Contains(b, "no bind up for [china_broadnet]")
+	})
+	reasons = append(reasons, body)
+	waitReadyz(t, g, "ready when the carrier is back", func(code int, _ string) bool { return code == http.StatusOK })
+
 	// The broker is unreachable.
 	g.b.Close()
 	body = waitReadyz(t, g, "broker reported", func(code int, b string) bool {
 		return code == http.StatusServiceUnavailable && strings.Contains(b, "brokers unreachable")
 	})
-	t.Logf("/readyz said %q, then %q", reasons[0], body)
+	t.Logf("/readyz said %q, then %q, then %q", reasons[0], reasons[1], body)
 }
