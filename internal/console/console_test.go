@@ -230,7 +230,7 @@ func TestAPIsNeedLogin(t *testing.T) {
 	f := newFixture(t)
 	a := f.anon()
 	for _, x := range []struct{ method, path string }{
-		{"GET", "me"}, {"POST", "logout"}, {"GET", "overview"}, {"GET", "rules"}, {"GET", "rules/samples"}, {"POST", "rules/preview"},
+		{"GET", "me"}, {"POST", "logout"}, {"GET", "overview"}, {"GET", "rules"}, {"GET", "rules/samples"}, {"GET", "rules/schema"}, {"POST", "rules/preview"},
 		{"POST", "rules/save"}, {"GET", "trace?phone=13800000001"}, {"GET", "held"}, {"POST", "held/release"}, {"POST", "held/drop"},
 		{"GET", "deadletters"}, {"POST", "deadletters/replay"}, {"GET", "audit"}, {"GET", "advisories"}, {"POST", "advisories/cancel"},
 	} {
