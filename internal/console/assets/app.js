@@ -16,6 +16,7 @@ const T = {
     'pg.file': '规则文件', 'pg.useedit': '使用编辑后的文件试算', 'pg.save': '保存并热加载', 'pg.fired': '触发',
     'pg.skipped': '跳过', 'pg.nomatch': '未匹配', 'pg.cancels': '撤销', 'pg.parts': '条', 'pg.encoding': '编码',
     'pg.chars': '计费字符', 'pg.notbefore': '发送时间', 'pg.deferred': '推迟原因', 'pg.policy': '策略结果',
+    'pg.inhibits': '抑制', 'pg.pending': '将撤销的待发提醒',
     'pg.form': '按字段编辑', 'pg.type': '事件类型',
     'pg.recipient': '接收人', 'pg.saved': '已保存，规则集', 'pg.refused': '规则无法加载，未保存', 'pg.stilldue': '发送前复核',
     'tr.title': '消息追踪', 'tr.phone': '手机号', 'tr.plate': '号牌', 'tr.licence': '驾驶证号', 'tr.event': '事件 ID',
@@ -50,6 +51,7 @@ const T = {
     'pg.file': 'Rules file', 'pg.useedit': 'Evaluate with the edited file', 'pg.save': 'Save and reload', 'pg.fired': 'Fires',
     'pg.skipped': 'Skipped', 'pg.nomatch': 'No match', 'pg.cancels': 'Cancels', 'pg.parts': 'part(s)', 'pg.encoding': 'Encoding',
     'pg.chars': 'Billed chars', 'pg.notbefore': 'Send at', 'pg.deferred': 'Deferred by', 'pg.policy': 'Policy',
+    'pg.inhibits': 'Inhibits', 'pg.pending': 'pending reminders cancelled',
     'pg.form': 'Edit as a form', 'pg.type': 'Event type',
     'pg.recipient': 'To', 'pg.saved': 'Saved; rules set', 'pg.refused': 'The rules do not load; nothing saved', 'pg.stilldue': 'Re-checked before sending',
     'tr.title': 'Trace', 'tr.phone': 'Phone', 'tr.plate': 'Plate', 'tr.licence': 'Licence no.', 'tr.event': 'Event id',
@@ -305,7 +307,8 @@ function showResult(out, r) {
     h('div', { text: `${t('pg.recipient')}: ${f.recipient || (f.regions || []).join(',')} · ${t('pg.encoding')}: ${f.encoding} · ${t('pg.chars')}: ${f.chars} · ${f.parts.length} ${t('pg.parts')}` }),
     h('div', { class: 'sms', 'data-parts': f.parts.length }, f.parts.map((p, i) => [i > 0 ? h('span', { class: 'boundary', title: `${i}|${i + 1}`, text: `‖${i + 1}` }) : null, h('span', { class: 'part', text: p })])),
     h('div', { text: `${t('pg.notbefore')}: ${fmtTime(f.not_before)}` + (f.deferred ? ` · ${t('pg.deferred')}: ${f.deferred}` : '') }),
-    h('div', { class: f.policy === 'send' ? 'ok' : 'bad', text: `${t('pg.policy')}: ${f.policy}` + (f.inhibited_by ? ` (${f.inhibited_by})` : '') }),
+    h('div', { class: f.policy === 'send' ? 'ok' : 'bad', 'data-policy': f.policy, text: `${t('pg.policy')}: ${f.policy}` + (f.policy_detail ? ` — ${f.policy_detail}` : '') }),
+    ...(f.inhibits || []).map((x) => h('div', { class: 'muted inhibits', text: `${t('pg.inhibits')}: ${x.rules.join(', ')} · ${t('pg.pending')}: ${x.pending} · ${x.reason}` })),
     f.still_due ? h('div', { class: 'muted', text: `${t('pg.stilldue')}: ${f.still_due}` }) : null));
   const skipped = d.skipped.map((s) => h('div', { class: 'card skipped' }, h('b', { text: `${t('pg.skipped')}: ${s.rule}` }), ` ${s.reason} — ${s.detail}`));
   out.replaceChildren(h('div', { class: 'muted', text: `${d.event} @ ${fmtTime(d.now)} · ${d.hash.slice(0, 12)}${d.edited ? ' (edited)' : ''}` }),
