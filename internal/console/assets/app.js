@@ -37,6 +37,10 @@ const T = {
     'act.trace.unmask.denied': '查看完整信息（被拒）', 'act.held.release': '放行待审消息', 'act.held.drop': '丢弃待审消息',
     'act.rules.save': '保存规则', 'act.rules.save.refused': '保存规则（被拒）', 'act.advisory.cancel': '撤销预警',
     'act.deadletter.replay': '重放死信', 'act.deadletter.replay.failed': '重放死信（失败）',
+    'nav.accounts': '账号', 'ac.title': '控制台账号', 'ac.file': '账号文件', 'ac.name': '用户名', 'ac.role': '角色',
+    'ac.sessions': '当前会话', 'ac.add': '添加账号', 'ac.readonly': '本页只读：账号只在文件中修改。',
+    'ac.note': '密码（至少 10 个字符）从标准输入读取，文件中只写入其 bcrypt 哈希；文件须他人不可读（chmod 600）。smsgw 只在启动时读取该文件：添加、修改或删除一行后重启 smsgw。',
+    'ac.roles': '角色：viewer 只读（个人信息脱敏）；operator 另可查看完整信息（记录审计）、处理待审消息、撤销预警、重放死信、试算编辑后的规则；admin 另可保存规则文件并查看本页。',
   },
   en: {
     'brand': '12123 SMS gateway console', 'nav.overview': 'Overview', 'nav.playground': 'Rules playground', 'nav.trace': 'Trace',
@@ -68,6 +72,10 @@ const T = {
     'adv.cancelled': 'Cancelled', 'adv.eta': 'ETA', 'adv.cancel': 'Cancel', 'adv.none': 'No advisories in the last 24 hours', 'adv.rate': 'current submit rate',
     'alert.nobind': 'no bind up', 'alert.held': 'messages held for an operator', 'alert.stalled': 'ingest stalled',
     'alert.rules': 'the last rules reload failed; the previous rules are running', 'alert.notready': 'not ready',
+    'nav.accounts': 'Accounts', 'ac.title': 'Console accounts', 'ac.file': 'Accounts file', 'ac.name': 'Name', 'ac.role': 'Role',
+    'ac.sessions': 'Live sessions', 'ac.add': 'Add an account', 'ac.readonly': 'This page is read-only: accounts are changed in the file.',
+    'ac.note': 'The password (at least 10 characters) is read on stdin; only its bcrypt hash is written; the file must not be readable by others (chmod 600). smsgw reads the file only at start: restart it after adding, changing or removing a line.',
+    'ac.roles': 'Roles: viewer reads every page with personal data masked; operator also unmasks (recorded), decides held messages, cancels advisories, replays dead letters and previews edited rules; admin also saves rules files and sees this page.',
   },
 };
 
@@ -115,6 +123,7 @@ function applyStatic() {
   document.getElementById('lang').value = lang;
   document.getElementById('nav').hidden = !me;
   document.getElementById('logout').hidden = !me;
+  document.querySelector('#nav a[href="#accounts"]').hidden = !me || me.role !== 'admin';
   document.getElementById('who').textContent = me ? me.user + ' (' + me.role + ')' : '';
   const page = (location.hash || '#overview').slice(1);
   document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('active', a.getAttribute('href') === '#' + page));
@@ -133,7 +142,7 @@ async function render() {
   main().replaceChildren(m);
   if (!me) { loginPage(m); return; }
   const page = (location.hash || '#overview').slice(1);
-  const pages = { overview, playground, trace, held, advisories, deadletters, audit };
+  const pages = { overview, playground, trace, held, advisories, deadletters, audit, accounts };
   await (pages[page] || overview)(m);
 }
 
@@ -455,6 +464,22 @@ async function audit(m) {
   more.addEventListener('click', load);
   m.append(table, more);
   await load();
+}
+
+// ---- accounts (admins only; read-only: the file is the source)
+
+async function accounts(m) {
+  m.append(h('h2', { text: t('ac.title') }));
+  const r = await api('GET', 'accounts');
+  if (!r.ok) { m.append(h('div', { class: 'bad', id: 'accounts-error', text: r.status === 403 ? `${t('forbidden')}: ${r.data.error}` : (r.data && r.data.error) || t('error') })); return; }
+  const d = r.data;
+  m.append(h('div', { class: 'card' },
+    h('div', {}, `${t('ac.file')}: `, h('code', { id: 'accounts-file', text: d.file })),
+    h('div', { class: 'muted', text: t('ac.readonly') }),
+    h('table', { id: 'accounts' }, h('tr', {}, ['ac.name', 'ac.role', 'ac.sessions'].map((k) => h('th', { text: t(k) }))),
+      d.accounts.map((a) => h('tr', { class: 'account' }, h('td', { text: a.name }), h('td', { text: a.role }), h('td', { text: a.sessions })))),
+    h('div', { class: 'muted', text: t('ac.roles') })),
+  h('div', { class: 'card' }, h('b', { text: t('ac.add') }), h('pre', { id: 'accounts-add', text: d.add }), h('div', { class: 'muted', text: t('ac.note') })));
 }
 
 document.addEventListener('DOMContentLoaded', async () => {
