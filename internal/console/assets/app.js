@@ -17,6 +17,10 @@ const T = {
     'pg.skipped': '跳过', 'pg.nomatch': '未匹配', 'pg.cancels': '撤销', 'pg.parts': '条', 'pg.encoding': '编码',
     'pg.chars': '计费字符', 'pg.notbefore': '发送时间', 'pg.deferred': '推迟原因', 'pg.policy': '策略结果',
     'pg.inhibits': '抑制', 'pg.pending': '将撤销的待发提醒',
+    'pol.opted_out': '接收人已退订', 'pol.duplicate': '相同去重键的消息已在该规则的去重窗口内发给此人',
+    'pol.daily_cap': '此人今日的消息数已达上限（caps.per_recipient_per_day；紧急规则不受限）',
+    'pol.weekly_cap': '此人近 7 天的消息数已达上限（caps.per_recipient_per_week；紧急规则不受限）',
+    'pol.invalid_recipient': '接收人不是手机号', 'pol.inhibited': '{rule} 针对同一人同一事由触发，只发送更严重的提醒',
     'pg.form': '按字段编辑', 'pg.type': '事件类型',
     'pg.recipient': '接收人', 'pg.saved': '已保存，规则集', 'pg.refused': '规则无法加载，未保存', 'pg.stilldue': '发送前复核',
     'tr.title': '消息追踪', 'tr.phone': '手机号', 'tr.plate': '号牌', 'tr.licence': '驾驶证号', 'tr.event': '事件 ID',
@@ -305,6 +309,15 @@ async function playground(m) {
       me.role === 'admin' ? h('button', { id: 'save', onclick: save, text: t('pg.save') }) : null), editor)), out);
 }
 
+// policyText is the policy's reason in words: the server's (English), or
+// in Chinese for the reasons the page knows (the server's in the tooltip).
+function policyText(f) {
+  if (lang !== 'zh') return f.policy_detail;
+  const key = f.policy.startsWith('inhibited_by:') ? 'inhibited' : f.policy;
+  const zh = T.zh['pol.' + key];
+  return zh ? zh.replace('{rule}', f.inhibited_by || '') : f.policy_detail;
+}
+
 function showResult(out, r) {
   if (r.status === 422 && r.data && r.data.problems) {
     out.replaceChildren(h('div', { class: 'problems', id: 'problems', text: r.data.problems.map((p) => p.text).join('\n') })); return;
@@ -316,7 +329,7 @@ function showResult(out, r) {
     h('div', { text: `${t('pg.recipient')}: ${f.recipient || (f.regions || []).join(',')} · ${t('pg.encoding')}: ${f.encoding} · ${t('pg.chars')}: ${f.chars} · ${f.parts.length} ${t('pg.parts')}` }),
     h('div', { class: 'sms', 'data-parts': f.parts.length }, f.parts.map((p, i) => [i > 0 ? h('span', { class: 'boundary', title: `${i}|${i + 1}`, text: `‖${i + 1}` }) : null, h('span', { class: 'part', text: p })])),
     h('div', { text: `${t('pg.notbefore')}: ${fmtTime(f.not_before)}` + (f.deferred ? ` · ${t('pg.deferred')}: ${f.deferred}` : '') }),
-    h('div', { class: f.policy === 'send' ? 'ok' : 'bad', 'data-policy': f.policy, text: `${t('pg.policy')}: ${f.policy}` + (f.policy_detail ? ` — ${f.policy_detail}` : '') }),
+    h('div', { class: f.policy === 'send' ? 'ok' : 'bad', 'data-policy': f.policy, title: f.policy_detail, text: `${t('pg.policy')}: ${f.policy}` + (f.policy_detail ? ` — ${policyText(f)}` : '') }),
     ...(f.inhibits || []).map((x) => h('div', { class: 'muted inhibits', text: `${t('pg.inhibits')}: ${x.rules.join(', ')} · ${t('pg.pending')}: ${x.pending} · ${x.reason}` })),
     f.still_due ? h('div', { class: 'muted', text: `${t('pg.stilldue')}: ${f.still_due}` }) : null));
   const skipped = d.skipped.map((s) => h('div', { class: 'card skipped' }, h('b', { text: `${t('pg.skipped')}: ${s.rule}` }), ` ${s.reason} — ${s.detail}`));
