@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/traffic12123/gateway/internal/console"
+	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/ledger/ledgertest"
 	"github.com/traffic12123/gateway/internal/message"
@@ -89,6 +90,41 @@ func TestPreview(t *testing.T) {
 	if code, b := o.do("POST", "rules/preview", map[string]any{"event": json.RawMessage(violationEvent),
 		"files": map[string]string{"../etc/passwd.yaml": "x"}}); code != http.StatusBadRequest {
 		t.Fatalf("path outside the rules: %d %s", code, b)
+	}
+}
+
+// The playground's form: every event type's data fields, by JSON path and
+// kind, as the event package defines them.
+func TestSchema(t *testing.T) {
+	f := newFixture(t)
+	v := f.login("vera", pwViewer)
+	sch := decodeJSON[map[string][]console.Field](t, mustGet(t, v, "rules/schema"))
+	for _, typ := range event.Types {
+		if len(sch[string(typ)]) == 0 {
+			t.Errorf("no fields for %s", typ)
+		}
+	}
+	kinds := func(typ string) map[string]string {
+		m := map[string]string{}
+		for _, fl := range sch[typ] {
+			m[fl.Path] = fl.Kind
+		}
+		return m
+	}
+	vr := kinds("violation.recorded")
+	for path, kind := range map[string]string{
+		"violation.id": "string", "violation.fine": "number", "violation.monitoring": "bool", "violation.time": "time",
+		"vehicle.phone": "string", "vehicle.plate": "string", "vehicle.inspection_valid_until": "time",
+	} {
+		if vr[path] != kind {
+			t.Errorf("violation.recorded %s: kind %q, want %q (fields %v)", path, vr[path], kind, vr)
+		}
+	}
+	if ap := kinds("advisory.published"); ap["regions"] != "list" || ap["valid_until"] != "time" || ap["text"] != "string" {
+		t.Errorf("advisory.published fields = %v", ap)
+	}
+	if vp := kinds("violation.processed"); vp["points_before"] != "number" || vp["licence.points"] != "number" {
+		t.Errorf("violation.processed fields = %v", vp)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +59,7 @@ type Account struct {
 // Accounts are the console's users, from a file with one account per
 // line: "name role bcrypt-hash" ('#' starts a comment).
 type Accounts struct {
+	file  string // where they were read from
 	users map[string]Account
 	dummy []byte // compared against for unknown names, so timing does not tell names apart
 }
@@ -74,12 +77,20 @@ func LoadAccounts(file string) (*Accounts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console accounts: %w", err)
 	}
-	return ParseAccounts(file, b)
+	a, err := ParseAccounts(file, b)
+	if err != nil {
+		return nil, err
+	}
+	if abs, err := filepath.Abs(file); err == nil {
+		a.file = abs
+	}
+	return a, nil
 }
 
-// ParseAccounts parses the accounts file format; name is used in errors.
+// ParseAccounts parses the accounts file format; name is used in errors
+// and as File.
 func ParseAccounts(name string, b []byte) (*Accounts, error) {
-	a := &Accounts{users: map[string]Account{}}
+	a := &Accounts{file: name, users: map[string]Account{}}
 	cost := bcrypt.MinCost
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
@@ -114,6 +125,19 @@ func ParseAccounts(name string, b []byte) (*Accounts, error) {
 	// As costly as the accounts' hashes, so an unknown name takes as long.
 	a.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), cost)
 	return a, nil
+}
+
+// File is where the accounts were read from.
+func (a *Accounts) File() string { return a.file }
+
+// List returns the accounts by name (their hashes stay unexported).
+func (a *Accounts) List() []Account {
+	out := make([]Account, 0, len(a.users))
+	for _, u := range a.users {
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(x, y Account) int { return strings.Compare(x.Name, y.Name) })
+	return out
 }
 
 // HashLine returns an accounts file line for name, role and password
@@ -192,6 +216,20 @@ func (s *sessions) get(id string) *session {
 	ss.expires = s.now().Add(s.ttl) // sliding
 	c := *ss
 	return &c
+}
+
+// perUser counts the live sessions of each user.
+func (s *sessions) perUser() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	out := map[string]int{}
+	for _, ss := range s.m {
+		if !now.After(ss.expires) {
+			out[ss.user]++
+		}
+	}
+	return out
 }
 
 func (s *sessions) drop(id string) {

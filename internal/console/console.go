@@ -193,6 +193,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+p+"/api/audit", c.auth(Viewer, c.audit))
 	m.HandleFunc("GET "+p+"/api/advisories", c.auth(Viewer, c.advisories))
 	m.HandleFunc("POST "+p+"/api/advisories/cancel", c.auth(Operator, c.cancelAdvisory))
+	m.HandleFunc("GET "+p+"/api/accounts", c.auth(Admin, c.accountsList))
 	c.mux = m
 }
 

@@ -60,6 +60,8 @@ type fixture struct {
 	store *sqlite.Store
 	rules *dirRules
 	reg   *prometheus.Registry
+	// accounts is the accounts file.
+	accounts string
 }
 
 const (
@@ -137,7 +139,7 @@ func newFixture(t *testing.T) *fixture {
 	mux.Handle("/console/", c)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, srv: srv, store: store, rules: rs, reg: reg}
+	return &fixture{t: t, srv: srv, store: store, rules: rs, reg: reg, accounts: accFile}
 }
 
 // client is one browser: its session cookie and CSRF token.
@@ -230,9 +232,10 @@ func TestAPIsNeedLogin(t *testing.T) {
 	f := newFixture(t)
 	a := f.anon()
 	for _, x := range []struct{ method, path string }{
-		{"GET", "me"}, {"POST", "logout"}, {"GET", "overview"}, {"GET", "rules"}, {"GET", "rules/samples"}, {"POST", "rules/preview"},
+		{"GET", "me"}, {"POST", "logout"}, {"GET", "overview"}, {"GET", "rules"}, {"GET", "rules/samples"}, {"GET", "rules/schema"}, {"POST", "rules/preview"},
 		{"POST", "rules/save"}, {"GET", "trace?phone=13800000001"}, {"GET", "held"}, {"POST", "held/release"}, {"POST", "held/drop"},
 		{"GET", "deadletters"}, {"POST", "deadletters/replay"}, {"GET", "audit"}, {"GET", "advisories"}, {"POST", "advisories/cancel"},
+		{"GET", "accounts"},
 	} {
 		if code, b := a.do(x.method, x.path, map[string]any{}); code != http.StatusUnauthorized {
 			t.Errorf("%s %s without a session: %d %s", x.method, x.path, code, b)
@@ -324,6 +327,8 @@ func TestRolesForbidden(t *testing.T) {
 		{v, "POST", "rules/preview", map[string]any{"event": json.RawMessage(`{}`), "files": map[string]string{"x.yaml": ""}}},
 		{v, "POST", "rules/save", map[string]any{"file": "violation.yaml", "content": "rules: []\n"}},
 		{o, "POST", "rules/save", map[string]any{"file": "violation.yaml", "content": "rules: []\n"}},
+		{v, "GET", "accounts", nil},
+		{o, "GET", "accounts", nil},
 	} {
 		if code, b := x.c.do(x.method, x.path, x.body); code != http.StatusForbidden {
 			t.Errorf("%s %s: %d %s, want 403", x.method, x.path, code, b)
@@ -341,6 +346,39 @@ func hasAction(as []ledger.OperatorAction, action, who string) bool {
 		}
 	}
 	return false
+}
+
+// The accounts page: admins only, read-only, names and roles from the
+// file, never a hash.
+func TestAccountsPage(t *testing.T) {
+	f := newFixture(t)
+	f.login("vera", pwViewer)
+	f.login("vera", pwViewer)
+	ad := f.login("ada", pwAdmin)
+	b := mustGet(t, ad, "accounts")
+	if strings.Contains(string(b), "$2a$") || strings.Contains(string(b), "$2b$") || strings.Contains(string(b), "hash") {
+		t.Fatalf("accounts show a hash: %s", b)
+	}
+	page := decodeJSON[console.AccountsPage](t, b)
+	if page.File != f.accounts {
+		t.Fatalf("file %q, want %q", page.File, f.accounts)
+	}
+	want := []console.AccountView{{Name: "ada", Role: console.Admin, Sessions: 1}, {Name: "otto", Role: console.Operator}, {Name: "vera", Role: console.Viewer, Sessions: 2}}
+	if len(page.Accounts) != len(want) {
+		t.Fatalf("accounts = %+v", page.Accounts)
+	}
+	for i := range want {
+		if page.Accounts[i] != want[i] {
+			t.Errorf("account %d = %+v, want %+v", i, page.Accounts[i], want[i])
+		}
+	}
+	if page.Add != "smsgw console-account NAME ROLE < password-file >> "+f.accounts {
+		t.Errorf("add = %q", page.Add)
+	}
+	// A change is refused by the router: the page is read-only.
+	if code, _ := ad.do("POST", "accounts", map[string]string{"name": "eve", "role": "admin"}); code != http.StatusMethodNotAllowed {
+		t.Errorf("POST accounts: %d, want 405", code)
+	}
 }
 
 func TestStaticAndHeaders(t *testing.T) {

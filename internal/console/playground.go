@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,9 +16,11 @@ import (
 	"unicode/utf16"
 
 	"github.com/traffic12123/gateway/internal/event"
+	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/policy"
 	"github.com/traffic12123/gateway/internal/redact"
+	"github.com/traffic12123/gateway/internal/route"
 	"github.com/traffic12123/gateway/internal/rules"
 	"github.com/traffic12123/gateway/pkg/smpp/coding"
 )
@@ -97,8 +100,24 @@ type Fired struct {
 	Deferred    string    `json:"deferred,omitempty"` // why later than now
 	ExpiresAt   time.Time `json:"expires_at,omitzero"`
 	InhibitedBy string    `json:"inhibited_by,omitempty"`
-	Policy      string    `json:"policy"` // "send", or the suppression reason (opted_out, duplicate, daily_cap, weekly_cap, inhibited)
-	StillDue    string    `json:"still_due,omitempty"`
+	// Policy is "send", or the reason the gateway would store the message
+	// suppressed with: opted_out, duplicate, daily_cap, weekly_cap
+	// (internal/policy), inhibited_by:<rule> or invalid_recipient.
+	Policy       string `json:"policy"`
+	PolicyDetail string `json:"policy_detail,omitempty"` // why, in words
+	// Inhibits is what this rule's firing does to other reminders to the
+	// same person about the same cause (inhibit rules).
+	Inhibits []Inhibition `json:"inhibits,omitempty"`
+	StillDue string       `json:"still_due,omitempty"`
+}
+
+// Inhibition is one inhibit rule's effect when a source rule fires: the
+// target rules' reminders in the same event are suppressed, and those
+// still pending from earlier events are cancelled, with Reason.
+type Inhibition struct {
+	Rules   []string `json:"rules"`
+	Pending int      `json:"pending"` // pending (queued or scheduled) reminders in the ledger it would cancel
+	Reason  string   `json:"reason"`  // inhibited_by:<rule>
 }
 
 // Skipped is a rule that matched without a message.
@@ -222,7 +241,8 @@ func (c *Console) preview(w http.ResponseWriter, r *http.Request, ss *session) {
 		Fired: []Fired{}, Skipped: []Skipped{}, Cancels: []string{}, NoMatch: []string{}}
 	seen := map[string]bool{}
 	var cands []policy.Candidate
-	for _, d := range res.Decisions {
+	for i := range res.Decisions {
+		d := &res.Decisions[i]
 		seen[d.RuleID] = true
 		f := Fired{Rule: d.RuleID, Template: d.Template, Priority: d.Priority, Urgent: d.Urgent, Recipient: redact.Phone(d.Recipient),
 			Regions: d.Regions, Text: d.Text, Encoding: d.Encoding, Chars: d.Chars, Parts: splitParts(d.Text),
@@ -233,14 +253,35 @@ func (c *Console) preview(w http.ResponseWriter, r *http.Request, ss *session) {
 		if rr := set.Rule(d.RuleID); rr != nil && rr.StillDue != "" {
 			f.StillDue = strings.Join(strings.Fields(rr.StillDue), " ")
 		}
+		// The message as the pipeline builds it (dispatch.Pipeline's
+		// candidate; the console may not import dispatch, and the tests
+		// compare against the real pipeline): normalised recipient,
+		// per-recipient dedupe key, inhibited ones suppressed before policy.
+		m := &message.Message{Urgent: d.Urgent, State: message.StateQueued}
+		switch n, err := route.Normalize(d.Recipient); {
+		case d.Recipient == "":
+			m.State = message.StateSuppressed // an advisory: policy applies to each of its audience later
+		case err != nil:
+			m.State = message.StateSuppressed
+			f.Policy, f.PolicyDetail = reasonInvalidRecipient, "the recipient is not a mobile number"
+		default:
+			m.Recipient = n
+			if d.DedupeKey != "" {
+				m.DedupeKey = d.DedupeKey + "|" + n // "do not tell this person the same thing twice"
+			}
+		}
 		if d.InhibitedBy != "" {
-			f.Policy = "inhibited"
+			m.State = message.StateSuppressed
+			f.Policy = rules.InhibitedReason(d.InhibitedBy)
+			f.PolicyDetail = d.InhibitedBy + " fires for the same person and cause; only the more severe reminder is sent"
 		}
+		inh, err := c.inhibits(r.Context(), d)
+		if err != nil {
+			jsonError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		f.Inhibits = inh
 		out.Fired = append(out.Fired, f)
-		m := &message.Message{Recipient: d.Recipient, DedupeKey: d.DedupeKey, Urgent: d.Urgent}
-		if d.Recipient == "" || d.InhibitedBy != "" {
-			m.State = message.StateSuppressed // advisories fan out later; inhibited ones are not sent
-		}
 		cands = append(cands, policy.Candidate{Msg: m, DedupeWindow: d.DedupeWindow})
 	}
 	caps := set.Settings().Caps
@@ -250,8 +291,9 @@ func (c *Console) preview(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	for i, cd := range cands {
-		if out.Fired[i].Policy == "send" && cd.Msg.State == message.StateSuppressed && cd.Msg.Recipient != "" {
-			out.Fired[i].Policy = cd.Msg.Reason
+		if f := &out.Fired[i]; f.Policy == "send" && cd.Msg.State == message.StateSuppressed && cd.Msg.Recipient != "" {
+			f.Policy = cd.Msg.Reason
+			f.PolicyDetail = policyDetail(cd.Msg.Reason, res.Decisions[i].DedupeWindow, caps)
 		}
 	}
 	for _, s := range res.Skipped {
@@ -267,6 +309,81 @@ func (c *Console) preview(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 	}
 	writeJSON(w, out)
+}
+
+// policyDetail says in words why internal/policy suppresses a message.
+func policyDetail(reason string, window time.Duration, caps rules.Caps) string {
+	switch reason {
+	case policy.ReasonOptedOut:
+		return "the recipient opted out"
+	case policy.ReasonDuplicate:
+		return "a message with the same dedupe key went to this recipient within the rule's window of " + fmtWindow(window)
+	case policy.ReasonDailyCap:
+		return fmt.Sprintf("this recipient already has %d messages today (caps.per_recipient_per_day; urgent rules are exempt)", caps.PerRecipientPerDay)
+	case policy.ReasonWeeklyCap:
+		return fmt.Sprintf("this recipient already has %d messages in the last 7 days (caps.per_recipient_per_week; urgent rules are exempt)", caps.PerRecipientPerWeek)
+	}
+	return ""
+}
+
+// fmtWindow writes whole days as the rules files do (90d).
+func fmtWindow(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// reasonInvalidRecipient is dispatch.ReasonInvalidRecipient.
+const reasonInvalidRecipient = "invalid_recipient"
+
+// inhibitions are the pending messages the pipeline cancels when d fires
+// (dispatch's inhibitions: recipients normalised as messages store them).
+func inhibitions(d *rules.Decision) []ledger.Inhibition {
+	var out []ledger.Inhibition
+	for _, t := range d.Inhibits {
+		in := ledger.Inhibition{Rules: t.Rules, Entity: t.Entity, Reason: rules.InhibitedReason(d.RuleID)}
+		if t.Recipient != "" {
+			n, err := route.Normalize(t.Recipient)
+			if err != nil {
+				continue
+			}
+			in.Recipient = n
+		}
+		if in.Recipient == "" && in.Entity == "" {
+			continue
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// inhibits reports what d's firing does to other reminders: for each
+// inhibition, the target rules and how many of their reminders are pending
+// (queued or scheduled) in the ledger for the same recipient and entity:
+// those the pipeline would cancel (ledger CancelInhibited).
+func (c *Console) inhibits(ctx context.Context, d *rules.Decision) ([]Inhibition, error) {
+	var out []Inhibition
+	for _, in := range inhibitions(d) {
+		es, err := c.cfg.Ledger.Trace(ctx, ledger.TraceQuery{Phone: in.Recipient, Entity: in.Entity})
+		if err != nil {
+			return nil, fmt.Errorf("inhibition: %w", err)
+		}
+		last := map[int64]ledger.TraceEntry{}
+		for _, e := range es {
+			if e.Kind == ledger.TraceState {
+				last[e.MessageID] = e // entries come in time order
+			}
+		}
+		n := 0
+		for _, e := range last {
+			if (e.State == message.StateQueued || e.State == message.StateScheduled) && slices.Contains(in.Rules, e.RuleID) {
+				n++
+			}
+		}
+		out = append(out, Inhibition{Rules: in.Rules, Pending: n, Reason: in.Reason})
+	}
+	return out, nil
 }
 
 // splitParts cuts text where the SMPP layer cuts it (pkg/smpp/coding):

@@ -16,6 +16,11 @@ const T = {
     'pg.file': '规则文件', 'pg.useedit': '使用编辑后的文件试算', 'pg.save': '保存并热加载', 'pg.fired': '触发',
     'pg.skipped': '跳过', 'pg.nomatch': '未匹配', 'pg.cancels': '撤销', 'pg.parts': '条', 'pg.encoding': '编码',
     'pg.chars': '计费字符', 'pg.notbefore': '发送时间', 'pg.deferred': '推迟原因', 'pg.policy': '策略结果',
+    'pg.inhibits': '抑制', 'pg.pending': '将撤销的待发提醒',
+    'pol.opted_out': '接收人已退订', 'pol.duplicate': '相同去重键的消息已在该规则的去重窗口内发给此人',
+    'pol.daily_cap': '此人今日的消息数已达上限（caps.per_recipient_per_day；紧急规则不受限）',
+    'pol.weekly_cap': '此人近 7 天的消息数已达上限（caps.per_recipient_per_week；紧急规则不受限）',
+    'pol.invalid_recipient': '接收人不是手机号', 'pol.inhibited': '{rule} 针对同一人同一事由触发，只发送更严重的提醒',
     'pg.form': '按字段编辑', 'pg.type': '事件类型',
     'pg.recipient': '接收人', 'pg.saved': '已保存，规则集', 'pg.refused': '规则无法加载，未保存', 'pg.stilldue': '发送前复核',
     'tr.title': '消息追踪', 'tr.phone': '手机号', 'tr.plate': '号牌', 'tr.licence': '驾驶证号', 'tr.event': '事件 ID',
@@ -36,6 +41,10 @@ const T = {
     'act.trace.unmask.denied': '查看完整信息（被拒）', 'act.held.release': '放行待审消息', 'act.held.drop': '丢弃待审消息',
     'act.rules.save': '保存规则', 'act.rules.save.refused': '保存规则（被拒）', 'act.advisory.cancel': '撤销预警',
     'act.deadletter.replay': '重放死信', 'act.deadletter.replay.failed': '重放死信（失败）',
+    'nav.accounts': '账号', 'ac.title': '控制台账号', 'ac.file': '账号文件', 'ac.name': '用户名', 'ac.role': '角色',
+    'ac.sessions': '当前会话', 'ac.add': '添加账号', 'ac.readonly': '本页只读：账号只在文件中修改。',
+    'ac.note': '密码（至少 10 个字符）从标准输入读取，文件中只写入其 bcrypt 哈希；文件须他人不可读（chmod 600）。smsgw 只在启动时读取该文件：添加、修改或删除一行后重启 smsgw。',
+    'ac.roles': '角色：viewer 只读（个人信息脱敏）；operator 另可查看完整信息（记录审计）、处理待审消息、撤销预警、重放死信、试算编辑后的规则；admin 另可保存规则文件并查看本页。',
   },
   en: {
     'brand': '12123 SMS gateway console', 'nav.overview': 'Overview', 'nav.playground': 'Rules playground', 'nav.trace': 'Trace',
@@ -50,6 +59,7 @@ const T = {
     'pg.file': 'Rules file', 'pg.useedit': 'Evaluate with the edited file', 'pg.save': 'Save and reload', 'pg.fired': 'Fires',
     'pg.skipped': 'Skipped', 'pg.nomatch': 'No match', 'pg.cancels': 'Cancels', 'pg.parts': 'part(s)', 'pg.encoding': 'Encoding',
     'pg.chars': 'Billed chars', 'pg.notbefore': 'Send at', 'pg.deferred': 'Deferred by', 'pg.policy': 'Policy',
+    'pg.inhibits': 'Inhibits', 'pg.pending': 'pending reminders cancelled',
     'pg.form': 'Edit as a form', 'pg.type': 'Event type',
     'pg.recipient': 'To', 'pg.saved': 'Saved; rules set', 'pg.refused': 'The rules do not load; nothing saved', 'pg.stilldue': 'Re-checked before sending',
     'tr.title': 'Trace', 'tr.phone': 'Phone', 'tr.plate': 'Plate', 'tr.licence': 'Licence no.', 'tr.event': 'Event id',
@@ -66,6 +76,10 @@ const T = {
     'adv.cancelled': 'Cancelled', 'adv.eta': 'ETA', 'adv.cancel': 'Cancel', 'adv.none': 'No advisories in the last 24 hours', 'adv.rate': 'current submit rate',
     'alert.nobind': 'no bind up', 'alert.held': 'messages held for an operator', 'alert.stalled': 'ingest stalled',
     'alert.rules': 'the last rules reload failed; the previous rules are running', 'alert.notready': 'not ready',
+    'nav.accounts': 'Accounts', 'ac.title': 'Console accounts', 'ac.file': 'Accounts file', 'ac.name': 'Name', 'ac.role': 'Role',
+    'ac.sessions': 'Live sessions', 'ac.add': 'Add an account', 'ac.readonly': 'This page is read-only: accounts are changed in the file.',
+    'ac.note': 'The password (at least 10 characters) is read on stdin; only its bcrypt hash is written; the file must not be readable by others (chmod 600). smsgw reads the file only at start: restart it after adding, changing or removing a line.',
+    'ac.roles': 'Roles: viewer reads every page with personal data masked; operator also unmasks (recorded), decides held messages, cancels advisories, replays dead letters and previews edited rules; admin also saves rules files and sees this page.',
   },
 };
 
@@ -113,6 +127,7 @@ function applyStatic() {
   document.getElementById('lang').value = lang;
   document.getElementById('nav').hidden = !me;
   document.getElementById('logout').hidden = !me;
+  document.querySelector('#nav a[href="#accounts"]').hidden = !me || me.role !== 'admin';
   document.getElementById('who').textContent = me ? me.user + ' (' + me.role + ')' : '';
   const page = (location.hash || '#overview').slice(1);
   document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('active', a.getAttribute('href') === '#' + page));
@@ -131,7 +146,7 @@ async function render() {
   main().replaceChildren(m);
   if (!me) { loginPage(m); return; }
   const page = (location.hash || '#overview').slice(1);
-  const pages = { overview, playground, trace, held, advisories, deadletters, audit };
+  const pages = { overview, playground, trace, held, advisories, deadletters, audit, accounts };
   await (pages[page] || overview)(m);
 }
 
@@ -294,6 +309,15 @@ async function playground(m) {
       me.role === 'admin' ? h('button', { id: 'save', onclick: save, text: t('pg.save') }) : null), editor)), out);
 }
 
+// policyText is the policy's reason in words: the server's (English), or
+// in Chinese for the reasons the page knows (the server's in the tooltip).
+function policyText(f) {
+  if (lang !== 'zh') return f.policy_detail;
+  const key = f.policy.startsWith('inhibited_by:') ? 'inhibited' : f.policy;
+  const zh = T.zh['pol.' + key];
+  return zh ? zh.replace('{rule}', f.inhibited_by || '') : f.policy_detail;
+}
+
 function showResult(out, r) {
   if (r.status === 422 && r.data && r.data.problems) {
     out.replaceChildren(h('div', { class: 'problems', id: 'problems', text: r.data.problems.map((p) => p.text).join('\n') })); return;
@@ -305,7 +329,8 @@ function showResult(out, r) {
     h('div', { text: `${t('pg.recipient')}: ${f.recipient || (f.regions || []).join(',')} · ${t('pg.encoding')}: ${f.encoding} · ${t('pg.chars')}: ${f.chars} · ${f.parts.length} ${t('pg.parts')}` }),
     h('div', { class: 'sms', 'data-parts': f.parts.length }, f.parts.map((p, i) => [i > 0 ? h('span', { class: 'boundary', title: `${i}|${i + 1}`, text: `‖${i + 1}` }) : null, h('span', { class: 'part', text: p })])),
     h('div', { text: `${t('pg.notbefore')}: ${fmtTime(f.not_before)}` + (f.deferred ? ` · ${t('pg.deferred')}: ${f.deferred}` : '') }),
-    h('div', { class: f.policy === 'send' ? 'ok' : 'bad', text: `${t('pg.policy')}: ${f.policy}` + (f.inhibited_by ? ` (${f.inhibited_by})` : '') }),
+    h('div', { class: f.policy === 'send' ? 'ok' : 'bad', 'data-policy': f.policy, title: f.policy_detail, text: `${t('pg.policy')}: ${f.policy}` + (f.policy_detail ? ` — ${policyText(f)}` : '') }),
+    ...(f.inhibits || []).map((x) => h('div', { class: 'muted inhibits', text: `${t('pg.inhibits')}: ${x.rules.join(', ')} · ${t('pg.pending')}: ${x.pending} · ${x.reason}` })),
     f.still_due ? h('div', { class: 'muted', text: `${t('pg.stilldue')}: ${f.still_due}` }) : null));
   const skipped = d.skipped.map((s) => h('div', { class: 'card skipped' }, h('b', { text: `${t('pg.skipped')}: ${s.rule}` }), ` ${s.reason} — ${s.detail}`));
   out.replaceChildren(h('div', { class: 'muted', text: `${d.event} @ ${fmtTime(d.now)} · ${d.hash.slice(0, 12)}${d.edited ? ' (edited)' : ''}` }),
@@ -452,6 +477,22 @@ async function audit(m) {
   more.addEventListener('click', load);
   m.append(table, more);
   await load();
+}
+
+// ---- accounts (admins only; read-only: the file is the source)
+
+async function accounts(m) {
+  m.append(h('h2', { text: t('ac.title') }));
+  const r = await api('GET', 'accounts');
+  if (!r.ok) { m.append(h('div', { class: 'bad', id: 'accounts-error', text: r.status === 403 ? `${t('forbidden')}: ${r.data.error}` : (r.data && r.data.error) || t('error') })); return; }
+  const d = r.data;
+  m.append(h('div', { class: 'card' },
+    h('div', {}, `${t('ac.file')}: `, h('code', { id: 'accounts-file', text: d.file })),
+    h('div', { class: 'muted', text: t('ac.readonly') }),
+    h('table', { id: 'accounts' }, h('tr', {}, ['ac.name', 'ac.role', 'ac.sessions'].map((k) => h('th', { text: t(k) }))),
+      d.accounts.map((a) => h('tr', { class: 'account' }, h('td', { text: a.name }), h('td', { text: a.role }), h('td', { text: a.sessions })))),
+    h('div', { class: 'muted', text: t('ac.roles') })),
+  h('div', { class: 'card' }, h('b', { text: t('ac.add') }), h('pre', { id: 'accounts-add', text: d.add }), h('div', { class: 'muted', text: t('ac.note') })));
 }
 
 document.addEventListener('DOMContentLoaded', async () => {

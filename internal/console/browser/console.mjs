@@ -143,6 +143,11 @@ try {
   await shot('10-audit-en');
   await page.selectOption('#lang', 'zh');
 
+  // Accounts (admins only, read-only): a screenshot.
+  await page.goto(url + '#accounts');
+  await page.waitForSelector('#accounts tr.account');
+  await shot('12-accounts');
+
   // A viewer cannot unmask.
   const vctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'zh-CN' });
   vctx.setDefaultTimeout(10000);
