@@ -35,6 +35,11 @@ type Protocol struct {
 	// one gateway; the protocol's metrics are registered on reg once,
 	// shared by its carriers.
 	NewBuilder func(reg prometheus.Registerer) Builder
+	// Section is the zero value of the protocol's section type and
+	// Bounds the limits of its numeric keys, which Check enforces: every
+	// numeric key of Section has one (a test walks Section for them).
+	Section any
+	Bounds  []config.Bound
 }
 
 // Builder builds the connector of one carrier of a protocol; nothing

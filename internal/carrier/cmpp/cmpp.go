@@ -27,7 +27,7 @@ import (
 const Name = "cmpp"
 
 // Protocol registers CMPP with app.
-var Protocol = carrier.Protocol{Name: Name, Check: check, NewBuilder: newBuilder}
+var Protocol = carrier.Protocol{Name: Name, Check: check, NewBuilder: newBuilder, Section: Section{}, Bounds: bounds}
 
 // Section is a carrier's cmpp: section. The carrier's password is the
 // shared secret of the CONNECT authenticator; source is Src_Id, the

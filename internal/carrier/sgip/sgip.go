@@ -30,7 +30,7 @@ import (
 const Name = "sgip"
 
 // Protocol registers SGIP with app.
-var Protocol = carrier.Protocol{Name: Name, Check: check, NewBuilder: newBuilder}
+var Protocol = carrier.Protocol{Name: Name, Check: check, NewBuilder: newBuilder, Section: Section{}, Bounds: bounds}
 
 // Section is a carrier's sgip: section. The carrier's password is our
 // login password at the SMG; source is SPNumber, the number handsets see.

@@ -26,7 +26,7 @@ import (
 const Name = "smgp"
 
 // Protocol registers SMGP with app.
-var Protocol = carrier.Protocol{Name: Name, Check: check, NewBuilder: newBuilder}
+var Protocol = carrier.Protocol{Name: Name, Check: check, NewBuilder: newBuilder, Section: Section{}, Bounds: bounds}
 
 // Section is a carrier's smgp: section. The carrier's password is the
 // shared secret of the Login authenticator; source is SrcTermID, the

@@ -30,7 +30,7 @@ import (
 const Name = "smpp"
 
 // Protocol registers SMPP with app.
-var Protocol = carrier.Protocol{Name: Name, Check: check, NewBuilder: newBuilder}
+var Protocol = carrier.Protocol{Name: Name, Check: check, NewBuilder: newBuilder, Section: Section{}, Bounds: bounds}
 
 // DefaultReceiptWorkers is receipt_workers when unset: each receipt
 // waits for its group commit before deliver_sm_resp, and enough workers
