@@ -67,37 +67,39 @@ func (p *Pipeline) cancelInhibited(ctx context.Context, inhs []ledger.Inhibition
 // putStates keeps the licence and vehicle states the batch's events carry,
 // for the re-check of pending messages at send time (the ledger keeps
 // those of entities with a pending message, the newest event winning).
-func (p *Pipeline) putStates(ctx context.Context, evs []*event.Event) error {
+func (p *Pipeline) putStates(ctx context.Context, evs []*event.Event, keep map[string]bool) error {
 	if p.states == nil {
 		return nil
 	}
 	// Most events (the daily sweep) are about licences and vehicles with
 	// nothing pending: ask which have something before encoding states.
+	// keep are the entities of this batch's messages, about to be stored.
 	var ents []string
 	seen := make(map[string]bool, len(evs))
 	for _, e := range evs {
-		if k := e.Entity(); k != "" && e.AdvisoryPublished == nil && !seen[k] {
+		if k := e.Entity(); k != "" && e.AdvisoryPublished == nil && !seen[k] && !keep[k] {
 			seen[k] = true
 			ents = append(ents, k)
 		}
 	}
-	if len(ents) == 0 {
-		return nil
+	pending := map[string]bool{}
+	if len(ents) > 0 {
+		var err error
+		if pending, err = p.states.PendingEntities(ctx, ents); err != nil {
+			return fmt.Errorf("dispatch: states: %w", err)
+		}
 	}
-	pending, err := p.states.PendingEntities(ctx, ents)
-	if err != nil {
-		return fmt.Errorf("dispatch: states: %w", err)
-	}
-	if len(pending) == 0 {
+	if len(pending) == 0 && len(keep) == 0 {
 		return nil
 	}
 	var sts []ledger.EntityState
 	for _, e := range evs {
-		if !pending[e.Entity()] {
+		k := e.Entity()
+		if !pending[k] && !keep[k] {
 			continue
 		}
 		if o, ok := rules.Observe(e); ok {
-			sts = append(sts, ledger.EntityState{Entity: o.Entity, Kind: o.Kind, Data: o.Data, EventID: e.ID, EventType: string(e.Type), At: e.Time})
+			sts = append(sts, ledger.EntityState{Entity: o.Entity, Kind: o.Kind, Data: o.Data, EventID: e.ID, EventType: string(e.Type), At: e.Time, Keep: keep[k]})
 		}
 	}
 	if err := p.states.PutStates(ctx, sts); err != nil {

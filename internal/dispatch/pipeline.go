@@ -193,8 +193,18 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 		}
 		p.hold(cands, crowd)
 		msgs := make([]*message.Message, len(cands))
+		keep := map[string]bool{}
 		for i, c := range cands {
 			msgs[i] = c.Msg
+			if c.Msg.Entity != "" && (c.Msg.State == message.StateQueued || c.Msg.State == message.StateScheduled) {
+				keep[c.Msg.Entity] = true
+			}
+		}
+		// The newest states first: once inserted, a message can be claimed
+		// at once, and its re-check must see a snapshot of this batch that
+		// resolves it.
+		if err := p.putStates(ctx, evs, keep); err != nil {
+			return err
 		}
 		start := time.Now()
 		if err := p.cfg.Ledger.Insert(ctx, msgs); err != nil {
@@ -214,8 +224,10 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			due = due || msg.State == message.StateQueued
 		}
 	}
-	if err := p.putStates(ctx, evs); err != nil {
-		return err
+	if len(cands) == 0 {
+		if err := p.putStates(ctx, evs, nil); err != nil {
+			return err
+		}
 	}
 	if len(cancels) > 0 {
 		n, err := p.cfg.Ledger.Cancel(ctx, cancels, rules.ReasonCancelOn)

@@ -86,3 +86,78 @@ func TestRecheckAtSendTime(t *testing.T) {
 		}
 	})
 }
+
+// probeStore sees, at each Insert, the state the re-check would read for
+// the inserted messages' entities: a message can be claimed the moment it
+// is inserted, so a resolving snapshot of the same batch must be stored
+// by then.
+type probeStore struct {
+	ledger.Store
+	ledger.StateStore
+	atInsert map[string]string // entity → event id of its stored state when its message was inserted
+}
+
+func (p *probeStore) Insert(ctx context.Context, msgs []*message.Message) error {
+	var ents []string
+	for _, m := range msgs {
+		if m.Entity != "" {
+			ents = append(ents, m.Entity)
+		}
+	}
+	got, err := p.LatestStates(ctx, ents)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p.atInsert[e] = got[e].EventID
+	}
+	return p.Store.Insert(ctx, msgs)
+}
+
+// TestRecheckSameBatch: a reminder and the snapshot that resolves it
+// arrive in one batch (the sweep's snapshot, then the inspection a minute
+// later). The resolving state is stored before the reminder is, so the
+// sender cannot claim it against an older state, and it ends cancelled.
+func TestRecheckSameBatch(t *testing.T) {
+	set, err := rules.LoadDir("../../rules", rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores(t, func(t *testing.T, open func(func() time.Time) ledger.Store) {
+		loc := policy.Shanghai()
+		var probe *probeStore
+		r := newRigSet(t, func(c func() time.Time) ledger.Store {
+			s := open(c)
+			probe = &probeStore{Store: s, StateStore: s.(ledger.StateStore), atInsert: map[string]string{}}
+			return probe
+		}, set, time.Date(2026, 11, 27, 10, 0, 0, 0, loc))
+		car := func(validUntil string) map[string]any {
+			return map[string]any{"vehicle": map[string]any{"plate": "京A12345", "plate_type": "02", "owner": "张三", "phone": "13800138001",
+				"region": "110105", "use": "private", "status": "A", "inspection_valid_until": validUntil}}
+		}
+		due := r.event("vehicle.snapshot", car("2026-12-27T00:00:00+08:00"))
+		r.clock.Set(time.Date(2026, 11, 27, 10, 1, 0, 0, loc))
+		resolving := r.event("vehicle.snapshot", car("2028-12-31T00:00:00+08:00"))
+		r.handle(due, resolving)
+		if got := probe.atInsert["京A12345"]; got != resolving.ID {
+			t.Fatalf("state stored when the reminder was inserted: %q, want the resolving snapshot %q", got, resolving.ID)
+		}
+		m := dispatch.NewMetrics(nil)
+		var ev dispatch.Evaluator = set
+		cur := &atomic.Pointer[dispatch.Evaluator]{}
+		cur.Store(&ev)
+		sd := &dispatch.StillDue{Rules: cur, States: probe, Metrics: m}
+		var pending []*message.Message
+		for _, e := range r.trace(ledger.TraceQuery{Phone: "13800138001"}) {
+			if e.RuleID == "vehicle.inspection_due" && e.State == message.StateQueued {
+				pending = append(pending, &message.Message{ID: e.MessageID, RuleID: e.RuleID, Entity: "京A12345", EventID: due.ID})
+			}
+		}
+		if len(pending) != 1 {
+			t.Fatalf("queued inspection reminders: %d, want 1", len(pending))
+		}
+		if got := sd.Recheck(t.Context(), pending, r.clock.Now()); got[pending[0].ID] != "resolved: vehicle.snapshot "+resolving.ID {
+			t.Fatalf("re-check: %v", got)
+		}
+	})
+}

@@ -14,6 +14,10 @@ type EntityState struct {
 	EventID   string // the event it came from
 	EventType string
 	At        time.Time // that event's time
+	// Keep stores the state even though no message about Entity is
+	// pending yet: one is about to be inserted (the state comes from the
+	// same batch), and it must be there before the sender can claim it.
+	Keep bool
 }
 
 // Inhibition cancels pending (queued or scheduled) messages of Rules to
@@ -31,8 +35,9 @@ type Inhibition struct {
 // in ledgertest/state.go).
 type StateStore interface {
 	// PutStates stores the states of entities that have a queued or
-	// scheduled message (the others have nothing to re-check and are
-	// ignored), keeping per entity the one with the latest At.
+	// scheduled message, or whose state has Keep (the others have nothing
+	// to re-check and are ignored), keeping per entity the one with the
+	// latest At.
 	PutStates(ctx context.Context, states []EntityState) error
 	// PendingEntities reports which entities have a queued or scheduled
 	// message (so that a caller builds states for those only).

@@ -49,8 +49,23 @@ func testStates(t *testing.T, e *env) {
 		!got[m.Entity].At.Equal(T0.Add(2*time.Minute)) || got[m.Entity].Kind != "vehicle" {
 		t.Fatalf("latest states = %+v", got)
 	}
+	// Keep: stored with nothing pending yet (its message comes next); a
+	// newer state without Keep, with still nothing pending, is not.
+	kept := st("京D00000", "k1", T0, `{"k":1}`)
+	kept.Keep = true
+	put(kept)
+	put(st("京D00000", "k2", T0.Add(time.Minute), `{"k":2}`))
+	if got, err := ss.LatestStates(e.ctx, []string{"京D00000"}); err != nil || got["京D00000"].EventID != "k1" {
+		t.Fatalf("kept state = %+v %v (a later state without Keep is stored only while something is pending)", got, err)
+	}
+	later := st("京D00000", "k3", T0.Add(2*time.Minute), `{"k":3}`)
+	later.Keep = true
+	put(st("京D00000", "k2", T0.Add(time.Minute), `{"k":2}`), later)
+	if got, err := ss.LatestStates(e.ctx, []string{"京D00000"}); err != nil || got["京D00000"].EventID != "k3" {
+		t.Fatalf("kept state = %+v %v, want k3", got, err)
+	}
 	e.clock.Add(48 * time.Hour)
-	if n, err := ss.PruneStates(e.ctx, e.clock.Now()); err != nil || n != 0 {
+	if n, err := ss.PruneStates(e.ctx, e.clock.Now()); err != nil || n != 1 { // 京D00000: nothing pending
 		t.Fatalf("prune with a pending message: %d %v", n, err)
 	}
 	if _, err := e.s.Cancel(e.ctx, []string{"c1"}, "moot"); err != nil {

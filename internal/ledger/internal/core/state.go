@@ -30,10 +30,17 @@ func (s *Store) PutStates(ctx context.Context, states []ledger.EntityState) erro
 		if st.Entity == "" {
 			continue
 		}
-		row := []any{st.Entity, st.Kind, string(st.Data), st.EventID, st.EventType, Nanos(st.At), nowN}
+		keep := int64(0)
+		if st.Keep {
+			keep = 1
+		}
+		row := []any{st.Entity, st.Kind, string(st.Data), st.EventID, st.EventType, Nanos(st.At), nowN, keep}
 		if i, ok := newest[st.Entity]; ok {
 			if rows[i][5].(int64) <= Nanos(st.At) {
+				row[7] = max(row[7].(int64), rows[i][7].(int64))
 				rows[i] = row
+			} else if keep == 1 {
+				rows[i][7] = keep
 			}
 			continue
 		}
@@ -50,7 +57,7 @@ func (s *Store) PutStates(ctx context.Context, states []ledger.EntityState) erro
 			src, args := s.d.Values(rows)
 			_, err := t.q.Exec(ctx, `INSERT INTO entity_state (entity, kind, data, event_id, event_type, at, updated_at)
 				SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM `+src+` AS v
-				WHERE `+pendingEntity("v.column1")+`
+				WHERE (v.column8 = 1 OR `+pendingEntity("v.column1")+`)
 				ON CONFLICT (entity) DO UPDATE SET kind = excluded.kind, data = excluded.data, event_id = excluded.event_id,
 					event_type = excluded.event_type, at = excluded.at, updated_at = excluded.updated_at
 				WHERE excluded.at >= entity_state.at`, args...)
