@@ -298,6 +298,33 @@ func (s *Session) fail(err error) {
 	s.conn.Close()
 }
 
+// TerminateNow sends the dialect's Terminate request at once, with
+// requests in flight, as a gateway does that ends a session without
+// waiting for its answers (the simulators' UnbindAfter fault): new
+// requests are refused from then on, the Terminate is queued ahead of
+// anything queued after TerminateNow returns (the answer a handler is
+// about to return), and the session closes when the peer answers it or
+// after RequestTimeout. False when the session was already closing or
+// has ended.
+func (s *Session) TerminateNow() bool {
+	s.mu.Lock()
+	if s.err != nil || s.closing {
+		s.mu.Unlock()
+		return false
+	}
+	s.closing = true
+	s.mu.Unlock()
+	p, err := s.start(s.ctx, s.cfg.Dialect.Terminate, nil)
+	if err != nil {
+		return false
+	}
+	go func() {
+		_, _ = p.wait(s.ctx) // answered, timed out or the session ended: close either way
+		s.fail(ErrClosed)
+	}()
+	return true
+}
+
 // Close ends the session at once. Pending requests fail with ErrClosed.
 func (s *Session) Close() error {
 	s.fail(ErrClosed)
@@ -317,55 +344,106 @@ func (s *Session) enqueue(of outFrame) error {
 // Request sends a request and waits for its response (same sequence id,
 // command id with RespBit), at most RequestTimeout.
 func (s *Session) Request(ctx context.Context, cmd uint32, body []byte) (Frame, error) {
+	p, err := s.start(ctx, cmd, body)
+	if err != nil {
+		return Frame{}, err
+	}
+	return p.wait(ctx)
+}
+
+// Start sends a request as Request does but returns once it is queued,
+// ahead of anything queued after Start returns (a handler's answer,
+// say); wait waits for its response as Request would. wait must be
+// called, once, to free the request's window slot.
+func (s *Session) Start(ctx context.Context, cmd uint32, body []byte) (wait func() (Frame, error), err error) {
+	p, err := s.start(ctx, cmd, body)
+	if err != nil {
+		return nil, err
+	}
+	return func() (Frame, error) { return p.wait(ctx) }, nil
+}
+
+// started is a request written to the out queue, awaiting its response.
+type started struct {
+	s      *Session
+	c      *call
+	cmd    uint32
+	seq    uint32
+	bypass bool // holds no window slot
+}
+
+// start takes a window slot, registers the request and queues it.
+func (s *Session) start(ctx context.Context, cmd uint32, body []byte) (started, error) {
 	d := s.cfg.Dialect
-	bypass := (cmd == d.ActiveTest && d.ActiveTest != 0) || cmd == d.Terminate
-	if !bypass {
+	p := started{s: s, cmd: cmd, bypass: (cmd == d.ActiveTest && d.ActiveTest != 0) || cmd == d.Terminate}
+	if !p.bypass {
 		select {
 		case s.window <- struct{}{}:
 		case <-ctx.Done():
-			return Frame{}, &RequestError{Cmd: cmd, Err: ctx.Err()}
+			return p, &RequestError{Cmd: cmd, Err: ctx.Err()}
 		case <-s.done:
-			return Frame{}, &RequestError{Cmd: cmd, Err: s.Err()}
+			return p, &RequestError{Cmd: cmd, Err: s.Err()}
 		}
-		defer func() { <-s.window }()
 	}
-	seq := s.NextSeq()
-	c := callPool.Get().(*call)
-	c.cmd, c.tag = cmd, ctx.Value(lateTagKey{})
-	// Once Request returns, c is in no table and its channel is empty
-	// (see the receives below), so it can serve the next request.
-	defer func() { c.tag = nil; callPool.Put(c) }()
+	p.seq = s.NextSeq()
+	p.c = callPool.Get().(*call)
+	p.c.cmd, p.c.tag = cmd, ctx.Value(lateTagKey{})
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
 		s.mu.Unlock()
-		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: err}
+		p.release()
+		return p, &RequestError{Cmd: cmd, Seq: p.seq, Err: err}
 	}
 	if s.closing && cmd != d.Terminate {
 		s.mu.Unlock()
-		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: ErrClosing}
+		p.release()
+		return p, &RequestError{Cmd: cmd, Seq: p.seq, Err: ErrClosing}
 	}
-	s.pending[seq] = c
+	s.pending[p.seq] = p.c
 	s.mu.Unlock()
 	s.inflight.Add(1)
 	s.cfg.Metrics.Window(1)
-	defer func() {
-		s.cfg.Metrics.Window(-1)
-		if s.inflight.Add(-1) == 0 {
-			s.checkDrained()
-		}
-	}()
-	fr := Frame{Cmd: cmd, Seq: seq, Body: body}
+	fr := Frame{Cmd: cmd, Seq: p.seq, Body: body}
 	if d.Framing == FramingSGIP {
 		fr.Node, fr.Time = s.cfg.NodeID, SGIPTime(time.Now())
 	}
 	b := AppendFrameOf(make([]byte, 0, d.Framing.HeaderLen()+len(body)), fr, d.Framing)
 	if err := s.enqueue(outFrame{b: b}); err != nil {
-		if s.forget(seq, false) {
-			<-c.ch // a peer answered what it never got: drain before reuse
+		if s.forget(p.seq, false) {
+			<-p.c.ch // a peer answered what it never got: drain before reuse
 		}
-		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: err}
+		p.done()
+		return p, &RequestError{Cmd: cmd, Seq: p.seq, Err: err}
 	}
+	return p, nil
+}
+
+// done ends a registered request: no longer in flight, call and slot
+// released.
+func (p started) done() {
+	p.s.cfg.Metrics.Window(-1)
+	if p.s.inflight.Add(-1) == 0 {
+		p.s.checkDrained()
+	}
+	p.release()
+}
+
+// release returns the call to its pool and frees the window slot. Once
+// the request is over, the call is in no table and its channel is empty
+// (see wait), so it can serve the next request.
+func (p started) release() {
+	p.c.tag = nil
+	callPool.Put(p.c)
+	if !p.bypass {
+		<-p.s.window
+	}
+}
+
+// wait waits for the response of a started request.
+func (p started) wait(ctx context.Context) (Frame, error) {
+	s, c, seq, cmd := p.s, p.c, p.seq, p.cmd
+	defer p.done()
 	// The pooled call's timer is reused: since Go 1.23 Reset and Stop
 	// leave no stale tick in its channel.
 	if c.timer == nil {
@@ -481,7 +559,12 @@ func (s *Session) readLoop() {
 		}
 		s.lastRead.Store(time.Now().UnixNano())
 		if f.IsResponse() {
-			s.response(f)
+			if s.response(f) && f.Cmd == s.cfg.Dialect.Terminate|RespBit {
+				// Our Terminate is answered: the session is over, whatever
+				// the peer's hanging up makes of the read that follows.
+				s.fail(ErrClosed)
+				return
+			}
 			continue
 		}
 		d := s.cfg.Dialect
@@ -520,14 +603,15 @@ func (s *Session) readLoop() {
 	}
 }
 
-func (s *Session) response(f Frame) {
+// response hands f to the request awaiting it (true) or to OnLate.
+func (s *Session) response(f Frame) bool {
 	s.mu.Lock()
 	c, ok := s.pending[f.Seq]
 	if ok && c.cmd|RespBit == f.Cmd {
 		delete(s.pending, f.Seq)
 		s.mu.Unlock()
 		c.ch <- f
-		return
+		return true
 	}
 	e, late := s.late[f.Seq]
 	if late && e.cmd|RespBit == f.Cmd {
@@ -539,9 +623,10 @@ func (s *Session) response(f Frame) {
 	s.cfg.Metrics.Late()
 	if late {
 		s.cfg.OnLate(e.tag, f)
-		return
+		return false
 	}
 	s.cfg.Logger.Debug("unmatched response", "cmd", fmt.Sprintf("0x%08x", f.Cmd), "seq", f.Seq)
+	return false
 }
 
 func (s *Session) writeLoop() {

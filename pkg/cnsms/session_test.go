@@ -287,3 +287,36 @@ func TestInlineHandler(t *testing.T) {
 		}
 	}
 }
+
+// Start queues a request ahead of the answer its handler returns: a
+// handler on the peer's read loop sees it before that answer.
+func TestStartAheadOfAnswer(t *testing.T) {
+	var got atomic.Bool
+	var waits sync.WaitGroup
+	defer waits.Wait() // before the sessions close
+	a, _ := pair(t,
+		SessionConfig{Inline: true, Handler: func(_ context.Context, f Frame) ([]byte, bool) { got.Store(true); return []byte("ack"), false }},
+		SessionConfig{Handler: func(ctx context.Context, f Frame) ([]byte, bool) {
+			wait, err := SessionOf(ctx).Start(ctx, 6, []byte("report"))
+			if err != nil {
+				t.Error(err)
+				return nil, false
+			}
+			waits.Go(func() {
+				if r, err := wait(); err != nil || string(r.Body) != "ack" {
+					t.Errorf("started request: %q %v", r.Body, err)
+				}
+			})
+			return []byte("resp"), false
+		}})
+	for range 20 {
+		got.Store(false)
+		f, err := a.Request(context.Background(), 4, nil)
+		if err != nil || string(f.Body) != "resp" {
+			t.Fatalf("%q %v", f.Body, err)
+		}
+		if !got.Load() {
+			t.Fatal("answer read before the request started ahead of it")
+		}
+	}
+}
