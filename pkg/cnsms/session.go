@@ -22,6 +22,7 @@ const (
 	DefaultInboundQueue   = 256
 	DefaultLateTTL        = 10 * time.Minute
 	DefaultLateMax        = 4096
+	DefaultTerminateDrain = 2 * time.Second
 )
 
 // Session errors.
@@ -108,8 +109,14 @@ type SessionConfig struct {
 	OnLate  func(tag any, resp Frame)
 	LateTTL time.Duration
 	LateMax int
-	Logger  *slog.Logger
-	Metrics *CarrierMetrics
+	// TerminateDrain bounds how long the peer's Terminate waits for the
+	// responses to our requests in flight (and to requests that timed
+	// out but may still be answered late) before it is answered; default
+	// DefaultTerminateDrain. Some gateways answer a submit right after
+	// their Terminate.
+	TerminateDrain time.Duration
+	Logger         *slog.Logger
+	Metrics        *CarrierMetrics
 }
 
 func (c *SessionConfig) defaults() {
@@ -139,6 +146,9 @@ func (c *SessionConfig) defaults() {
 	}
 	if c.LateMax <= 0 {
 		c.LateMax = DefaultLateMax
+	}
+	if c.TerminateDrain <= 0 {
+		c.TerminateDrain = DefaultTerminateDrain
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -199,6 +209,7 @@ type Session struct {
 	late      map[uint32]lateEntry
 	lateOrder []uint32
 	closing   bool
+	peerTerm  bool // the peer sent Terminate: answered by answerTerminate
 	err       error
 	done      chan struct{}
 	drained   chan struct{} // closed when closing and nothing is pending
@@ -296,6 +307,14 @@ func (s *Session) fail(err error) {
 	s.mu.Unlock()
 	s.cancel()
 	s.conn.Close()
+}
+
+// Closing reports whether the session refuses new requests: a
+// Terminate started, from either side.
+func (s *Session) Closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 // TerminateNow sends the dialect's Terminate request at once, with
@@ -554,7 +573,17 @@ func (s *Session) readLoop() {
 	for {
 		f, err := ReadFrameOf(s.br, s.cfg.MaxFrame, s.cfg.Dialect.Framing)
 		if err != nil {
-			s.fail(fmt.Errorf("cnsms: read: %w", err))
+			s.mu.Lock()
+			peerTerm := s.peerTerm
+			s.mu.Unlock()
+			if peerTerm {
+				// The peer hung up after its Terminate without waiting
+				// for our answer: that is why the session ended.
+				err = ErrPeerTerminated
+			} else {
+				err = fmt.Errorf("cnsms: read: %w", err)
+			}
+			s.fail(err)
 			return
 		}
 		s.lastRead.Store(time.Now().UnixNano())
@@ -580,15 +609,22 @@ func (s *Session) readLoop() {
 			}
 			continue
 		case d.Terminate:
+			// Send nothing new, but keep reading: the peer may still
+			// answer our requests in flight (some gateways write those
+			// answers right after their Terminate). Answer once they are
+			// in, or the peer hangs up, or after TerminateDrain.
 			s.cfg.Metrics.Inbound(d.name(f.Cmd))
 			s.mu.Lock()
-			s.closing = true
+			first := !s.peerTerm
+			s.closing, s.peerTerm = true, true
+			inflight := len(s.pending)
 			s.mu.Unlock()
-			b := AppendFrameOf(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time}, d.Framing)
-			_ = s.enqueue(outFrame{b: b, closeAfter: ErrPeerTerminated})
-			// Read no more: the peer closes once it has our answer, and
-			// that EOF must not hide why the session ended.
-			return
+			s.cfg.Logger.Info("terminate from peer", "in_flight", inflight)
+			if first {
+				s.wg.Add(1) // the read loop holds one: no race with Close's Wait
+				go s.answerTerminate(f)
+			}
+			continue
 		}
 		s.cfg.Metrics.Inbound(d.name(f.Cmd))
 		if s.cfg.Inline {
@@ -601,6 +637,42 @@ func (s *Session) readLoop() {
 			return
 		}
 	}
+}
+
+// answerTerminate waits until no request of ours awaits a response (or
+// TerminateDrain passes, or the session ends), then answers the peer's
+// Terminate t; the session ends once the answer is written.
+func (s *Session) answerTerminate(t Frame) {
+	defer s.wg.Done()
+	deadline := time.Now().Add(s.cfg.TerminateDrain)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.late) // timed-out requests may still be answered
+		for _, c := range s.pending {
+			// Our own Terminate crossing the peer's waits for an answer
+			// the peer gives only once we answer: not awaited.
+			if c.cmd != s.cfg.Dialect.Terminate {
+				n++
+			}
+		}
+		s.mu.Unlock()
+		if n == 0 || !time.Now().Before(deadline) {
+			if n > 0 {
+				s.cfg.Logger.Warn("terminate: answering with requests still in flight", "in_flight", n)
+			}
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-s.done:
+			return
+		}
+	}
+	d := s.cfg.Dialect
+	b := AppendFrameOf(nil, Frame{Cmd: t.Cmd | RespBit, Seq: t.Seq, Node: t.Node, Time: t.Time}, d.Framing)
+	_ = s.enqueue(outFrame{b: b, closeAfter: ErrPeerTerminated})
 }
 
 // response hands f to the request awaiting it (true) or to OnLate.
