@@ -412,7 +412,7 @@ func (s *Server) scheduleReport(ctx context.Context, c *conn, sub *cmpp.Submit, 
 		}
 		for i := range n {
 			if i == 0 && s.cfg.ReportFirst {
-				if body, ok := s.reportBody(c.version, r); ok {
+				if body, ok := s.reportBody(c.version, r, make([]byte, 0, 71), make([]byte, 0, 200)); ok {
 					s.reports.Add(1)
 					s.reportsFirst.Add(1)
 					s.reportQ.SendFirst(ctx, cnsms.SessionOf(ctx), c.account, r, cmpp.CmdDeliver, body, s.acked)
@@ -424,16 +424,17 @@ func (s *Server) scheduleReport(ctx context.Context, c *conn, sub *cmpp.Submit, 
 	}
 }
 
-// reportBody encodes r as a CMPP_DELIVER in version v; false when it
-// cannot be sent.
-func (s *Server) reportBody(v cmpp.Version, r *report) ([]byte, bool) {
-	content, err := cmpp.AppendStatusReport(make([]byte, 0, 71), v, &r.sr)
+// reportBody encodes r as a CMPP_DELIVER in version v, with content and
+// buf as scratch (the caller's: on its stack when the body does not
+// outlive it); false when it cannot be sent.
+func (s *Server) reportBody(v cmpp.Version, r *report, content, buf []byte) ([]byte, bool) {
+	content, err := cmpp.AppendStatusReport(content, v, &r.sr)
 	if err != nil {
 		return nil, false
 	}
 	d := cmpp.Deliver{MsgID: s.newMsgID(), DestID: r.srcID, ServiceID: r.svc, MsgFmt: cmpp.FmtASCII,
 		SrcTerminalID: r.sr.DestTerminalID, RegisteredDelivery: cmpp.Report, Content: content}
-	body, err := cmpp.AppendDeliver(make([]byte, 0, 200), v, &d)
+	body, err := cmpp.AppendDeliver(buf, v, &d)
 	return body, err == nil
 }
 
@@ -450,7 +451,7 @@ func (s *Server) acked(f cnsms.Frame) bool {
 // fails is queued again (for this or another connection).
 func (s *Server) reportLoop(c *conn) {
 	s.reportQ.Serve(c.account, c.s.Done(), func(r *report) (acked, gone bool) {
-		body, ok := s.reportBody(c.version, r)
+		body, ok := s.reportBody(c.version, r, make([]byte, 0, 71), make([]byte, 0, 200))
 		if !ok {
 			return true, false // cannot be sent: nothing more to do with it
 		}

@@ -419,7 +419,7 @@ func (s *Server) scheduleReport(ctx context.Context, c *conn, sub *smgp.Submit, 
 		}
 		for i := range n {
 			if i == 0 && s.cfg.ReportFirst && c.mode != smgp.ModeSend {
-				if body, ok := s.reportBody(r); ok {
+				if body, ok := s.reportBody(r, make([]byte, 0, 122), make([]byte, 0, 220)); ok {
 					s.reports.Add(1)
 					s.reportsFirst.Add(1)
 					s.reportQ.SendFirst(ctx, cnsms.SessionOf(ctx), c.account, r, smgp.CmdDeliver, body, s.acked)
@@ -431,15 +431,17 @@ func (s *Server) scheduleReport(ctx context.Context, c *conn, sub *smgp.Submit, 
 	}
 }
 
-// reportBody encodes r as a Deliver; false when it cannot be sent.
-func (s *Server) reportBody(r *report) ([]byte, bool) {
-	content, err := smgp.AppendReport(make([]byte, 0, 122), &r.rp)
+// reportBody encodes r as a Deliver, with content and buf as scratch (the
+// caller's: on its stack when the body does not outlive it); false when
+// it cannot be sent.
+func (s *Server) reportBody(r *report, content, buf []byte) ([]byte, bool) {
+	content, err := smgp.AppendReport(content, &r.rp)
 	if err != nil {
 		return nil, false
 	}
 	d := smgp.Deliver{MsgID: s.newID(), IsReport: 1, MsgFormat: cnsms.FmtASCII, RecvTime: time.Now().In(smgp.CST).Format("20060102150405"),
 		SrcTermID: r.dest, DestTermID: r.src, Content: content}
-	body, err := smgp.AppendDeliver(make([]byte, 0, 220), &d)
+	body, err := smgp.AppendDeliver(buf, &d)
 	return body, err == nil
 }
 
@@ -456,7 +458,7 @@ func (s *Server) acked(f cnsms.Frame) bool {
 // fails is queued again (for this or another receiving connection).
 func (s *Server) reportLoop(c *conn) {
 	s.reportQ.Serve(c.account, c.s.Done(), func(r *report) (acked, gone bool) {
-		body, ok := s.reportBody(r)
+		body, ok := s.reportBody(r, make([]byte, 0, 122), make([]byte, 0, 220))
 		if !ok {
 			return true, false // cannot be sent: nothing more to do with it
 		}
