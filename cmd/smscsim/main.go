@@ -11,7 +11,8 @@
 // protocol allows (a flag it cannot honour is an error):
 //
 //	smscsim -protocol cmpp -listen :7890 -system-id 901234 -password secret \
-//	    -fault-throttle 0.05 -fault-late 0.02 -fault-late-by 2s -fault-restart-ids-every 1000
+//	    -fault-throttle 0.05 -fault-late 0.02 -fault-late-by 2s -fault-restart-ids-every 1000 \
+//	    -fault-unbind-after 500 -fault-receipt-first -fault-duplicate-receipts 0.01
 //	smscsim -protocol sgip -listen :8801 -system-id sp -password pw \
 //	    -sp-addr gateway:8802 -sp-login smg -sp-password pw2
 //
@@ -184,6 +185,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.cfg.Faults.SlowResponse, "fault-slow", 0, "delay every submit_sm_resp by this much")
 	fs.IntVar(&o.cfg.Faults.DropAfter, "fault-drop-after", 0, "drop a bind's connection after this many submits (0: never)")
 	fs.Float64Var(&o.cfg.Faults.DuplicateReceipts, "fault-duplicate-receipts", 0, "fraction of receipts sent twice")
+	fs.BoolVar(&o.cfg.Faults.ReceiptFirst, "fault-receipt-first", false, "send each receipt before its submit's response")
 	fs.Float64Var(&o.cfg.Faults.Throttle, "fault-throttle", 0, "fraction of submits answered ESME_RTHROTTLED whatever the rate (mid-message too)")
 	fs.Float64Var(&o.cfg.Faults.Late, "fault-late", 0, "fraction of accepted submits answered -fault-late-by late")
 	fs.DurationVar(&o.cfg.Faults.LateBy, "fault-late-by", 0, "how late -fault-late responses come (above the client's response timeout)")

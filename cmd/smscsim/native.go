@@ -45,7 +45,8 @@ type nativeOpts struct {
 // asked for is never silently not simulated.
 var (
 	commonFlags = []string{"protocol", "listen", "http", "system-id", "password", "receipt-delay", "tps", "seed",
-		"stats-every", "log-level", "fault-throttle", "fault-late", "fault-late-by", "fault-lose-receipts", "fault-drop-after"}
+		"stats-every", "log-level", "fault-throttle", "fault-late", "fault-late-by", "fault-lose-receipts", "fault-drop-after",
+		"fault-unbind-after", "fault-receipt-first", "fault-duplicate-receipts"}
 	protocolFlags = map[string][]string{
 		protoCMPP:  {"stat", "active-test", "gateway-id", "fault-restart-ids-every"},
 		protoCMPP2: {"stat", "active-test", "gateway-id", "fault-restart-ids-every"},
@@ -178,6 +179,7 @@ func startNative(o *options, log *slog.Logger) (nativeSim, error) {
 		cfg := ismg.Config{Addr: o.listen, Accounts: accounts, GatewayID: uint32(n.gatewayID), Stat: n.stat,
 			ReceiptDelay: c.ReceiptDelay, ThrottleFraction: f.Throttle, TPS: float64(c.TPS), DropEvery: f.DropAfter,
 			LateFraction: f.Late, LateDelay: f.LateBy, NoReportFraction: f.LoseReceipts, IDRepeatAfter: f.RestartIDsEvery,
+			UnbindAfter: f.UnbindAfter, ReportFirst: f.ReceiptFirst, DuplicateReports: f.DuplicateReceipts,
 			ActiveTest: n.activeTest, Seed: seed, Logger: log}
 		if o.protocol == protoCMPP2 {
 			cfg.MaxVersion = cmpp.V20
@@ -191,6 +193,7 @@ func startNative(o *options, log *slog.Logger) (nativeSim, error) {
 		s, err := smgw.Start(smgw.Config{Addr: o.listen, Accounts: accounts, GatewayID: uint32(n.gatewayID), Stat: n.stat,
 			ReceiptDelay: c.ReceiptDelay, BusyFraction: f.Throttle, TPS: float64(c.TPS), DropEvery: f.DropAfter,
 			LateFraction: f.Late, LateDelay: f.LateBy, NoReportFraction: f.LoseReceipts, IDRepeatAfter: f.RestartIDsEvery,
+			UnbindAfter: f.UnbindAfter, ReportFirst: f.ReceiptFirst, DuplicateReports: f.DuplicateReceipts,
 			ActiveTest: n.activeTest, Seed: seed, Logger: log})
 		if err != nil {
 			return nil, err
@@ -203,7 +206,8 @@ func startNative(o *options, log *slog.Logger) (nativeSim, error) {
 		s, err := smg.Start(smg.Config{Addr: o.listen, Accounts: accounts, NodeID: uint32(n.nodeID),
 			SPAddr: n.spAddr, SPLogin: n.spLogin, SPPassword: n.spPassword, ReportState: byte(n.reportState),
 			ReportDelay: c.ReceiptDelay, BusyFraction: f.Throttle, TPS: float64(c.TPS), DropEvery: f.DropAfter,
-			LateFraction: f.Late, LateDelay: f.LateBy, NoReportFraction: f.LoseReceipts, Seed: seed, Logger: log})
+			LateFraction: f.Late, LateDelay: f.LateBy, NoReportFraction: f.LoseReceipts,
+			UnbindAfter: f.UnbindAfter, ReportFirst: f.ReceiptFirst, DuplicateReports: f.DuplicateReceipts, Seed: seed, Logger: log})
 		if err != nil {
 			return nil, err
 		}

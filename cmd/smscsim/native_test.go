@@ -62,8 +62,11 @@ func TestNativeProtocols(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	t.Run("cmpp2", func(t *testing.T) {
-		addr := startSim(t, "-protocol", "cmpp2", "-system-id", "901234", "-password", "secret", "-stat", "UNDELIV")
-		reports := make(chan cmpp.Receipt, 4)
+		// Every submit ends its connection, every report comes first and
+		// twice: the flags reach the simulator.
+		addr := startSim(t, "-protocol", "cmpp2", "-system-id", "901234", "-password", "secret", "-stat", "UNDELIV",
+			"-fault-unbind-after", "1", "-fault-receipt-first", "-fault-duplicate-receipts", "1")
+		reports := make(chan cmpp.Receipt, 8)
 		c, err := cmpp.NewClient(cmpp.Config{Name: "cm", Addr: addr, SourceAddr: "901234", Secret: "secret", SrcID: "1069012123",
 			Fallback20: true, OnReceipt: func(_ context.Context, r cmpp.Receipt) error { reports <- r; return nil }})
 		if err != nil {
@@ -74,9 +77,14 @@ func TestNativeProtocols(t *testing.T) {
 		if err != nil || len(res.Parts) != 2 {
 			t.Fatalf("send: %v %+v", err, res)
 		}
-		for range 2 {
-			if r := <-reports; r.Stat != "UNDELIV" {
-				t.Errorf("report %+v", r)
+		for range 4 {
+			select {
+			case r := <-reports:
+				if r.Stat != "UNDELIV" {
+					t.Errorf("report %+v", r)
+				}
+			case <-ctx.Done():
+				t.Fatal("fewer than 4 reports for 2 parts sent twice")
 			}
 		}
 	})

@@ -592,3 +592,79 @@ func TestResume(t *testing.T) {
 		}
 	}
 }
+
+// The ISMG sends CMPP_TERMINATE with a submit in flight and answers it
+// right after: the client reads that answer before it answers the
+// TERMINATE, so no part's outcome is unknown, and it reconnects.
+func TestTerminateInFlight(t *testing.T) {
+	sim := startISMG(t, ismg.Config{UnbindAfter: 2})
+	rc := newReceipts()
+	c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), OnReceipt: rc.on, RequestTimeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	long := strings.Repeat("交通违法提醒：您的车辆在路口闯红灯。", 8) // 3 parts in flight together
+	parts := 0
+	for i := range 6 {
+		text := "n" + itoa(i)
+		if i%2 == 1 {
+			text = long
+		}
+		res, err := c.Send(ctx, cmpp.Message{Dest: "13900000007", Text: text})
+		if err != nil {
+			t.Fatalf("message %d: %v (%+v)", i, err, res.Parts)
+		}
+		parts += len(res.Parts)
+	}
+	if st := sim.Stats(); st.Unbinds < 3 || st.Accepted != int64(parts) {
+		t.Fatalf("%d parts accepted by the client; %+v", parts, st)
+	}
+	rc.wait(t, parts)
+	if got := sim.Received("13900000007"); len(got) != 6 {
+		t.Fatalf("handset got %d messages", len(got))
+	}
+}
+
+// Each report comes ahead of its SUBMIT_RESP, or twice: every report
+// names a part the client got an id for.
+func TestReportFirstAndDuplicates(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    ismg.Config
+		copies int
+	}{
+		{"ReportFirst", ismg.Config{ReportFirst: true}, 1},
+		{"Duplicates", ismg.Config{DuplicateReports: 1}, 2},
+		{"Both", ismg.Config{ReportFirst: true, DuplicateReports: 1}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startISMG(t, tc.cfg)
+			rc := newReceipts()
+			c, _ := startClient(t, cmpp.Config{Addr: sim.Addr(), OnReceipt: rc.on})
+			var ids []string
+			for i := range 5 {
+				res, err := c.Send(context.Background(), cmpp.Message{Dest: "13900000008", Text: "r" + itoa(i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, res.IDs...)
+			}
+			rc.wait(t, tc.copies*len(ids))
+			for _, id := range ids {
+				if r, ok := rc.byID[id]; !ok || !r.Delivered {
+					t.Fatalf("no report for %s: %+v", id, rc.byID)
+				}
+			}
+			st := sim.Stats()
+			for end := time.Now().Add(5 * time.Second); st.ReportsAcked < int64(tc.copies*len(ids)) && time.Now().Before(end); st = sim.Stats() {
+				time.Sleep(5 * time.Millisecond) // the DELIVER_RESPs are on their way
+			}
+			first := int64(0)
+			if tc.cfg.ReportFirst {
+				first = int64(len(ids))
+			}
+			if st.ReportsFirst != first || st.Duplicated != int64((tc.copies-1)*len(ids)) || st.ReportsAcked != int64(tc.copies*len(ids)) {
+				t.Fatalf("%+v", st)
+			}
+		})
+	}
+}

@@ -9,7 +9,8 @@
 //   - ReadFrame / AppendFrame: framing bounded by a maximum length;
 //   - Session: one connection after login — window, sequence numbers,
 //     matching of responses by sequence *and* command, the keep-alive
-//     (ACTIVE_TEST), orderly close both ways (TERMINATE / EXIT), a
+//     (ACTIVE_TEST), orderly close both ways (TERMINATE / EXIT; the
+//     peer's is answered once our requests in flight are), a
 //     bounded pool of workers for the peer's requests whose answers are
 //     written after the handler returns, and timed-out requests kept so a
 //     late answer is still reported;

@@ -173,7 +173,8 @@ func (p *Pool) remove(s *Session) {
 }
 
 // Pick returns the up session with the fewest requests in flight
-// (round-robin among equals), waiting for one (bounded by ctx).
+// (round-robin among equals), not one that is closing (the peer's
+// Terminate is draining it), waiting for one (bounded by ctx).
 func (p *Pool) Pick(ctx context.Context) (*Session, error) {
 	for {
 		p.mu.Lock()
@@ -181,8 +182,8 @@ func (p *Pool) Pick(ctx context.Context) (*Session, error) {
 		n := len(p.up)
 		for i := range n {
 			s := p.up[(p.next+i)%n]
-			if s.Err() != nil {
-				continue
+			if s.Err() != nil || s.Closing() {
+				continue // ending: a request there would be refused
 			}
 			if best == nil || s.InFlight() < best.InFlight() {
 				best = s

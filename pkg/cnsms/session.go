@@ -22,6 +22,7 @@ const (
 	DefaultInboundQueue   = 256
 	DefaultLateTTL        = 10 * time.Minute
 	DefaultLateMax        = 4096
+	DefaultTerminateDrain = 2 * time.Second
 )
 
 // Session errors.
@@ -108,8 +109,14 @@ type SessionConfig struct {
 	OnLate  func(tag any, resp Frame)
 	LateTTL time.Duration
 	LateMax int
-	Logger  *slog.Logger
-	Metrics *CarrierMetrics
+	// TerminateDrain bounds how long the peer's Terminate waits for the
+	// responses to our requests in flight (and to requests that timed
+	// out but may still be answered late) before it is answered; default
+	// DefaultTerminateDrain. Some gateways answer a submit right after
+	// their Terminate.
+	TerminateDrain time.Duration
+	Logger         *slog.Logger
+	Metrics        *CarrierMetrics
 }
 
 func (c *SessionConfig) defaults() {
@@ -139,6 +146,9 @@ func (c *SessionConfig) defaults() {
 	}
 	if c.LateMax <= 0 {
 		c.LateMax = DefaultLateMax
+	}
+	if c.TerminateDrain <= 0 {
+		c.TerminateDrain = DefaultTerminateDrain
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -199,6 +209,7 @@ type Session struct {
 	late      map[uint32]lateEntry
 	lateOrder []uint32
 	closing   bool
+	peerTerm  bool // the peer sent Terminate: answered by answerTerminate
 	err       error
 	done      chan struct{}
 	drained   chan struct{} // closed when closing and nothing is pending
@@ -298,6 +309,41 @@ func (s *Session) fail(err error) {
 	s.conn.Close()
 }
 
+// Closing reports whether the session refuses new requests: a
+// Terminate started, from either side.
+func (s *Session) Closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// TerminateNow sends the dialect's Terminate request at once, with
+// requests in flight, as a gateway does that ends a session without
+// waiting for its answers (the simulators' UnbindAfter fault): new
+// requests are refused from then on, the Terminate is queued ahead of
+// anything queued after TerminateNow returns (the answer a handler is
+// about to return), and the session closes when the peer answers it or
+// after RequestTimeout. False when the session was already closing or
+// has ended.
+func (s *Session) TerminateNow() bool {
+	s.mu.Lock()
+	if s.err != nil || s.closing {
+		s.mu.Unlock()
+		return false
+	}
+	s.closing = true
+	s.mu.Unlock()
+	p, err := s.start(s.ctx, s.cfg.Dialect.Terminate, nil)
+	if err != nil {
+		return false
+	}
+	go func() {
+		_, _ = p.wait(s.ctx) // answered, timed out or the session ended: close either way
+		s.fail(ErrClosed)
+	}()
+	return true
+}
+
 // Close ends the session at once. Pending requests fail with ErrClosed.
 func (s *Session) Close() error {
 	s.fail(ErrClosed)
@@ -317,55 +363,106 @@ func (s *Session) enqueue(of outFrame) error {
 // Request sends a request and waits for its response (same sequence id,
 // command id with RespBit), at most RequestTimeout.
 func (s *Session) Request(ctx context.Context, cmd uint32, body []byte) (Frame, error) {
+	p, err := s.start(ctx, cmd, body)
+	if err != nil {
+		return Frame{}, err
+	}
+	return p.wait(ctx)
+}
+
+// Start sends a request as Request does but returns once it is queued,
+// ahead of anything queued after Start returns (a handler's answer,
+// say); wait waits for its response as Request would. wait must be
+// called, once, to free the request's window slot.
+func (s *Session) Start(ctx context.Context, cmd uint32, body []byte) (wait func() (Frame, error), err error) {
+	p, err := s.start(ctx, cmd, body)
+	if err != nil {
+		return nil, err
+	}
+	return func() (Frame, error) { return p.wait(ctx) }, nil
+}
+
+// started is a request written to the out queue, awaiting its response.
+type started struct {
+	s      *Session
+	c      *call
+	cmd    uint32
+	seq    uint32
+	bypass bool // holds no window slot
+}
+
+// start takes a window slot, registers the request and queues it.
+func (s *Session) start(ctx context.Context, cmd uint32, body []byte) (started, error) {
 	d := s.cfg.Dialect
-	bypass := (cmd == d.ActiveTest && d.ActiveTest != 0) || cmd == d.Terminate
-	if !bypass {
+	p := started{s: s, cmd: cmd, bypass: (cmd == d.ActiveTest && d.ActiveTest != 0) || cmd == d.Terminate}
+	if !p.bypass {
 		select {
 		case s.window <- struct{}{}:
 		case <-ctx.Done():
-			return Frame{}, &RequestError{Cmd: cmd, Err: ctx.Err()}
+			return p, &RequestError{Cmd: cmd, Err: ctx.Err()}
 		case <-s.done:
-			return Frame{}, &RequestError{Cmd: cmd, Err: s.Err()}
+			return p, &RequestError{Cmd: cmd, Err: s.Err()}
 		}
-		defer func() { <-s.window }()
 	}
-	seq := s.NextSeq()
-	c := callPool.Get().(*call)
-	c.cmd, c.tag = cmd, ctx.Value(lateTagKey{})
-	// Once Request returns, c is in no table and its channel is empty
-	// (see the receives below), so it can serve the next request.
-	defer func() { c.tag = nil; callPool.Put(c) }()
+	p.seq = s.NextSeq()
+	p.c = callPool.Get().(*call)
+	p.c.cmd, p.c.tag = cmd, ctx.Value(lateTagKey{})
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
 		s.mu.Unlock()
-		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: err}
+		p.release()
+		return p, &RequestError{Cmd: cmd, Seq: p.seq, Err: err}
 	}
 	if s.closing && cmd != d.Terminate {
 		s.mu.Unlock()
-		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: ErrClosing}
+		p.release()
+		return p, &RequestError{Cmd: cmd, Seq: p.seq, Err: ErrClosing}
 	}
-	s.pending[seq] = c
+	s.pending[p.seq] = p.c
 	s.mu.Unlock()
 	s.inflight.Add(1)
 	s.cfg.Metrics.Window(1)
-	defer func() {
-		s.cfg.Metrics.Window(-1)
-		if s.inflight.Add(-1) == 0 {
-			s.checkDrained()
-		}
-	}()
-	fr := Frame{Cmd: cmd, Seq: seq, Body: body}
+	fr := Frame{Cmd: cmd, Seq: p.seq, Body: body}
 	if d.Framing == FramingSGIP {
 		fr.Node, fr.Time = s.cfg.NodeID, SGIPTime(time.Now())
 	}
 	b := AppendFrameOf(make([]byte, 0, d.Framing.HeaderLen()+len(body)), fr, d.Framing)
 	if err := s.enqueue(outFrame{b: b}); err != nil {
-		if s.forget(seq, false) {
-			<-c.ch // a peer answered what it never got: drain before reuse
+		if s.forget(p.seq, false) {
+			<-p.c.ch // a peer answered what it never got: drain before reuse
 		}
-		return Frame{}, &RequestError{Cmd: cmd, Seq: seq, Err: err}
+		p.done()
+		return p, &RequestError{Cmd: cmd, Seq: p.seq, Err: err}
 	}
+	return p, nil
+}
+
+// done ends a registered request: no longer in flight, call and slot
+// released.
+func (p started) done() {
+	p.s.cfg.Metrics.Window(-1)
+	if p.s.inflight.Add(-1) == 0 {
+		p.s.checkDrained()
+	}
+	p.release()
+}
+
+// release returns the call to its pool and frees the window slot. Once
+// the request is over, the call is in no table and its channel is empty
+// (see wait), so it can serve the next request.
+func (p started) release() {
+	p.c.tag = nil
+	callPool.Put(p.c)
+	if !p.bypass {
+		<-p.s.window
+	}
+}
+
+// wait waits for the response of a started request.
+func (p started) wait(ctx context.Context) (Frame, error) {
+	s, c, seq, cmd := p.s, p.c, p.seq, p.cmd
+	defer p.done()
 	// The pooled call's timer is reused: since Go 1.23 Reset and Stop
 	// leave no stale tick in its channel.
 	if c.timer == nil {
@@ -476,12 +573,27 @@ func (s *Session) readLoop() {
 	for {
 		f, err := ReadFrameOf(s.br, s.cfg.MaxFrame, s.cfg.Dialect.Framing)
 		if err != nil {
-			s.fail(fmt.Errorf("cnsms: read: %w", err))
+			s.mu.Lock()
+			peerTerm := s.peerTerm
+			s.mu.Unlock()
+			if peerTerm {
+				// The peer hung up after its Terminate without waiting
+				// for our answer: that is why the session ended.
+				err = ErrPeerTerminated
+			} else {
+				err = fmt.Errorf("cnsms: read: %w", err)
+			}
+			s.fail(err)
 			return
 		}
 		s.lastRead.Store(time.Now().UnixNano())
 		if f.IsResponse() {
-			s.response(f)
+			if s.response(f) && f.Cmd == s.cfg.Dialect.Terminate|RespBit {
+				// Our Terminate is answered: the session is over, whatever
+				// the peer's hanging up makes of the read that follows.
+				s.fail(ErrClosed)
+				return
+			}
 			continue
 		}
 		d := s.cfg.Dialect
@@ -497,15 +609,22 @@ func (s *Session) readLoop() {
 			}
 			continue
 		case d.Terminate:
+			// Send nothing new, but keep reading: the peer may still
+			// answer our requests in flight (some gateways write those
+			// answers right after their Terminate). Answer once they are
+			// in, or the peer hangs up, or after TerminateDrain.
 			s.cfg.Metrics.Inbound(d.name(f.Cmd))
 			s.mu.Lock()
-			s.closing = true
+			first := !s.peerTerm
+			s.closing, s.peerTerm = true, true
+			inflight := len(s.pending)
 			s.mu.Unlock()
-			b := AppendFrameOf(nil, Frame{Cmd: f.Cmd | RespBit, Seq: f.Seq, Node: f.Node, Time: f.Time}, d.Framing)
-			_ = s.enqueue(outFrame{b: b, closeAfter: ErrPeerTerminated})
-			// Read no more: the peer closes once it has our answer, and
-			// that EOF must not hide why the session ended.
-			return
+			s.cfg.Logger.Info("terminate from peer", "in_flight", inflight)
+			if first {
+				s.wg.Add(1) // the read loop holds one: no race with Close's Wait
+				go s.answerTerminate(f)
+			}
+			continue
 		}
 		s.cfg.Metrics.Inbound(d.name(f.Cmd))
 		if s.cfg.Inline {
@@ -520,14 +639,51 @@ func (s *Session) readLoop() {
 	}
 }
 
-func (s *Session) response(f Frame) {
+// answerTerminate waits until no request of ours awaits a response (or
+// TerminateDrain passes, or the session ends), then answers the peer's
+// Terminate t; the session ends once the answer is written.
+func (s *Session) answerTerminate(t Frame) {
+	defer s.wg.Done()
+	deadline := time.Now().Add(s.cfg.TerminateDrain)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.late) // timed-out requests may still be answered
+		for _, c := range s.pending {
+			// Our own Terminate crossing the peer's waits for an answer
+			// the peer gives only once we answer: not awaited.
+			if c.cmd != s.cfg.Dialect.Terminate {
+				n++
+			}
+		}
+		s.mu.Unlock()
+		if n == 0 || !time.Now().Before(deadline) {
+			if n > 0 {
+				s.cfg.Logger.Warn("terminate: answering with requests still in flight", "in_flight", n)
+			}
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-s.done:
+			return
+		}
+	}
+	d := s.cfg.Dialect
+	b := AppendFrameOf(nil, Frame{Cmd: t.Cmd | RespBit, Seq: t.Seq, Node: t.Node, Time: t.Time}, d.Framing)
+	_ = s.enqueue(outFrame{b: b, closeAfter: ErrPeerTerminated})
+}
+
+// response hands f to the request awaiting it (true) or to OnLate.
+func (s *Session) response(f Frame) bool {
 	s.mu.Lock()
 	c, ok := s.pending[f.Seq]
 	if ok && c.cmd|RespBit == f.Cmd {
 		delete(s.pending, f.Seq)
 		s.mu.Unlock()
 		c.ch <- f
-		return
+		return true
 	}
 	e, late := s.late[f.Seq]
 	if late && e.cmd|RespBit == f.Cmd {
@@ -539,9 +695,10 @@ func (s *Session) response(f Frame) {
 	s.cfg.Metrics.Late()
 	if late {
 		s.cfg.OnLate(e.tag, f)
-		return
+		return false
 	}
 	s.cfg.Logger.Debug("unmatched response", "cmd", fmt.Sprintf("0x%08x", f.Cmd), "seq", f.Seq)
+	return false
 }
 
 func (s *Session) writeLoop() {

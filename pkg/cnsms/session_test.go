@@ -287,3 +287,101 @@ func TestInlineHandler(t *testing.T) {
 		}
 	}
 }
+
+// The peer's Terminate with our request in flight, answered right after
+// (some gateways do): the answer still reaches us, and only then do we
+// answer the Terminate and end.
+func TestPeerTerminateDrainsInFlight(t *testing.T) {
+	a, b := pair(t, SessionConfig{}, SessionConfig{Handler: func(ctx context.Context, f Frame) ([]byte, bool) {
+		if !SessionOf(ctx).TerminateNow() {
+			t.Error("TerminateNow on a live session: false")
+		}
+		if SessionOf(ctx).TerminateNow() {
+			t.Error("second TerminateNow: true")
+		}
+		return []byte("late"), false
+	}})
+	f, err := a.Request(context.Background(), 4, nil)
+	if err != nil || string(f.Body) != "late" {
+		t.Fatalf("request in flight at the peer's terminate: %q %v", f.Body, err)
+	}
+	for _, s := range []*Session{a, b} {
+		select {
+		case <-s.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("session still up after the terminate")
+		}
+	}
+	if !errors.Is(a.Err(), ErrPeerTerminated) || !errors.Is(b.Err(), ErrClosed) {
+		t.Fatalf("ended with %v and %v", a.Err(), b.Err())
+	}
+}
+
+// A request the peer never answers after its Terminate: we answer after
+// TerminateDrain, and the request fails as sent (its outcome unknown).
+func TestPeerTerminateDrainBound(t *testing.T) {
+	a, _ := pair(t, SessionConfig{TerminateDrain: 50 * time.Millisecond}, SessionConfig{Handler: func(ctx context.Context, f Frame) ([]byte, bool) {
+		SessionOf(ctx).TerminateNow()
+		return nil, true
+	}})
+	start := time.Now()
+	_, err := a.Request(context.Background(), 4, nil)
+	var re *RequestError
+	if !errors.As(err, &re) || !re.Sent || !errors.Is(err, ErrPeerTerminated) {
+		t.Fatalf("unanswered request: %v", err)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("answered the terminate after %v (drain 50ms)", d)
+	}
+	if !a.Closing() {
+		t.Fatal("not closing after the peer's terminate")
+	}
+}
+
+// Start queues a request ahead of the answer its handler returns: a
+// handler on the peer's read loop sees it before that answer.
+func TestStartAheadOfAnswer(t *testing.T) {
+	var got atomic.Bool
+	var waits sync.WaitGroup
+	defer waits.Wait() // before the sessions close
+	a, _ := pair(t,
+		SessionConfig{Inline: true, Handler: func(_ context.Context, f Frame) ([]byte, bool) { got.Store(true); return []byte("ack"), false }},
+		SessionConfig{Handler: func(ctx context.Context, f Frame) ([]byte, bool) {
+			wait, err := SessionOf(ctx).Start(ctx, 6, []byte("report"))
+			if err != nil {
+				t.Error(err)
+				return nil, false
+			}
+			waits.Go(func() {
+				if r, err := wait(); err != nil || string(r.Body) != "ack" {
+					t.Errorf("started request: %q %v", r.Body, err)
+				}
+			})
+			return []byte("resp"), false
+		}})
+	for range 20 {
+		got.Store(false)
+		f, err := a.Request(context.Background(), 4, nil)
+		if err != nil || string(f.Body) != "resp" {
+			t.Fatalf("%q %v", f.Body, err)
+		}
+		if !got.Load() {
+			t.Fatal("answer read before the request started ahead of it")
+		}
+	}
+}
+
+// Both sides terminate at once: neither waits for the other's answer
+// to its own Terminate before answering (that would wait for good).
+func TestTerminatesCross(t *testing.T) {
+	a, b := pair(t, SessionConfig{TerminateDrain: 5 * time.Second}, SessionConfig{TerminateDrain: 5 * time.Second})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, s := range []*Session{a, b} {
+		wg.Go(func() { _ = s.Terminate(context.Background()) })
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("crossed terminates took %v", d)
+	}
+}

@@ -1,10 +1,12 @@
 package cnsms
 
 import (
+	"context"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/traffic12123/gateway/pkg/smpp/coding"
@@ -12,7 +14,9 @@ import (
 
 // This file is what the protocols' gateway simulators (pkg/cmpp/ismg,
 // pkg/smgp/smgw, pkg/sgip/smg) share: the handsets' record, the fault
-// dice, and the per-account queue of status reports with redelivery.
+// dice, the per-account queue of status reports with redelivery, and
+// the faults that need the session: a Terminate with a submit in flight,
+// a report ahead of its submit's answer.
 
 // HandsetMessage is what a handset received: one entry per message, the
 // parts of a long one joined. ID is the protocol's id of a part.
@@ -259,6 +263,39 @@ func (q *ReportQueue[R]) Serve(account string, done <-chan struct{}, send func(R
 			return
 		}
 	}
+}
+
+// SendFirst sends r on s now, ahead of the answer the handler calling it
+// is about to return (the ReportFirst fault): the request (cmd, body) is
+// queued before SendFirst returns. Its answer is awaited on a goroutine
+// of its own; acked says whether it acknowledges the report. A report
+// not acknowledged, or one s no longer takes, goes to account's queue.
+// The handler must not run on the read loop (SessionConfig.Inline): with
+// the window full it waits for an answer only that loop can read.
+func (q *ReportQueue[R]) SendFirst(ctx context.Context, s *Session, account string, r R, cmd uint32, body []byte, acked func(Frame) bool) {
+	wait, err := s.Start(ctx, cmd, body)
+	if err != nil {
+		q.Add(account, r, 0)
+		return
+	}
+	go func() {
+		if f, err := wait(); err == nil && acked(f) {
+			return
+		}
+		q.Add(account, r, q.retryDelay)
+	}()
+}
+
+// UnbindAfter is the UnbindAfter fault on one connection of a simulator:
+// count is the connection's submits read so far. On every every-th
+// submit it ends s with that submit in flight (Session.TerminateNow:
+// TERMINATE, Exit, UNBIND go out ahead of the submit's answer, which the
+// handler then returns as usual) and reports true. every ≤ 0: never.
+func UnbindAfter(s *Session, count *atomic.Int64, every int) bool {
+	if every <= 0 || s == nil || count.Add(1)%int64(every) != 0 {
+		return false
+	}
+	return s.TerminateNow()
 }
 
 // RepeatingIDs issues a simulator's message ids from fresh; after

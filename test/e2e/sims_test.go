@@ -147,7 +147,8 @@ func nativeSharedRefs[ID any](ps []cnsms.HandsetPart[ID]) int {
 func cmppSim(t *testing.T, k config.Carrier, seed int64, tps int, f smsc.Faults, v20 bool) *carrierSim {
 	cfg := ismg.Config{Accounts: map[string]string{"901234": "e2e"}, ReceiptDelay: 200 * time.Millisecond, Seed: uint64(seed),
 		ThrottleFraction: f.Throttle, TPS: float64(tps), LateFraction: f.Late, LateDelay: f.LateBy, NoReportFraction: f.LoseReceipts,
-		IDRepeatAfter: f.RestartIDsEvery, ReportMaxAttempts: 1000}
+		IDRepeatAfter: f.RestartIDsEvery, DuplicateReports: f.DuplicateReceipts, ReportFirst: f.ReceiptFirst, UnbindAfter: f.UnbindAfter,
+		ReportMaxAttempts: 1000}
 	sec := carriercmpp.Section{SourceAddr: "901234", ServiceID: "JTGL", ActiveTest: config.Duration(5 * time.Second)}
 	if v20 {
 		cfg.MaxVersion, sec.Version = cmpp.V20, "2.0"
@@ -169,7 +170,8 @@ func cmppSim(t *testing.T, k config.Carrier, seed int64, tps int, f smsc.Faults,
 func smgpSim(t *testing.T, k config.Carrier, seed int64, tps int, f smsc.Faults) *carrierSim {
 	s, err := smgw.Start(smgw.Config{Accounts: map[string]string{"90123456": "e2e"}, ReceiptDelay: 200 * time.Millisecond, Seed: uint64(seed),
 		BusyFraction: f.Throttle, TPS: float64(tps), LateFraction: f.Late, LateDelay: f.LateBy, NoReportFraction: f.LoseReceipts,
-		IDRepeatAfter: f.RestartIDsEvery, ReportMaxAttempts: 1000})
+		IDRepeatAfter: f.RestartIDsEvery, DuplicateReports: f.DuplicateReceipts, ReportFirst: f.ReceiptFirst, UnbindAfter: f.UnbindAfter,
+		ReportMaxAttempts: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +189,8 @@ func sgipSim(t *testing.T, k config.Carrier, seed int64, tps int, f smsc.Faults)
 	listen := freeAddr(t) // the gateway's listener for the SMG's connections
 	s, err := smg.Start(smg.Config{Accounts: map[string]string{"sp12123": "e2e"}, SPAddr: listen, SPLogin: "unicom", SPPassword: "e2e-smg",
 		ReportDelay: 200 * time.Millisecond, Seed: uint64(seed), BusyFraction: f.Throttle, TPS: float64(tps),
-		LateFraction: f.Late, LateDelay: f.LateBy, NoReportFraction: f.LoseReceipts})
+		LateFraction: f.Late, LateDelay: f.LateBy, NoReportFraction: f.LoseReceipts,
+		DuplicateReports: f.DuplicateReceipts, ReportFirst: f.ReceiptFirst, UnbindAfter: f.UnbindAfter})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,9 @@
 // CMPP_DELIVER, records what each handset received (long messages joined
 // by their UDH reference), sends MO messages on request, and offers the
 // faults the protocol allows: result 8 (traffic too high) on a fraction
-// of submits, late SUBMIT_RESPs, reports never sent, and Msg_Ids that
-// repeat after a counter restart.
+// of submits, late SUBMIT_RESPs, reports never sent, reports sent twice,
+// reports ahead of their SUBMIT_RESP, a CMPP_TERMINATE with a submit in
+// flight, and Msg_Ids that repeat after a counter restart.
 package ismg
 
 import (
@@ -43,6 +44,9 @@ type Config struct {
 	LateDelay         time.Duration            // default 2s
 	NoReportFraction  float64                  // accepted, recorded, but the report is never sent
 	IDRepeatAfter     int                      // after this many Msg_Ids, the counter restarts: the same ids again, in order
+	DuplicateReports  float64                  // this fraction of reports is sent twice
+	ReportFirst       bool                     // each report goes out on the submitting connection ahead of its SUBMIT_RESP
+	UnbindAfter       int                      // every N-th submit on a connection: CMPP_TERMINATE ahead of its SUBMIT_RESP; the connection closes when the SP answers
 	Refuse            func(dest string) uint32 // non-zero: answer this result for dest and record nothing
 	ReportRetryDelay  time.Duration            // after a non-zero DELIVER_RESP; default 200ms
 	ReportMaxAttempts int                      // per report; default 5
@@ -98,6 +102,7 @@ type Server struct {
 	idSeq    uint16
 
 	submits, accepted, throttled, reports, reportsAcked, terminated, dropped, late, lostReports atomic.Int64
+	duplicated, reportsFirst, unbinds                                                           atomic.Int64
 }
 
 type conn struct {
@@ -105,6 +110,7 @@ type conn struct {
 	account string
 	version cmpp.Version
 	limiter *rate.Limiter
+	submits atomic.Int64 // read on this connection (UnbindAfter)
 }
 
 // Start listens and serves until Close.
@@ -182,6 +188,9 @@ type Stats struct {
 	Terminated                                          int64 // connections the SP closed with TERMINATE
 	Dropped                                             int64 // connections closed by DropEvery
 	Late, LostReports                                   int64 // answers written LateDelay late; reports never sent (NoReportFraction)
+	Duplicated                                          int64 // reports queued twice (DuplicateReports)
+	ReportsFirst                                        int64 // reports sent ahead of their SUBMIT_RESP (ReportFirst)
+	Unbinds                                             int64 // TERMINATEs sent with a submit in flight (UnbindAfter)
 	Duplicates                                          int   // parts received twice
 	Conns                                               int
 	// Keep-alives on the connections open now: ours the SP answered, and
@@ -200,7 +209,8 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Throttled: s.throttled.Load(),
-		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
+		Reports: s.reports.Load(), ReportsAcked: s.reportsAcked.Load(), Terminated: s.terminated.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(),
+		Duplicated: s.duplicated.Load(), ReportsFirst: s.reportsFirst.Load(), Unbinds: s.unbinds.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
 }
 
 // Received returns what dest's handset got, in arrival order, followed by
@@ -286,7 +296,7 @@ func (s *Server) serve(nc net.Conn) {
 		RequestTimeout: s.cfg.RequestTimeout,
 		Handler:        func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
 		HandlerWorkers: s.cfg.HandlerWorkers,
-		Inline:         s.cfg.LateFraction == 0, // a late answer sleeps in the handler
+		Inline:         s.cfg.LateFraction == 0 && !s.cfg.ReportFirst, // a late answer sleeps in the handler; a report first may wait for the window
 		Logger:         s.log,
 	})
 	s.mu.Lock()
@@ -321,6 +331,12 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 	if err != nil {
 		return cmpp.AppendSubmitResp(nil, c.version, &cmpp.SubmitResp{Result: cmpp.ResultBadStructure}), false
 	}
+	sess := cnsms.SessionOf(ctx) // not c.s: the handler may run before it is set
+	unbind := cnsms.UnbindAfter(sess, &c.submits, s.cfg.UnbindAfter)
+	if unbind {
+		s.unbinds.Add(1)
+		s.log.Warn("terminating with a submit in flight (fault)", "after_submits", s.cfg.UnbindAfter)
+	}
 	result := s.check(c, sub)
 	if result == cmpp.ResultOK && (s.dice.Chance(s.cfg.ThrottleFraction) || (c.limiter != nil && !c.limiter.Allow())) {
 		result = cmpp.ResultFlowControl
@@ -335,16 +351,16 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 			if s.dice.Chance(s.cfg.NoReportFraction) {
 				s.lostReports.Add(1)
 			} else {
-				s.scheduleReport(c.account, sub, id)
+				s.scheduleReport(ctx, c, sub, id)
 			}
 		}
 		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
 			s.dropped.Add(1)
-			go cnsms.SessionOf(ctx).Close() // not from this worker: Close waits for it; not c.s: the handler may run before it is set
+			go sess.Close() // not from this worker: Close waits for it
 			return nil, true
 		}
 	}
-	if s.dice.Chance(s.cfg.LateFraction) {
+	if !unbind && s.dice.Chance(s.cfg.LateFraction) {
 		s.late.Add(1)
 		select {
 		case <-time.After(s.cfg.LateDelay):
@@ -381,36 +397,68 @@ func (s *Server) record(account string, sub *cmpp.Submit, id cmpp.MsgID) {
 	s.handsets.Record(account, sub.SrcID, sub.Dest, sub.MsgFmt, sub.Content, sub.TPUDHI != 0, id)
 }
 
-func (s *Server) scheduleReport(account string, sub *cmpp.Submit, id cmpp.MsgID) {
+// scheduleReport queues the reports of an accepted submit (twice for
+// DuplicateReports) or, with ReportFirst, sends the first copy now on the
+// handler's session, ahead of the SUBMIT_RESP.
+func (s *Server) scheduleReport(ctx context.Context, c *conn, sub *cmpp.Submit, id cmpp.MsgID) {
 	now := time.Now().In(cmpp.CST).Format("0601021504")
 	for _, dest := range sub.Dest {
-		r := &report{account: account, srcID: sub.SrcID, svc: sub.ServiceID,
+		r := &report{account: c.account, srcID: sub.SrcID, svc: sub.ServiceID,
 			sr: cmpp.StatusReport{MsgID: id, Stat: s.cfg.Stat, SubmitTime: now, DoneTime: now, DestTerminalID: dest, SMSCSequence: uint32(id.Seq())}}
-		s.reportQ.Add(account, r, s.cfg.ReceiptDelay)
+		n := 1
+		if s.dice.Chance(s.cfg.DuplicateReports) {
+			n = 2
+			s.duplicated.Add(1)
+		}
+		for i := range n {
+			if i == 0 && s.cfg.ReportFirst {
+				if body, ok := s.reportBody(c.version, r, make([]byte, 0, 71), make([]byte, 0, 200)); ok {
+					s.reports.Add(1)
+					s.reportsFirst.Add(1)
+					s.reportQ.SendFirst(ctx, cnsms.SessionOf(ctx), c.account, r, cmpp.CmdDeliver, body, s.acked)
+				}
+				continue
+			}
+			s.reportQ.Add(c.account, r, s.cfg.ReceiptDelay)
+		}
 	}
+}
+
+// reportBody encodes r as a CMPP_DELIVER in version v, with content and
+// buf as scratch (the caller's: on its stack when the body does not
+// outlive it); false when it cannot be sent.
+func (s *Server) reportBody(v cmpp.Version, r *report, content, buf []byte) ([]byte, bool) {
+	content, err := cmpp.AppendStatusReport(content, v, &r.sr)
+	if err != nil {
+		return nil, false
+	}
+	d := cmpp.Deliver{MsgID: s.newMsgID(), DestID: r.srcID, ServiceID: r.svc, MsgFmt: cmpp.FmtASCII,
+		SrcTerminalID: r.sr.DestTerminalID, RegisteredDelivery: cmpp.Report, Content: content}
+	body, err := cmpp.AppendDeliver(buf, v, &d)
+	return body, err == nil
+}
+
+// acked says whether a DELIVER_RESP acknowledges a report, and counts it.
+func (s *Server) acked(f cnsms.Frame) bool {
+	if dr, err := cmpp.DecodeDeliverResp(f.Body); err == nil && dr.Result == cmpp.ResultOK {
+		s.reportsAcked.Add(1)
+		return true
+	}
+	return false
 }
 
 // reportLoop sends the account's reports over c; a report whose DELIVER
 // fails is queued again (for this or another connection).
 func (s *Server) reportLoop(c *conn) {
 	s.reportQ.Serve(c.account, c.s.Done(), func(r *report) (acked, gone bool) {
-		content, err := cmpp.AppendStatusReport(make([]byte, 0, 71), c.version, &r.sr)
-		if err != nil {
+		body, ok := s.reportBody(c.version, r, make([]byte, 0, 71), make([]byte, 0, 200))
+		if !ok {
 			return true, false // cannot be sent: nothing more to do with it
-		}
-		d := cmpp.Deliver{MsgID: s.newMsgID(), DestID: r.srcID, ServiceID: r.svc, MsgFmt: cmpp.FmtASCII,
-			SrcTerminalID: r.sr.DestTerminalID, RegisteredDelivery: cmpp.Report, Content: content}
-		body, err := cmpp.AppendDeliver(make([]byte, 0, 200), c.version, &d)
-		if err != nil {
-			return true, false
 		}
 		s.reports.Add(1)
 		f, err := c.s.Request(s.ctx, cmpp.CmdDeliver, body)
-		if err == nil {
-			if dr, derr := cmpp.DecodeDeliverResp(f.Body); derr == nil && dr.Result == cmpp.ResultOK {
-				s.reportsAcked.Add(1)
-				return true, false
-			}
+		if err == nil && s.acked(f) {
+			return true, false
 		}
 		return false, c.s.Err() != nil
 	})

@@ -4,8 +4,9 @@
 // messages joined by their UDH reference), and — as the real SMG does —
 // connects to the SP's listener with login type 2 to send SGIP_REPORT
 // and SGIP_DELIVER (MO). Faults: result 11 (node busy) on a fraction of
-// submits, late SUBMIT_RESPs, reports never sent, a chosen result per
-// destination.
+// submits, late SUBMIT_RESPs, reports never sent, reports sent twice,
+// reports ahead of their SUBMIT_RESP, an SGIP_UNBIND of the submit
+// connection with a submit in flight, a chosen result per destination.
 package smg
 
 import (
@@ -45,7 +46,15 @@ type Config struct {
 	LateFraction     float64
 	LateDelay        time.Duration // default 2s
 	NoReportFraction float64
-	Refuse           func(user string) byte
+	DuplicateReports float64 // this fraction of reports is sent twice
+	// ReportFirst sends each report to the SP's listener, and waits for
+	// its answer, before writing the SUBMIT_RESP.
+	ReportFirst bool
+	// UnbindAfter: every N-th submit on a connection, SGIP_UNBIND goes
+	// out on it ahead of that submit's SUBMIT_RESP; the connection closes
+	// when the SP answers.
+	UnbindAfter int
+	Refuse      func(user string) byte
 
 	ReportWorkers  int // default 16
 	HandlerWorkers int // default 8
@@ -81,6 +90,7 @@ type Server struct {
 	back     *cnsms.Session // our connection to the SP's listener
 
 	submits, accepted, busy, reports, reportsAcked, unbound, dropped, late, lostReports atomic.Int64
+	duplicated, reportsFirst, unbinds                                                   atomic.Int64
 }
 
 // Start listens and serves until Close.
@@ -156,6 +166,9 @@ type Stats struct {
 	Unbound                                        int64 // SP connections closed with SGIP_UNBIND
 	Dropped                                        int64 // connections closed by DropEvery
 	Late, LostReports                              int64 // answers written LateDelay late; reports never sent (NoReportFraction)
+	Duplicated                                     int64 // reports queued twice (DuplicateReports)
+	ReportsFirst                                   int64 // reports answered by the SP ahead of their SUBMIT_RESP (ReportFirst)
+	Unbinds                                        int64 // UNBINDs sent with a submit in flight (UnbindAfter)
 	Conns                                          int
 }
 
@@ -165,7 +178,8 @@ func (s *Server) Stats() Stats {
 	n := len(s.conns)
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
-		ReportsAcked: s.reportsAcked.Load(), Unbound: s.unbound.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(), Conns: n}
+		ReportsAcked: s.reportsAcked.Load(), Unbound: s.unbound.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(),
+		Duplicated: s.duplicated.Load(), ReportsFirst: s.reportsFirst.Load(), Unbinds: s.unbinds.Load(), Conns: n}
 }
 
 // Received returns what user's handset got (user as the SP wrote it,
@@ -228,7 +242,7 @@ func (s *Server) serve(nc net.Conn) {
 	}
 	sess := cnsms.NewSession(nc, br, cnsms.SessionConfig{
 		Dialect: sgip.Dialect(), Window: s.cfg.Window, NodeID: s.cfg.NodeID, HandlerWorkers: s.cfg.HandlerWorkers, Logger: s.log,
-		Inline:  s.cfg.LateFraction == 0, // a late answer sleeps in the handler
+		Inline:  s.cfg.LateFraction == 0 && !s.cfg.ReportFirst, // a late answer sleeps in the handler, a report first waits for the SP
 		Handler: func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
 	})
 	c.s = sess
@@ -252,6 +266,7 @@ type conn struct {
 	s       *cnsms.Session
 	account string
 	limiter *rate.Limiter
+	submits atomic.Int64 // read on this connection (UnbindAfter)
 }
 
 func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bool) {
@@ -265,6 +280,12 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		return sgip.AppendResp(nil, &sgip.Resp{Result: sgip.ResultBadParameter}), false
 	}
 	id := sgip.SeqID{Node: f.Node, Time: f.Time, Seq: f.Seq}
+	sess := cnsms.SessionOf(ctx) // not c.s: the handler may run before it is set
+	unbind := cnsms.UnbindAfter(sess, &c.submits, s.cfg.UnbindAfter)
+	if unbind {
+		s.unbinds.Add(1)
+		s.log.Warn("unbinding with a submit in flight (fault)", "after_submits", s.cfg.UnbindAfter)
+	}
 	result := sgip.ResultOK
 	drop := false
 	if len(sub.Content) == 0 {
@@ -290,22 +311,17 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 				s.lostReports.Add(1)
 			} else {
 				for _, u := range sub.Users {
-					r := &sgip.Report{SubmitSeq: id, UserNumber: u, State: s.cfg.ReportState}
-					if s.cfg.ReportDelay > 0 {
-						time.AfterFunc(s.cfg.ReportDelay, func() { s.queue(r) })
-					} else {
-						s.queue(r)
-					}
+					s.scheduleReport(ctx, &sgip.Report{SubmitSeq: id, UserNumber: u, State: s.cfg.ReportState})
 				}
 			}
 		}
 	}
 	if drop {
 		s.dropped.Add(1)
-		go cnsms.SessionOf(ctx).Close() // not from this worker: Close waits for it; not c.s: the handler may run before it is set
+		go sess.Close() // not from this worker: Close waits for it
 		return nil, true
 	}
-	if s.dice.Chance(s.cfg.LateFraction) {
+	if !unbind && s.dice.Chance(s.cfg.LateFraction) {
 		s.late.Add(1)
 		select {
 		case <-time.After(s.cfg.LateDelay):
@@ -314,6 +330,32 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 		}
 	}
 	return sgip.AppendResp(make([]byte, 0, 9), &sgip.Resp{Result: result}), false
+}
+
+// scheduleReport queues r (twice for DuplicateReports) or, with
+// ReportFirst, sends the first copy now and waits for the SP's answer: the
+// SUBMIT_RESP the handler returns next comes after it.
+func (s *Server) scheduleReport(ctx context.Context, r *sgip.Report) {
+	n := 1
+	if s.dice.Chance(s.cfg.DuplicateReports) {
+		n = 2
+		s.duplicated.Add(1)
+	}
+	for i := range n {
+		if i == 0 && s.cfg.ReportFirst && s.cfg.SPAddr != "" {
+			if s.sendReport(ctx, r) {
+				s.reportsFirst.Add(1)
+			} else {
+				s.queue(r) // the usual tries
+			}
+			continue
+		}
+		if s.cfg.ReportDelay > 0 {
+			time.AfterFunc(s.cfg.ReportDelay, func() { s.queue(r) })
+		} else {
+			s.queue(r)
+		}
+	}
 }
 
 func (s *Server) queue(r *sgip.Report) {
@@ -379,25 +421,36 @@ func (s *Server) reportLoop() {
 		case <-s.ctx.Done():
 			return
 		}
-		body, err := sgip.AppendReport(make([]byte, 0, 44), r)
-		if err != nil {
-			continue
-		}
 		for try := 0; try < 5 && s.ctx.Err() == nil; try++ {
-			c, err := s.backConn(s.ctx)
-			if err == nil {
-				s.reports.Add(1)
-				var f cnsms.Frame
-				if f, err = c.Request(s.ctx, sgip.CmdReport, body); err == nil {
-					if rr, derr := sgip.DecodeResp(sgip.CmdReportResp, f.Body); derr == nil && rr.Result == sgip.ResultOK {
-						s.reportsAcked.Add(1)
-						break
-					}
-				}
+			if s.sendReport(s.ctx, r) {
+				break
 			}
 			cnsms.Sleep(s.ctx, 100*time.Millisecond)
 		}
 	}
+}
+
+// sendReport sends r over our connection to the SP's listener and says
+// whether the SP acknowledged it.
+func (s *Server) sendReport(ctx context.Context, r *sgip.Report) bool {
+	body, err := sgip.AppendReport(make([]byte, 0, 44), r)
+	if err != nil {
+		return true // cannot be sent: nothing more to do with it
+	}
+	c, err := s.backConn(ctx)
+	if err != nil {
+		return false
+	}
+	s.reports.Add(1)
+	f, err := c.Request(ctx, sgip.CmdReport, body)
+	if err != nil {
+		return false
+	}
+	if rr, derr := sgip.DecodeResp(sgip.CmdReportResp, f.Body); derr == nil && rr.Result == sgip.ResultOK {
+		s.reportsAcked.Add(1)
+		return true
+	}
+	return false
 }
 
 // SendMO sends text from handset user (with 86) to spNumber over our

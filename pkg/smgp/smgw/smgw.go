@@ -4,8 +4,9 @@
 // as Deliver, records what each handset received (long messages joined
 // by their UDH reference), sends MO messages on request, and offers the
 // faults the protocol allows: status 1 (system busy) on a fraction of
-// submits, late Submit_Resps, reports never sent, and MsgIDs that repeat
-// after a counter restart.
+// submits, late Submit_Resps, reports never sent, reports sent twice,
+// reports ahead of their Submit_Resp, an Exit with a submit in flight,
+// and MsgIDs that repeat after a counter restart.
 package smgw
 
 import (
@@ -43,6 +44,9 @@ type Config struct {
 	LateDelay         time.Duration // default 2s
 	NoReportFraction  float64       // accepted and recorded, the report never sent
 	IDRepeatAfter     int           // after this many MsgIDs the counter restarts: the same ids again
+	DuplicateReports  float64       // this fraction of reports is sent twice
+	ReportFirst       bool          // each report goes out on the submitting connection (when it receives) ahead of its Submit_Resp
+	UnbindAfter       int           // every N-th submit on a connection: Exit ahead of its Submit_Resp; the connection closes when the SP answers
 	Refuse            func(dest string) uint32
 	ReportRetryDelay  time.Duration // default 200ms
 	ReportMaxAttempts int           // default 5
@@ -95,6 +99,7 @@ type Server struct {
 	seq      uint32
 
 	submits, accepted, busy, reports, reportsAcked, exited, dropped, late, lostReports atomic.Int64
+	duplicated, reportsFirst, unbinds                                                  atomic.Int64
 }
 
 type conn struct {
@@ -102,6 +107,7 @@ type conn struct {
 	account string
 	mode    byte
 	limiter *rate.Limiter
+	submits atomic.Int64 // read on this connection (UnbindAfter)
 }
 
 // Start listens and serves until Close.
@@ -176,6 +182,9 @@ type Stats struct {
 	Exited                                         int64 // connections the SP closed with Exit
 	Dropped                                        int64 // connections closed by DropEvery
 	Late, LostReports                              int64 // answers written LateDelay late; reports never sent (NoReportFraction)
+	Duplicated                                     int64 // reports queued twice (DuplicateReports)
+	ReportsFirst                                   int64 // reports sent ahead of their Submit_Resp (ReportFirst)
+	Unbinds                                        int64 // Exits sent with a submit in flight (UnbindAfter)
 	Duplicates                                     int
 	Conns                                          int
 	// Keep-alives on the connections open now: ours the SP answered, and
@@ -194,7 +203,8 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{Submits: s.submits.Load(), Accepted: s.accepted.Load(), Busy: s.busy.Load(), Reports: s.reports.Load(),
-		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
+		ReportsAcked: s.reportsAcked.Load(), Exited: s.exited.Load(), Dropped: s.dropped.Load(), Late: s.late.Load(), LostReports: s.lostReports.Load(),
+		Duplicated: s.duplicated.Load(), ReportsFirst: s.reportsFirst.Load(), Unbinds: s.unbinds.Load(), Duplicates: d, Conns: n, KeepAlivesAnswered: kaA, KeepAlivesReceived: kaR}
 }
 
 // Received returns what dest's handset got, then long messages still
@@ -269,7 +279,7 @@ func (s *Server) serve(nc net.Conn) {
 		RequestTimeout: s.cfg.RequestTimeout,
 		Handler:        func(ctx context.Context, f cnsms.Frame) ([]byte, bool) { return s.handle(ctx, c, f) },
 		HandlerWorkers: s.cfg.HandlerWorkers,
-		Inline:         s.cfg.LateFraction == 0, // a late answer sleeps in the handler
+		Inline:         s.cfg.LateFraction == 0 && !s.cfg.ReportFirst, // a late answer sleeps in the handler; a report first may wait for the window
 		Logger:         s.log,
 	})
 	s.mu.Lock()
@@ -313,6 +323,12 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 	if err != nil {
 		return smgp.AppendSubmitResp(nil, &smgp.SubmitResp{Status: smgp.StatusBadStructure}), false
 	}
+	sess := cnsms.SessionOf(ctx) // not c.s: the handler may run before it is set
+	unbind := cnsms.UnbindAfter(sess, &c.submits, s.cfg.UnbindAfter)
+	if unbind {
+		s.unbinds.Add(1)
+		s.log.Warn("exiting with a submit in flight (fault)", "after_submits", s.cfg.UnbindAfter)
+	}
 	status := s.check(c, sub)
 	if status == smgp.StatusOK && (s.dice.Chance(s.cfg.BusyFraction) || (c.limiter != nil && !c.limiter.Allow())) {
 		status = smgp.StatusSystemBusy
@@ -327,16 +343,16 @@ func (s *Server) handle(ctx context.Context, c *conn, f cnsms.Frame) ([]byte, bo
 			if s.dice.Chance(s.cfg.NoReportFraction) {
 				s.lostReports.Add(1)
 			} else {
-				s.scheduleReport(c.account, sub, id)
+				s.scheduleReport(ctx, c, sub, id)
 			}
 		}
 		if s.cfg.DropEvery > 0 && n%int64(s.cfg.DropEvery) == 0 {
 			s.dropped.Add(1)
-			go cnsms.SessionOf(ctx).Close() // not from this worker: Close waits for it; not c.s: the handler may run before it is set
+			go sess.Close() // not from this worker: Close waits for it
 			return nil, true
 		}
 	}
-	if s.dice.Chance(s.cfg.LateFraction) {
+	if !unbind && s.dice.Chance(s.cfg.LateFraction) {
 		s.late.Add(1)
 		select {
 		case <-time.After(s.cfg.LateDelay):
@@ -381,7 +397,10 @@ func (s *Server) record(account string, sub *smgp.Submit, id smgp.MsgID) {
 	s.handsets.Record(account, sub.SrcTermID, sub.Dest, sub.MsgFormat, sub.Content, sub.TLVs.Byte(smgp.TagTPUdhi) != 0, id)
 }
 
-func (s *Server) scheduleReport(account string, sub *smgp.Submit, id smgp.MsgID) {
+// scheduleReport queues the reports of an accepted submit (twice for
+// DuplicateReports) or, with ReportFirst on a receiving connection, sends
+// the first copy now on the handler's session, ahead of the Submit_Resp.
+func (s *Server) scheduleReport(ctx context.Context, c *conn, sub *smgp.Submit, id smgp.MsgID) {
 	now := time.Now().In(smgp.CST).Format("0601021504")
 	text := sub.Content
 	if sub.TLVs.Byte(smgp.TagTPUdhi) != 0 {
@@ -391,33 +410,62 @@ func (s *Server) scheduleReport(account string, sub *smgp.Submit, id smgp.MsgID)
 	}
 	text = text[:min(len(text), 20)]
 	for _, dest := range sub.Dest {
-		r := &report{account: account, src: sub.SrcTermID, dest: dest,
+		r := &report{account: c.account, src: sub.SrcTermID, dest: dest,
 			rp: smgp.Report{MsgID: id, Sub: "001", Dlvrd: "001", SubmitDate: now, DoneDate: now, Stat: s.cfg.Stat, Err: "000", Text: text}}
-		s.reportQ.Add(account, r, s.cfg.ReceiptDelay)
+		n := 1
+		if s.dice.Chance(s.cfg.DuplicateReports) {
+			n = 2
+			s.duplicated.Add(1)
+		}
+		for i := range n {
+			if i == 0 && s.cfg.ReportFirst && c.mode != smgp.ModeSend {
+				if body, ok := s.reportBody(r, make([]byte, 0, 122), make([]byte, 0, 220)); ok {
+					s.reports.Add(1)
+					s.reportsFirst.Add(1)
+					s.reportQ.SendFirst(ctx, cnsms.SessionOf(ctx), c.account, r, smgp.CmdDeliver, body, s.acked)
+				}
+				continue
+			}
+			s.reportQ.Add(c.account, r, s.cfg.ReceiptDelay)
+		}
 	}
+}
+
+// reportBody encodes r as a Deliver, with content and buf as scratch (the
+// caller's: on its stack when the body does not outlive it); false when
+// it cannot be sent.
+func (s *Server) reportBody(r *report, content, buf []byte) ([]byte, bool) {
+	content, err := smgp.AppendReport(content, &r.rp)
+	if err != nil {
+		return nil, false
+	}
+	d := smgp.Deliver{MsgID: s.newID(), IsReport: 1, MsgFormat: cnsms.FmtASCII, RecvTime: time.Now().In(smgp.CST).Format("20060102150405"),
+		SrcTermID: r.dest, DestTermID: r.src, Content: content}
+	body, err := smgp.AppendDeliver(buf, &d)
+	return body, err == nil
+}
+
+// acked says whether a Deliver_Resp acknowledges a report, and counts it.
+func (s *Server) acked(f cnsms.Frame) bool {
+	if dr, err := smgp.DecodeDeliverResp(f.Body); err == nil && dr.Status == smgp.StatusOK {
+		s.reportsAcked.Add(1)
+		return true
+	}
+	return false
 }
 
 // reportLoop sends the account's reports over c; a report whose Deliver
 // fails is queued again (for this or another receiving connection).
 func (s *Server) reportLoop(c *conn) {
 	s.reportQ.Serve(c.account, c.s.Done(), func(r *report) (acked, gone bool) {
-		content, err := smgp.AppendReport(make([]byte, 0, 122), &r.rp)
-		if err != nil {
+		body, ok := s.reportBody(r, make([]byte, 0, 122), make([]byte, 0, 220))
+		if !ok {
 			return true, false // cannot be sent: nothing more to do with it
-		}
-		d := smgp.Deliver{MsgID: s.newID(), IsReport: 1, MsgFormat: cnsms.FmtASCII, RecvTime: time.Now().In(smgp.CST).Format("20060102150405"),
-			SrcTermID: r.dest, DestTermID: r.src, Content: content}
-		body, err := smgp.AppendDeliver(make([]byte, 0, 220), &d)
-		if err != nil {
-			return true, false
 		}
 		s.reports.Add(1)
 		f, err := c.s.Request(s.ctx, smgp.CmdDeliver, body)
-		if err == nil {
-			if dr, derr := smgp.DecodeDeliverResp(f.Body); derr == nil && dr.Status == smgp.StatusOK {
-				s.reportsAcked.Add(1)
-				return true, false
-			}
+		if err == nil && s.acked(f) {
+			return true, false
 		}
 		return false, c.s.Err() != nil
 	})
