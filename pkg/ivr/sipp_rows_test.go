@@ -76,14 +76,24 @@ func (r sippRun) run(t *testing.T, e *env) (out []byte, dir string) {
 	return out, dir
 }
 
-// TestSippMalformed: sipp sends an INVITE without From, one without To and
-// OPTIONS in SIP/3.0; each gets 400 / 505, and OPTIONS afterwards 200.
+// TestSippMalformed: sipp sends an INVITE without From, one without To,
+// OPTIONS in SIP/3.0 and an INVITE whose CSeq names BYE; each gets 400 /
+// 505 (sipp fails the call on any other answer), and OPTIONS afterwards
+// 200.
 func TestSippMalformed(t *testing.T) {
 	t.Parallel()
 	e := startServer(t, nil)
 	runSipp(t, e, "uac_malformed.xml")
 	if e.srv.ActiveCalls() != 0 {
 		t.Fatal("a malformed INVITE became a call")
+	}
+	for _, reason := range []string{"from", "to", "version", "cseq_method"} {
+		if n := counter(t, e.reg, "ivr_sip_rejected_total", reason); n != 1 {
+			t.Errorf("refused for %s: %v, want 1", reason, n)
+		}
+	}
+	if n := counterSum(t, e, "ivr_sip_rejected_total"); n != 4 {
+		t.Errorf("%v requests refused, want 4 (the ACK of the 400 is no request to refuse)", n)
 	}
 }
 
