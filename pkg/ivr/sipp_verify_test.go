@@ -190,15 +190,13 @@ func TestSippSamePromptsBeforeID(t *testing.T) {
 	for i, p := range callers {
 		taps[i].close()
 		pcmu, _, _ := taps[i].audio()
-		// The recording may stop inside a prompt (the BYE): compare the
-		// prompts that were heard to their end.
-		var full []string
+		// A prompt cut short (by the key, on a slow machine, or by the BYE)
+		// is marked "~": it was heard all the same.
+		var names []string
 		for _, h := range e.lib.Transcribe(ivr.PCMU, pcmu) {
-			if !strings.HasSuffix(h, "~") {
-				full = append(full, h)
-			}
+			names = append(names, strings.TrimSuffix(h, "~"))
 		}
-		heard = append(heard, full)
+		heard = append(heard, names)
 		c, ok := byCaller[ivr.MaskPhone(p)]
 		if !ok || c.Verification != "none" || c.Cause != "caller_hangup" || !slices.Equal(c.Path, []string{"welcome", "main", "main:1"}) {
 			t.Fatalf("%s: cdr %+v (found %v)", p, c, ok)
