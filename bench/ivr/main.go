@@ -387,6 +387,11 @@ func run(calls, rate int, promptDir, pcaps string, pacers int) error {
 				fmt.Printf(" ≤%g:%d", b.GetUpperBound(), b.GetCumulativeCount())
 			}
 			fmt.Printf(" total:%d\n", h.GetSampleCount())
+			// Only playbacks that ran to their end are in the histogram.
+			if cut := calls*rounds - int(h.GetSampleCount()); cut > 0 {
+				fmt.Printf("prompts not in it: %d of %d, cut short: still playing when the keys came, 2 s after they were due to end (or the call failed)\n",
+					cut, calls*rounds)
+			}
 		}
 	}
 	_ = lateness
