@@ -2,9 +2,12 @@
 // a 10 s prompt, then presses 1 2 3 4 by RFC 4733 (sipp's captures) and the
 // IVR hangs up. It runs the IVR in-process and reports concurrent calls,
 // CPU (IVR and sipp), memory per call, prompt timing error and missed
-// digits.
+// digits. The heap is measured before, right after the run and twice
+// later (--settle, --later); --rounds places the calls again against the
+// same IVR, to show whether what stays after a run grows.
 //
 //	go run ./bench/ivr --calls 1000 --rate 100
+//	go run ./bench/ivr --calls 2000 --rate 200 --rounds 2 --heapprofile /tmp/h.prof
 //
 // With --outbound it measures the notice dialler instead: sipp is the
 // trunk and its callees (answer, listen to the whole notice, press 1), the dialler places
@@ -113,14 +116,21 @@ const scenario = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 `
 
+// sink counts the CDRs as they come instead of keeping them, so that the
+// heap measured after the run is the IVR's, not the bench's bookkeeping.
 type sink struct {
-	mu   sync.Mutex
-	cdrs []ivr.CDR
+	mu                     sync.Mutex
+	records, done, missing int
 }
 
 func (s *sink) Record(_ context.Context, c ivr.CDR) error {
 	s.mu.Lock()
-	s.cdrs = append(s.cdrs, c)
+	s.records++
+	if slices.Contains(c.Path, "bench:1234") {
+		s.done++
+	} else {
+		s.missing++
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -147,11 +157,19 @@ func main() {
 	pacers := flag.Int("pacers", 0, "media clocks (default GOMAXPROCS)")
 	cpuprofile := flag.String("cpuprofile", "", "write the IVR's CPU profile here")
 	flag.DurationVar(&settle, "settle", 35*time.Second, "wait after the run before measuring the heap again (SIP transactions linger 32 s)")
+	flag.DurationVar(&later, "later", 30*time.Second, "then wait this much longer and measure once more (0: do not)")
+	flag.IntVar(&rounds, "rounds", 1, "place the calls this many times, one after another, against the same IVR (heap measured after each)")
 	flag.StringVar(&heapProfile, "heapprofile", "", "write the IVR's heap profile after the run (no calls) here")
 	outbound := flag.Bool("outbound", false, "measure the outbound notice dialler instead")
 	concurrent := flag.Int("concurrent", 200, "outbound: at most this many calls up at once")
 	hold := flag.Duration("hold", 30*time.Second, "outbound: callees press 1 this long after answering")
 	flag.Parse()
+	rounds = max(rounds, 1)
+	if heapProfile != "" {
+		// Finer than the default 512 KiB, so that small retained
+		// structures show in the profile.
+		runtime.MemProfileRate = 4096
+	}
 	if *outbound {
 		if err := runOutbound(*calls, *rate, *concurrent, *prompts, *pcaps, *hold); err != nil {
 			fmt.Fprintln(os.Stderr, "ivrbench:", err)
@@ -181,6 +199,8 @@ func main() {
 var (
 	heapProfile string
 	settle      time.Duration
+	later       time.Duration
+	rounds      int
 )
 
 // heapInUse collects garbage and returns the heap in use.
@@ -301,57 +321,28 @@ func run(calls, rate int, promptDir, pcaps string, pacers int) error {
 	heap0 := heapInUse()
 	live0 := heapAlloc()
 	baseRSS := rssKB(os.Getpid())
-	cpu0, t0 := cpuTime(), time.Now()
-	c, _ := net.ListenPacket("udp", "127.0.0.1:0")
-	sp := c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
-	cmd := exec.Command(sippBin, "-sf", scen, "-s", "12123", "-m", strconv.Itoa(calls), "-l", strconv.Itoa(calls),
-		"-r", strconv.Itoa(rate), "-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mp", "46000", "-nostdin",
-		"-timeout", strconv.Itoa(calls/rate+60)+"s", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
-		srv.Addr("udp"))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TERM=dumb")
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	peak, peakRSS := 0, int64(0)
-	var sippCPU time.Duration
-	waitc := make(chan error, 1)
-	go func() { waitc <- cmd.Wait() }()
-	tick := time.NewTicker(200 * time.Millisecond)
-	var sippErr error
-loop:
-	for {
-		select {
-		case sippErr = <-waitc:
-			break loop
-		case <-tick.C:
-			if n := srv.ActiveCalls(); n > peak {
-				peak = n
-				if r := rssKB(os.Getpid()); r > peakRSS {
-					peakRSS = r
-				}
-			}
-			if c := procCPU(cmd.Process.Pid); c > 0 {
-				sippCPU = c
-			}
+	var (
+		ld                 load
+		heaps              []heapAfter
+		wall, cpu, sippCPU time.Duration
+		peak, peakG        int
+		peakRSS            int64
+	)
+	for round := range rounds {
+		ld, err = placeCalls(srv, sippBin, dir, scen, calls, rate)
+		if err != nil {
+			return err
 		}
+		if round == 0 {
+			wall, cpu, sippCPU = ld.wall, ld.cpu, ld.sippCPU
+		}
+		peak, peakG, peakRSS = max(peak, ld.peak), max(peakG, ld.peakG), max(peakRSS, ld.peakRSS)
+		if ld.sippErr != nil {
+			errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
+			fmt.Printf("sipp (round %d): %v\n%s\n", round+1, ld.sippErr, tailN(string(errs), 1500))
+		}
+		heaps = append(heaps, measureAfter(srv))
 	}
-	wall := time.Since(t0)
-	cpu := cpuTime() - cpu0
-	// Heap with no calls left, the server still running: it should be
-	// back near where it started.
-	for deadline := time.Now().Add(30 * time.Second); srv.ActiveCalls() > 0 && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(time.Second)
-	heap1 := heapInUse()
-	// SIP keeps each INVITE server transaction 64*T1 = 32 s after its 2xx
-	// (RFC 6026 Timer L), and with it the call's dialog: measure again
-	// once that has run out.
-	time.Sleep(settle)
-	heap2 := heapInUse()
-	live2 := heapAlloc()
 	if heapProfile != "" {
 		f, err := os.Create(heapProfile)
 		if err != nil {
@@ -365,8 +356,6 @@ loop:
 			return fmt.Errorf("heap profile: %w", err)
 		}
 	}
-	active := srv.ActiveCalls()
-	goroutines := runtime.NumGoroutine()
 	cancel()
 	if err := <-done; err != nil {
 		return fmt.Errorf("ivr server: %w", err)
@@ -374,16 +363,8 @@ loop:
 
 	// Results.
 	cdrs.mu.Lock()
-	got := slices.Clone(cdrs.cdrs)
+	records, completed, missed := cdrs.records, cdrs.done, cdrs.missing
 	cdrs.mu.Unlock()
-	completed, missed := 0, 0
-	for _, c := range got {
-		if slices.Contains(c.Path, "bench:1234") {
-			completed++
-		} else {
-			missed++
-		}
-	}
 	var lateness []float64
 	mfs, _ := reg.Gather()
 	var dtmf float64
@@ -406,27 +387,123 @@ loop:
 				fmt.Printf(" ≤%g:%d", b.GetUpperBound(), b.GetCumulativeCount())
 			}
 			fmt.Printf(" total:%d\n", h.GetSampleCount())
+			// Only playbacks that ran to their end are in the histogram.
+			if cut := calls*rounds - int(h.GetSampleCount()); cut > 0 {
+				fmt.Printf("prompts not in it: %d of %d, cut short: still playing when the keys came, 2 s after they were due to end (or the call failed)\n",
+					cut, calls*rounds)
+			}
 		}
 	}
 	_ = lateness
+	placed := calls * rounds
 	fmt.Printf("calls placed %d, CDRs %d, peak concurrent %d, completed with all 4 digits %d, missed %d\n",
-		calls, len(got), peak, completed, missed)
-	fmt.Printf("digits: sent %d, received %.0f (missed %.0f)\n", 4*calls, dtmf, float64(4*calls)-dtmf)
-	fmt.Printf("wall %.1fs; IVR CPU %.1fs (%.0f%% of one core), sipp CPU %.1fs\n",
+		placed, records, peak, completed, missed)
+	fmt.Printf("digits: sent %d, received %.0f (missed %.0f)\n", 4*placed, dtmf, float64(4*placed)-dtmf)
+	fmt.Printf("wall %.1fs; IVR CPU %.1fs (%.0f%% of one core), sipp CPU %.1fs (first round)\n",
 		wall.Seconds(), cpu.Seconds(), 100*cpu.Seconds()/wall.Seconds(), sippCPU.Seconds())
 	if peak > 0 {
 		fmt.Printf("IVR RSS base %d MB, peak %d MB: %.0f KB per concurrent call\n",
 			baseRSS/1024, peakRSS/1024, float64(peakRSS-baseRSS)/float64(peak))
 	}
-	fmt.Printf("heap in use: start %.1f MB, after the run with %d calls left %.1f MB, %s later %.1f MB (%d goroutines)\n",
-		float64(heap0)/(1<<20), active, float64(heap1)/(1<<20), settle, float64(heap2)/(1<<20), goroutines)
-	fmt.Printf("live heap objects: start %.1f MB, %s after the run %.1f MB\n",
-		float64(live0)/(1<<20), settle, float64(live2)/(1<<20))
-	if sippErr != nil {
-		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
-		fmt.Printf("sipp: %v\n%s\n", sippErr, tailN(string(errs), 1500))
+	fmt.Printf("heap in use (live objects), MB: start %.1f (%.1f)\n", mb(heap0), mb(live0))
+	for i, h := range heaps {
+		fmt.Printf("  after round %d: right after %.1f (%d calls left), %s later %.1f (%.1f)",
+			i+1, mb(h.heap1), h.active, settle, mb(h.heap2), mb(h.live2))
+		if later > 0 {
+			fmt.Printf(", %s later %.1f (%.1f)", settle+later, mb(h.heap3), mb(h.live3))
+		}
+		fmt.Printf(", %d goroutines\n", h.goroutines)
 	}
+	fmt.Printf("goroutines: peak %d during the run (%.1f per concurrent call); the runtime keeps their descriptors\n",
+		peakG, float64(peakG)/math.Max(1, float64(peak)))
 	return nil
+}
+
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// load is what one round of calls measured.
+type load struct {
+	peak, peakG        int
+	peakRSS            int64
+	wall, cpu, sippCPU time.Duration
+	sippErr            error
+}
+
+// placeCalls runs sipp once: calls at rate against srv, and watches
+// concurrency, memory and CPU until sipp ends.
+func placeCalls(srv *ivr.Server, sippBin, dir, scen string, calls, rate int) (load, error) {
+	var ld load
+	cpu0, t0 := cpuTime(), time.Now()
+	c, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	sp := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	cmd := exec.Command(sippBin, "-sf", scen, "-s", "12123", "-m", strconv.Itoa(calls), "-l", strconv.Itoa(calls),
+		"-r", strconv.Itoa(rate), "-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mp", "46000", "-nostdin",
+		"-timeout", strconv.Itoa(calls/rate+60)+"s", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
+		srv.Addr("udp"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TERM=dumb")
+	if err := cmd.Start(); err != nil {
+		return ld, err
+	}
+	waitc := make(chan error, 1)
+	go func() { waitc <- cmd.Wait() }()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case ld.sippErr = <-waitc:
+			ld.wall = time.Since(t0)
+			ld.cpu = cpuTime() - cpu0
+			return ld, nil
+		case <-tick.C:
+			if n := srv.ActiveCalls(); n > ld.peak {
+				ld.peak = n
+				if r := rssKB(os.Getpid()); r > ld.peakRSS {
+					ld.peakRSS = r
+				}
+			}
+			if g := runtime.NumGoroutine(); g > ld.peakG {
+				ld.peakG = g
+			}
+			if c := procCPU(cmd.Process.Pid); c > 0 {
+				ld.sippCPU = c
+			}
+		}
+	}
+}
+
+// heapAfter is the heap after a round: right after it (no calls left),
+// settle later and settle+later later.
+type heapAfter struct {
+	active, goroutines  int
+	heap1, heap2, live2 uint64
+	heap3, live3        uint64
+}
+
+func measureAfter(srv *ivr.Server) heapAfter {
+	var h heapAfter
+	// Heap with no calls left, the server still running: it should be
+	// back near where it started.
+	for deadline := time.Now().Add(30 * time.Second); srv.ActiveCalls() > 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	h.heap1 = heapInUse()
+	h.active = srv.ActiveCalls()
+	// SIP keeps each INVITE server transaction 64*T1 = 32 s after its 2xx
+	// (RFC 6026 Timer L), and with it the call's dialog: measure again
+	// once that has run out.
+	time.Sleep(settle)
+	h.heap2 = heapInUse()
+	h.live2 = heapAlloc()
+	if later > 0 {
+		time.Sleep(later)
+		h.heap3 = heapInUse()
+		h.live3 = heapAlloc()
+	}
+	h.goroutines = runtime.NumGoroutine()
+	return h
 }
 
 func tailN(s string, n int) string {

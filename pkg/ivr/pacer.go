@@ -91,6 +91,11 @@ func (p *Pacer) runShard(ctx context.Context, s *shard) {
 		s.mu.Lock()
 		batch = append(batch[:0], s.streams...)
 		s.mu.Unlock()
+		if len(batch) == 0 {
+			// Idle: give back the array of the busiest moment.
+			batch = nil
+			continue
+		}
 		now := time.Now()
 		var finished []*stream
 		for _, st := range batch {
@@ -121,6 +126,9 @@ func (p *Pacer) runShard(ctx context.Context, s *shard) {
 		}
 		clear(s.streams[len(kept):])
 		s.streams = kept
+		if len(kept) == 0 {
+			s.streams = nil // as batch: no array of the peak kept idle
+		}
 		s.mu.Unlock()
 		for _, st := range finished {
 			if !st.stopped.Load() && p.late != nil && st.err == nil && st.frames > 0 {
