@@ -41,6 +41,9 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 		if err := fn(t); err != nil {
 			return err
 		}
+		if err := t.flushPending(ctx); err != nil {
+			return err
+		}
 		if err := t.flushReceipts(ctx); err != nil {
 			return err
 		}
