@@ -110,15 +110,12 @@ func (s *Session) expire(ctx context.Context, c *call) {
 	mine := s.pending[c.seq] == c
 	if mine {
 		delete(s.pending, c.seq)
+		s.release(c)
 		if keep {
 			s.late.put(c.seq, lateEntry{tag: tag, cmd: c.cmd, expires: now.Add(s.lateTTL())}, now, s.lateMax())
 		}
 	}
 	s.mu.Unlock()
-	if c.slot {
-		s.metrics.windowAdd(-1)
-	}
-	s.release(c)
 	if !mine && keep {
 		select {
 		case p := <-c.resp:

@@ -138,3 +138,33 @@ func TestAdaptiveRandomThrottle(t *testing.T) {
 		t.Errorf("effective TPS %v after random refusals: the account slowed down", ts.EffectiveTPS)
 	}
 }
+
+// TestLongMessagesWiderThanTheWindow: a window slot is freed when the
+// response arrives, not when Send reads it after writing its other parts.
+// Long messages whose parts fill the window (here 4 parts, a window of 2,
+// several senders) were stuck for ever: every slot was held by a Send
+// waiting for another slot to write its next part, and the response
+// timeout never started.
+func TestLongMessagesWiderThanTheWindow(t *testing.T) {
+	sim := startSim(t, smsc.Config{})
+	c := startClient(t, smpp.Config{Addr: sim.Addr(), Window: 2})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			res, err := c.Send(ctx, smpp.Message{Source: "12123", Dest: fmt.Sprintf("1380013800%d", i), Text: fourParts})
+			if err == nil && res.Accepted() != 4 {
+				err = fmt.Errorf("%d of 4 parts accepted", res.Accepted())
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("sender %d: %v", i, err)
+		}
+	}
+}

@@ -346,6 +346,7 @@ func (s *Session) start(ctx context.Context, cmd CommandID, body Body, useWindow
 	if useWindow {
 		select {
 		case s.window <- struct{}{}:
+			s.metrics.windowAdd(1)
 		case <-ctx.Done():
 			return nil, &RequestError{Command: cmd, Err: ctx.Err()}
 		case <-s.done:
@@ -367,9 +368,6 @@ func (s *Session) start(ctx context.Context, cmd CommandID, body Body, useWindow
 	}
 	s.pending[c.seq] = c
 	s.mu.Unlock()
-	if useWindow {
-		s.metrics.windowAdd(1)
-	}
 	c.sent = time.Now()
 	select {
 	case s.out <- outFrame{b: b}:
@@ -390,9 +388,17 @@ func smLen(b Body) int {
 	return 0
 }
 
+// release frees a call's window slot. The slot is held while the request
+// is unanswered on the wire, not until its caller reads the response: a
+// caller writing the parts of a long message before reading their
+// responses would otherwise hold slots while it waits for one, and as
+// many such callers as the window has slots would wait for ever (every
+// slot held by a caller that waits for another). Once a call is pending,
+// whoever removes it from pending releases its slot, with mu held.
 func (s *Session) release(c *call) {
 	if c.slot {
 		c.slot = false
+		s.metrics.windowAdd(-1)
 		<-s.window
 	}
 }
@@ -402,12 +408,9 @@ func (s *Session) forget(c *call) {
 	s.mu.Lock()
 	if s.pending[c.seq] == c {
 		delete(s.pending, c.seq)
+		s.release(c)
 	}
 	s.mu.Unlock()
-	if c.slot {
-		s.metrics.windowAdd(-1)
-	}
-	s.release(c)
 }
 
 func (s *Session) wait(ctx context.Context, c *call) (*PDU, error) {
@@ -415,7 +418,7 @@ func (s *Session) wait(ctx context.Context, c *call) (*PDU, error) {
 	defer t.Stop()
 	select {
 	case resp := <-c.resp:
-		return s.answered(c, resp)
+		return s.answered(resp)
 	case <-t.C:
 		s.expire(ctx, c)
 		return nil, &RequestError{Command: c.cmd, Sent: true, Err: ErrTimeout}
@@ -428,7 +431,7 @@ func (s *Session) wait(ctx context.Context, c *call) (*PDU, error) {
 		// select picks among ready cases at random.
 		select {
 		case resp := <-c.resp:
-			return s.answered(c, resp)
+			return s.answered(resp)
 		default:
 		}
 		s.forget(c)
@@ -436,12 +439,9 @@ func (s *Session) wait(ctx context.Context, c *call) (*PDU, error) {
 	}
 }
 
-// answered releases a call's slot and turns its response into a result.
-func (s *Session) answered(c *call, resp *PDU) (*PDU, error) {
-	if c.slot {
-		s.metrics.windowAdd(-1)
-	}
-	s.release(c)
+// answered turns a response into a result (dispatchResponse released the
+// call's slot).
+func (s *Session) answered(resp *PDU) (*PDU, error) {
 	if resp.Command == GenericNack {
 		st := resp.Status
 		if st == StatusOK {
@@ -624,6 +624,7 @@ func (s *Session) dispatchResponse(p *PDU) {
 	match := c != nil && (p.Command == c.cmd.Response() || p.Command == GenericNack)
 	if match {
 		delete(s.pending, p.Seq)
+		s.release(c)
 		// Under the lock (resp is buffered): a drain that sees no
 		// request pending finds this response with its caller.
 		c.resp <- p

@@ -197,6 +197,7 @@ func faultConfig(t *testing.T, dir, brokerAddr, dsn string, sims map[string]*car
 	cfg.Rules.Dir, _ = filepath.Abs("../../rules")
 	cfg.Rules.Watch = false
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.AdminListen = "127.0.0.1:0" // not the default 9124: another run may hold it
 	cfg.Log.Level = "info"
 	cfg.Log.Format = "json"
 	cfg.Sender.UnknownGrace = config.Duration(3 * time.Second)

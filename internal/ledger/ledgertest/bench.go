@@ -2,6 +2,7 @@ package ledgertest
 
 import (
 	"fmt"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,9 @@ func Bench(b *testing.B, f Factory) {
 	// receipts: what a long Chinese text and one bind's receipt window
 	// look like end to end.
 	b.Run("Pipeline2Parts", func(b *testing.B) { benchTwoParts(b, f) })
+	// Low load: batches of one or two 2-part messages, every transition
+	// its own small transaction, the stages running at the same time.
+	b.Run("PipelineSmall", func(b *testing.B) { benchSmall(b, f) })
 	b.Run("Summary100k", func(b *testing.B) { benchSummary(b, f) })
 }
 
@@ -185,4 +189,78 @@ func benchSummary(b *testing.B, f Factory) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchSmall is the pipeline at low load, as the gateway runs it: batches
+// of one or two messages (alternately) of two parts, and the stages
+// concurrent. Each operation inserts a batch (ingest) while the batch
+// inserted by the operation before is claimed and submitted (sender) and
+// the receipts of the one submitted before that are stored (receipt
+// handler); so every operation moves one batch through the whole
+// pipeline. ns/op is per batch (1.5 messages on average).
+func benchSmall(b *testing.B, f Factory) {
+	c := NewClock(T0)
+	e := &benchEnv{b: b, s: f(b, c.Now), clock: c}
+	defer e.s.Close()
+	ctx := b.Context()
+	toClaim := 0                     // messages the last operation inserted
+	var toReceipt []*message.Message // messages the last operation submitted
+	msgs := 0
+	cpu0 := cpuTime()
+	for b.Loop() {
+		n := 1 + msgs%2
+		ms := make([]*message.Message, n)
+		for i := range ms {
+			e.seq++
+			m := Msg(fmt.Sprintf("small%d", e.seq), "r", e.seq)
+			m.DedupeKey, m.Segments = "r|"+m.Entity, 2
+			ms[i] = m
+		}
+		msgs += n
+		var wg sync.WaitGroup
+		var errs [3]error
+		var sent []*message.Message
+		wg.Go(func() { errs[0] = e.s.Insert(ctx, ms) })
+		if toClaim > 0 {
+			wg.Go(func() {
+				got, err := e.s.Claim(ctx, e.clock.Now(), toClaim, "bench")
+				if err == nil && len(got) != toClaim {
+					err = fmt.Errorf("claimed %d of %d", len(got), toClaim)
+				}
+				if err != nil {
+					errs[1] = err
+					return
+				}
+				subs := make([]ledger.Submission, len(got))
+				for j, m := range got {
+					subs[j] = ledger.Submission{ID: m.ID, Carrier: m.Carrier, CarrierIDs: []string{fmt.Sprintf("%xa", m.ID), fmt.Sprintf("%xb", m.ID)}, At: e.clock.Now()}
+				}
+				errs[1] = e.s.Submitted(ctx, subs)
+				sent = got
+			})
+		}
+		if len(toReceipt) > 0 {
+			wg.Go(func() {
+				rs := make([]ledger.Receipt, 0, 2*len(toReceipt))
+				for _, m := range toReceipt {
+					for _, p := range []string{"a", "b"} {
+						rs = append(rs, ledger.Receipt{Carrier: m.Carrier, MessageID: fmt.Sprintf("%x%s", m.ID, p), Stat: "DELIVRD", Err: "000", Done: e.clock.Now()})
+					}
+				}
+				res, err := e.s.Receipts(ctx, rs)
+				if err == nil && (res[len(res)-1].Outcome != ledger.OutcomeMatched || res[len(res)-1].State != message.StateDelivered) {
+					err = fmt.Errorf("receipt: %+v", res[len(res)-1])
+				}
+				errs[2] = err
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		toClaim, toReceipt = n, sent
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(msgs), "cpu-µs/msg")
 }

@@ -145,6 +145,7 @@ func Run(t *testing.T, f Factory) {
 		{"NextDue", testNextDue},
 		{"ReceiptLifecycle", testReceiptLifecycle},
 		{"ReceiptBeforeSubmit", testReceiptBeforeSubmit},
+		{"ReceiptsBeforeSubmitOneBatch", testPendingBatch},
 		{"DuplicateReceipts", testDuplicateReceipts},
 		{"MultipartDerivedState", testMultipart},
 		{"MultipartOnePayload", testPayload},
@@ -404,6 +405,33 @@ func testReceiptBeforeSubmit(t *testing.T, e *env) {
 	// Once applied, the receipt is a duplicate.
 	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "77", Stat: "DELIVRD"}); res[0].Outcome != ledger.OutcomeDuplicate {
 		t.Fatalf("receipt after match: %+v", res[0])
+	}
+}
+
+// testPendingBatch: early receipts of one batch are all kept pending (the
+// same one twice is a duplicate), and each applies when its part is
+// stored.
+func testPendingBatch(t *testing.T, e *env) {
+	a, b := Msg("ev", "r", 1), Msg("ev", "r", 2)
+	e.insert(a, b)
+	e.claim(2, "a")
+	ra := ledger.Receipt{Carrier: "cmcc", MessageID: "a1", Stat: "DELIVRD", Done: e.clock.Now()}
+	rb := ledger.Receipt{Carrier: "cmcc", MessageID: "b1", Stat: "UNDELIV", Err: "006", Done: e.clock.Now()}
+	res := e.receipts(ra, rb, ra)
+	if res[0].Outcome != ledger.OutcomePending || res[1].Outcome != ledger.OutcomePending || res[2].Outcome != ledger.OutcomeDuplicate {
+		t.Fatalf("early receipts in one batch: %+v", res)
+	}
+	sum, err := e.s.Summary(e.ctx)
+	if err != nil || sum.Pending != 2 {
+		t.Fatalf("pending = %d (%v), want 2", sum.Pending, err)
+	}
+	e.submit(a, "a1")
+	e.submit(b, "b1")
+	if st := e.state(a); st != message.StateDelivered {
+		t.Fatalf("a after submit: %s", st)
+	}
+	if st := e.state(b); st != message.StateFailed {
+		t.Fatalf("b after submit: %s", st)
 	}
 }
 

@@ -24,3 +24,16 @@ func Migrate(ctx context.Context, path string, migs []core.Migration, now int64)
 	res, err := migrate(ctx, c, migs, now)
 	return res, errors.Join(err, c.Close(), db.Close())
 }
+
+// Write runs fn through the store's writer (group commit).
+func Write(ctx context.Context, s *Store, fn func(core.Q) error) error { return s.db.Write(ctx, fn) }
+
+// Commits returns the number of write transactions run so far.
+func Commits(s *Store) int64 { return s.db.commits.Load() }
+
+// Queued returns the number of writes waiting for the next group.
+func Queued(s *Store) int {
+	s.db.qmu.Lock()
+	defer s.db.qmu.Unlock()
+	return len(s.db.queue)
+}

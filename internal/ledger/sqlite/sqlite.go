@@ -2,7 +2,8 @@
 // modernc.org/sqlite), the default for a single gateway instance.
 //
 // Writes are serialised on one connection (WAL, synchronous=NORMAL,
-// BEGIN IMMEDIATE) with prepared statements and multi-row inserts; reads use
+// BEGIN IMMEDIATE; concurrent writes share one transaction, group commit)
+// with prepared statements and multi-row inserts; reads use
 // a separate pool of read-only connections. The SQL and the
 // store logic are shared with ledger/postgres (internal/core); this package
 // holds the connection handling and the SQLite-specific statements.
@@ -21,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -32,6 +34,7 @@ import (
 // Store is the SQLite ledger.
 type Store struct {
 	*core.Store
+	db *dbConn
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -63,7 +66,7 @@ func Open(ctx context.Context, path string, opts ledger.Options) (*Store, error)
 		return nil, err
 	}
 	db.tmpDir = tmpDir
-	return &Store{Store: core.NewStore(db, dialect, opts)}, nil
+	return &Store{Store: core.NewStore(db, dialect, opts), db: db}, nil
 }
 
 func openDB(ctx context.Context, path string, opts ledger.Options) (*dbConn, error) {
@@ -224,7 +227,8 @@ func insertOutbox(ctx context.Context, q core.Q, rows []core.OutRow) error {
 // dbConn is the writer connection with its prepared statements, and the
 // reader pool. Write transactions are serialised by mu and run as
 // BEGIN IMMEDIATE … COMMIT on the one writer connection, so statements
-// prepared on it are reused across transactions.
+// prepared on it are reused across transactions; concurrent writes share
+// one transaction (group commit, Write).
 type dbConn struct {
 	w, r   *sql.DB
 	ck     *sql.DB // background checkpoints
@@ -237,6 +241,12 @@ type dbConn struct {
 	stmts  map[string]*cachedStmt
 	tick   uint64 // statement uses, for least-recently-used eviction
 	closed bool
+
+	qmu     sync.Mutex // guards queue, spare, leading
+	queue   []*writeReq
+	spare   []*writeReq  // the last group's slice, for the next queue
+	leading bool         // a group is being run
+	commits atomic.Int64 // transactions run (tests)
 }
 
 type cachedStmt struct {
@@ -288,31 +298,159 @@ func (d *dbConn) evictStmts() {
 	}
 }
 
+// Group commit: concurrent Write calls (the ingest stage's Insert, the
+// sender's Claim and Submitted, the receipt handler) share one
+// transaction. A caller queues its work; the first caller finding no
+// group in progress leads: it takes every queued request and runs them in
+// one BEGIN IMMEDIATE … COMMIT, each in its own SAVEPOINT, so that one
+// caller's error (or panic) rolls back only its own work (ROLLBACK TO),
+// and the group pays for one commit. Callers return only after the
+// group's COMMIT (or its failure, reported to every member), so
+// durability is what it was with one transaction per call. Requests that
+// queue while a group runs form the next group, led by the first of them.
+
+// writeReq is a queued Write.
+type writeReq struct {
+	ctx      context.Context
+	fn       func(core.Q) error
+	err      error
+	panicVal any
+	panicked bool
+	// done receives true when the request's group has committed (or
+	// failed), false when the request is to lead the next group.
+	done chan bool
+}
+
+func (r *writeReq) result() error {
+	if r.panicked {
+		panic(r.panicVal)
+	}
+	return r.err
+}
+
 func (d *dbConn) Write(ctx context.Context, fn func(core.Q) error) error {
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan bool, 1)}
+	d.qmu.Lock()
+	d.queue = append(d.queue, r)
+	lead := !d.leading
+	d.leading = true
+	d.qmu.Unlock()
+	if !lead && <-r.done {
+		return r.result()
+	}
+	d.qmu.Lock()
+	group := d.queue
+	d.queue = d.spare[:0]
+	d.qmu.Unlock()
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.runGroup(group)
+	d.mu.Unlock()
+	d.commits.Add(1)
+	for _, o := range group {
+		if o != r {
+			o.done <- true
+		}
+	}
+	clear(group)
+	d.qmu.Lock()
+	d.spare = group[:0]
+	if len(d.queue) > 0 {
+		d.queue[0].done <- false // it leads the next group
+	} else {
+		d.leading = false
+	}
+	d.qmu.Unlock()
+	return r.result()
+}
+
+// runGroup runs the requests in one transaction and sets their results;
+// mu is held.
+func (d *dbConn) runGroup(group []*writeReq) {
+	fail := func(err error) {
+		for _, r := range group {
+			if r.err == nil && !r.panicked {
+				r.err = err
+			}
+		}
+	}
 	if d.closed {
-		return ledger.ErrClosed
+		fail(ledger.ErrClosed)
+		return
 	}
 	d.evictStmts()
-	if _, err := d.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("begin: %w", err)
+	bg := context.WithoutCancel(group[0].ctx)
+	if _, err := d.wc.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
 	}
+	q := &txQ{d: d}
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if len(group) == 1 {
+			// Alone: the transaction is its own, no savepoint needed.
+			if d.runOne(r, q) {
+				continue
+			}
+			_, rerr := d.wc.ExecContext(bg, "ROLLBACK")
+			r.err = errors.Join(r.err, rerr)
+			return
+		}
+		if _, err := d.wc.ExecContext(bg, "SAVEPOINT w"); err != nil {
+			r.err = fmt.Errorf("savepoint: %w", err)
+			continue
+		}
+		if d.runOne(r, q) {
+			if _, err := d.wc.ExecContext(bg, "RELEASE w"); err != nil {
+				d.abort(bg, group, fmt.Errorf("release savepoint: %w", err))
+				return
+			}
+			continue
+		}
+		// Only this caller's work goes; the savepoint is then released
+		// (empty) to leave the transaction as it was.
+		_, err := d.wc.ExecContext(bg, "ROLLBACK TO w")
+		if err == nil {
+			_, err = d.wc.ExecContext(bg, "RELEASE w")
+		}
+		if err != nil {
+			// An error that ended the whole transaction (SQLite rolls
+			// back on some, e.g. a full disk): nothing of the group
+			// stands.
+			d.abort(bg, group, fmt.Errorf("roll back to savepoint: %w", err))
+			return
+		}
+	}
+	if _, err := d.wc.ExecContext(bg, "COMMIT"); err != nil {
+		d.abort(bg, group, fmt.Errorf("commit: %w", err))
+	}
+}
+
+// runOne runs r's fn and reports whether it succeeded; a panic is kept
+// for the caller to raise again.
+func (d *dbConn) runOne(r *writeReq, q *txQ) (ok bool) {
 	defer func() {
-		if p := recover(); p != nil { // leave no transaction open behind a panic
-			_, _ = d.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") // the panic goes on; a failed rollback closes nothing more
-			panic(p)
+		if p := recover(); p != nil {
+			r.panicVal, r.panicked = p, true
+			ok = false
 		}
 	}()
-	if err := fn(&txQ{d: d}); err != nil {
-		_, rerr := d.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		return errors.Join(err, rerr)
+	r.err = r.fn(q)
+	return r.err == nil
+}
+
+// abort rolls the group's transaction back and fails every member that
+// had not failed on its own.
+func (d *dbConn) abort(ctx context.Context, group []*writeReq, err error) {
+	_, rerr := d.wc.ExecContext(ctx, "ROLLBACK")
+	err = errors.Join(err, rerr)
+	for _, r := range group {
+		if r.err == nil && !r.panicked {
+			r.err = err
+		}
 	}
-	if _, err := d.wc.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
-		_, rerr := d.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		return errors.Join(fmt.Errorf("commit: %w", err), rerr)
-	}
-	return nil
 }
 
 func (d *dbConn) Read() core.Q { return &readQ{db: d.r} }
@@ -337,9 +475,17 @@ func (d *dbConn) Close() error {
 	return err
 }
 
+// txQ runs statements in the group's transaction. A cancelled context
+// stops a caller before its next statement but never interrupts one:
+// SQLite rolls back the whole transaction, every caller's work in it,
+// when an INSERT, UPDATE or DELETE is interrupted.
 type txQ struct{ d *dbConn }
 
 func (q *txQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ctx = context.WithoutCancel(ctx)
 	rw := rewrite(query)
 	st, err := q.d.stmt(ctx, rw.sql)
 	if err != nil {
@@ -353,6 +499,10 @@ func (q *txQ) Exec(ctx context.Context, query string, args ...any) (int64, error
 }
 
 func (q *txQ) Query(ctx context.Context, query string, args ...any) (core.Rows, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
 	rw := rewrite(query)
 	st, err := q.d.stmt(ctx, rw.sql)
 	if err != nil {

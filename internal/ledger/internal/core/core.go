@@ -237,6 +237,9 @@ func (t *wtx) ApplyReceipts(ctx context.Context, rs []ledger.Receipt, now int64)
 	if err := t.flushUpdates(ctx); err != nil {
 		return nil, err
 	}
+	if err := t.flushPending(ctx); err != nil {
+		return nil, err
+	}
 	return out, t.flushReceipts(ctx)
 }
 
@@ -304,9 +307,7 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 			// part is not recorded yet. Never apply it to this part:
 			// keep it pending, for a part that Submitted or LateParts
 			// stores under this id after its message was claimed.
-			if err := t.InsertPending(ctx, r, now); err != nil {
-				return ledger.ReceiptResult{}, err
-			}
+			t.InsertPending(r, now)
 			if p.Stat == r.Stat {
 				return ledger.ReceiptResult{Outcome: ledger.OutcomeDuplicate, MessageID: p.MessageID}, nil
 			}
@@ -386,9 +387,7 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 			return t.derive(ctx, c, p, r, now, true)
 		}
 	}
-	if err := t.InsertPending(ctx, r, now); err != nil {
-		return ledger.ReceiptResult{}, err
-	}
+	t.InsertPending(r, now)
 	return ledger.ReceiptResult{Outcome: ledger.OutcomePending}, nil
 }
 

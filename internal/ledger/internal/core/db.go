@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Rows is what a query returns (database/sql and pgx rows both fit with a
@@ -98,7 +99,7 @@ func ExpandStrings(col string, pos int, vals []string) (string, []any) {
 	for i := range args {
 		args[i] = vals[min(i, len(vals)-1)]
 	}
-	return col + " IN (" + Placeholders(pos, n) + ")", args
+	return inList(col, pos, n), args
 }
 
 // ExpandInts is ExpandStrings for integers.
@@ -108,7 +109,7 @@ func ExpandInts(col string, pos int, vals []int64) (string, []any) {
 	for i := range args {
 		args[i] = vals[min(i, len(vals)-1)]
 	}
-	return col + " IN (" + Placeholders(pos, n) + ")", args
+	return inList(col, pos, n), args
 }
 
 // padded rounds n up to a power of two (0 stays 0).
@@ -123,8 +124,53 @@ func padded(n int) int {
 	return p
 }
 
+// The SQL fragments built per call (IN lists, VALUES tuples) come in few
+// shapes: the batch sizes, padded or chunked. Each shape is built once.
+type fragKey struct {
+	kind byte // 'i' inList, 'p' Placeholders, 't' Tuples, 'v' ValuesList
+	col  string
+	a, b int
+}
+
+var (
+	fragMu sync.RWMutex
+	frags  = make(map[fragKey]string)
+)
+
+// maxFrags bounds the cache; beyond it fragments are built every time.
+const maxFrags = 4096
+
+func cachedFrag(k fragKey) (string, bool) {
+	fragMu.RLock()
+	f, ok := frags[k]
+	fragMu.RUnlock()
+	return f, ok
+}
+
+func storeFrag(k fragKey, f string) string {
+	fragMu.Lock()
+	if len(frags) < maxFrags {
+		frags[k] = f
+	}
+	fragMu.Unlock()
+	return f
+}
+
+// inList returns "col IN ($pos, …)" with n placeholders.
+func inList(col string, pos, n int) string {
+	k := fragKey{kind: 'i', col: col, a: pos, b: n}
+	if f, ok := cachedFrag(k); ok {
+		return f
+	}
+	return storeFrag(k, col+" IN ("+Placeholders(pos, n)+")")
+}
+
 // Placeholders returns "$pos, $pos+1, …" n times.
 func Placeholders(pos, n int) string {
+	k := fragKey{kind: 'p', a: pos, b: n}
+	if f, ok := cachedFrag(k); ok {
+		return f
+	}
 	var b strings.Builder
 	for i := range n {
 		if i > 0 {
@@ -133,11 +179,15 @@ func Placeholders(pos, n int) string {
 		b.WriteByte('$')
 		b.WriteString(strconv.Itoa(pos + i))
 	}
-	return b.String()
+	return storeFrag(k, b.String())
 }
 
 // Tuples returns n parenthesised groups of width placeholders from $1.
 func Tuples(n, width int) string {
+	k := fragKey{kind: 't', a: n, b: width}
+	if f, ok := cachedFrag(k); ok {
+		return f
+	}
 	var b strings.Builder
 	p := 1
 	for i := range n {
@@ -145,11 +195,17 @@ func Tuples(n, width int) string {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		b.WriteString(Placeholders(p, width))
+		for j := range width {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(p + j))
+		}
 		b.WriteByte(')')
 		p += width
 	}
-	return b.String()
+	return storeFrag(k, b.String())
 }
 
 // GroupBySummary computes the summary rows from the messages table.
@@ -167,7 +223,11 @@ func ValuesList(rows [][]any) (string, []any) {
 	for _, r := range rows {
 		args = append(args, r...)
 	}
-	return "(VALUES " + Tuples(len(rows), w) + ")", args
+	k := fragKey{kind: 'v', a: len(rows), b: w}
+	if f, ok := cachedFrag(k); ok {
+		return f, args
+	}
+	return storeFrag(k, "(VALUES "+Tuples(len(rows), w)+")"), args
 }
 
 // InList renders "col IN (sub)".

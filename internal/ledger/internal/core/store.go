@@ -41,6 +41,9 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 		if err := fn(t); err != nil {
 			return err
 		}
+		if err := t.flushPending(ctx); err != nil {
+			return err
+		}
 		if err := t.flushReceipts(ctx); err != nil {
 			return err
 		}
@@ -296,11 +299,18 @@ func (t *wtx) markSending(ctx context.Context, ids []int64, owner string, nowN i
 // earlier send left parts without an id, and fills the places of parts
 // that receipts proved accepted (reconciled after a crash mid-message:
 // no submit result recorded their ids), so that only the others are sent.
+// A message at its first claim (attempts just became 1) and with no
+// carrier id has neither: references and parts are stored by a send
+// (Submitted, LateParts) or by receipts matched to a message sent before,
+// so it is not looked up.
 func (s *Store) loadRefs(ctx context.Context, ms []*message.Message) error {
 	var ids []int64
-	byID := make(map[int64]*message.Message)
+	var byID map[int64]*message.Message
 	for _, m := range ms {
-		if AnyID(JoinIDs(m.CarrierIDs)) || m.Segments > 1 {
+		if AnyID(JoinIDs(m.CarrierIDs)) || m.Segments > 1 && m.Attempts > 1 {
+			if byID == nil {
+				byID = make(map[int64]*message.Message)
+			}
 			ids = append(ids, m.ID)
 			byID[m.ID] = m
 		}

@@ -17,6 +17,10 @@ type wtx struct {
 	outbox   []OutRow
 	receipts [][]any // receipt-log rows
 
+	// Pending receipts of the current batch, inserted by flushPending.
+	pending     [][]any
+	pendingKeys map[pendingKey]bool
+
 	// Receipt updates of the current batch, applied by flushUpdates.
 	partUpd map[partKey]partUpdate
 	msgUpd  map[int64]*msgUpdate
@@ -183,6 +187,9 @@ func (t *wtx) flushReceipts(ctx context.Context) error {
 }
 
 func (t *wtx) PendingExists(ctx context.Context, carrier, id, stat string) (bool, error) {
+	if t.pendingKeys[pendingKey{carrier, id, stat}] {
+		return true, nil
+	}
 	rows, err := t.q.Query(ctx, `SELECT 1 FROM pending_receipts WHERE carrier = $1 AND carrier_id = $2 AND stat = $3`, carrier, id, stat)
 	if err != nil {
 		return false, err
@@ -192,11 +199,40 @@ func (t *wtx) PendingExists(ctx context.Context, carrier, id, stat string) (bool
 	return found, rows.Err()
 }
 
-func (t *wtx) InsertPending(ctx context.Context, r ledger.Receipt, at int64) error {
-	_, err := t.q.Exec(ctx, `INSERT INTO pending_receipts (carrier, carrier_id, stat, err, recipient, body, done_at, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (carrier, carrier_id, stat) DO NOTHING`,
-		r.Carrier, r.MessageID, r.Stat, r.Err, r.Recipient, r.Text, Nanos(r.Done), at)
-	return err
+// pendingKey is the key of pending_receipts.
+type pendingKey struct{ carrier, id, stat string }
+
+// InsertPending buffers a pending receipt until flushPending (the first
+// of one key stays, as ON CONFLICT DO NOTHING keeps the stored one).
+func (t *wtx) InsertPending(r ledger.Receipt, at int64) {
+	k := pendingKey{r.Carrier, r.MessageID, r.Stat}
+	if t.pendingKeys[k] {
+		return
+	}
+	if t.pendingKeys == nil {
+		t.pendingKeys = make(map[pendingKey]bool)
+	}
+	t.pendingKeys[k] = true
+	t.pending = append(t.pending, []any{r.Carrier, r.MessageID, r.Stat, r.Err, r.Recipient, r.Text, Nanos(r.Done), at})
+}
+
+// flushPending inserts the buffered pending receipts, one statement per
+// chunk, in key order (a fixed lock order between PostgreSQL instances).
+func (t *wtx) flushPending(ctx context.Context) error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	slices.SortFunc(t.pending, func(a, b []any) int {
+		return cmp.Or(cmp.Compare(a[0].(string), b[0].(string)), cmp.Compare(a[1].(string), b[1].(string)), cmp.Compare(a[2].(string), b[2].(string)))
+	})
+	err := t.insertRows(ctx, "pending_receipts", "carrier, carrier_id, stat, err, recipient, body, done_at, received_at", t.pending,
+		"ON CONFLICT (carrier, carrier_id, stat) DO NOTHING")
+	t.pending = t.pending[:0]
+	clear(t.pendingKeys)
+	if err != nil {
+		return fmt.Errorf("pending receipts: %w", err)
+	}
+	return nil
 }
 
 // pendingReceipt is a pending receipt and when it was received.
