@@ -27,14 +27,25 @@ import (
 // SMGP 3.0, each fault the protocol's simulator allows alone and all
 // together. Under SMPP the four carriers' SMSCs give hex, decimal,
 // zero-padded decimal and UUID ids; under a native protocol all four
-// carriers speak it. From the simulators' record of what each handset
-// received and from the ledger it checks:
-//   - no part reached a handset twice (a message names one id per part,
-//     so a second copy is a part no message names);
-//   - every message is whole on the handset exactly once (its ledger ids
-//     name every part), or failed/expired with nothing on the handset,
-//     or partial with the ledger naming exactly the parts the handset
-//     holds: every part on a handset is named by exactly one message;
+// carriers speak it. From the simulators' record of the parts they
+// accepted and which of them reached the handset (a part whose receipt
+// is a failure, UNDELIV for 10 % of SMPP parts, did not: as with a real
+// carrier) and from the ledger it checks:
+//   - no part was accepted twice (a message names one id per part, so a
+//     second copy is a part no message names) and every accepted part is
+//     named by exactly one message;
+//   - a delivered message is whole on the handset exactly once (its
+//     ledger ids name every part, each on the handset);
+//   - a failed or expired message has no part on the handset but those
+//     the ledger holds a DELIVRD receipt for (the carrier delivered
+//     them and failed another part: a fragment the carrier made, counted
+//     in the log) or has no receipt for (lost); so one without a DELIVRD
+//     or lost receipt has nothing on the handset; and it names a part
+//     with a failure receipt, or none at all (refused, never accepted);
+//   - a partial message names some parts but not all, and the handset
+//     holds none of its other parts;
+//   - per part, a final receipt in the ledger agrees with the handset:
+//     DELIVRD exactly when the part is on it;
 //   - every receipt is stored on the message whose part carried its id;
 //   - no message is left queued, sending, submitted or unknown.
 //
@@ -71,6 +82,8 @@ func TestCarrierFaults(t *testing.T) {
 		{"Throttle5", 0, smsc.Faults{Throttle: 0.05}, false},
 		{"Throttle50", 0, smsc.Faults{Throttle: 0.5}, false},
 		{"LateResponses", 0, smsc.Faults{Late: 0.05, LateBy: lateBy}, false},
+		{"EmptyReceiptText", 0, smsc.Faults{EmptyReceiptText: true}, false},
+		{"ReceiptIDPadded", 0, smsc.Faults{ReceiptIDPadded: true}, false},
 		{"EmptyReceiptTextPaddedIDs", 0, smsc.Faults{EmptyReceiptText: true, ReceiptIDPadded: true}, false},
 		{"UnbindInFlight", 0, smsc.Faults{UnbindAfter: 40}, false},
 		{"RestartIDs", 0, smsc.Faults{RestartIDsEvery: 200}, false},
@@ -250,6 +263,7 @@ type ledgerMsg struct {
 	state     string
 	segments  int
 	ids       []string
+	stats     []string // per part, its final receipt's stat in the ledger ("" without one)
 }
 
 // checkParts holds the ledger against what the handsets received.
@@ -304,6 +318,35 @@ func checkParts(t *testing.T, view *ledgerView, sims map[string]*carrierSim) {
 		}
 	}
 	prows.Close()
+	// Each part's final receipt, from the log of applied receipts (parts
+	// rows move to the newest submission of a reused id).
+	type msgPart struct {
+		id  int64
+		cid string
+	}
+	finalStat := map[msgPart]string{}
+	frows, err := view.db.Query(`SELECT message_id, carrier_id, stat FROM receipts ORDER BY received_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for frows.Next() {
+		var k msgPart
+		var stat string
+		if err := frows.Scan(&k.id, &k.cid, &stat); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := finalStat[k]; !ok && (ledger.FinalStat(stat) || stat == ledger.StatAccepted) {
+			finalStat[k] = stat
+		}
+	}
+	frows.Close()
+	for i := range msgs {
+		m := &msgs[i]
+		m.stats = make([]string, len(m.ids))
+		for seq, cid := range m.ids {
+			m.stats[seq] = finalStat[msgPart{m.id, cid}]
+		}
+	}
 
 	// What reached the handsets: accepted submits, per carrier, recipient
 	// and normalised id (ids repeat after an SMSC restart; the recipient
@@ -331,19 +374,27 @@ func checkParts(t *testing.T, view *ledgerView, sims map[string]*carrierSim) {
 		sameRef += sims[name].sharedRefs()
 	}
 	byState := map[string]int{}
+	carrierFragments, disagree := 0, 0
 	for _, m := range msgs {
 		byState[m.state]++
 		switch m.state {
 		case "queued", "sending", "submitted", "unknown":
 			t.Errorf("message %d left %s", m.id, m.state)
 		}
-		named := 0
+		named, held, heldNoReceipt, failedReceipt, delivReceipt := 0, 0, 0, 0, 0
 		var ref uint16
 		for seq, id := range m.ids {
 			if id == "" {
 				continue
 			}
 			named++
+			stat := m.stats[seq]
+			switch {
+			case stat == ledger.StatDelivered || stat == ledger.StatAccepted:
+				delivReceipt++
+			case ledger.FinalStat(stat):
+				failedReceipt++
+			}
 			// The part with this id, this part number and this many
 			// parts (ids repeat after an SMSC restart).
 			var hit *handsetPart
@@ -359,6 +410,20 @@ func checkParts(t *testing.T, view *ledgerView, sims map[string]*carrierSim) {
 				continue
 			}
 			hit.named++
+			if hit.sub.OnHandset {
+				held++
+			}
+			if ledger.FinalStat(stat) || stat == ledger.StatAccepted {
+				if ok := stat == ledger.StatDelivered || stat == ledger.StatAccepted; ok != hit.sub.OnHandset {
+					disagree++
+					if disagree <= 5 {
+						t.Errorf("message %d (%s): part %d id %s has receipt %s in the ledger, on the handset: %v",
+							m.id, m.state, seq+1, id, stat, hit.sub.OnHandset)
+					}
+				}
+			} else if hit.sub.OnHandset {
+				heldNoReceipt++ // its receipt was lost: the ledger cannot know
+			}
 			if named == 1 {
 				ref = hit.sub.Ref
 			} else if hit.sub.Ref != ref {
@@ -369,6 +434,20 @@ func checkParts(t *testing.T, view *ledgerView, sims map[string]*carrierSim) {
 		case "delivered", "no_receipt":
 			if named != max(len(m.ids), 1) || len(m.ids) == 0 {
 				t.Errorf("message %d %s with ids %q: not every part accepted", m.id, m.state, m.ids)
+			}
+			if m.state == "delivered" && held != named {
+				t.Errorf("message %d delivered with ids %q: %d of its %d parts on the handset", m.id, m.ids, held, named)
+			}
+		case "failed", "expired":
+			if named > 0 && failedReceipt == 0 {
+				t.Errorf("message %d %s with ids %q: parts accepted and no failure receipt (%q)", m.id, m.state, m.ids, m.stats)
+			}
+			if held > delivReceipt+heldNoReceipt {
+				t.Errorf("message %d %s: %d parts on the handset, %d with a DELIVRD receipt, %d without one (%q)",
+					m.id, m.state, held, delivReceipt, heldNoReceipt, m.stats)
+			}
+			if held > 0 {
+				carrierFragments++
 			}
 		case "partial":
 			if named == 0 || named == len(m.ids) {
@@ -419,9 +498,18 @@ func checkParts(t *testing.T, view *ledgerView, sims map[string]*carrierSim) {
 		keys = append(keys, fmt.Sprintf("%s=%d", k, byState[k]))
 	}
 	sort.Strings(keys)
-	t.Logf("%d messages (%s), %d parts on handsets (%d part keys shared by messages at different times), %d parts twice or named by no message, %d receipts stored, %d on the wrong message",
-		len(msgs), strings.Join(keys, " "), len(all), sameRef, orphans, n, bad)
-	if len(all) == 0 {
+	handset := 0
+	for _, hp := range all {
+		if hp.sub.OnHandset {
+			handset++
+		}
+	}
+	t.Logf("%d messages (%s), %d parts accepted, %d on handsets (%d part keys shared by messages at different times), %d parts twice or named by no message, %d receipts stored, %d on the wrong message, %d parts whose receipt disagrees with the handset, %d failed messages with parts the carrier delivered",
+		len(msgs), strings.Join(keys, " "), len(all), handset, sameRef, orphans, n, bad, disagree, carrierFragments)
+	if disagree > 0 {
+		t.Errorf("%d parts whose final receipt in the ledger disagrees with the handset", disagree)
+	}
+	if handset == 0 {
 		t.Error("nothing reached a handset: the test proves nothing")
 	}
 }
