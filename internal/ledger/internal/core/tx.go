@@ -182,8 +182,13 @@ func (t *wtx) flushReceipts(ctx context.Context) error {
 	return nil
 }
 
-func (t *wtx) PendingExists(ctx context.Context, carrier, id, stat string) (bool, error) {
-	rows, err := t.q.Query(ctx, `SELECT 1 FROM pending_receipts WHERE carrier = $1 AND carrier_id = $2 AND stat = $3`, carrier, id, stat)
+// PendingExists reports whether this very receipt (every field the SMSC
+// wrote) is pending already: a copy of it. Another receipt for the id with
+// the same stat (an SMSC that reused the id) is not.
+func (t *wtx) PendingExists(ctx context.Context, r ledger.Receipt) (bool, error) {
+	rows, err := t.q.Query(ctx, `SELECT 1 FROM pending_receipts WHERE carrier = $1 AND carrier_id = $2 AND stat = $3
+		AND done_at = $4 AND recipient = $5 AND err = $6 AND body = $7`,
+		r.Carrier, r.MessageID, r.Stat, Nanos(r.Done), r.Recipient, r.Err, r.Text)
 	if err != nil {
 		return false, err
 	}
@@ -192,9 +197,14 @@ func (t *wtx) PendingExists(ctx context.Context, carrier, id, stat string) (bool
 	return found, rows.Err()
 }
 
+// InsertPending keeps r pending. A copy of a pending receipt moves its
+// received_at to at: receipts that nothing tells apart (no dates, no
+// recipient) may be a newer submission's under a reused id, and
+// ApplyPending drops only those received before the part's claim.
 func (t *wtx) InsertPending(ctx context.Context, r ledger.Receipt, at int64) error {
 	_, err := t.q.Exec(ctx, `INSERT INTO pending_receipts (carrier, carrier_id, stat, err, recipient, body, done_at, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (carrier, carrier_id, stat) DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (carrier, carrier_id, stat, done_at, recipient, err, body) DO UPDATE SET received_at = excluded.received_at`,
 		r.Carrier, r.MessageID, r.Stat, r.Err, r.Recipient, r.Text, Nanos(r.Done), at)
 	return err
 }
