@@ -35,6 +35,8 @@ type acceptedPart struct {
 	Seq, Total      int
 	Ref             uint16
 	OnHandset       bool
+	Stat            string    // its outcome (SMPP only; for messages)
+	Time            time.Time // when the simulator took it (SMPP only)
 }
 
 // carrierSim is one carrier's simulator, whatever its protocol: the
@@ -90,7 +92,7 @@ func smppSim(t *testing.T, k config.Carrier, seed int64, i, tps int, f smsc.Faul
 			for _, sub := range s.Submits() {
 				if sub.Status == smsc.StatusOK {
 					out = append(out, acceptedPart{Dest: sub.Dest, MessageID: sub.MessageID, Seq: sub.Seq, Total: sub.Total, Ref: sub.Ref,
-						OnHandset: sub.OnHandset()})
+						OnHandset: sub.OnHandset(), Stat: sub.Stat, Time: sub.Time})
 				}
 			}
 			return out
