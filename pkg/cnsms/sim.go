@@ -28,13 +28,15 @@ type HandsetMessage[ID any] struct {
 	Incomplete               bool // a long message still missing parts
 }
 
-// HandsetPart is one accepted part as a handset got it, in arrival
-// order: the record a test holds the sender's ledger against.
+// HandsetPart is one accepted part, in arrival order: the record a test
+// holds the sender's ledger against. Undelivered: its report says the
+// handset never got it (the simulator's report outcome is a failure).
 type HandsetPart[ID any] struct {
 	Account, Src, Dest string
 	ID                 ID
 	Ref                uint16 // concatenation reference; 0 for a single message
 	Seq, Total         uint8  // part number and count; 1, 1 for a single message
+	Undelivered        bool
 }
 
 type handsetKey struct {
@@ -82,6 +84,13 @@ func (h *Handsets[ID]) Parts() []HandsetPart[ID] {
 // as submitted: with udhi it starts with a UDH (one that does not parse
 // is taken as text).
 func (h *Handsets[ID]) Record(account, src string, dests []string, format byte, content []byte, udhi bool, id ID) {
+	h.RecordOutcome(account, src, dests, format, content, udhi, id, true)
+}
+
+// RecordOutcome is Record for a part whose outcome the simulator decided:
+// delivered false (its report is a failure) logs it in Parts as
+// Undelivered and leaves it off the handset (Received, Dests).
+func (h *Handsets[ID]) RecordOutcome(account, src string, dests []string, format byte, content []byte, udhi bool, id ID, delivered bool) {
 	data := content
 	var u coding.UDH
 	if udhi {
@@ -100,7 +109,11 @@ func (h *Handsets[ID]) Record(account, src string, dests []string, format byte, 
 		if len(h.parts) >= h.maxParts {
 			h.parts = append(h.parts[:0], h.parts[len(h.parts)-h.maxParts/2:]...)
 		}
+		hp.Undelivered = !delivered
 		h.parts = append(h.parts, hp)
+		if !delivered {
+			continue
+		}
 		m := HandsetMessage[ID]{Account: account, Src: src, Dest: dest, Format: format, Parts: 1, IDs: []ID{id}}
 		if !u.Concat || u.Total <= 1 {
 			m.Text, _ = DecodeText(format, data)

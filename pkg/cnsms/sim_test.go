@@ -36,6 +36,29 @@ func TestHandsets(t *testing.T) {
 	}
 }
 
+// TestHandsetsUndelivered checks that a part whose report is a failure is
+// logged but never on the handset.
+func TestHandsetsUndelivered(t *testing.T) {
+	h := NewHandsets[int]()
+	udh := func(ref, total, seq byte) []byte { return []byte{5, 0, 3, ref, total, seq} }
+	h.RecordOutcome("sp", "12123", []string{"13800138000"}, FmtASCII, []byte("single"), false, 1, false)
+	h.RecordOutcome("sp", "12123", []string{"13800138001"}, FmtASCII, append(udh(7, 2, 1), "hello "...), true, 2, true)
+	h.RecordOutcome("sp", "12123", []string{"13800138001"}, FmtASCII, append(udh(7, 2, 2), "world"...), true, 3, false)
+	if got := h.Received("13800138000"); len(got) != 0 {
+		t.Errorf("undelivered single on the handset: %+v", got)
+	}
+	if got := h.Received("13800138001"); len(got) != 1 || !got[0].Incomplete || got[0].Parts != 1 {
+		t.Errorf("want one part of two on the handset: %+v", got)
+	}
+	if d := h.Dests(); len(d) != 0 { // none got a whole message
+		t.Errorf("dests %v", d)
+	}
+	ps := h.Parts()
+	if len(ps) != 3 || !ps[0].Undelivered || ps[1].Undelivered || !ps[2].Undelivered {
+		t.Errorf("parts %+v", ps)
+	}
+}
+
 func TestReportQueueRedelivers(t *testing.T) {
 	q := NewReportQueue[string](map[string]string{"sp": ""}, time.Millisecond, 3, slog.New(slog.DiscardHandler))
 	q.Add("sp", "r1", 0)

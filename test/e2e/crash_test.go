@@ -10,15 +10,31 @@ import (
 	"github.com/traffic12123/gateway/pkg/smpp/smsc"
 )
 
-// TestCrash kills the gateway with SIGKILL at random moments, at least ten
+// TestCrash kills the gateway with SIGKILL at random moments, twelve
 // times, and the broker once, while events stream in; then lets a last
 // gateway finish. Every message the rules decided must be in the ledger,
 // every message the ledger says was accepted must have reached the
 // simulators exactly once, and every one must have a final receipt.
+// SQLite ledger; TestCrashPostgres does the same on PostgreSQL.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level crash test")
 	}
+	runCrash(t, "", 12)
+}
+
+// TestCrashPostgres is TestCrash on a PostgreSQL ledger, with six kills
+// (the broker's after the third) to keep CI time down.
+func TestCrashPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level crash test")
+	}
+	runCrash(t, postgresSchema(t), 6)
+}
+
+// runCrash runs the crash test on the ledger at dsn ("": a SQLite file)
+// with that many gateway kills.
+func runCrash(t *testing.T, dsn string, killRuns int) {
 	bin, dir, base, clock, ctx := setup(t)
 
 	brokerAddr := freeAddr(t)
@@ -29,8 +45,15 @@ func TestCrash(t *testing.T) {
 	// Slow responses and receipts keep submits and receipts in flight when
 	// the kills land.
 	sims := simulators(t, 300*time.Millisecond, smsc.Faults{SlowResponse: 30 * time.Millisecond})
-	ledgerPath := filepath.Join(dir, "ledger.db")
-	cfgPath := gatewayConfig(t, dir, "crash-gw", brokerAddr, "sqlite://"+ledgerPath, sims)
+	var view *ledgerView
+	if dsn == "" {
+		ledgerPath := filepath.Join(dir, "ledger.db")
+		dsn = "sqlite://" + ledgerPath
+		view = openView(t, ledgerPath)
+	} else {
+		view = openViewDSN(t, "pgx", dsn)
+	}
+	cfgPath := gatewayConfig(t, dir, "crash-gw", brokerAddr, dsn, sims)
 	gwLog := filepath.Join(dir, "gateway.log")
 
 	const events = 2400
@@ -42,9 +65,8 @@ func TestCrash(t *testing.T) {
 	}()
 
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
-	view := openView(t, ledgerPath)
 	kills := 0
-	for i := 0; i < 12; i++ {
+	for i := range killRuns {
 		before := view.accepted()
 		gw := start(t, "gateway", gwLog, bin, "run", "--config", cfgPath, "--now", clock())
 		// Kill while it works: once it has had new messages accepted
@@ -59,7 +81,7 @@ func TestCrash(t *testing.T) {
 		}
 		gw.kill()
 		kills++
-		if i == 5 {
+		if i == killRuns/2-1 {
 			br.kill()
 			time.Sleep(300 * time.Millisecond)
 			br = startBroker(t, bin, brokerAddr, brokerData, brokerLog)

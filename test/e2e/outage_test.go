@@ -16,21 +16,41 @@ import (
 // TestSMSCOutage takes every carrier's SMSC down for a while under load:
 // nothing is lost, nothing is sent twice, and while the gateway waits for
 // the binds to come back it does not spin (its CPU time stays a small
-// fraction of the wall time).
+// fraction of the wall time). SQLite ledger; TestSMSCOutagePostgres does
+// the same on PostgreSQL.
 func TestSMSCOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level fault test")
 	}
+	runOutage(t, "")
+}
+
+// TestSMSCOutagePostgres is TestSMSCOutage on a PostgreSQL ledger.
+func TestSMSCOutagePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level fault test")
+	}
+	runOutage(t, postgresSchema(t))
+}
+
+// runOutage runs the outage test on the ledger at dsn ("": a SQLite file).
+func runOutage(t *testing.T, dsn string) {
 	bin, dir, base, clock, ctx := setup(t)
 
 	brokerAddr := freeAddr(t)
 	startBroker(t, bin, brokerAddr, filepath.Join(dir, "kafka"), filepath.Join(dir, "broker.log"))
 	sims := simulators(t, 100*time.Millisecond, smsc.Faults{})
-	ledgerPath := filepath.Join(dir, "ledger.db")
-	cfg := gatewayConfig(t, dir, "outage-gw", brokerAddr, "sqlite://"+ledgerPath, sims)
+	var view *ledgerView
+	if dsn == "" {
+		ledgerPath := filepath.Join(dir, "ledger.db")
+		dsn = "sqlite://" + ledgerPath
+		view = openView(t, ledgerPath)
+	} else {
+		view = openViewDSN(t, "pgx", dsn)
+	}
+	cfg := gatewayConfig(t, dir, "outage-gw", brokerAddr, dsn, sims)
 	logPath := filepath.Join(dir, "gateway.log")
 	gw := start(t, "gateway", logPath, bin, "run", "--config", cfg, "--now", clock())
-	view := openView(t, ledgerPath)
 
 	const events = 1200
 	seed := int64(977)

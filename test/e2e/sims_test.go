@@ -28,11 +28,15 @@ const (
 	protoSMGP  = "SMGP"
 )
 
-// acceptedPart is a part a simulator accepted: on the handset.
+// acceptedPart is a part a simulator accepted; OnHandset: the handset got
+// it (its outcome, the stat of its receipt, is not a failure).
 type acceptedPart struct {
 	Dest, MessageID string
 	Seq, Total      int
 	Ref             uint16
+	OnHandset       bool
+	Stat            string    // its outcome (SMPP only; for messages)
+	Time            time.Time // when the simulator took it (SMPP only)
 }
 
 // carrierSim is one carrier's simulator, whatever its protocol: the
@@ -87,7 +91,8 @@ func smppSim(t *testing.T, k config.Carrier, seed int64, i, tps int, f smsc.Faul
 			var out []acceptedPart
 			for _, sub := range s.Submits() {
 				if sub.Status == smsc.StatusOK {
-					out = append(out, acceptedPart{Dest: sub.Dest, MessageID: sub.MessageID, Seq: sub.Seq, Total: sub.Total, Ref: sub.Ref})
+					out = append(out, acceptedPart{Dest: sub.Dest, MessageID: sub.MessageID, Seq: sub.Seq, Total: sub.Total, Ref: sub.Ref,
+						OnHandset: sub.OnHandset(), Stat: sub.Stat, Time: sub.Time})
 				}
 			}
 			return out
@@ -95,7 +100,7 @@ func smppSim(t *testing.T, k config.Carrier, seed int64, i, tps int, f smsc.Faul
 		sharedRefs: func() int {
 			n := 0
 			for k, c := range s.Received() {
-				// A reference is 8 bits: two messages to one phone at
+				// (parts on the handset only) A reference is 8 bits: two messages to one phone at
 				// different times may share one.
 				if c > 1 && k.Total > 1 {
 					n++
@@ -115,7 +120,8 @@ func smppSim(t *testing.T, k config.Carrier, seed int64, i, tps int, f smsc.Faul
 func nativeParts[ID fmt.Stringer](ps []cnsms.HandsetPart[ID]) []acceptedPart {
 	out := make([]acceptedPart, len(ps))
 	for i, p := range ps {
-		out[i] = acceptedPart{Dest: p.Dest, MessageID: p.ID.String(), Seq: int(p.Seq), Total: int(p.Total), Ref: p.Ref}
+		out[i] = acceptedPart{Dest: p.Dest, MessageID: p.ID.String(), Seq: int(p.Seq), Total: int(p.Total), Ref: p.Ref,
+			OnHandset: !p.Undelivered}
 		if p.Total <= 1 {
 			out[i].Seq, out[i].Total = 0, 0 // as smsc records a single message
 		}

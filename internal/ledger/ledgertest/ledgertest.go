@@ -382,12 +382,13 @@ func testReceiptBeforeSubmit(t *testing.T, e *env) {
 	m := Msg("ev", "r", 1)
 	e.insert(m)
 	e.claim(1, "a")
-	res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "77", Stat: "DELIVRD", Done: e.clock.Now()})
+	early := ledger.Receipt{Carrier: "cmcc", MessageID: "77", Stat: "DELIVRD", Done: e.clock.Now()}
+	res := e.receipts(early)
 	if res[0].Outcome != ledger.OutcomePending {
 		t.Fatalf("early receipt: %+v", res[0])
 	}
 	// The same early receipt again is a duplicate.
-	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "77", Stat: "DELIVRD"}); res[0].Outcome != ledger.OutcomeDuplicate {
+	if res := e.receipts(early); res[0].Outcome != ledger.OutcomeDuplicate {
 		t.Fatalf("repeated early receipt: %+v", res[0])
 	}
 	sum, err := e.s.Summary(e.ctx)

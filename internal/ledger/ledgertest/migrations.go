@@ -2,6 +2,7 @@ package ledgertest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -180,20 +181,28 @@ var testV2 = core.Migration{Version: 2, Statements: []string{
 // with an error that names both versions, and left as it was.
 func testNewerVersionRefused(t *testing.T, e *MigrationEnv) {
 	e.open(t).Close()
-	res, err := e.Migrate(append(slices.Clone(e.Migrations), testV2), 1)
-	if err != nil || res.From != 1 || res.To != 2 {
-		t.Fatalf("migrate to 2: %+v %v", res, err)
+	known := len(e.Migrations)
+	newer := testV2
+	newer.Version = known + 1 // testV2's statements as the version after the binary's
+	res, err := e.Migrate(append(slices.Clone(e.Migrations), newer), 1)
+	if err != nil || res.From != known || res.To != newer.Version {
+		t.Fatalf("migrate to %d: %+v %v", newer.Version, res, err)
 	}
 	s, err := e.Open(ledger.Options{})
 	if err == nil {
 		s.Close()
 	}
-	if !errors.Is(err, ledger.ErrSchemaNewer) || !strings.Contains(err.Error(), "version 2") || !strings.Contains(err.Error(), "up to 1") {
-		t.Fatalf("open a version 2 ledger: %v, want ErrSchemaNewer naming versions 2 and 1", err)
+	if !errors.Is(err, ledger.ErrSchemaNewer) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", newer.Version)) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("up to %d", known)) {
+		t.Fatalf("open a version %d ledger: %v, want ErrSchemaNewer naming versions %d and %d", newer.Version, err, newer.Version, known)
 	}
 	t.Log(err)
-	if v := e.strings(t, `SELECT CAST(version AS TEXT) FROM schema_migrations ORDER BY version`); !slices.Equal(v, []string{"1", "2"}) {
-		t.Errorf("versions %v after the refused open, want [1 2]", v)
+	var want []string
+	for v := 1; v <= newer.Version; v++ {
+		want = append(want, strconv.Itoa(v))
+	}
+	if v := e.strings(t, `SELECT CAST(version AS TEXT) FROM schema_migrations ORDER BY version`); !slices.Equal(v, want) {
+		t.Errorf("versions %v after the refused open, want %v", v, want)
 	}
 }
 

@@ -1,6 +1,7 @@
 package ledgertest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -27,6 +28,8 @@ var partTests = []struct {
 	{"PartsTextReceiptTakesUnknownPart", testPartsTextReceiptUnknownPart},
 	{"PartsReconciledAfterCrashNotResent", testPartsReconciledAfterCrash},
 	{"PartsSettledByRecipientResendsNotSent", testPartsSettledByRecipientNotSent},
+	{"PartsReusedIDSameStat", testPartsReusedIDSameStat},
+	{"PendingDuplicateCountedOnce", testPendingDuplicateOnce},
 }
 
 // threeParts is a three-segment message to recipient i.
@@ -191,6 +194,94 @@ func testPartsReusedIDs(t *testing.T, e *env) {
 	}
 	if st := e.state(old); st != message.StateDelivered {
 		t.Fatalf("old message %s", st)
+	}
+}
+
+// testPartsReusedIDSameStat: as testPartsReusedIDs, but the new
+// message's receipt has the same stat as the old one's, and a duplicate
+// of the old receipt is pending: it must not swallow the new receipt
+// (duplicates are per part, not per id and stat). Once with bare
+// receipts (nothing tells them apart but when they came), once with the
+// handsets and done dates an SMSC writes.
+func testPartsReusedIDSameStat(t *testing.T, e *env) {
+	for i, full := range []bool{false, true} {
+		old, fresh := Msg("ev-same", "r", 2*i+1), Msg("ev-same", "r", 2*i+2)
+		id := fmt.Sprintf("%d008", i+1)
+		rc := func(m *message.Message, done time.Time) ledger.Receipt {
+			r := ledger.Receipt{Carrier: "cmcc", MessageID: id, Stat: "DELIVRD"}
+			if full {
+				r.Recipient, r.Done, r.Err = m.Recipient, done, "000"
+			}
+			return r
+		}
+		e.insert(old)
+		e.claimOne(old)
+		e.send(ledger.Submission{ID: old.ID, Carrier: "cmcc", CarrierIDs: []string{id}})
+		oldReceipt := rc(old, e.clock.Now())
+		e.receipts(oldReceipt)
+		if st := e.state(old); st != message.StateDelivered {
+			t.Fatalf("old %s", st)
+		}
+		if res := e.receipts(oldReceipt); res[0].Outcome != ledger.OutcomeDuplicate {
+			t.Fatalf("duplicate of the old receipt: %+v", res[0])
+		}
+		e.clock.Add(time.Minute)
+		e.insert(fresh)
+		e.claimOne(fresh)
+		e.clock.Add(time.Minute)
+		// The new message's receipt, DELIVRD like the old one's, comes
+		// before its submit result.
+		res := e.receipts(rc(fresh, e.clock.Now()))
+		if res[0].Outcome == ledger.OutcomeMatched {
+			t.Fatalf("receipt for the reused id matched a part: %+v", res[0])
+		}
+		e.send(ledger.Submission{ID: fresh.ID, Carrier: "cmcc", CarrierIDs: []string{id}})
+		if st := e.state(fresh); st != message.StateDelivered {
+			t.Fatalf("receipts with recipients %v: new message %s, want delivered by its pending receipt", full, st)
+		}
+		if st := e.state(old); st != message.StateDelivered {
+			t.Fatalf("old message %s", st)
+		}
+		e.clock.Add(time.Minute)
+	}
+}
+
+// testPendingDuplicateOnce: a receipt that comes twice before its part is
+// known is counted once: the copy is a duplicate, the part takes one
+// receipt, and a third copy after it is a duplicate too.
+func testPendingDuplicateOnce(t *testing.T, e *env) {
+	m := Msg("ev", "r", 1)
+	e.insert(m)
+	e.claimOne(m)
+	e.clock.Add(time.Second)
+	r := ledger.Receipt{Carrier: "cmcc", MessageID: "d1", Stat: "UNDELIV", Err: "001", Recipient: m.Recipient, Done: e.clock.Now()}
+	res := e.receipts(r, r)
+	if res[0].Outcome != ledger.OutcomePending || res[1].Outcome != ledger.OutcomeDuplicate {
+		t.Fatalf("before the part: %+v", res)
+	}
+	e.clock.Add(time.Second)
+	if res := e.receipts(r); res[0].Outcome != ledger.OutcomeDuplicate {
+		t.Fatalf("later copy before the part: %+v", res[0])
+	}
+	e.send(ledger.Submission{ID: m.ID, Carrier: "cmcc", CarrierIDs: []string{"d1"}})
+	if st := e.state(m); st != message.StateFailed {
+		t.Fatalf("state %s, want failed", st)
+	}
+	if res := e.receipts(r); res[0].Outcome != ledger.OutcomeDuplicate || res[0].Changed {
+		t.Fatalf("copy after the part: %+v", res[0])
+	}
+	es, err := e.s.Trace(e.ctx, ledger.TraceQuery{Phone: m.Recipient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, x := range es {
+		if x.Kind == ledger.TraceReceipt {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d receipts recorded, want 1", n)
 	}
 }
 

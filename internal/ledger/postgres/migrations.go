@@ -12,6 +12,16 @@ import "github.com/traffic12123/gateway/internal/ledger/internal/core"
 // released.
 var migrations = []core.Migration{
 	{Version: 1, Statements: v1},
+	{Version: 2, Statements: v2},
+}
+
+// v2 keys pending_receipts by the whole receipt, not (carrier, carrier_id,
+// stat): under an SMSC that reuses ids, a stale pending receipt with the
+// same stat no longer hides a newer one (issue 12: duplicates are
+// decided per part).
+var v2 = []string{
+	`ALTER TABLE pending_receipts DROP CONSTRAINT pending_receipts_pkey`,
+	`ALTER TABLE pending_receipts ADD PRIMARY KEY (carrier, carrier_id, stat, done_at, recipient, err, body)`,
 }
 
 // v1 is the schema of the releases before versioned migrations, which ran

@@ -12,6 +12,32 @@ import "github.com/traffic12123/gateway/internal/ledger/internal/core"
 // released.
 var migrations = []core.Migration{
 	{Version: 1, Statements: v1},
+	{Version: 2, Statements: v2},
+}
+
+// v2 keys pending_receipts by the whole receipt, not (carrier, carrier_id,
+// stat): under an SMSC that reuses ids, a stale pending receipt with the
+// same stat no longer hides a newer one (issue 12: duplicates are
+// decided per part). SQLite cannot change a primary key in place: the
+// table is copied.
+var v2 = []string{
+	`CREATE TABLE pending_receipts_v2 (
+	carrier TEXT NOT NULL,
+	carrier_id TEXT NOT NULL,
+	stat TEXT NOT NULL,
+	err TEXT NOT NULL DEFAULT '',
+	recipient TEXT NOT NULL DEFAULT '',
+	body TEXT NOT NULL DEFAULT '',
+	done_at INTEGER NOT NULL DEFAULT 0,
+	received_at INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (carrier, carrier_id, stat, done_at, recipient, err, body)
+) WITHOUT ROWID`,
+	`INSERT INTO pending_receipts_v2 (carrier, carrier_id, stat, err, recipient, body, done_at, received_at)
+	SELECT carrier, carrier_id, stat, err, recipient, body, done_at, received_at FROM pending_receipts`,
+	`DROP TABLE pending_receipts`,
+	`ALTER TABLE pending_receipts_v2 RENAME TO pending_receipts`,
+	`CREATE INDEX pending_received ON pending_receipts (received_at)`,
+	`CREATE INDEX pending_recipient ON pending_receipts (recipient)`,
 }
 
 // v1 is the schema of the releases before versioned migrations, which ran

@@ -394,7 +394,7 @@ func (s *Server) check(c *conn, sub *cmpp.Submit) uint32 {
 }
 
 func (s *Server) record(account string, sub *cmpp.Submit, id cmpp.MsgID) {
-	s.handsets.Record(account, sub.SrcID, sub.Dest, sub.MsgFmt, sub.Content, sub.TPUDHI != 0, id)
+	s.handsets.RecordOutcome(account, sub.SrcID, sub.Dest, sub.MsgFmt, sub.Content, sub.TPUDHI != 0, id, s.cfg.Stat == "DELIVRD")
 }
 
 // scheduleReport queues the reports of an accepted submit (twice for

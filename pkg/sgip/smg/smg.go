@@ -370,7 +370,7 @@ func (s *Server) queue(r *sgip.Report) {
 }
 
 func (s *Server) record(account string, sub *sgip.Submit, id sgip.SeqID) {
-	s.handsets.Record(account, sub.SPNumber, sub.Users, sub.MessageCoding, sub.Content, sub.TPUDHI != 0, id)
+	s.handsets.RecordOutcome(account, sub.SPNumber, sub.Users, sub.MessageCoding, sub.Content, sub.TPUDHI != 0, id, s.cfg.ReportState == 0)
 }
 
 // backConn returns our connection to the SP's listener, binding one

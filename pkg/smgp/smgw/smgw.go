@@ -394,7 +394,7 @@ func (s *Server) check(c *conn, sub *smgp.Submit) uint32 {
 }
 
 func (s *Server) record(account string, sub *smgp.Submit, id smgp.MsgID) {
-	s.handsets.Record(account, sub.SrcTermID, sub.Dest, sub.MsgFormat, sub.Content, sub.TLVs.Byte(smgp.TagTPUdhi) != 0, id)
+	s.handsets.RecordOutcome(account, sub.SrcTermID, sub.Dest, sub.MsgFormat, sub.Content, sub.TLVs.Byte(smgp.TagTPUdhi) != 0, id, s.cfg.Stat == "DELIVRD")
 }
 
 // scheduleReport queues the reports of an accepted submit (twice for

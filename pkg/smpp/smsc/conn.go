@@ -342,6 +342,10 @@ func (c *conn) handleSubmit(h header, body []byte) bool {
 		}
 	}
 	answer := !(status == StatusOK && f.NoResponse > 0 && c.rnd.Float64() < f.NoResponse)
+	var stat string // the outcome at the handset, drawn when a receipt is asked for
+	if status == StatusOK && sb.RegisteredDelivery&0x03 != 0 {
+		stat = s.cfg.pick(c.rnd.Float64())
+	}
 	sub := Submit{
 		Bind: c.no, SystemID: c.systemID,
 		Source: string(sb.Source), Dest: string(sb.Dest),
@@ -349,7 +353,7 @@ func (c *conn) handleSubmit(h header, body []byte) bool {
 		Payload: append([]byte(nil), sb.Payload...),
 		Text:    DecodeText(sb.DataCoding, sb.Payload),
 		Ref:     sb.Ref, Total: int(sb.Total), Seq: int(sb.Seq), SAR: sb.SAR,
-		MessageID: id, Status: status, Answered: answer, Time: now,
+		MessageID: id, Status: status, Stat: stat, Answered: answer, Time: now,
 	}
 	if sb.UDH != nil {
 		sub.UDH = append([]byte(nil), sb.UDH...)
@@ -407,7 +411,7 @@ func (c *conn) receipts(sub *Submit, sb *submitBody, f *Faults, now time.Time) {
 	if rd == 0 {
 		return
 	}
-	stat := s.cfg.pick(c.rnd.Float64())
+	stat := sub.Stat
 	if rd == 2 && stat == StatDelivered {
 		return // failure receipts only
 	}

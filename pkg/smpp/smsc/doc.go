@@ -15,7 +15,11 @@
 // (replies, opt-out keywords) to the ESME.
 //
 // Submits and Messages record what arrived and what a handset would show,
-// so tests can assert that a message was delivered exactly once.
+// so tests can assert that a message was delivered exactly once. A part
+// whose drawn outcome is a failure (UNDELIV, REJECTD, EXPIRED, DELETED,
+// UNKNOWN) is accepted and receipted but never reaches the handset:
+// Accepted lists every message the SMSC took, Messages only those the
+// handset shows whole.
 //
 // It leaves to pkg/smpp everything an ESME does, and to cmd/smscsim running
 // it as a process. It speaks SMPP with its own minimal codec (wire.go),

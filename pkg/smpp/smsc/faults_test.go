@@ -126,3 +126,47 @@ func TestReceived(t *testing.T) {
 		t.Errorf("received %v, want %v", got, want)
 	}
 }
+
+// TestUndeliveredNotOnHandset checks that a part whose outcome is a
+// failure is accepted and receipted but not on the handset record: the
+// handset record is what the handset got.
+func TestUndeliveredNotOnHandset(t *testing.T) {
+	s := start(t, smsc.Config{Outcomes: map[string]float64{"DELIVRD": 0.5, "UNDELIV": 0.5}, Seed: 3})
+	e := bind(t, s.Addr(), smpp.BindTransceiver, "gw")
+	var parts []*smpp.SM
+	for ref := range uint16(8) {
+		parts = append(parts, concat("12123", "13800138000", strings.Repeat("长", 100), ref, false)...)
+	}
+	for _, p := range parts {
+		e.submit(p)
+	}
+	stat := map[string]string{}
+	for _, r := range e.receipts(len(parts), 5*time.Second) {
+		stat[r.MessageID] = r.Stat
+	}
+	failed := 0
+	for _, sub := range s.Submits() {
+		if sub.Stat != stat[sub.MessageID] {
+			t.Errorf("part %s: recorded outcome %q, receipt %q", sub.MessageID, sub.Stat, stat[sub.MessageID])
+		}
+		if sub.Stat != smsc.StatDelivered {
+			failed++
+		}
+		k := smsc.PartKey{Source: sub.Source, Dest: sub.Dest, Ref: sub.Ref, Total: sub.Total, Seq: sub.Seq}
+		if want := map[bool]int{true: 1}[sub.Stat == smsc.StatDelivered]; s.Received()[k] != want {
+			t.Errorf("part %s (%s): on the handset %d times, want %d", sub.MessageID, sub.Stat, s.Received()[k], want)
+		}
+	}
+	if failed == 0 || failed == len(parts) {
+		t.Fatalf("%d of %d parts undelivered: want a mix", failed, len(parts))
+	}
+	whole := 0
+	for _, d := range s.Accepted() {
+		if d.OnHandset() {
+			whole++
+		}
+	}
+	if len(s.Accepted()) != 8 || len(s.Messages()) != whole || whole == 8 {
+		t.Errorf("accepted %d, on the handset %d (%d with every part delivered)", len(s.Accepted()), len(s.Messages()), whole)
+	}
+}

@@ -278,8 +278,24 @@ func (s *Server) Submits() []Submit {
 }
 
 // Messages returns what the handsets received: one entry per complete
-// message, concatenated parts joined, oldest first (at most MaxRecords).
+// message, concatenated parts joined, oldest first (at most MaxRecords
+// accepted ones). A message with a part whose outcome is a failure
+// (Config.Outcomes) is not on the handset: see Accepted.
 func (s *Server) Messages() []Delivered {
+	all := s.Accepted()
+	out := all[:0]
+	for _, d := range all {
+		if d.OnHandset() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Accepted returns every complete message the SMSC accepted, whatever
+// its parts' outcomes (Delivered.Stats), oldest first (at most
+// MaxRecords).
+func (s *Server) Accepted() []Delivered {
 	s.store.mu.Lock()
 	defer s.store.mu.Unlock()
 	return s.store.messages.list()
@@ -297,7 +313,8 @@ type Stats struct {
 	QueueFull  uint64 // answered ESME_RMSGQFUL (fault, or MaxPendingReceipts reached)
 	Rejected   uint64 // answered another error (bad destination, malformed)
 	Unanswered uint64 // accepted but never answered (NoResponse fault)
-	// Messages counts complete messages (concatenated parts joined);
+	// Messages counts complete messages accepted (concatenated parts
+	// joined; on the handset or not, see Server.Messages);
 	// Incomplete counts concatenated messages evicted before completion.
 	Messages, Incomplete uint64
 
@@ -411,13 +428,14 @@ type PartKey struct {
 }
 
 // Received counts, per part, how often a handset received it (accepted
-// submit_sm; a single message counts under Total 0 and its text). Parts with a
-// count above 1 reached the handset twice. It reads the submit record,
-// so it covers the latest Config.MaxRecords submits.
+// submit_sm whose outcome is not a failure, Submit.OnHandset; a single
+// message counts under Total 0 and its text). Parts with a count above 1
+// reached the handset twice. It reads the submit record, so it covers
+// the latest Config.MaxRecords submits.
 func (s *Server) Received() map[PartKey]int {
 	out := map[PartKey]int{}
 	for _, sub := range s.Submits() {
-		if sub.Status != StatusOK {
+		if !sub.OnHandset() {
 			continue
 		}
 		k := PartKey{Source: sub.Source, Dest: sub.Dest, Ref: sub.Ref, Total: sub.Total, Seq: sub.Seq}

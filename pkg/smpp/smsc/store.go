@@ -26,19 +26,43 @@ type Submit struct {
 	SAR        bool
 	MessageID  string // empty when refused
 	Status     uint32 // command_status answered (or that would have been)
-	Answered   bool   // false when a fault swallowed the response
-	Time       time.Time
+	// Stat is the part's outcome at the handset, the stat of its
+	// receipt (sent or not: LoseReceipts, registered_delivery 2); empty
+	// when refused or when no receipt was asked for (then the handset
+	// gets it).
+	Stat     string
+	Answered bool // false when a fault swallowed the response
+	Time     time.Time
 }
 
-// Delivered is a complete message as the handset shows it: all parts of a
-// concatenated message joined, or a single message.
+// OnHandset reports whether the handset got the part: the SMSC accepted
+// it and its outcome is not a failure (a part whose receipt says
+// UNDELIV, REJECTD, EXPIRED, DELETED or UNKNOWN never reached it).
+func (s *Submit) OnHandset() bool {
+	return s.Status == StatusOK && (s.Stat == "" || s.Stat == StatDelivered || s.Stat == StatAccepted)
+}
+
+// Delivered is a complete message the SMSC accepted: all parts of a
+// concatenated message joined, or a single message. The handset shows it
+// when every part is on it (OnHandset).
 type Delivered struct {
 	Source, Dest string
 	Text         string
 	DataCoding   uint8
 	Parts        int
 	MessageIDs   []string  // one per part, in part order
+	Stats        []string  // per part, its outcome (Submit.Stat)
 	Time         time.Time // when the last part arrived
+}
+
+// OnHandset reports whether every part of d reached the handset.
+func (d *Delivered) OnHandset() bool {
+	for _, st := range d.Stats {
+		if st != "" && st != StatDelivered && st != StatAccepted {
+			return false
+		}
+	}
+	return true
 }
 
 type partKey struct {
@@ -50,6 +74,7 @@ type partKey struct {
 type partial struct {
 	payloads [][]byte
 	ids      []string
+	stats    []string
 	got      int
 	dc       uint8
 	seq      uint64 // arrival order, for eviction
@@ -109,7 +134,7 @@ func (st *store) add(sub Submit) {
 	if sub.Total <= 1 || sub.Seq < 1 || sub.Seq > sub.Total {
 		st.deliver(Delivered{
 			Source: sub.Source, Dest: sub.Dest, Text: sub.Text, DataCoding: sub.DataCoding,
-			Parts: 1, MessageIDs: []string{sub.MessageID}, Time: sub.Time,
+			Parts: 1, MessageIDs: []string{sub.MessageID}, Stats: []string{sub.Stat}, Time: sub.Time,
 		})
 		return
 	}
@@ -120,7 +145,7 @@ func (st *store) add(sub Submit) {
 			st.evictOldest()
 		}
 		st.nextSeq++
-		p = &partial{payloads: make([][]byte, sub.Total), ids: make([]string, sub.Total), dc: sub.DataCoding, seq: st.nextSeq}
+		p = &partial{payloads: make([][]byte, sub.Total), ids: make([]string, sub.Total), stats: make([]string, sub.Total), dc: sub.DataCoding, seq: st.nextSeq}
 		st.partials[k] = p
 	}
 	i := sub.Seq - 1
@@ -132,6 +157,7 @@ func (st *store) add(sub Submit) {
 		p.payloads[i] = []byte{}
 	}
 	p.ids[i] = sub.MessageID
+	p.stats[i] = sub.Stat
 	if p.got < sub.Total {
 		return
 	}
@@ -142,7 +168,7 @@ func (st *store) add(sub Submit) {
 	}
 	st.deliver(Delivered{
 		Source: sub.Source, Dest: sub.Dest, Text: DecodeText(p.dc, all), DataCoding: p.dc,
-		Parts: sub.Total, MessageIDs: p.ids, Time: sub.Time,
+		Parts: sub.Total, MessageIDs: p.ids, Stats: p.stats, Time: sub.Time,
 	})
 }
 

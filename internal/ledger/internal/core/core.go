@@ -328,11 +328,16 @@ func (t *wtx) applyOne(ctx context.Context, c *receiptCache, r ledger.Receipt, n
 		}
 		return res, err
 	}
-	dup, err := t.PendingExists(ctx, r.Carrier, r.MessageID, r.Stat)
+	dup, err := t.PendingExists(ctx, r)
 	if err != nil {
 		return ledger.ReceiptResult{}, err
 	}
 	if dup {
+		// A copy of a pending receipt: counted once, applied once (the
+		// part takes one of them; another copy then finds it final).
+		// Its arrival time moves on, so that a part claimed meanwhile
+		// still takes it (a reused id with a receipt like an old one).
+		t.InsertPending(r, now)
 		return ledger.ReceiptResult{Outcome: ledger.OutcomeDuplicate}, nil
 	}
 	if r.Recipient != "" && r.Text != "" {
@@ -520,8 +525,9 @@ func (t *wtx) RetryPending(ctx context.Context, ids []int64, now int64) (map[int
 			if ledger.FinalStat(p.r.Stat) != (pass == 1) {
 				continue
 			}
-			n, err := t.q.Exec(ctx, `DELETE FROM pending_receipts WHERE carrier = $1 AND carrier_id = $2 AND stat = $3`,
-				p.r.Carrier, p.r.MessageID, p.r.Stat)
+			n, err := t.q.Exec(ctx, `DELETE FROM pending_receipts WHERE carrier = $1 AND carrier_id = $2 AND stat = $3
+				AND done_at = $4 AND recipient = $5 AND err = $6 AND body = $7`,
+				p.r.Carrier, p.r.MessageID, p.r.Stat, Nanos(p.r.Done), p.r.Recipient, p.r.Err, p.r.Text)
 			if err != nil {
 				return nil, fmt.Errorf("take pending receipt: %w", err)
 			}

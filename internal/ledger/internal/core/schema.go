@@ -15,7 +15,7 @@ import (
 // and compares it with this. A schema change is a new migration in both
 // stores plus the change here.
 var Schema = Description{
-	Version: 1,
+	Version: 2,
 	Tables: []Table{
 		{
 			Name: "schema_migrations",
@@ -106,7 +106,9 @@ var Schema = Description{
 				{Name: "stat", Type: Text, NotNull: true},
 				text("err"), text("recipient"), text("body"), integer("done_at"), integer("received_at"),
 			},
-			Key: []string{"carrier", "carrier_id", "stat"},
+			// One row per distinct receipt (version 2): a newer receipt for
+			// a reused id with the same stat is kept beside a stale one.
+			Key: []string{"carrier", "carrier_id", "stat", "done_at", "recipient", "err", "body"},
 			Indexes: []Index{
 				{Name: "pending_received", Columns: []string{"received_at"}},
 				{Name: "pending_recipient", Columns: []string{"recipient"}},

@@ -18,8 +18,8 @@ type wtx struct {
 	receipts [][]any // receipt-log rows
 
 	// Pending receipts of the current batch, inserted by flushPending.
-	pending     [][]any
-	pendingKeys map[pendingKey]bool
+	pending    [][]any
+	pendingIdx map[pendingKey]int // index in pending
 
 	// Receipt updates of the current batch, applied by flushUpdates.
 	partUpd map[partKey]partUpdate
@@ -186,11 +186,17 @@ func (t *wtx) flushReceipts(ctx context.Context) error {
 	return nil
 }
 
-func (t *wtx) PendingExists(ctx context.Context, carrier, id, stat string) (bool, error) {
-	if t.pendingKeys[pendingKey{carrier, id, stat}] {
+// PendingExists reports whether this very receipt (every field the SMSC
+// wrote) is pending already, stored or buffered in this batch: a copy of
+// it. Another receipt for the id with the same stat (an SMSC that reused
+// the id) is not.
+func (t *wtx) PendingExists(ctx context.Context, r ledger.Receipt) (bool, error) {
+	if _, ok := t.pendingIdx[pendingKeyOf(r)]; ok {
 		return true, nil
 	}
-	rows, err := t.q.Query(ctx, `SELECT 1 FROM pending_receipts WHERE carrier = $1 AND carrier_id = $2 AND stat = $3`, carrier, id, stat)
+	rows, err := t.q.Query(ctx, `SELECT 1 FROM pending_receipts WHERE carrier = $1 AND carrier_id = $2 AND stat = $3
+		AND done_at = $4 AND recipient = $5 AND err = $6 AND body = $7`,
+		r.Carrier, r.MessageID, r.Stat, Nanos(r.Done), r.Recipient, r.Err, r.Text)
 	if err != nil {
 		return false, err
 	}
@@ -199,25 +205,38 @@ func (t *wtx) PendingExists(ctx context.Context, carrier, id, stat string) (bool
 	return found, rows.Err()
 }
 
-// pendingKey is the key of pending_receipts.
-type pendingKey struct{ carrier, id, stat string }
+// pendingKey is the key of pending_receipts: the whole receipt.
+type pendingKey struct {
+	carrier, id, stat, err, recipient, body string
+	done                                    int64
+}
 
-// InsertPending buffers a pending receipt until flushPending (the first
-// of one key stays, as ON CONFLICT DO NOTHING keeps the stored one).
+func pendingKeyOf(r ledger.Receipt) pendingKey {
+	return pendingKey{r.Carrier, r.MessageID, r.Stat, r.Err, r.Recipient, r.Text, Nanos(r.Done)}
+}
+
+// InsertPending keeps r pending, buffered until flushPending. A copy of a
+// pending receipt moves its received_at to at: receipts that nothing
+// tells apart (no dates, no recipient) may be a newer submission's under
+// a reused id, and ApplyPending drops only those received before the
+// part's claim.
 func (t *wtx) InsertPending(r ledger.Receipt, at int64) {
-	k := pendingKey{r.Carrier, r.MessageID, r.Stat}
-	if t.pendingKeys[k] {
+	k := pendingKeyOf(r)
+	if i, ok := t.pendingIdx[k]; ok {
+		t.pending[i][7] = at
 		return
 	}
-	if t.pendingKeys == nil {
-		t.pendingKeys = make(map[pendingKey]bool)
+	if t.pendingIdx == nil {
+		t.pendingIdx = make(map[pendingKey]int)
 	}
-	t.pendingKeys[k] = true
+	t.pendingIdx[k] = len(t.pending)
 	t.pending = append(t.pending, []any{r.Carrier, r.MessageID, r.Stat, r.Err, r.Recipient, r.Text, Nanos(r.Done), at})
 }
 
 // flushPending inserts the buffered pending receipts, one statement per
-// chunk, in key order (a fixed lock order between PostgreSQL instances).
+// chunk, in key order (a fixed lock order between PostgreSQL instances);
+// each key is in the buffer once, as one statement may not update a row
+// twice.
 func (t *wtx) flushPending(ctx context.Context) error {
 	if len(t.pending) == 0 {
 		return nil
@@ -226,9 +245,9 @@ func (t *wtx) flushPending(ctx context.Context) error {
 		return cmp.Or(cmp.Compare(a[0].(string), b[0].(string)), cmp.Compare(a[1].(string), b[1].(string)), cmp.Compare(a[2].(string), b[2].(string)))
 	})
 	err := t.insertRows(ctx, "pending_receipts", "carrier, carrier_id, stat, err, recipient, body, done_at, received_at", t.pending,
-		"ON CONFLICT (carrier, carrier_id, stat) DO NOTHING")
+		"ON CONFLICT (carrier, carrier_id, stat, done_at, recipient, err, body) DO UPDATE SET received_at = excluded.received_at")
 	t.pending = t.pending[:0]
-	clear(t.pendingKeys)
+	clear(t.pendingIdx)
 	if err != nil {
 		return fmt.Errorf("pending receipts: %w", err)
 	}
