@@ -66,7 +66,9 @@ import (
 //
 // Durations (400 events, 2 cores shared): SMPP 86 s (eleven cases,
 // EmptyReceiptText and ReceiptIDPadded also alone; AllPostgres skipped
-// without a DSN; 2026-12-03, load average about 7). The native
+// without a DSN; 2026-12-03, load average about 7), plus 2-3 s each for
+// ReceiptFirst, DuplicateReceipts and ReceiptOtherBind, which All also
+// has since 2026-12-03 (All 15 s, AllPostgres 16 s). The native
 // protocols, each run alone on 2026-12-03: CMPP 3.0 67 s (nine cases),
 // CMPP 2.0 71 s (nine), SGIP 86 s (eight), SMGP 73 s (nine).
 // Throttle50 (19-20 s) and All (17-38 s; SGIP's 38 s was 19 s run alone)
@@ -79,7 +81,7 @@ func TestCarrierFaults(t *testing.T) {
 	}
 	lateBy := 1500 * time.Millisecond // above the 1 s response timeout, below the 3 s unknown grace
 	all := smsc.Faults{Throttle: 0.15, Late: 0.05, LateBy: lateBy, EmptyReceiptText: true, ReceiptIDPadded: true,
-		UnbindAfter: 40, RestartIDsEvery: 200, LoseReceipts: 0.05}
+		UnbindAfter: 40, RestartIDsEvery: 200, LoseReceipts: 0.05, ReceiptFirst: true, DuplicateReceipts: 0.1, ReceiptOtherBind: true}
 	type fault struct {
 		name     string
 		tps      int // per bind; the excess is answered 0x58 (or the protocol's flow control)
@@ -97,6 +99,11 @@ func TestCarrierFaults(t *testing.T) {
 		{"UnbindInFlight", 0, smsc.Faults{UnbindAfter: 40}, false},
 		{"RestartIDs", 0, smsc.Faults{RestartIDsEvery: 200}, false},
 		{"LostReceipts", 0, smsc.Faults{LoseReceipts: 0.05}, false},
+		// What the gateway held before issue 12 and must keep holding:
+		// receipts ahead of their response, twice, or on another bind.
+		{"ReceiptFirst", 0, smsc.Faults{ReceiptFirst: true}, false},
+		{"DuplicateReceipts", 0, smsc.Faults{DuplicateReceipts: 0.2}, false},
+		{"ReceiptOtherBind", 0, smsc.Faults{ReceiptOtherBind: true}, false},
 		{"All", 30, all, false},
 		{"AllPostgres", 30, all, true},
 	}
