@@ -130,6 +130,33 @@ func testPartsPartial(t *testing.T, e *env) {
 	if st := e.state(n); st != message.StatePartial {
 		t.Fatalf("failed with a part on the handset: %s, want partial", st)
 	}
+	// The status topic and trace show partial, with the reason.
+	changes, err := e.s.PendingStatus(e.ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := map[int64]string{}
+	for _, c := range changes {
+		if c.State == message.StatePartial {
+			published[c.MessageID] = c.Reason
+		}
+	}
+	if published[m.ID] != "part 2 refused" || published[n.ID] != "attempts exhausted" {
+		t.Fatalf("partial status changes %v, want both messages with their reasons", published)
+	}
+	traced := map[int64]string{}
+	entries, err := e.s.Trace(e.ctx, ledger.TraceQuery{EventID: "ev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range entries {
+		if x.State == message.StatePartial {
+			traced[x.MessageID] = x.Reason
+		}
+	}
+	if traced[m.ID] != "part 2 refused" || traced[n.ID] != "attempts exhausted" {
+		t.Fatalf("partial in trace %v, want both messages with their reasons", traced)
+	}
 }
 
 // testPartsUnknownKeepsIDs: one part accepted, one unknown: the accepted
