@@ -456,17 +456,7 @@ func testDuplicateReceipts(t *testing.T, e *env) {
 	if res := e.receipts(ledger.Receipt{Carrier: "cmcc", MessageID: "abc", Stat: "ACCEPTD"}); res[0].Outcome != ledger.OutcomeDuplicate {
 		t.Fatalf("intermediate after final: %+v", res[0])
 	}
-	es, err := e.s.Trace(e.ctx, ledger.TraceQuery{Phone: m.Recipient})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, x := range es {
-		if x.Kind == ledger.TraceReceipt {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := e.receiptsTraced(m.Recipient); n != 1 {
 		t.Fatalf("%d receipts recorded, want 1", n)
 	}
 }
@@ -1369,4 +1359,20 @@ func testClaimWaitsForCandidate(t *testing.T, e *env) {
 	if got := e.claim(10, "a"); !slices.Equal(ids(got), []int64{b.ID}) {
 		t.Fatalf("claimed %v, want the fresh %d once no candidate is left", ids(got), b.ID)
 	}
+}
+
+// receiptsTraced counts the receipts trace shows for phone.
+func (e *env) receiptsTraced(phone string) int {
+	e.t.Helper()
+	es, err := e.s.Trace(e.ctx, ledger.TraceQuery{Phone: phone})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, x := range es {
+		if x.Kind == ledger.TraceReceipt {
+			n++
+		}
+	}
+	return n
 }

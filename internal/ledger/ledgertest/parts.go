@@ -297,17 +297,7 @@ func testPendingDuplicateOnce(t *testing.T, e *env) {
 	if res := e.receipts(r); res[0].Outcome != ledger.OutcomeDuplicate || res[0].Changed {
 		t.Fatalf("copy after the part: %+v", res[0])
 	}
-	es, err := e.s.Trace(e.ctx, ledger.TraceQuery{Phone: m.Recipient})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, x := range es {
-		if x.Kind == ledger.TraceReceipt {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := e.receiptsTraced(m.Recipient); n != 1 {
 		t.Fatalf("%d receipts recorded, want 1", n)
 	}
 }
