@@ -319,10 +319,20 @@ type StatusChange struct {
 	RuleID    string
 	Recipient string
 	Carrier   string
-	State     message.State
+	State     message.State // for Channel "voice": the CallState
 	Reason    string
 	At        time.Time
+	// Channel is "sms" (the message) or "voice" (its call; MessageID and
+	// Key are the message's, CallID the call's).
+	Channel string
+	CallID  int64
 }
+
+// Status channels.
+const (
+	ChannelSMS   = "sms"
+	ChannelVoice = "voice"
+)
 
 // TraceQuery selects messages; set fields are combined with AND. At least one
 // must be set.
@@ -340,6 +350,7 @@ const (
 	TraceState   TraceKind = "state"   // a state change (including creation and suppression)
 	TracePart    TraceKind = "part"    // a part accepted by the SMSC
 	TraceReceipt TraceKind = "receipt" // a receipt applied to a part
+	TraceCall    TraceKind = "call"    // a state change of the message's call (State is the CallState)
 )
 
 // TraceEntry is one line of a trace.
@@ -358,6 +369,9 @@ type TraceEntry struct {
 	Seq       int           // TracePart: part number from 0; -1-n for part n of a send a resend superseded
 	Stat      string        // TraceReceipt
 	Err       string        // TraceReceipt
+	CallID    int64         // TraceCall
+	SIPCallID string        // TraceCall: the attempt's Call-ID, when dialled
+	Attempt   int           // TraceCall: the attempt the change belongs to
 }
 
 // Summary is the ledger at a glance.
@@ -366,6 +380,7 @@ type Summary struct {
 	Carriers   map[string]CarrierSummary // by carrier; unrouted messages under ""
 	Suppressed map[string]int            // suppressed messages by reason
 	Pending    int                       // unmatched receipts
+	Calls      map[CallState]int         // outbound notice calls by state
 }
 
 // CarrierSummary counts one carrier's messages.

@@ -91,7 +91,40 @@ type Message struct {
 	CreatedAt   time.Time
 	SubmittedAt time.Time
 	DoneAt      time.Time
+
+	// Voice, when set, asks for an outbound call about this message
+	// (rules `channels`): as a fallback when the SMS fails or is not
+	// delivered within FallbackAfter, or instead of the SMS (Only). The
+	// ledger stores the call with the message (Insert); nil: SMS only.
+	Voice *Voice
 }
+
+// Voice is the voice part of a message's plan.
+type Voice struct {
+	// Only: the rule names voice alone. The message row is kept for
+	// idempotency, caps and trace, suppressed with ReasonVoiceOnly, and
+	// the call is queued for NotBefore.
+	Only bool
+	// FallbackAfter: call when the SMS has no delivered receipt this
+	// long after it was submitted (or created, when it was never
+	// submitted). The call also goes at once when the SMS ends failed,
+	// expired, partial or no_receipt. Zero with Only.
+	FallbackAfter time.Duration
+	// Say is what the call speaks after its intro, in order (rendered by
+	// the rules); empty: the SMS text, spoken by the TTS command.
+	Say []SayItem
+}
+
+// SayItem is one piece of a spoken notice: a kind (prompt, text, number,
+// money, date, time, plate, digits, as pkg/ivr.SayItem) and its value.
+type SayItem struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
+}
+
+// ReasonVoiceOnly is the suppression reason of the message row of a
+// voice-only rule: its notice goes by call, not by SMS.
+const ReasonVoiceOnly = "voice_only"
 
 // Key builds the idempotency key of a message.
 func Key(eventID, ruleID, recipient string) string {
