@@ -19,6 +19,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai in minimal containers
@@ -28,6 +31,7 @@ import (
 
 	"github.com/traffic12123/gateway/internal/app/smsgw"
 	"github.com/traffic12123/gateway/internal/policy"
+	"github.com/traffic12123/gateway/pkg/ivr/trunksim"
 )
 
 // Set by the build: go build -ldflags "-X main.version=... -X main.commit=...".
@@ -40,9 +44,11 @@ const usage = `usage: smsgw <command> [flags]
 
 commands:
   run      --config FILE             run the gateway (production)
-  demo     [--events N] [--summary text|json] [--now TIME] [--console]
+  demo     [--events N] [--summary text|json] [--now TIME] [--console] [--voice]
                                      the whole SMS path on embedded defaults; --console keeps
-                                     it running with the operators' console until Ctrl-C
+                                     it running with the operators' console until Ctrl-C;
+                                     --voice calls urgent notices whose SMS failed through a
+                                     trunk simulator
   rules    check [DIR] | test [DIR] [--now TIME] | preview --event FILE [--rules DIR] [--now TIME]
   trace    --phone N | --event ID | --licence N | --plate P  [--config FILE | --ledger DSN] [--unmask]
   broker   [--listen ADDR] [--data DIR] the embedded Kafka-protocol broker on its own
@@ -201,6 +207,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	withConsole := fs.Bool("console", false, "after the demo, keep the gateway running with the operators' console until Ctrl-C")
 	consoleAccounts := fs.String("console-accounts", "", "console accounts file (\"name role bcrypt-hash\" lines); default: a generated admin login")
 	holdAudience := fs.Int("hold-audience", 2, "with --console: advisories reaching more recipients are held for an operator")
+	withVoice := fs.Bool("voice", false, "call urgent notices whose SMS failed through a trunk simulator (pkg/ivr/trunksim)")
+	voiceMix := fs.String("voice-mix", "confirm=6,busy=2,no_answer=1,hangup=1", "with --voice: the simulated callees, BEHAVIOUR=WEIGHT (confirm, silent, hangup, busy, no_answer)")
+	prompts := fs.String("prompts", "prompts", "with --voice: prompt directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -223,6 +232,13 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		Outcomes: map[string]float64{"DELIVRD": 0.94, "UNDELIV": 0.03, "EXPIRED": 0.02, "REJECTD": 0.01},
 		Progress: stderr, Logger: log, Native: *native,
 	}
+	if *withVoice {
+		mix, err := parseMix(*voiceMix)
+		if err != nil {
+			return err
+		}
+		opts.Voice = &smsgw.DemoVoice{Mix: mix, Prompts: *prompts}
+	}
 	if *withConsole {
 		cleanup, err := demoConsole(&opts, *consoleAccounts, *holdAudience, stdout)
 		if err != nil {
@@ -243,6 +259,20 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return smsgw.ErrIncomplete
 	}
 	return nil
+}
+
+// parseMix reads BEHAVIOUR=WEIGHT,... (--voice-mix).
+func parseMix(s string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || n < 0 || !slices.Contains(trunksim.Behaviours, k) {
+			return nil, fmt.Errorf("--voice-mix %q: want BEHAVIOUR=WEIGHT with one of %v", kv, trunksim.Behaviours)
+		}
+		out[k] = n
+	}
+	return out, nil
 }
 
 // parseNow reads a --now flag: RFC 3339, or a local Beijing time.

@@ -30,6 +30,7 @@ type Config struct {
 	HTTP     HTTP      `yaml:"http"`
 	Log      Log       `yaml:"log"`
 	Safety   Safety    `yaml:"safety"` // limits.go
+	Voice    Voice     `yaml:"voice"`  // voice.go: fallback calls; off without a trunk
 
 	// StrictSecrets makes an inline secret (a password or a DSN with a
 	// password written in this file) an error instead of a warning.

@@ -72,6 +72,18 @@ var bounds = []bound{
 	{path: "sender.drain_timeout", max: int64(10 * time.Minute), dur: true},
 	{path: "sender.receipt_validity", max: int64(30 * 24 * time.Hour), dur: true},
 	{path: "sender.receipt_grace", max: int64(7 * 24 * time.Hour), dur: true},
+	{path: "voice.max_concurrent", max: 10_000},
+	{path: "voice.calls_per_second", max: 1_000},
+	{path: "voice.ring_timeout", max: int64(5 * time.Minute), dur: true},
+	{path: "voice.key_timeout", max: int64(time.Minute), dur: true},
+	{path: "voice.max_plays", max: 10},
+	{path: "voice.max_call_duration", max: int64(30 * time.Minute), dur: true},
+	{path: "voice.poll", max: int64(time.Minute), dur: true},
+	{path: "voice.stale_after", max: int64(24 * time.Hour), dur: true},
+	{path: "voice.journal_retention", max: int64(365 * 24 * time.Hour), dur: true},
+	{path: "voice.retry.max_attempts", max: 20},
+	{path: "voice.retry.backoff", max: int64(24 * time.Hour), dur: true},
+	{path: "voice.retry.max_backoff", max: int64(7 * 24 * time.Hour), dur: true},
 	{path: "safety.max_audience", max: 100_000_000},
 }
 

@@ -24,6 +24,7 @@ func (c *Config) Validate() error {
 	validateCarriers(c.Carriers, &p)
 	c.Sender.validate(&p)
 	c.HTTP.validate(&p)
+	c.Voice.validate(&p)
 	if c.Kafka.DLQMaxBytes < 0 || c.Safety.MaxAudience < 0 {
 		p.add("kafka.dlq_max_bytes and safety.max_audience must not be negative")
 	}

@@ -76,6 +76,19 @@ type StatusRecord struct {
 	State     string    `json:"state"`
 	Reason    string    `json:"reason,omitempty"`
 	At        time.Time `json:"at"`
+	// Channel is "voice" for the message's fallback call (State is then
+	// the call's: queued, dialling, ringing, answered, confirmed, busy,
+	// no_answer, failed, answered_unconfirmed, cancelled, expired) and
+	// CallID the call's ledger id; absent for the SMS.
+	Channel string `json:"channel,omitempty"`
+	CallID  int64  `json:"call_id,omitempty"`
+}
+
+func (r StatusRecord) withChannel(ch string) StatusRecord {
+	if ch != ledger.ChannelSMS {
+		r.Channel = ch
+	}
+	return r
 }
 
 // Run publishes until ctx is done.
@@ -120,7 +133,8 @@ func (p *Publisher) Once(ctx context.Context) (int, error) {
 			State:     string(c.State),
 			Reason:    cut(c.Reason, statusFieldMax["reason"], &cutAny),
 			At:        c.At,
-		})
+			CallID:    c.CallID,
+		}.withChannel(c.Channel))
 		if err != nil {
 			return 0, fmt.Errorf("encode status: %w", err)
 		}

@@ -544,7 +544,9 @@ func (d *Dialler) call(ctx context.Context, n Notice, clips []string, dlg *diago
 	res.Answered = d.cfg.Now()
 	d.state(n, res.CallID, StateAnswered, 0)
 	d.answered(ctx, n, clips, dlg, med, res, log)
-	d.state(n, res.CallID, outcomeState(res.Outcome), 0)
+	if res.Outcome != Confirmed { // reported when the key came
+		d.state(n, res.CallID, outcomeState(res.Outcome), 0)
+	}
 }
 
 var (
@@ -663,6 +665,10 @@ func (d *Dialler) dialogue(ctx context.Context, c *call, clips []string, res *Re
 		*keys = append(*keys, r)
 		switch r {
 		case '1':
+			// Reported before the callee hears it: a guard that records
+			// the confirmation then never lets the notice be called
+			// again, whatever happens to this process next.
+			d.state(Notice{ID: res.NoticeID}, res.CallID, StateConfirmed, 0)
 			_, _ = c.play(ctx, []string{"notice_confirmed"}, false)
 			return Confirmed, "confirmed"
 		default: // 2, or any other key: again

@@ -77,6 +77,7 @@ type App struct {
 	heldGauge          prometheus.GaugeFunc
 
 	console *console.Console // console.go; nil when off
+	voice   *voiceParts      // voice.go; nil without voice.trunk
 
 	bindMu sync.Mutex
 	bindUp map[string]time.Time // carrier -> bound since (zero: no bind up)
@@ -225,6 +226,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smsgw: ingest: %w", err)
 	}
+	if err := a.buildVoice(loc); err != nil {
+		return nil, err
+	}
 	a.metrics = m
 	a.metricsUp()
 	if err := a.buildConsole(); err != nil {
@@ -318,6 +322,13 @@ func (a *App) Run(ctx context.Context) error {
 	bg.Go(func() { rec.Run(bgCtx) })
 	if a.console != nil {
 		bg.Go(func() { a.console.Run(bgCtx) })
+	}
+	if a.voice != nil {
+		bg.Go(func() {
+			if err := a.voice.run(bgCtx); err != nil {
+				log.Error("voice stage stopped", "err", err)
+			}
+		})
 	}
 	if cfg.Kafka.StatusTopic != "" {
 		w := &kafka.Writer{

@@ -25,6 +25,7 @@ import (
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/policy"
+	"github.com/traffic12123/gateway/pkg/ivr/trunksim"
 	"github.com/traffic12123/gateway/pkg/smpp/smsc"
 )
 
@@ -64,6 +65,10 @@ type DemoOptions struct {
 	// run an advisory may come before any contact of its regions): with a
 	// small safety.max_audience they are held for an operator.
 	FinalAdvisories int
+	// Voice, when set, starts a trunk simulator (pkg/ivr/trunksim) that
+	// answers the fallback calls by Voice.Mix, and the gateway's voice
+	// stage calls through it; the demo also waits for every call to end.
+	Voice *DemoVoice
 }
 
 // DemoCarriers are the simulated carriers and their message-id formats.
@@ -97,6 +102,10 @@ type Summary struct {
 	Seconds        float64                   `json:"seconds"`
 	MessagesPerSec float64                   `json:"messages_per_second"`
 	Complete       bool                      `json:"complete"` // every message reached a final receipt
+	// Calls counts the fallback calls by state (demo --voice), Trunk
+	// what the trunk simulator saw.
+	Calls map[string]int   `json:"calls,omitempty"`
+	Trunk map[string]int64 `json:"trunk,omitempty"`
 }
 
 // CarrierSummary is one carrier's share of a Summary.
@@ -193,6 +202,13 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 			Sections:        carriersmpp.Sections(carriersmpp.Section{SystemID: "12123", EnquireLink: config.Duration(30 * time.Second)}),
 		})
 	}
+	var trunk *trunksim.Sim
+	if o.Voice != nil {
+		if trunk, err = demoTrunk(&cfg, o, dir); err != nil {
+			return nil, err
+		}
+		defer trunk.Close()
+	}
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
@@ -244,12 +260,13 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		s, serr := a.Store().Summary(ctx)
 		if lerr == nil && serr == nil {
 			fill(sum, s, reg, sims)
+			callsDone := fillCalls(sum, s, trunk)
 			sum.Seconds = time.Since(start).Seconds()
 			if o.Progress != nil {
 				fmt.Fprintf(o.Progress, "%5.0fs  events %d/%d  messages %d  submitted %d  delivered %d  failed %d  pending %d  suppressed %d\n",
 					sum.Seconds, sum.Events, o.Events, sum.Messages, sum.Submitted, sum.Delivered, sum.Failed, sum.Pending, total(sum.Suppressed))
 			}
-			if lag == 0 && sum.Pending == 0 && sum.Unknown == 0 && sum.Events >= int64(o.Events) && closed(duringDone) {
+			if lag == 0 && sum.Pending == 0 && sum.Unknown == 0 && sum.Events >= int64(o.Events) && closed(duringDone) && callsDone {
 				// A message is final at its first negative receipt;
 				// the receipts of its other parts (sent after it, one
 				// by one) may still be on their way: give them 10 s.
@@ -437,6 +454,10 @@ func WriteSummary(w io.Writer, s *Summary, format string) error {
 	for _, n := range names {
 		c := s.ByCarrier[n]
 		fmt.Fprintf(&b, "%-16s %9d %9d %9d %9d %9d %9d\n", n, c.Messages, c.Segments, c.Submitted, c.Delivered, c.Failed, s.SMSCSubmits[n])
+	}
+	if s.Calls != nil {
+		fmt.Fprintf(&b, "fallback calls       %s\n", kvi(s.Calls))
+		fmt.Fprintf(&b, "trunk simulator      %s\n", kv(s.Trunk))
 	}
 	fmt.Fprintf(&b, "%.1f s, %.0f messages/s, complete: %v\n", s.Seconds, s.MessagesPerSec, s.Complete)
 	_, err := io.WriteString(w, b.String())
