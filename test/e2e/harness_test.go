@@ -174,6 +174,13 @@ func simulators(t *testing.T, receiptDelay time.Duration, faults smsc.Faults) ma
 // and simulators.
 func gatewayConfig(t *testing.T, dir, instance, brokerAddr, dsn string, sims map[string]*smsc.Server) string {
 	t.Helper()
+	return gatewayConfigWith(t, dir, instance, brokerAddr, dsn, sims, nil)
+}
+
+// gatewayConfigWith is gatewayConfig with a last change to the
+// configuration (mutate may be nil).
+func gatewayConfigWith(t *testing.T, dir, instance, brokerAddr, dsn string, sims map[string]*smsc.Server, mutate func(*config.Config)) string {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Instance = instance
 	cfg.Kafka.Brokers = []string{brokerAddr}
@@ -197,6 +204,9 @@ func gatewayConfig(t *testing.T, dir, instance, brokerAddr, dsn string, sims map
 			ResponseTimeout: config.Duration(5 * time.Second),
 			Sections:        carriersmpp.Sections(carriersmpp.Section{SystemID: "12123", EnquireLink: config.Duration(5 * time.Second)}),
 		})
+	}
+	if mutate != nil {
+		mutate(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

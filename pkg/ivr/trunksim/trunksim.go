@@ -89,6 +89,34 @@ type Sim struct {
 
 	invites, challenged, authFailed, answered, byes, keys atomic.Int64
 	by                                                    sync.Map // string → *atomic.Int64
+
+	logMu sync.Mutex
+	log   []Call
+}
+
+// Call is one authorised INVITE the simulator took, as Calls reports it.
+type Call struct {
+	CallID    string
+	Callee    string // the Request-URI's user
+	Behaviour string
+	Invited   time.Time
+	Answered  time.Time // zero when not answered
+	KeysSent  string    // keys pressed (confirm callees)
+	KeysAt    time.Time // when the last key went
+	Ended     time.Time // BYE, CANCEL or our hang-up; zero while up
+}
+
+// Calls returns the calls taken so far, in arrival order.
+func (s *Sim) Calls() []Call {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return append([]Call(nil), s.log...)
+}
+
+func (s *Sim) update(i int, f func(*Call)) {
+	s.logMu.Lock()
+	f(&s.log[i])
+	s.logMu.Unlock()
 }
 
 // Start listens and serves until Close.
@@ -231,6 +259,15 @@ func (s *Sim) handle(d *diago.DialogServerSession) {
 	b := s.pick()
 	s.count(b)
 	ctx := d.Context()
+	c := Call{Callee: d.InviteRequest.Recipient.User, Behaviour: b, Invited: time.Now()}
+	if id := d.InviteRequest.CallID(); id != nil {
+		c.CallID = id.Value()
+	}
+	s.logMu.Lock()
+	s.log = append(s.log, c)
+	i := len(s.log) - 1
+	s.logMu.Unlock()
+	defer s.update(i, func(c *Call) { c.Ended = time.Now() })
 	_ = d.Trying()
 	switch b {
 	case Busy:
@@ -250,6 +287,7 @@ func (s *Sim) handle(d *diago.DialogServerSession) {
 		return
 	}
 	s.answered.Add(1)
+	s.update(i, func(c *Call) { c.Answered = time.Now() })
 	defer med.Close()
 	switch b {
 	case HangUp:
@@ -268,6 +306,7 @@ func (s *Sim) handle(d *diago.DialogServerSession) {
 			}
 			if s.press(ctx, d, med, k) == nil {
 				s.keys.Add(1)
+				s.update(i, func(c *Call) { c.KeysSent += string(k); c.KeysAt = time.Now() })
 			}
 		}
 	}
