@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -95,6 +96,15 @@ func cmdTrace(args []string, stdout, _ io.Writer) error {
 			what, detail = "part accepted", fmt.Sprintf("%s part %d id %s", e.Carrier, e.Seq+1, e.CarrierID)
 		case ledger.TraceReceipt:
 			what, detail = "receipt "+e.Stat, fmt.Sprintf("%s id %s err %s", e.Carrier, e.CarrierID, e.Err)
+		case ledger.TraceCall:
+			what = "call " + string(e.State)
+			detail = e.Reason
+			if e.Attempt > 0 {
+				detail = strings.TrimSpace(fmt.Sprintf("attempt %d %s", e.Attempt, detail))
+			}
+			if e.SIPCallID != "" {
+				detail += " (Call-ID " + e.SIPCallID + ")"
+			}
 		}
 		fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\t%s\t%s\n", e.At.In(loc).Format(time.DateTime+".000"), e.MessageID, e.RuleID, phoneOut(e.Recipient), what, detail)
 	}

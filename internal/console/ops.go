@@ -18,7 +18,7 @@ import (
 // TraceLine is one line of a trace timeline.
 type TraceLine struct {
 	At        time.Time `json:"at"`
-	Kind      string    `json:"kind"` // state, part, receipt
+	Kind      string    `json:"kind"` // state, part, receipt, call
 	MessageID int64     `json:"message_id"`
 	EventID   string    `json:"event_id"`
 	Rule      string    `json:"rule"`
@@ -30,6 +30,9 @@ type TraceLine struct {
 	Seq       int       `json:"seq"`
 	Stat      string    `json:"stat,omitempty"`
 	Err       string    `json:"err,omitempty"`
+	// Kind call: the fallback call's attempt and SIP Call-ID.
+	Attempt   int    `json:"attempt,omitempty"`
+	SIPCallID string `json:"sip_call_id,omitempty"`
 }
 
 // TraceResult is GET /api/trace.
@@ -95,7 +98,8 @@ func (c *Console) trace(w http.ResponseWriter, r *http.Request, ss *session) {
 	res := TraceResult{Masked: !unmask, Lines: make([]TraceLine, 0, len(es))}
 	for _, e := range es {
 		l := TraceLine{At: e.At, Kind: string(e.Kind), MessageID: e.MessageID, EventID: e.EventID, Rule: e.RuleID, Recipient: e.Recipient,
-			State: string(e.State), Reason: e.Reason, Carrier: e.Carrier, CarrierID: e.CarrierID, Seq: e.Seq, Stat: e.Stat, Err: e.Err}
+			State: string(e.State), Reason: e.Reason, Carrier: e.Carrier, CarrierID: e.CarrierID, Seq: e.Seq, Stat: e.Stat, Err: e.Err,
+			Attempt: e.Attempt, SIPCallID: e.SIPCallID}
 		if !unmask {
 			l.Recipient, l.Reason = redact.Phone(l.Recipient), maskText(l.Reason)
 		}

@@ -357,7 +357,7 @@ async function trace(m) {
     // One timeline per message, messages in the order they first appear.
     const byMsg = new Map();
     for (const l of lines) { if (!byMsg.has(l.message_id)) byMsg.set(l.message_id, []); byMsg.get(l.message_id).push(l); }
-    const detail = (l) => l.kind === 'state' ? `${l.state} ${l.reason || ''}` : l.kind === 'part' ? `${l.carrier} part ${l.seq} id ${l.carrier_id}` : `${l.carrier} ${l.carrier_id} ${l.stat} ${l.err || ''}`;
+    const detail = (l) => l.kind === 'state' ? `${l.state} ${l.reason || ''}` : l.kind === 'call' ? `${l.state} ${l.attempt ? '#' + l.attempt : ''} ${l.reason || ''}` : l.kind === 'part' ? `${l.carrier} part ${l.seq} id ${l.carrier_id}` : `${l.carrier} ${l.carrier_id} ${l.stat} ${l.err || ''}`;
     out.replaceChildren(h('div', { class: r.data.masked ? 'muted' : 'bad', text: r.data.masked ? t('tr.masked') : t('tr.unmasked') }),
       ...[...byMsg.entries()].map(([id, ls]) => {
         const last = ls.filter((l) => l.kind === 'state').pop();
