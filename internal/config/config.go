@@ -257,6 +257,7 @@ func Default() Config {
 		Ledger: Ledger{DSN: "sqlite://data/ledger.db", Retention: Duration(30 * 24 * time.Hour),
 			Contacts: Contacts{KnownMB: 8, FlushEvery: Duration(time.Second), MaxPending: 100_000}},
 		Rules:  Rules{Dir: "rules", Watch: true},
+		Voice:  Voice{CDRTopic: "ivr.cdr"},
 		Policy: Policy{Timezone: "Asia/Shanghai"},
 		Sender: Sender{
 			ClaimBatch:         1000,

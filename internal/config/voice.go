@@ -29,6 +29,9 @@ type Voice struct {
 	// Journal is the local file of call records a crash is reconciled
 	// from (default: calls.cdr.jsonl next to an SQLite ledger, else
 	// data/calls.cdr.jsonl); JournalRetention how long records are kept.
+	// CDRTopic: the call records also go to this Kafka topic, as the
+	// IVR's do (default ivr.cdr; empty: the journal only).
+	CDRTopic         string   `yaml:"cdr_topic"`
 	Journal          string   `yaml:"journal"`
 	JournalRetention Duration `yaml:"journal_retention"`
 	Poll             Duration `yaml:"poll"`        // how often armed and due calls are checked (1s)

@@ -176,7 +176,7 @@ func journal(t *testing.T, path string) map[string]ivr.CDR {
 func voiceConfig(trunk, journalPath string, mutate func(*config.Voice)) func(*config.Config) {
 	return func(c *config.Config) {
 		prompts, _ := filepath.Abs("../../prompts")
-		c.Voice = config.Voice{Trunk: trunk, Bind: "127.0.0.1:0", Prompts: prompts, Journal: journalPath,
+		c.Voice = config.Voice{Trunk: trunk, Bind: "127.0.0.1:0", Prompts: prompts, Journal: journalPath, CDRTopic: "",
 			CallsPerSecond: 20, MaxConcurrent: 20, RingTimeout: config.Duration(3 * time.Second),
 			KeyTimeout: config.Duration(3 * time.Second), MaxPlays: 2, Poll: config.Duration(200 * time.Millisecond)}
 		c.Voice.Retry.MaxAttempts = 3

@@ -148,7 +148,7 @@ func Demo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	topics := map[string]int{"events.dlq": 1, "sms.status": 4}
+	topics := map[string]int{"events.dlq": 1, "sms.status": 4, "ivr.cdr": 1}
 	for _, t := range eventgen.TopicNames() {
 		topics[t] = 4
 	}

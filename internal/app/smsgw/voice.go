@@ -78,8 +78,8 @@ func (a *App) buildVoice(loc *time.Location) error {
 	}
 	v := &voiceParts{journal: j}
 	sinks := cdr.Multi{j}
-	if len(a.cfg.Kafka.Brokers) > 0 {
-		v.kafka = cdr.NewKafka(a.cfg.Kafka.Brokers, cdr.DefaultTopic)
+	if len(a.cfg.Kafka.Brokers) > 0 && vc.CDRTopic != "" {
+		v.kafka = cdr.NewKafka(a.cfg.Kafka.Brokers, vc.CDRTopic)
 		sinks = append(sinks, v.kafka)
 	}
 	maxConc := vc.MaxConcurrent
