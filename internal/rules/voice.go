@@ -112,7 +112,7 @@ func readRuleChannels(f *yfile, m map[string]*yaml.Node, r *Rule) []*yaml.Node {
 	case fb != nil:
 		if d, ok := f.duration(fb, "fallback_after"); ok {
 			if d < MinFallbackAfter || d > MaxFallbackAfter {
-				f.errAt(fb, "rule %s: fallback_after must be %s..%s", r.ID, fmtShort(MinFallbackAfter), fmtShort(MaxFallbackAfter))
+				f.errAt(fb, "rule %s: fallback_after must be %s..%s", r.ID, ShortDuration(MinFallbackAfter), ShortDuration(MaxFallbackAfter))
 			}
 			r.FallbackAfter = d
 		}
@@ -267,8 +267,9 @@ func sayValue(kind string, v any, loc *time.Location) (string, error) {
 	return s, nil
 }
 
-// fmtShort prints a duration without zero units: 30m, 1h30m, 72h.
-func fmtShort(d time.Duration) string {
+// ShortDuration prints a duration without zero units: 30m, 1h30m, 72h
+// (rules check and preview).
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

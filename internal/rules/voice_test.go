@@ -2,6 +2,8 @@ package rules
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,10 +192,106 @@ func TestVoiceEvaluate(t *testing.T) {
 	}
 }
 
-func TestFmtShort(t *testing.T) {
+func TestShortDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{30 * time.Minute: "30m", time.Hour: "1h", 90 * time.Minute: "1h30m", 72 * time.Hour: "72h", 90 * time.Second: "1m30s"} {
-		if got := fmtShort(d); got != want {
-			t.Errorf("fmtShort(%v) = %q, want %q", d, got, want)
+		if got := ShortDuration(d); got != want {
+			t.Errorf("ShortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestVoicePreview: preview names the channels, the fallback window and
+// the rendered say items, with phone and ID numbers masked.
+func TestVoicePreview(t *testing.T) {
+	set, err := Load(map[string][]byte{"r.yaml": []byte(voiceRules)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := pointsEvent(10, 12)
+	ev.ViolationProcessed.Violation.Fine = 200
+	ev.ViolationProcessed.Licence.Holder = "李四"
+	out, err := Preview(set, ev, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"FIRES full → 189****5678",
+		"channels:   sms, then voice: a call when the SMS ends failed, expired, partial or no_receipt, or is not delivered 30m after it was submitted",
+		"say:        after the intro, [prompt points_prefix] [number 12] [date 2027-03-01] [time 10:00] [money 200] [text 请李*注意] [digits 4567]\n",
+		"FIRES call → 189****5678",
+		"channels:   voice only (the message is stored suppressed, reason voice_only; the call is queued for not before)",
+		"say:        after the intro, the SMS text (synthesized)",
+		"SKIPPED broken: eval_error (say[1] (number): not a number",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("preview lacks %q:\n%s", want, out)
+		}
+	}
+	plain, _ := Preview(loadDefault(t), pointsEvent(8, 10), testNow)
+	if !strings.Contains(plain, "  channels:   sms\n") {
+		t.Errorf("preview of an sms rule:\n%s", plain)
+	}
+	if got := sayNote([]message.SayItem{{Kind: "text", Value: "请拨13800138000，证号310115198808124567"}}); strings.Contains(got, "13800138000") ||
+		strings.Contains(got, "310115198808124567") {
+		t.Errorf("say note does not mask: %s", got)
+	}
+}
+
+// TestVoiceTestExpectations: a rules test can state channels,
+// fallback_after and say; a mismatch shows in the diff.
+func TestVoiceTestExpectations(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "tests"), 0o755)
+	os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(strings.Split(voiceRules, "  - id: broken")[0]), 0o644)
+	const tests = `now: "2026-11-27T10:00:00+08:00"
+x-event: &ev
+  type: violation.processed
+  data:
+    violation: {id: V1, time: "2026-11-27T09:00:00+08:00", code: "1352", points: 2}
+    points_applied: 2
+    points_before: 10
+    licence: {number: "310115198808124567", phone: "18912345678", region: "310115", class: C1, status: A, points: 12,
+      cycle_end: "2027-03-01T00:00:00+08:00"}
+tests:
+  - name: both calls
+    event: *ev
+    expect:
+      - rule: full
+        recipient: "18912345678"
+        text: 【交管12123】满分
+        not_before: "2026-11-27T10:00:00+08:00"
+        channels: [sms, voice]
+        fallback_after: 30m
+        say:
+          - {kind: prompt, value: points_prefix}
+          - {kind: number, value: 12}
+          - {kind: date, value: "2027-03-01"}
+          - {kind: time, value: "09:00"}
+          - {kind: money, value: 0}
+          - {kind: digits, value: "4567"}
+      - rule: call
+        recipient: "18912345678"
+        text: 【交管12123】满分
+        not_before: "2026-11-27T10:00:00+08:00"
+        channels: voice
+        say: []
+  - name: wrong plan
+    event: *ev
+    expect:
+      - {rule: full, recipient: "18912345678", text: 【交管12123】满分, not_before: "2026-11-27T10:00:00+08:00", channels: sms, fallback_after: 1h}
+      - {rule: call, recipient: "18912345678", text: 【交管12123】满分, not_before: "2026-11-27T10:00:00+08:00"}
+`
+	os.WriteFile(filepath.Join(dir, "tests", "t.yaml"), []byte(tests), 0o644)
+	rep, err := RunTests(dir, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Cases) != 2 || !rep.Cases[0].Pass || rep.Cases[1].Pass {
+		t.Fatalf("cases %+v", rep.Cases)
+	}
+	for _, want := range []string{"-  channels: sms\n", "+  channels: sms,voice\n", "-  fallback_after: 1h\n", "+  fallback_after: 30m\n"} {
+		if !strings.Contains(rep.Cases[1].Diff, want) {
+			t.Errorf("diff lacks %q:\n%s", want, rep.Cases[1].Diff)
 		}
 	}
 }
