@@ -35,7 +35,7 @@ const MaxSayItems = 64
 
 // Say item kinds (pkg/ivr.SayItem): what the value is and how it is spoken.
 const (
-	SayPrompt = "prompt" // a recorded prompt by name (prompts/prompts.tsv): a literal, not CEL
+	SayPrompt = "prompt" // a recorded prompt (prompts/prompts.tsv): its name, or a CEL string yielding one
 	SayText   = "text"   // free text, synthesized
 	SayNumber = "number" // an integer 0…999999999999: 12 → 十二
 	SayMoney  = "money"  // whole yuan: 200 → 两百元
@@ -47,7 +47,7 @@ const (
 
 // sayKinds maps each kind to the CEL types its value may yield.
 var sayKinds = map[string][]*cel.Type{
-	SayPrompt: nil,
+	SayPrompt: {cel.StringType},
 	SayText:   {cel.StringType},
 	SayPlate:  {cel.StringType},
 	SayDigits: {cel.StringType, cel.IntType, cel.UintType},
@@ -60,10 +60,10 @@ var sayKinds = map[string][]*cel.Type{
 var sayKindList = []string{SayPlate, SayNumber, SayMoney, SayDate, SayTime, SayDigits, SayText, SayPrompt}
 
 // promptNameRE is the shape of a recorded prompt's name (prompts/<name>.wav).
-var promptNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+var promptNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
-// SaySpec is one item of a rule's say list as written: a kind and, for a
-// prompt, its name, else a CEL expression over event and now.
+// SaySpec is one item of a rule's say list as written: a kind and a CEL
+// expression over event and now, or for a prompt its bare name.
 type SaySpec struct {
 	Kind  string
 	Value string
@@ -79,8 +79,8 @@ func (r *Rule) VoiceOnly() bool { return len(r.Channels) == 1 && r.Channels[0] =
 // sayProg is one compiled say item for one event type.
 type sayProg struct {
 	kind   string
-	prompt string      // SayPrompt: the name
-	prog   cel.Program // other kinds
+	prompt string      // a prompt by its bare name
+	prog   cel.Program // the value (nil: prompt)
 }
 
 // readRuleChannels reads channel (the old single key, sms only) or
@@ -164,10 +164,6 @@ func readRuleSay(f *yfile, m map[string]*yaml.Node, r *Rule) []*yaml.Node {
 		if !ok {
 			continue
 		}
-		if kind == SayPrompt && !promptNameRE.MatchString(val) {
-			f.errAt(vn, "rule %s: %s: prompt %q: a recorded prompt's name (prompts/prompts.tsv), e.g. notice_see_sms", r.ID, what, val)
-			continue
-		}
 		r.Say = append(r.Say, SaySpec{Kind: kind, Value: val, Line: vn.Line})
 		nodes = append(nodes, vn)
 	}
@@ -178,7 +174,7 @@ func readRuleSay(f *yfile, m map[string]*yaml.Node, r *Rule) []*yaml.Node {
 func (l *loader) compileSay(x exprCtx, r *Rule, nodes []*yaml.Node) []sayProg {
 	out := make([]sayProg, 0, len(r.Say))
 	for i, s := range r.Say {
-		if s.Kind == SayPrompt {
+		if s.Kind == SayPrompt && promptNameRE.MatchString(s.Value) {
 			out = append(out, sayProg{kind: s.Kind, prompt: s.Value})
 			continue
 		}
@@ -197,7 +193,7 @@ func (l *loader) compileSay(x exprCtx, r *Rule, nodes []*yaml.Node) []sayProg {
 func (s *Set) voicePlan(r *Rule, items []sayProg, act *activation) (*message.Voice, error) {
 	v := &message.Voice{Only: r.VoiceOnly(), FallbackAfter: r.FallbackAfter}
 	for i, it := range items {
-		if it.kind == SayPrompt {
+		if it.prog == nil {
 			v.Say = append(v.Say, message.SayItem{Kind: it.kind, Value: it.prompt})
 			continue
 		}
@@ -243,6 +239,10 @@ func sayValue(kind string, v any, loc *time.Location) (string, error) {
 		return "", nil
 	}
 	switch kind {
+	case SayPrompt:
+		if !promptNameRE.MatchString(s) {
+			return "", fmt.Errorf("not a prompt name")
+		}
 	case SayNumber, SayMoney:
 		if n, err := strconv.ParseInt(s, 10, 64); err != nil || n < 0 || n > 999_999_999_999 {
 			return "", fmt.Errorf("not a number 0…999999999999 (%d characters)", len([]rune(s)))

@@ -55,8 +55,10 @@ func TestVoiceLoadErrors(t *testing.T) {
 			"r.yaml:9:30: |say[1] (plate): expression yields int, want string"},
 		{"say value typo", both + "    say:\n      - kind: date\n        value: event.licence.cycle_ned\n",
 			"r.yaml:11:29: |undefined field 'cycle_ned'"},
-		{"prompt not a name", voice + "    say:\n      - {kind: prompt, value: 请注意}\n",
-			`r.yaml:9:31: |prompt "请注意"`},
+		{"prompt neither a name nor CEL", voice + "    say:\n      - {kind: prompt, value: Notice-Intro}\n",
+			"r.yaml:9:31: |say[1] (prompt): undeclared reference to 'Notice'"},
+		{"prompt expression not a string", voice + "    say:\n      - {kind: prompt, value: event.licence.points}\n",
+			"r.yaml:9:31: |say[1] (prompt): expression yields int, want string"},
 		{"too many say items", many, "r.yaml:9:7: |at most 64"},
 		{"audience cannot call", `rules:
   - id: adv
@@ -122,6 +124,7 @@ const voiceRules = `rules:
       - {kind: text, value: "event.licence.holder != '' ? '请' + mask_name(event.licence.holder) + '注意' : ''"}
       - {kind: date, value: event.licence.probation_until}   # not given: left out
       - {kind: digits, value: last4(event.licence.number)}
+      - {kind: prompt, value: "'status_licence_' + event.licence.status"}
   - id: call
     on: [violation.processed]
     when: event.licence.points >= 12
@@ -161,6 +164,7 @@ func TestVoiceEvaluate(t *testing.T) {
 	want := &message.Voice{FallbackAfter: 30 * time.Minute, Say: []message.SayItem{
 		{Kind: "prompt", Value: "points_prefix"}, {Kind: "number", Value: "12"}, {Kind: "date", Value: "2027-03-01"},
 		{Kind: "time", Value: "07:30"}, {Kind: "money", Value: "200"}, {Kind: "text", Value: "请李*注意"}, {Kind: "digits", Value: "4567"},
+		{Kind: "prompt", Value: "status_licence_A"},
 	}}
 	if !reflect.DeepEqual(got["full"], want) {
 		t.Errorf("full: %+v\nwant %+v", got["full"], want)
@@ -176,7 +180,7 @@ func TestVoiceEvaluate(t *testing.T) {
 	ev.ViolationProcessed.Licence.Holder = ""
 	res, _ = set.Evaluate(ev, testNow)
 	for _, d := range res.Decisions {
-		if d.RuleID == "full" && len(d.Voice.Say) != 6 {
+		if d.RuleID == "full" && len(d.Voice.Say) != 7 {
 			t.Errorf("an empty text item is left out: %+v", d.Voice.Say)
 		}
 	}
@@ -217,7 +221,7 @@ func TestVoicePreview(t *testing.T) {
 	for _, want := range []string{
 		"FIRES full → 189****5678",
 		"channels:   sms, then voice: a call when the SMS ends failed, expired, partial or no_receipt, or is not delivered 30m after it was submitted",
-		"say:        after the intro, [prompt points_prefix] [number 12] [date 2027-03-01] [time 10:00] [money 200] [text 请李*注意] [digits 4567]\n",
+		"say:        after the intro, [prompt points_prefix] [number 12] [date 2027-03-01] [time 10:00] [money 200] [text 请李*注意] [digits 4567] [prompt status_licence_A]\n",
 		"FIRES call → 189****5678",
 		"channels:   voice only (the message is stored suppressed, reason voice_only; the call is queued for not before)",
 		"say:        after the intro, the SMS text (synthesized)",
@@ -269,6 +273,7 @@ tests:
           - {kind: time, value: "09:00"}
           - {kind: money, value: 0}
           - {kind: digits, value: "4567"}
+          - {kind: prompt, value: status_licence_A}
       - rule: call
         recipient: "18912345678"
         text: 【交管12123】满分
