@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/rules"
@@ -33,6 +34,9 @@ func cmdRules(args []string, stdout, stderr io.Writer) error {
 	at, err := parseNow(*now)
 	if err != nil {
 		return err
+	}
+	if at.IsZero() {
+		at = time.Now() // the flag's default
 	}
 	switch sub {
 	case "check":
