@@ -105,9 +105,9 @@ func readRuleChannels(f *yfile, m map[string]*yaml.Node, r *Rule) []*yaml.Node {
 			}
 		}
 	}
-	fb := m["fallback_after"]
+	fb, after := m["fallback_after"], r.Voice() && !r.VoiceOnly() // [sms, voice]: the call follows the SMS
 	switch {
-	case fb != nil && !(r.Voice() && !r.VoiceOnly()):
+	case fb != nil && !after:
 		f.errAt(fb, "rule %s: fallback_after needs channels: [sms, voice] (the call that follows the SMS)", r.ID)
 	case fb != nil:
 		if d, ok := f.duration(fb, "fallback_after"); ok {
@@ -116,7 +116,7 @@ func readRuleChannels(f *yfile, m map[string]*yaml.Node, r *Rule) []*yaml.Node {
 			}
 			r.FallbackAfter = d
 		}
-	case r.Voice() && !r.VoiceOnly() && list != nil:
+	case after:
 		f.errAt(list, "rule %s: channels [sms, voice] need fallback_after (how long to wait for the SMS's delivery before calling)", r.ID)
 	}
 	if r.Voice() && r.Audience != "" {
