@@ -4,12 +4,17 @@ import (
 	"context"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/traffic12123/gateway/internal/directory"
+	"github.com/traffic12123/gateway/internal/dispatch"
 	"github.com/traffic12123/gateway/internal/ledger"
 	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/policy"
+	"github.com/traffic12123/gateway/internal/route"
+	"github.com/traffic12123/gateway/internal/rules"
 )
 
 // insertSpy records a copy of every message the pipeline inserts.
@@ -111,6 +116,55 @@ func TestVoicePlanReachesInsert(t *testing.T) {
 		r.handle(again)
 		if m := spy.byRule(again.ID)["t.call"]; m.State != message.StateSuppressed || m.Reason != policy.ReasonOptedOut || m.Voice == nil || !m.Voice.Only {
 			t.Errorf("voice-only message to an opted-out phone: state %s reason %q voice %+v; want suppressed opted_out with its plan", m.State, m.Reason, m.Voice)
+		}
+	})
+}
+
+// TestVoiceWithoutSMSCarrier: with no SMS carrier for the number, an
+// [sms, voice] message fails (the ledger falls back to the call at once)
+// and keeps its plan; a voice-only message does not need a carrier and
+// is stored voice_only.
+func TestVoiceWithoutSMSCarrier(t *testing.T) {
+	stores(t, func(t *testing.T, open func(func() time.Time) ledger.Store) {
+		now := time.Date(2026, 11, 27, 10, 0, 0, 0, policy.Shanghai())
+		set, err := rules.Load(map[string][]byte{"r.yaml": []byte(voiceRules["r.yaml"])}, rules.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := open(func() time.Time { return now })
+		spy := &insertSpy{Store: s, StateStore: s.(ledger.StateStore)}
+		var ev dispatch.Evaluator = set
+		cur := &atomic.Pointer[dispatch.Evaluator]{}
+		cur.Store(&ev)
+		router, err := route.New(route.Table{}, route.Carrier("china_mobile"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := directory.New(directory.Config{Store: s, Sync: true})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); dir.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		p := dispatch.NewPipeline(dispatch.PipelineConfig{
+			Rules: cur, Policy: policy.New(policy.Config{}, s), Router: router, Ledger: spy, Directory: dir,
+			Carriers: map[route.Carrier]bool{}, // no account: every SMS fails carrier_not_configured
+			Now:      func() time.Time { return now }, Metrics: dispatch.NewMetrics(nil),
+		})
+		r := &rig{t: t, store: spy, p: p, set: set, clock: &clock{}}
+		r.clock.Set(now)
+		e := r.event("violation.processed", map[string]any{
+			"violation":      map[string]any{"id": "V1", "time": "2026-11-27T09:00:00+08:00", "code": "1352", "points": 3},
+			"points_applied": 3, "points_before": 10, "licence": licence("13900139000", 0, map[string]any{"points": 12})})
+		r.handle(e)
+		got := spy.byRule(e.ID)
+		if m := got["t.full"]; m.State != message.StateFailed || m.Reason != dispatch.ReasonNoCarrier || m.Voice == nil || m.Voice.FallbackAfter != 30*time.Minute {
+			t.Errorf("sms+voice message: state %s reason %q voice %+v; want failed carrier_not_configured with its plan", m.State, m.Reason, m.Voice)
+		}
+		if m := got["t.call"]; m.State != message.StateSuppressed || m.Reason != message.ReasonVoiceOnly || m.Voice == nil {
+			t.Errorf("voice-only message: state %s reason %q voice %+v; want suppressed voice_only", m.State, m.Reason, m.Voice)
+		}
+		if m := got["t.sms"]; m.State != message.StateFailed || m.Voice != nil {
+			t.Errorf("sms message: state %s voice %+v", m.State, m.Voice)
 		}
 	})
 }
