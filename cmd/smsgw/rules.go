@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/rules"
@@ -33,6 +35,9 @@ func cmdRules(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if at.IsZero() {
+		at = time.Now() // the flag's default
+	}
 	switch sub {
 	case "check":
 		set, err := rules.LoadDir(dir, rules.Options{})
@@ -40,14 +45,22 @@ func cmdRules(args []string, stdout, stderr io.Writer) error {
 			printLoadErrors(stderr, err)
 			return exitCode(1)
 		}
-		rechecked := 0
+		rechecked, calls := 0, 0
 		for _, r := range set.Rules() {
 			if r.StillDue != "" {
 				rechecked++
 			}
+			if r.Voice() {
+				calls++
+			}
 		}
-		fmt.Fprintf(stdout, "%s: %d rules (%d re-checked at send time), %d inhibit rules, %d templates OK (hash %s)\n",
-			dir, len(set.Rules()), rechecked, len(set.Inhibits()), len(set.Templates()), set.Hash())
+		fmt.Fprintf(stdout, "%s: %d rules (%d re-checked at send time, %d calling), %d inhibit rules, %d templates OK (hash %s)\n",
+			dir, len(set.Rules()), rechecked, calls, len(set.Inhibits()), len(set.Templates()), set.Hash())
+		for _, r := range set.Rules() {
+			if r.Voice() {
+				fmt.Fprintf(stdout, "  %s: %s\n", r.ID, voiceSummary(r))
+			}
+		}
 		return nil
 	case "test":
 		rep, err := rules.RunTests(dir, at)
@@ -85,6 +98,19 @@ func cmdRules(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return fmt.Errorf("unknown rules command %q: want check, test or preview", sub)
+}
+
+// voiceSummary is a calling rule's channels for rules check: the order,
+// the fallback window and how many say items the call speaks.
+func voiceSummary(r *rules.Rule) string {
+	s := "channels [" + strings.Join(r.Channels, ", ") + "]"
+	if r.FallbackAfter > 0 {
+		s += ", fallback_after " + rules.ShortDuration(r.FallbackAfter)
+	}
+	if len(r.Say) > 0 {
+		return s + fmt.Sprintf(", says %d items", len(r.Say))
+	}
+	return s + ", says the SMS text"
 }
 
 // printLoadErrors prints one file:line:column line per problem.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -192,6 +193,7 @@ func (p *Pipeline) Handle(ctx context.Context, batch []ingest.Record) error {
 			return fmt.Errorf("dispatch: %w", err)
 		}
 		p.hold(cands, crowd)
+		voiceOnly(cands)
 		msgs := make([]*message.Message, len(cands))
 		keep := map[string]bool{}
 		for i, c := range cands {
@@ -264,6 +266,7 @@ func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, no
 		CancelKey: d.CancelKey,
 		CreatedAt: now,
 		State:     message.StateQueued,
+		Voice:     cloneVoice(d.Voice),
 	}
 	if msg.NotBefore.After(now) {
 		msg.State = message.StateScheduled
@@ -288,6 +291,10 @@ func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, no
 	case d.InhibitedBy != "": // a more severe reminder of the same event says it all
 		msg.Carrier = string(c)
 		msg.State, msg.Reason = message.StateSuppressed, rules.InhibitedReason(d.InhibitedBy)
+	case msg.Voice != nil && msg.Voice.Only: // no SMS to route: the call does not need a carrier
+		if err == nil {
+			msg.Carrier = string(c)
+		}
 	case err != nil: // ErrUnroutable: no carrier data and no fallback
 		msg.State, msg.Reason = message.StateFailed, ReasonUnroutable
 	case !p.cfg.Carriers[c]:
@@ -297,6 +304,33 @@ func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, no
 		msg.Carrier = string(c)
 	}
 	return policy.Candidate{Msg: msg, DedupeWindow: d.DedupeWindow}
+}
+
+// cloneVoice copies a decision's voice plan for one message (an audience
+// decision would otherwise share it between its recipients' messages).
+func cloneVoice(v *message.Voice) *message.Voice {
+	if v == nil {
+		return nil
+	}
+	c := *v
+	c.Say = slices.Clone(v.Say)
+	return &c
+}
+
+// voiceOnly stores the message of a voice-only rule suppressed with
+// reason voice_only once policy and the safety nets let it through (it
+// would otherwise be queued or scheduled): it keeps its voice plan, and
+// the ledger queues the call for NotBefore. One stopped for another
+// reason (opt-out, dedupe, caps, inhibited, held) keeps that state and
+// reason, and its plan: the ledger decides about its call as for any
+// message.
+func voiceOnly(cands []policy.Candidate) {
+	for _, c := range cands {
+		m := c.Msg
+		if m.Voice != nil && m.Voice.Only && (m.State == message.StateQueued || m.State == message.StateScheduled) {
+			m.State, m.Reason = message.StateSuppressed, message.ReasonVoiceOnly
+		}
+	}
 }
 
 // appendContacts records who can be reached in which region, for

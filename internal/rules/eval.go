@@ -11,6 +11,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/traffic12123/gateway/internal/event"
+	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/template"
 )
 
@@ -52,6 +53,10 @@ type Decision struct {
 	// Inhibits lists the pending reminders this decision makes moot
 	// (inhibit rules with this rule as source).
 	Inhibits []InhibitTarget
+	// Voice is the call of a rule whose channels name voice: instead of
+	// the SMS (Only) or after it (FallbackAfter), speaking Say (rendered
+	// for this event; empty: the SMS text). Nil: SMS only.
+	Voice *message.Voice
 }
 
 // Deferral causes (Decision.DeferredBy).
@@ -230,6 +235,11 @@ func (s *Set) decide(c *compiled, ev *event.Event, act *activation, now time.Tim
 	if r.CancelOn != nil {
 		if d.CancelKey, err = cancelKey(r, c.key, ev, act); err != nil {
 			return skip(SkipError, "cancel_on.key: %v", err)
+		}
+	}
+	if r.Voice() {
+		if d.Voice, err = s.voicePlan(r, c.say, act); err != nil {
+			return skip(SkipError, "%v", err)
 		}
 	}
 	return d, nil

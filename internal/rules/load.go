@@ -39,11 +39,17 @@ type Rule struct {
 	Audience    string // "regions": no single recipient, the Decision carries Regions
 	Regions     string // CEL list(string) expression for audience regions; default event.regions
 	Template    string // template name; the rule id for an inline template
-	Channel     string // "sms"
+	// Channels are tried in order: [sms] (the default), [sms voice] (a
+	// call when the SMS fails or is not delivered within FallbackAfter)
+	// or [voice] (a call instead of the SMS).
+	Channels    []string
 	Priority    int
 	Urgent      bool // bypasses per-recipient caps (policy)
 	MaxSegments int
 	Enabled     bool
+
+	FallbackAfter time.Duration // [sms voice]: how long the SMS has to be delivered before the call
+	Say           []SaySpec     // voice: what the call speaks after its intro; empty: the SMS text (TTS)
 
 	DedupeKey    string // CEL string expression; empty: no dedupe
 	DedupeWindow time.Duration
@@ -90,6 +96,7 @@ type compiled struct {
 	when, recipient, regions, dedupe, at, expiry cel.Program
 	key                                          cel.Program // cancel key; nil: entity
 	tmpl                                         *template.Template
+	say                                          []sayProg // voice rules
 }
 
 // canceller is a rule's cancel_on programs for one event type.
@@ -333,7 +340,7 @@ type loader struct {
 }
 
 var ruleKeys = []string{"id", "description", "on", "when", "recipient", "audience", "regions", "template",
-	"channel", "priority", "urgent", "max_segments", "enabled", "dedupe", "timing", "cancel_on", "still_due"}
+	"channel", "channels", "fallback_after", "say", "priority", "urgent", "max_segments", "enabled", "dedupe", "timing", "cancel_on", "still_due"}
 
 func (l *loader) readRules(f *yfile, root *yaml.Node) {
 	m := f.fields(root, "rules file", "rules", "inhibit")
@@ -363,6 +370,7 @@ type ruleNodes struct {
 	dedupeKey             *yaml.Node
 	at, expires           *yaml.Node
 	cancelWhen, cancelKey *yaml.Node
+	say                   []*yaml.Node // the say items' values
 	tdef                  *TemplateDef // nil: missing or broken
 }
 
@@ -376,7 +384,7 @@ func (l *loader) readRule(f *yfile, n *yaml.Node) {
 		return
 	}
 	before := len(l.errs.errs)
-	r := &Rule{File: f.name, Line: n.Line, Channel: "sms", Enabled: true, QuietHours: true,
+	r := &Rule{File: f.name, Line: n.Line, Channels: []string{ChannelSMS}, Enabled: true, QuietHours: true,
 		MaxSegments: l.set.settings.MaxSegments}
 	if !l.readRuleID(f, n, m, r) {
 		return
@@ -385,6 +393,7 @@ func (l *loader) readRule(f *yfile, n *yaml.Node) {
 	l.readRuleTrigger(f, n, m, r)
 	readRuleAudience(f, n, m, r)
 	readRuleSending(f, m, r)
+	rn.say = readRuleChannels(f, m, r)
 	rn.dedupeKey = readRuleDedupe(f, m, r)
 	rn.at, rn.expires = readRuleTiming(f, m, r)
 	rn.cancelWhen, rn.cancelKey = l.readRuleCancelOn(f, m, r)
@@ -466,14 +475,9 @@ func readRuleAudience(f *yfile, n *yaml.Node, m map[string]*yaml.Node, r *Rule) 
 	}
 }
 
-// readRuleSending reads how the message is sent: channel, priority,
-// urgent, enabled and max_segments.
+// readRuleSending reads how the message is sent: priority, urgent,
+// enabled and max_segments (channels: readRuleChannels).
 func readRuleSending(f *yfile, m map[string]*yaml.Node, r *Rule) {
-	if v := m["channel"]; v != nil {
-		if r.Channel, _ = f.str(v, "channel"); r.Channel != "sms" {
-			f.errAt(v, "rule %s: channel %q: only sms is supported", r.ID, r.Channel)
-		}
-	}
 	if v := m["priority"]; v != nil {
 		if r.Priority, _ = f.integer(v, "priority"); r.Priority < 0 || r.Priority > 9 {
 			f.errAt(v, "rule %s: priority must be 0..9", r.ID)
@@ -634,6 +638,9 @@ func (l *loader) compileRule(f *yfile, r *Rule, rn *ruleNodes) {
 		if rn.tdef != nil && rn.tdef.node != nil {
 			c.tmpl = l.template(x, rn.tdef, r.MaxSegments)
 		}
+		if len(r.Say) > 0 {
+			c.say = l.compileSay(x, r, rn.say)
+		}
 		if r.Enabled {
 			l.set.byType[t] = append(l.set.byType[t], c)
 		}
@@ -720,6 +727,11 @@ func (l *loader) compile(x exprCtx, n *yaml.Node, want *cel.Type, what string) c
 // compileSrc compiles src, found in node n (synthetic: not the node's own
 // text, so positions point at the node), checks its type and cost.
 func (l *loader) compileSrc(x exprCtx, n *yaml.Node, src string, want *cel.Type, what string, synthetic bool) cel.Program {
+	return l.compileAny(x, n, src, []*cel.Type{want}, what, synthetic)
+}
+
+// compileAny is compileSrc for an expression that may yield any of wants.
+func (l *loader) compileAny(x exprCtx, n *yaml.Node, src string, wants []*cel.Type, what string, synthetic bool) cel.Program {
 	if strings.TrimSpace(src) == "" {
 		x.f.errAt(n, "%s: empty expression", what)
 		return nil
@@ -736,8 +748,14 @@ func (l *loader) compileSrc(x exprCtx, n *yaml.Node, src string, want *cel.Type,
 		return nil
 	}
 	out := ast.OutputType()
-	if !want.IsAssignableType(out) && !out.IsExactType(types.DynType) {
-		x.f.errAt(n, "%s%s: expression yields %s, want %s", what, x.where(), cel.FormatCELType(out), cel.FormatCELType(want))
+	fits := out.IsExactType(types.DynType)
+	names := make([]string, len(wants))
+	for i, want := range wants {
+		fits = fits || want.IsAssignableType(out)
+		names[i] = cel.FormatCELType(want)
+	}
+	if !fits {
+		x.f.errAt(n, "%s%s: expression yields %s, want %s", what, x.where(), cel.FormatCELType(out), strings.Join(names, " or "))
 		return nil
 	}
 	if err := l.checkCost(x.env, ast); err != nil {

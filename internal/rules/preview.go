@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/traffic12123/gateway/internal/event"
+	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/template"
 )
 
@@ -18,6 +19,36 @@ func maskEntity(s string) string {
 }
 
 var idNumberRE = regexp.MustCompile(`\b\d{17}[\dXx]\b`)
+
+// maskPhones hides the middle of mobile numbers in s.
+func maskPhones(s string) string { return mobileRE.ReplaceAllStringFunc(s, template.MaskPhone) }
+
+var mobileRE = regexp.MustCompile(`\b1\d{10}\b`)
+
+// channelsNote says how a decision reaches its recipient.
+func channelsNote(v *message.Voice) string {
+	switch {
+	case v == nil:
+		return ChannelSMS
+	case v.Only:
+		return ChannelVoice + " only (the message is stored suppressed, reason " + message.ReasonVoiceOnly + "; the call is queued for not before)"
+	}
+	return ChannelSMS + ", then " + ChannelVoice + ": a call when the SMS ends failed, expired, partial or no_receipt, or is not delivered " +
+		ShortDuration(v.FallbackAfter) + " after it was submitted"
+}
+
+// sayNote is the rendered say list of a call, one "[kind value]" per
+// item, with ID and phone numbers masked.
+func sayNote(items []message.SayItem) string {
+	if len(items) == 0 {
+		return "after the intro, the SMS text (synthesized)"
+	}
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = "[" + it.Kind + " " + maskPhones(maskEntity(it.Value)) + "]"
+	}
+	return "after the intro, " + strings.Join(parts, " ")
+}
 
 // Preview evaluates ev at now and describes, for operators (`smsgw rules
 // preview`), the rules that fire with their rendered messages, the rules
@@ -53,6 +84,10 @@ func Preview(set *Set, ev *event.Event, now time.Time) (string, error) {
 		b.WriteString(")\n")
 		fmt.Fprintf(&b, "  text:       %s\n", d.Text)
 		fmt.Fprintf(&b, "  length:     %d chars, %s, %d segment(s)\n", d.Chars, d.Encoding, d.Segments)
+		fmt.Fprintf(&b, "  channels:   %s\n", channelsNote(d.Voice))
+		if d.Voice != nil {
+			fmt.Fprintf(&b, "  say:        %s\n", sayNote(d.Voice.Say))
+		}
 		nb := ts(d.NotBefore)
 		if d.NotBefore.After(now) {
 			nb += " (deferred: " + deferral(set, d.DeferredBy) + ")"

@@ -14,6 +14,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/traffic12123/gateway/internal/event"
+	"github.com/traffic12123/gateway/internal/message"
 )
 
 // TestReport is the outcome of RunTests.
@@ -85,7 +86,7 @@ type expectDecision struct {
 // decision fields a test may state; the first four are always compared.
 var decisionFields = []string{"rule", "recipient", "text", "not_before",
 	"regions", "expires_at", "urgent", "priority", "encoding", "chars", "segments", "dedupe_key", "dedupe_window", "cancel_key", "template",
-	"deferred_by"}
+	"deferred_by", "channels", "fallback_after", "say"}
 
 // RunTests loads the rule set in dir and runs every example in
 // dir/tests/*.yaml against it. now is the evaluation time of examples that
@@ -286,7 +287,81 @@ func decisionMap(d Decision, loc *time.Location) map[string]string {
 		"encoding": d.Encoding, "chars": strconv.Itoa(d.Chars), "segments": strconv.Itoa(d.Segments),
 		"dedupe_key": d.DedupeKey, "dedupe_window": fmtDuration(d.DedupeWindow), "cancel_key": d.CancelKey,
 		"template": d.Template, "deferred_by": d.DeferredBy,
+		"channels": channelsField(d.Voice), "fallback_after": fallbackField(d.Voice), "say": sayField(d.Voice),
 	}
+}
+
+// channelsField, fallbackField and sayField are the voice plan in a
+// test's terms: "sms", "sms,voice" or "voice"; "30m"; "kind value" items
+// joined by " | ".
+func channelsField(v *message.Voice) string {
+	switch {
+	case v == nil:
+		return ChannelSMS
+	case v.Only:
+		return ChannelVoice
+	}
+	return ChannelSMS + "," + ChannelVoice
+}
+
+func fallbackField(v *message.Voice) string {
+	if v == nil || v.FallbackAfter == 0 {
+		return ""
+	}
+	return ShortDuration(v.FallbackAfter)
+}
+
+func sayField(v *message.Voice) string {
+	if v == nil {
+		return ""
+	}
+	parts := make([]string, len(v.Say))
+	for i, it := range v.Say {
+		parts[i] = it.Kind + " " + it.Value
+	}
+	return strings.Join(parts, " | ")
+}
+
+// expectedField reads an optional field of an expected message in the
+// form decisionMap prints it.
+func (f *yfile) expectedField(k string, node *yaml.Node, loc *time.Location) string {
+	switch k {
+	case "regions", "channels":
+		l, _ := f.strList(node, k)
+		return strings.Join(l, ",")
+	case "not_before", "expires_at":
+		s, _ := f.str(node, k)
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			f.errAt(node, "%s: %v", k, err)
+		}
+		return t.In(loc).Format(time.RFC3339)
+	case "fallback_after":
+		d, _ := f.duration(node, k)
+		if d == 0 {
+			return ""
+		}
+		return ShortDuration(d)
+	case "say":
+		if node.Kind != yaml.SequenceNode {
+			f.errAt(node, "say must be a list of {kind, value}")
+			return ""
+		}
+		parts := make([]string, 0, len(node.Content))
+		for _, it := range node.Content {
+			im := f.fields(it, "say item", "kind", "value")
+			if im == nil || im["kind"] == nil || im["value"] == nil {
+				f.errAt(it, "say item needs kind and value")
+				continue
+			}
+			kind, _ := f.str(im["kind"], "kind")
+			val, _ := f.str(im["value"], "value")
+			parts = append(parts, kind+" "+val)
+		}
+		return strings.Join(parts, " | ")
+	}
+	s, _ := f.str(node, k)
+	return s
 }
 
 func fmtDuration(d time.Duration) string {
@@ -402,21 +477,7 @@ func (f *yfile) readCase(tc *testCase, n *yaml.Node, cm map[string]*yaml.Node, l
 				}
 				e := expectDecision{fields: map[string]string{}}
 				for k, node := range dm {
-					var s string
-					if k == "regions" {
-						l, _ := f.strList(node, k)
-						s = strings.Join(l, ",")
-					} else {
-						s, _ = f.str(node, k)
-					}
-					if k == "not_before" || k == "expires_at" {
-						t, err := time.Parse(time.RFC3339, s)
-						if err != nil {
-							f.errAt(node, "%s: %v", k, err)
-						}
-						s = t.In(loc).Format(time.RFC3339)
-					}
-					e.fields[k] = s
+					e.fields[k] = f.expectedField(k, node, loc)
 					tc.optional[k] = true
 				}
 				for _, k := range []string{"rule", "text", "not_before"} {
