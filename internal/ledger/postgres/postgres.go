@@ -78,7 +78,10 @@ func (s *Store) Summary(ctx context.Context) (ledger.Summary, error) {
 	return s.Store.Summary(ctx)
 }
 
-var _ ledger.Store = (*Store)(nil)
+var (
+	_ ledger.Store     = (*Store)(nil)
+	_ ledger.CallStore = (*Store)(nil)
+)
 
 // schemaLock is the advisory lock key that serialises the migrations
 // between instances starting together.

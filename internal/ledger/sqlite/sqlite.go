@@ -37,7 +37,10 @@ type Store struct {
 	db *dbConn
 }
 
-var _ ledger.Store = (*Store)(nil)
+var (
+	_ ledger.Store     = (*Store)(nil)
+	_ ledger.CallStore = (*Store)(nil)
+)
 
 // Memory is the path of a private in-memory database.
 const Memory = ":memory:"
