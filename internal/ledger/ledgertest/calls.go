@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ var callTests = []struct {
 	{"CallsInsert", testCallsInsert},
 	{"CallsArm", testCallsArm},
 	{"CallsClaim", testCallsClaim},
+	{"CallsClaimConcurrent", testCallsClaimConcurrent},
 	{"CallsDial", testCallsDial},
 	{"CallsRetry", testCallsRetry},
 	{"CallsReleaseAndStale", testCallsStale},
@@ -735,5 +738,81 @@ func testCallsPrune(t *testing.T, e *env) {
 	summary(map[ledger.CallState]int{})
 	if es, _ := e.s.Trace(e.ctx, ledger.TraceQuery{EventID: "ev"}); len(es) != 0 {
 		t.Fatalf("trace after prune: %d entries", len(es))
+	}
+}
+
+// testCallsClaimConcurrent: voice stages claiming and ending calls
+// concurrently claim every call once, and never hold two calls to one
+// recipient at a time.
+func testCallsClaimConcurrent(t *testing.T, e *env) {
+	cs := callStore(t, e)
+	var ms []*message.Message
+	for i := range 20 { // three calls to each recipient, next to each other
+		for _, rule := range []string{"a", "b", "c"} {
+			ms = append(ms, VoiceOnlyMsg("ev", rule, i))
+		}
+	}
+	e.insert(ms...)
+	var (
+		mu     sync.Mutex
+		seen   = map[int64]string{}
+		active = map[string]string{} // recipient -> owner holding a call to it
+		ended  atomic.Int64
+		wg     sync.WaitGroup
+	)
+	errs := make(chan error, 100)
+	deadline := time.Now().Add(30 * time.Second)
+	for w := range 4 {
+		owner := fmt.Sprintf("v%d", w)
+		wg.Go(func() {
+			for ended.Load() < int64(len(ms)) && time.Now().Before(deadline) {
+				got, err := cs.ClaimCalls(e.ctx, e.clock.Now(), 5, owner)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(got) == 0 {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				mu.Lock()
+				for _, c := range got {
+					if prev, dup := seen[c.ID]; dup {
+						errs <- fmt.Errorf("call %d claimed by %s and %s", c.ID, prev, owner)
+					}
+					if other, busy := active[c.Recipient]; busy {
+						errs <- fmt.Errorf("call %d claimed by %s while %s holds a call to its recipient", c.ID, owner, other)
+					}
+					seen[c.ID], active[c.Recipient] = owner, owner
+				}
+				mu.Unlock()
+				for _, c := range got {
+					sip := fmt.Sprintf("sip-%d", c.ID)
+					if err := cs.BeforeDial(e.ctx, c.ID, owner, sip, e.clock.Now()); err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					delete(active, c.Recipient) // before the end commits: then another may claim
+					mu.Unlock()
+					if err := cs.CallEnded(e.ctx, []ledger.CallEnd{{ID: c.ID, SIPCallID: sip, Outcome: ledger.CallConfirmed}}); err != nil {
+						errs <- err
+						return
+					}
+					ended.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != len(ms) {
+		t.Fatalf("claimed %d of %d calls", len(seen), len(ms))
+	}
+	if sum, err := cs.CallSummary(e.ctx); err != nil || sum[ledger.CallConfirmed] != len(ms) || len(sum) != 1 {
+		t.Fatalf("call summary %v %v, want %d confirmed", sum, err, len(ms))
 	}
 }
