@@ -243,6 +243,9 @@ func (s *Store) ClaimCalls(ctx context.Context, now time.Time, limit int, owner 
 		if err != nil {
 			return fmt.Errorf("expire: %w", err)
 		}
+		// Candidates in claim order, a few per call wanted (a recipient
+		// with several due calls gives one); the rest wait for the next
+		// claim.
 		var ids []int64
 		taken := map[string]bool{}
 		err = queryEach(ctx, t.q, func(r Rows) error {
@@ -258,7 +261,7 @@ func (s *Store) ClaimCalls(ctx context.Context, now time.Time, limit int, owner 
 			return nil
 		}, `SELECT c.id, c.recipient FROM calls c WHERE c.state = 'queued' AND c.not_before <= $1
 			AND NOT EXISTS (SELECT 1 FROM calls b WHERE b.recipient = c.recipient AND b.state IN `+activeCalls+`)
-			ORDER BY c.urgent DESC, c.priority DESC, c.not_before, c.id`, nowN)
+			ORDER BY c.urgent DESC, c.priority DESC, c.not_before, c.id LIMIT $2`, nowN, int64(4*limit))
 		if err != nil {
 			return err
 		}
