@@ -125,8 +125,9 @@ type ArmResult struct {
 var ErrCallNotClaimed = errors.New("ledger: call not claimed by this owner")
 
 // CallStore keeps outbound notice calls. Insert creates a call for each
-// new message with Voice set (armed, or queued for a voice-only rule),
-// in the same transaction. Every call state change appends a row to the
+// new message with Voice set (armed, or queued for a voice-only rule;
+// none for a message policy suppressed for another reason), in the same
+// transaction. Every call state change appends a row to the
 // status outbox (StatusChange.Channel "voice") and shows in Trace
 // (TraceCall). Prune deletes a message's calls with it and keeps
 // messages whose calls are not final. Both implementations provide it
@@ -134,10 +135,13 @@ var ErrCallNotClaimed = errors.New("ledger: call not claimed by this owner")
 type CallStore interface {
 	// ArmCalls queues armed calls whose message is failed, expired,
 	// partial or no_receipt (reason ReasonSMSPrefix+state), or has no
-	// delivered receipt FallbackAfter after it was submitted (or created,
-	// when never submitted; ReasonNoDelivery); and cancels armed calls
-	// whose message is delivered, cancelled or suppressed. Queued calls
-	// are due at now.
+	// delivered receipt FallbackAfter after it was submitted (or, when
+	// never submitted, after it was created or due, whichever is later:
+	// a scheduled SMS is not fallen back on before it is due;
+	// ReasonNoDelivery); and cancels armed calls whose message is
+	// delivered, cancelled or suppressed. A held message's call waits
+	// for the operator's decision (the clock does not call round the
+	// hold). Queued calls are due at now.
 	ArmCalls(ctx context.Context, now time.Time) (ArmResult, error)
 	// ClaimCalls moves up to limit due calls (queued, NotBefore <= now;
 	// urgent first, then Priority, then NotBefore) to claimed by owner.

@@ -12,7 +12,8 @@ var (
 	ErrEmptyQuery = errors.New("ledger: empty trace query")
 	// ErrBadTransition is returned for a transition to a state that
 	// Transition does not accept (sending, submitted, delivered: those
-	// have their own methods).
+	// have their own methods), or for a call state CallProgress or
+	// CallEnded does not take.
 	ErrBadTransition = errors.New("ledger: bad transition")
 	// ErrSchemaNewer is returned by Open for a ledger whose schema version
 	// is newer than the binary knows (a newer release migrated it): the

@@ -15,6 +15,8 @@
 //   - Every state change (except the internal claim into "sending") appends a
 //     row to a status outbox in the same transaction, for publishing to
 //     Kafka.
+//   - A message's outbound notice call (CallStore, calls.go) is stored with
+//     it; its state changes go to the same outbox on the "voice" channel.
 //
 // Implementations live in ledger/sqlite (embedded default) and
 // ledger/postgres (several instances); ledger/open picks one by DSN and
@@ -38,7 +40,8 @@ import (
 type Store interface {
 	Safety // safety.go: event-id conflicts, held messages, write probe
 
-	// Insert stores new messages in one transaction. New rows get their ID
+	// Insert stores new messages in one transaction, with the call of
+	// each new message's voice plan (CallStore). New rows get their ID
 	// set (and CreatedAt when zero; NotBefore defaults to CreatedAt). A message whose Key already exists
 	// changes nothing: the existing row's ID, State and CreatedAt are copied
 	// into it, so a caller that set CreatedAt can tell a duplicate. An empty
@@ -144,15 +147,17 @@ type Store interface {
 
 	// Trace answers "why did (or didn't) this person get this reminder":
 	// the matching messages (suppressed ones too), their state changes,
-	// parts and receipts, in time order.
+	// parts and receipts, and their calls' state changes (TraceCall), in
+	// time order.
 	Trace(ctx context.Context, q TraceQuery) ([]TraceEntry, error)
 	// Summary counts messages by state, by carrier and suppressed ones by
-	// reason. It is cheap enough to call every second.
+	// reason, and calls by state. It is cheap enough to call every second.
 	Summary(ctx context.Context) (Summary, error)
 	// Prune deletes messages in a final state that last changed before
 	// before and whose status changes were all acknowledged (with their
-	// parts, receipts and status history), adding them to the audit table
-	// first; it also drops pending receipts older than both before and
+	// parts, receipts, calls and status history), adding them to the
+	// audit table first; a message whose call is not final, or last
+	// changed at or after before, is kept; it also drops pending receipts older than both before and
 	// Options.PendingRetention. It returns the number of messages deleted.
 	// Keep before older than the Kafka retention: a pruned key no longer
 	// recognises a redelivered event.

@@ -106,9 +106,10 @@ type Voice struct {
 	// the call is queued for NotBefore.
 	Only bool
 	// FallbackAfter: call when the SMS has no delivered receipt this
-	// long after it was submitted (or created, when it was never
-	// submitted). The call also goes at once when the SMS ends failed,
-	// expired, partial or no_receipt. Zero with Only.
+	// long after it was submitted (or created or due, whichever is
+	// later, when it was never submitted; never while it is held). The
+	// call also goes at once when the SMS ends failed, expired, partial
+	// or no_receipt. Zero with Only.
 	FallbackAfter time.Duration
 	// Say is what the call speaks after its intro, in order (rendered by
 	// the rules); empty: the SMS text, spoken by the TTS command.

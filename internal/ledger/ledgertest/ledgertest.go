@@ -173,6 +173,7 @@ func Run(t *testing.T, f Factory) {
 	tests = append(tests, safetyTests...)
 	tests = append(tests, actionTests...)
 	tests = append(tests, partTests...)
+	tests = append(tests, callTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newEnv(t, f)) })
 	}

@@ -44,6 +44,7 @@ func RunMigrations(t *testing.T, newEnv func(t *testing.T) *MigrationEnv) {
 		{"SchemaAgrees", testSchemaAgrees},
 		{"OpenTwice", testOpenTwice},
 		{"UpgradeFromV1", testUpgradeFromV1},
+		{"UpgradeFromV2", testUpgradeFromV2},
 		{"NewerVersionRefused", testNewerVersionRefused},
 		{"MigrateSteps", testMigrateSteps},
 	} {
@@ -168,6 +169,30 @@ func testUpgradeFromV1(t *testing.T, e *MigrationEnv) {
 	e.checkSchema(t)
 	CheckV1Rows(t, s)
 	CheckV1Writes(t, s)
+	CheckCallWrites(t, s)
+}
+
+// testUpgradeFromV2 opens a ledger at version 2 (the last before calls)
+// holding V1Rows (they fit version 2 too): it is migrated from 2, agrees
+// with core.Schema, its status rows read as the messages' and it takes
+// calls.
+func testUpgradeFromV2(t *testing.T, e *MigrationEnv) {
+	if res, err := e.Migrate(e.Migrations[:2], T0.UnixNano()); err != nil || res.To != 2 {
+		t.Fatalf("migrate to 2: %+v %v", res, err)
+	}
+	for _, st := range V1Rows() {
+		e.exec(t, st)
+	}
+	res, err := e.Migrate(e.Migrations, T0.UnixNano())
+	if err != nil || res != (core.Migrated{From: 2, To: core.Schema.Version}) {
+		t.Fatalf("migrate: %+v %v, want from 2 to %d", res, err, core.Schema.Version)
+	}
+	s := e.open(t)
+	defer s.Close()
+	e.checkSchema(t)
+	CheckV1Rows(t, s)
+	CheckV1Writes(t, s)
+	CheckCallWrites(t, s)
 }
 
 // testV2 is a version 2 the binary does not know: a table and a row (the

@@ -139,6 +139,9 @@ func CheckV1Rows(t *testing.T, s ledger.Store) {
 	if sum.Pending != 1 || sum.Suppressed["opted out"] != 1 {
 		t.Errorf("summary: pending %d, suppressed %v; want 1 pending, 1 opted out", sum.Pending, sum.Suppressed)
 	}
+	if len(sum.Calls) != 0 {
+		t.Errorf("summary: calls %v, want none", sum.Calls)
+	}
 
 	tr, err := s.Trace(ctx, ledger.TraceQuery{EventID: "ev-1"})
 	if err != nil {
@@ -163,9 +166,11 @@ func CheckV1Rows(t *testing.T, s ledger.Store) {
 	}
 	var got []string
 	for _, c := range changes {
-		got = append(got, fmt.Sprintf("%d:%d:%s:%s", c.ID, c.MessageID, c.State, c.Recipient))
+		got = append(got, fmt.Sprintf("%d:%d:%s:%s:%s:%d", c.ID, c.MessageID, c.State, c.Recipient, c.Channel, c.CallID))
 	}
-	if want := []string{"11:11:suppressed:" + v1Phone(11), "12:12:expired:" + v1Phone(12), "13:13:unknown:" + v1Phone(13)}; !slices.Equal(got, want) {
+	// Rows from before version 3 are the messages' (channel sms).
+	if want := []string{"11:11:suppressed:" + v1Phone(11) + ":sms:0", "12:12:expired:" + v1Phone(12) + ":sms:0",
+		"13:13:unknown:" + v1Phone(13) + ":sms:0"}; !slices.Equal(got, want) {
 		t.Errorf("pending status changes %q, want %q", got, want)
 	}
 
@@ -262,5 +267,49 @@ func CheckV1Writes(t *testing.T, s ledger.Store) {
 	if old.ID != 1 || old.State != message.StateSending || fresh.ID <= int64(len(v1States)) {
 		t.Errorf("insert: old key got id %d (%s), want 1 (sending); new message id %d, want one after %d",
 			old.ID, old.State, fresh.ID, len(v1States))
+	}
+}
+
+// CheckCallWrites goes on from CheckV1Writes in a ledger upgraded to
+// calls (version 3): a new message with a voice fallback gets its armed
+// call, which its failed SMS queues, with status changes on the voice
+// channel after the old rows' ids.
+func CheckCallWrites(t *testing.T, s ledger.Store) {
+	t.Helper()
+	ctx := t.Context()
+	cs, ok := s.(ledger.CallStore)
+	if !ok {
+		t.Fatalf("%T is no ledger.CallStore", s)
+	}
+	m := VoiceMsg("ev-3", "r", 3, time.Minute)
+	m.Recipient, m.Key = "13900000003", message.Key("ev-3", "r", "13900000003")
+	if err := s.Insert(ctx, []*message.Message{m}); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	if err := s.Transition(ctx, []ledger.Transition{{ID: m.ID, State: message.StateFailed, Reason: "refused"}}); err != nil {
+		t.Fatalf("transition: %v", err)
+	}
+	if res, err := cs.ArmCalls(ctx, T0); err != nil || res.Queued != 1 {
+		t.Fatalf("arm calls: %+v %v, want 1 queued", res, err)
+	}
+	calls, err := cs.Calls(ctx, []int64{m.ID})
+	if err != nil || len(calls) != 1 || calls[0].State != ledger.CallQueued || calls[0].Reason != "sms_failed" {
+		t.Fatalf("calls of the new message: %+v %v", calls, err)
+	}
+	changes, err := s.PendingStatus(ctx, 100)
+	if err != nil {
+		t.Fatalf("pending status: %v", err)
+	}
+	var voice []string
+	for _, c := range changes {
+		if c.ID <= 13 {
+			continue
+		}
+		if c.MessageID == m.ID && c.Channel == ledger.ChannelVoice && c.CallID == calls[0].ID {
+			voice = append(voice, string(c.State))
+		}
+	}
+	if want := []string{"armed", "queued"}; !slices.Equal(voice, want) {
+		t.Errorf("voice status changes %q, want %q", voice, want)
 	}
 }

@@ -13,6 +13,45 @@ import "github.com/traffic12123/gateway/internal/ledger/internal/core"
 var migrations = []core.Migration{
 	{Version: 1, Statements: v1},
 	{Version: 2, Statements: v2},
+	{Version: 3, Statements: v3},
+}
+
+// v3 adds outbound notice calls (issue 20, ledger.CallStore): the calls
+// table, one row per message with a voice plan, and the channel of a
+// status change (the message's "sms", or its call's "voice" with the
+// call's id). Existing status rows are the messages': channel 'sms'.
+var v3 = []string{
+	`CREATE TABLE calls (
+	id BIGSERIAL PRIMARY KEY,
+	message_id BIGINT NOT NULL,
+	key TEXT NOT NULL UNIQUE,
+	event_id TEXT NOT NULL DEFAULT '',
+	rule_id TEXT NOT NULL DEFAULT '',
+	entity TEXT NOT NULL DEFAULT '',
+	recipient TEXT NOT NULL DEFAULT '',
+	text TEXT NOT NULL DEFAULT '',
+	say TEXT NOT NULL DEFAULT '',
+	urgent BIGINT NOT NULL DEFAULT 0,
+	priority BIGINT NOT NULL DEFAULT 0,
+	state TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	attempts BIGINT NOT NULL DEFAULT 0,
+	fallback_after BIGINT NOT NULL DEFAULT 0,
+	not_before BIGINT NOT NULL DEFAULT 0,
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	owner TEXT NOT NULL DEFAULT '',
+	claimed_at BIGINT NOT NULL DEFAULT 0,
+	sip_call_id TEXT NOT NULL DEFAULT '',
+	sip_status BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL DEFAULT 0,
+	updated_at BIGINT NOT NULL DEFAULT 0
+)`,
+	`CREATE INDEX calls_due ON calls (not_before, id) WHERE state = 'queued'`,
+	`CREATE INDEX calls_armed ON calls (message_id) WHERE state = 'armed'`,
+	`CREATE INDEX calls_active ON calls (owner, claimed_at) WHERE state IN ('claimed','dialling','ringing','answered')`,
+	`CREATE INDEX calls_message ON calls (message_id)`,
+	`ALTER TABLE status_outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'sms'`,
+	`ALTER TABLE status_outbox ADD COLUMN call_id BIGINT NOT NULL DEFAULT 0`,
 }
 
 // v2 keys pending_receipts by the whole receipt, not (carrier, carrier_id,

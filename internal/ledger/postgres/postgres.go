@@ -78,7 +78,10 @@ func (s *Store) Summary(ctx context.Context) (ledger.Summary, error) {
 	return s.Store.Summary(ctx)
 }
 
-var _ ledger.Store = (*Store)(nil)
+var (
+	_ ledger.Store     = (*Store)(nil)
+	_ ledger.CallStore = (*Store)(nil)
+)
 
 // schemaLock is the advisory lock key that serialises the migrations
 // between instances starting together.
@@ -224,12 +227,16 @@ func insertMessages(ctx context.Context, q core.Q, args [][]any) ([]core.Inserte
 }
 
 func insertOutbox(ctx context.Context, q core.Q, rows []core.OutRow) error {
-	ids, states, reasons, ats := make([]int64, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]int64, len(rows))
+	n := len(rows)
+	ids, states, reasons, ats := make([]int64, n), make([]string, n), make([]string, n), make([]int64, n)
+	chans, calls := make([]string, n), make([]int64, n)
 	for i, r := range rows {
 		ids[i], states[i], reasons[i], ats[i] = r.MessageID, r.State, r.Reason, r.At
+		chans[i], calls[i] = r.Chan(), r.CallID
 	}
-	_, err := q.Exec(ctx, `INSERT INTO status_outbox (message_id, state, reason, at)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])`, ids, states, reasons, ats)
+	_, err := q.Exec(ctx, `INSERT INTO status_outbox (message_id, state, reason, at, channel, call_id)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])`,
+		ids, states, reasons, ats, chans, calls)
 	return err
 }
 

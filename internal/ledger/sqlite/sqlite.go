@@ -37,7 +37,10 @@ type Store struct {
 	db *dbConn
 }
 
-var _ ledger.Store = (*Store)(nil)
+var (
+	_ ledger.Store     = (*Store)(nil)
+	_ ledger.CallStore = (*Store)(nil)
+)
 
 // Memory is the path of a private in-memory database.
 const Memory = ":memory:"
@@ -213,12 +216,12 @@ func insertOutbox(ctx context.Context, q core.Q, rows []core.OutRow) error {
 	n := len(rows)
 	sqlAny, ok := outboxSQLOnce.Load(n)
 	if !ok {
-		sqlAny = `INSERT INTO status_outbox (message_id, state, reason, at) VALUES ` + core.Tuples(n, 4)
+		sqlAny = `INSERT INTO status_outbox (message_id, state, reason, at, channel, call_id) VALUES ` + core.Tuples(n, 6)
 		outboxSQLOnce.Store(n, sqlAny)
 	}
-	args := make([]any, 0, 4*n)
+	args := make([]any, 0, 6*n)
 	for _, r := range rows {
-		args = append(args, r.MessageID, r.State, r.Reason, r.At)
+		args = append(args, r.MessageID, r.State, r.Reason, r.At, r.Chan(), r.CallID)
 	}
 	_, err := q.Exec(ctx, sqlAny.(string), args...)
 	return err

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/traffic12123/gateway/internal/ledger"
 )
 
 // Rows is what a query returns (database/sql and pgx rows both fit with a
@@ -32,12 +34,23 @@ type DB interface {
 	Close() error
 }
 
-// OutRow is one status outbox row.
+// OutRow is one status outbox row: a change of the message, or of its
+// call (Channel ledger.ChannelVoice, CallID).
 type OutRow struct {
 	MessageID int64
 	State     string
 	Reason    string
 	At        int64
+	Channel   string // "" is ledger.ChannelSMS
+	CallID    int64
+}
+
+// Chan returns the row's channel ("" is ledger.ChannelSMS).
+func (r OutRow) Chan() string {
+	if r.Channel == "" {
+		return ledger.ChannelSMS
+	}
+	return r.Channel
 }
 
 // Inserted is a row Insert created.

@@ -275,14 +275,18 @@ func (s *Store) PendingStatus(ctx context.Context, limit int) ([]ledger.StatusCh
 		var c ledger.StatusChange
 		var st string
 		var at int64
-		if err := r.Scan(&c.ID, &c.MessageID, &st, &c.Reason, &at, &c.Key, &c.EventID, &c.RuleID, &c.Recipient, &c.Carrier); err != nil {
+		if err := r.Scan(&c.ID, &c.MessageID, &st, &c.Reason, &at, &c.Key, &c.EventID, &c.RuleID, &c.Recipient, &c.Carrier,
+			&c.Channel, &c.CallID); err != nil {
 			return err
 		}
 		c.State, c.At = message.State(st), Time(at)
+		if c.Channel != ledger.ChannelSMS {
+			c.Carrier = "" // the SMS's carrier has nothing to do with its call
+		}
 		out = append(out, c)
 		return nil
 	}, `SELECT o.id, o.message_id, o.state, o.reason, o.at, COALESCE(m.key, ''), COALESCE(m.event_id, ''),
-			COALESCE(m.rule_id, ''), COALESCE(m.recipient, ''), COALESCE(m.carrier, '')
+			COALESCE(m.rule_id, ''), COALESCE(m.recipient, ''), COALESCE(m.carrier, ''), o.channel, o.call_id
 		FROM status_outbox o LEFT JOIN messages m ON m.id = o.message_id
 		WHERE o.id > (SELECT v FROM meta WHERE k = 'status_acked') ORDER BY o.id LIMIT $1`, int64(limit))
 	if err != nil {
@@ -346,16 +350,20 @@ func (s *Store) Trace(ctx context.Context, tq ledger.TraceQuery) ([]ledger.Trace
 	err = Chunks(ids, s.d.MaxList, func(ids []int64) error {
 		in, args := s.d.Ints("message_id", 1, ids)
 		if err := queryEach(ctx, q, func(r Rows) error {
-			var id, at int64
-			var st, reason string
-			if err := r.Scan(&id, &st, &reason, &at); err != nil {
+			var id, at, call int64
+			var st, reason, channel string
+			if err := r.Scan(&id, &st, &reason, &at, &channel, &call); err != nil {
 				return err
 			}
-			e := entry(id, ledger.TraceState, at)
-			e.State, e.Reason = message.State(st), reason
+			kind := ledger.TraceState
+			if channel == ledger.ChannelVoice {
+				kind = ledger.TraceCall
+			}
+			e := entry(id, kind, at)
+			e.State, e.Reason, e.CallID = message.State(st), reason, call
 			out = append(out, e)
 			return nil
-		}, `SELECT message_id, state, reason, at FROM status_outbox WHERE `+in+` ORDER BY id`, args...); err != nil {
+		}, `SELECT message_id, state, reason, at, channel, call_id FROM status_outbox WHERE `+in+` ORDER BY id`, args...); err != nil {
 			return err
 		}
 		if err := queryEach(ctx, q, func(r Rows) error {
@@ -386,8 +394,12 @@ func (s *Store) Trace(ctx context.Context, tq ledger.TraceQuery) ([]ledger.Trace
 	if err != nil {
 		return nil, fmt.Errorf("ledger trace: %w", err)
 	}
-	// At equal times: the part, then the receipt, then the state it caused.
-	kindOrder := map[ledger.TraceKind]int{ledger.TracePart: 0, ledger.TraceReceipt: 1, ledger.TraceState: 2}
+	if err := s.traceCalls(ctx, q, ids, out); err != nil {
+		return nil, fmt.Errorf("ledger trace: %w", err)
+	}
+	// At equal times: the part, then the receipt, then the state it
+	// caused, then the call's change it caused.
+	kindOrder := map[ledger.TraceKind]int{ledger.TracePart: 0, ledger.TraceReceipt: 1, ledger.TraceState: 2, ledger.TraceCall: 3}
 	slices.SortStableFunc(out, func(a, b ledger.TraceEntry) int {
 		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.MessageID, b.MessageID), cmp.Compare(kindOrder[a.Kind], kindOrder[b.Kind]))
 	})
@@ -447,6 +459,9 @@ func (s *Store) Summary(ctx context.Context) (ledger.Summary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("ledger summary: %w", err)
 	}
+	if sum.Calls, err = callSummary(ctx, q); err != nil {
+		return sum, fmt.Errorf("ledger summary: %w", err)
+	}
 	return sum, nil
 }
 
@@ -500,6 +515,8 @@ func (s *Store) pruneBatch(ctx context.Context, before int64, limit int) (int, e
 			WHERE m.state IN `+FinalStates+` AND m.updated_at < $1
 			AND NOT EXISTS (SELECT 1 FROM status_outbox o WHERE o.message_id = m.id
 				AND o.id > (SELECT v FROM meta WHERE k = 'status_acked'))
+			AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.message_id = m.id
+				AND (c.state IN `+openCalls+` OR c.updated_at >= $1))
 			ORDER BY m.updated_at LIMIT $2`+s.d.SkipLocked, before, int64(limit))
 		if err != nil {
 			return err
@@ -516,7 +533,7 @@ func (s *Store) pruneBatch(ctx context.Context, before int64, limit int) (int, e
 			}
 		}
 		err = Chunks(ids, s.d.MaxList, func(ids []int64) error {
-			for _, tbl := range []string{"parts", "receipts", "status_outbox", "send_refs"} {
+			for _, tbl := range []string{"parts", "receipts", "status_outbox", "send_refs", "calls"} {
 				in, args := s.d.Ints("message_id", 1, ids)
 				if _, err := t.q.Exec(ctx, `DELETE FROM `+tbl+` WHERE `+in, args...); err != nil {
 					return fmt.Errorf("delete %s: %w", tbl, err)

@@ -15,7 +15,7 @@ import (
 // and compares it with this. A schema change is a new migration in both
 // stores plus the change here.
 var Schema = Description{
-	Version: 2,
+	Version: 3,
 	Tables: []Table{
 		{
 			Name: "schema_migrations",
@@ -121,9 +121,38 @@ var Schema = Description{
 				{Name: "message_id", Type: Int, NotNull: true},
 				{Name: "state", Type: Text, NotNull: true},
 				text("reason"), integer("at"),
+				// Version 3: "sms" rows are the message's changes, "voice"
+				// rows its call's (call_id).
+				{Name: "channel", Type: Text, NotNull: true, Default: "'sms'"},
+				integer("call_id"),
 			},
 			Key:     []string{"id"},
 			Indexes: []Index{{Name: "status_outbox_message", Columns: []string{"message_id"}}},
+		},
+		{
+			// Outbound notice calls (version 3, ledger.CallStore): one per
+			// message with a voice plan, keyed like it.
+			Name: "calls",
+			Columns: []Column{
+				{Name: "id", Type: Int, NotNull: true, Auto: true},
+				{Name: "message_id", Type: Int, NotNull: true},
+				{Name: "key", Type: Text, NotNull: true},
+				text("event_id"), text("rule_id"), text("entity"), text("recipient"), text("text"), text("say"),
+				integer("urgent"), integer("priority"),
+				{Name: "state", Type: Text, NotNull: true},
+				text("reason"),
+				integer("attempts"), integer("fallback_after"), integer("not_before"), integer("expires_at"),
+				text("owner"), integer("claimed_at"), text("sip_call_id"), integer("sip_status"),
+				integer("created_at"), integer("updated_at"),
+			},
+			Key:    []string{"id"},
+			Unique: [][]string{{"key"}},
+			Indexes: []Index{
+				{Name: "calls_due", Columns: []string{"not_before", "id"}, Where: "state = 'queued'"},
+				{Name: "calls_armed", Columns: []string{"message_id"}, Where: "state = 'armed'"},
+				{Name: "calls_active", Columns: []string{"owner", "claimed_at"}, Where: "state IN ('claimed','dialling','ringing','answered')"},
+				{Name: "calls_message", Columns: []string{"message_id"}},
+			},
 		},
 		{
 			Name:    "meta",

@@ -98,13 +98,25 @@ func (s *Store) Insert(ctx context.Context, msgs []*message.Message) (err error)
 				ids[r.Key] = r.ID
 			}
 			var dups []string
+			var voice map[*message.Message]bool // new messages with a voice plan
 			for _, m := range ms {
 				if id, ok := ids[m.Key]; ok {
 					m.ID = id
 					t.out(id, m.State, m.Reason, nowN)
 					delete(ids, m.Key) // a repeat in the same batch is a duplicate
+					if m.Voice != nil {
+						if voice == nil {
+							voice = make(map[*message.Message]bool)
+						}
+						voice[m] = true
+					}
 				} else {
 					dups = append(dups, m.Key)
+				}
+			}
+			if len(voice) > 0 {
+				if err := t.insertCalls(ctx, ms, voice, nowN); err != nil {
+					return fmt.Errorf("insert calls: %w", err)
 				}
 			}
 			if len(dups) == 0 {
