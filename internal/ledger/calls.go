@@ -163,7 +163,9 @@ type CallStore interface {
 	CallProgress(ctx context.Context, id int64, sipCallID string, state CallState, at time.Time) error
 	// CallEnded records the end of attempts: final, or back to queued
 	// for RetryAt. Ends whose SIPCallID is not the call's current one, or
-	// whose call is not in progress, change nothing.
+	// whose call is not in progress, change nothing. An end with an empty
+	// SIPCallID ends a claimed call that was never dialled (a notice that
+	// cannot be spoken).
 	CallEnded(ctx context.Context, ends []CallEnd) error
 	// ReleaseCalls puts claimed calls that were never dialled back to
 	// queued, due at notBefore (outside calling hours, shutdown).

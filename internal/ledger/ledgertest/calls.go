@@ -455,6 +455,24 @@ func testCallsDial(t *testing.T, e *env) {
 	if got := e.claimCalls(cs, 10, "v1"); len(got) != 0 {
 		t.Fatalf("claimed a final call: %+v", got)
 	}
+
+	// A claimed call that cannot be spoken ends without a Call-ID; an
+	// empty Call-ID never ends a dialled one.
+	bad := VoiceOnlyMsg("ev", "v", 2)
+	e.insert(bad)
+	badID := e.claimCalls(cs, 1, "v1")[0].ID
+	if err := cs.CallEnded(e.ctx, []ledger.CallEnd{{ID: id, Outcome: ledger.CallFailed, Reason: "bad_notice", At: at}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.callState(cs, m); st != "confirmed(dtmf 1)" {
+		t.Fatalf("an end without Call-ID changed a dialled call: %s", st)
+	}
+	if err := cs.CallEnded(e.ctx, []ledger.CallEnd{{ID: badID, Outcome: ledger.CallFailed, Reason: "bad_notice", At: at}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.call(cs, bad); c.State != ledger.CallFailed || c.Reason != "bad_notice" || c.Attempts != 0 {
+		t.Fatalf("claimed call ended without dialling: %+v", c)
+	}
 }
 
 // testCallsRetry: an attempt that ends with a retry records its outcome,

@@ -393,7 +393,8 @@ func (s *Store) CallEnded(ctx context.Context, ends []ledger.CallEnd) error {
 			}, `UPDATE calls SET state = $1, reason = $2, sip_status = $3,
 				not_before = CASE WHEN $1 = 'queued' THEN $4 ELSE not_before END,
 				owner = CASE WHEN $1 = 'queued' THEN '' ELSE owner END, updated_at = $5
-				WHERE id = $6 AND sip_call_id = $7 AND sip_call_id <> '' AND state IN `+inProgressCalls+` RETURNING message_id`,
+				WHERE id = $6 AND ((sip_call_id = $7 AND sip_call_id <> '' AND state IN `+inProgressCalls+`)
+					OR ($7 = '' AND state = 'claimed')) RETURNING message_id`,
 				string(st), reason, int64(e.SIPStatus), notBefore, atN, e.ID, e.SIPCallID)
 			if err != nil {
 				return fmt.Errorf("call %d: %w", e.ID, err)
