@@ -94,7 +94,9 @@ type Store interface {
 	// changes nothing.
 	Receipts(ctx context.Context, rs []Receipt) ([]ReceiptResult, error)
 	// Cancel moves scheduled or queued messages with one of the cancel keys
-	// to cancelled and returns how many.
+	// to cancelled and returns how many; the armed or queued calls of
+	// messages with those keys (whatever the message's state) are
+	// cancelled too.
 	Cancel(ctx context.Context, cancelKeys []string, reason string) (int, error)
 	// Recover turns sending messages claimed by owner, or by anyone before
 	// staleBefore (zero: nobody else's), into unknown with reason

@@ -20,6 +20,7 @@ var callTests = []struct {
 }{
 	{"CallsInsert", testCallsInsert},
 	{"CallsArm", testCallsArm},
+	{"CallsCancel", testCallsCancel},
 	{"CallsClaim", testCallsClaim},
 	{"CallsClaimConcurrent", testCallsClaimConcurrent},
 	{"CallsDial", testCallsDial},
@@ -246,8 +247,9 @@ func testCallsArm(t *testing.T, e *env) {
 		t.Fatalf("cancel: %d %v", n, err)
 	}
 
-	if res := e.armCalls(cs); res != (ledger.ArmResult{Queued: 2, Cancelled: 2}) {
-		t.Errorf("arm at once: %+v, want 2 queued, 2 cancelled", res)
+	// Cancel took the cancelled message's call with it (reason moot).
+	if res := e.armCalls(cs); res != (ledger.ArmResult{Queued: 2, Cancelled: 1}) {
+		t.Errorf("arm at once: %+v, want 2 queued, 1 cancelled", res)
 	}
 	states := func() []string {
 		var out []string
@@ -257,7 +259,7 @@ func testCallsArm(t *testing.T, e *env) {
 		return out
 	}
 	want := []string{"queued(sms_failed)", "queued(sms_partial)", "armed", "cancelled(sms_delivered)", "armed", "armed",
-		"cancelled(sms_cancelled)", "armed"}
+		"cancelled(moot)", "armed"}
 	if got := states(); !slices.Equal(got, want) {
 		t.Fatalf("calls after the first arm: %q, want %q", got, want)
 	}
@@ -320,6 +322,51 @@ func testCallsArm(t *testing.T, e *env) {
 	e.armCalls(cs)
 	if st := e.callState(cs, held); st != "armed" {
 		t.Errorf("call of a held SMS: %s, want armed", st)
+	}
+}
+
+// testCallsCancel: a later event's cancel key cancels the calls of its
+// messages that are not dialled yet, whatever the message's state (a
+// fallback queued after its SMS failed, a voice-only call); a dialled
+// call is left to end.
+func testCallsCancel(t *testing.T, e *env) {
+	cs := callStore(t, e)
+	fb, only, dialled := VoiceMsg("ev", "c", 1, time.Minute), VoiceOnlyMsg("ev", "c", 2), VoiceOnlyMsg("ev", "c", 3)
+	other := VoiceOnlyMsg("ev", "c", 4)
+	fb.CancelKey, only.CancelKey, dialled.CancelKey, other.CancelKey = "k", "k", "k", "other"
+	e.insert(fb, only, dialled, other)
+	if c := e.claim(10, "a"); len(c) != 1 {
+		t.Fatalf("claimed %v, want the fallback's SMS", ids(c))
+	}
+	if err := e.s.Submitted(e.ctx, []ledger.Submission{{ID: fb.ID, Carrier: "cmcc", CarrierIDs: []string{""},
+		State: message.StateFailed, Reason: "refused", At: T0}}); err != nil {
+		t.Fatal(err)
+	}
+	e.armCalls(cs)
+	var dialledCall int64
+	for _, c := range e.claimCalls(cs, 10, "v") {
+		if c.MessageID == dialled.ID {
+			dialledCall = c.ID
+		} else if err := cs.ReleaseCalls(e.ctx, []int64{c.ID}, T0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cs.BeforeDial(e.ctx, dialledCall, "v", "sip-d", T0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Cancel(e.ctx, []string{"k"}, "moot"); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{e.callState(cs, fb), e.callState(cs, only), e.callState(cs, dialled), e.callState(cs, other)}
+	want := []string{"cancelled(moot)", "cancelled(moot)", "dialling", "queued(released)"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("calls after cancel: %q, want %q", got, want)
+	}
+	ch := e.voiceChanges(fb, only, dialled, other)
+	for _, m := range []*message.Message{fb, only} {
+		if w := fmt.Sprintf("%d:cancelled(moot)", e.call(cs, m).ID); !slices.Contains(ch, w) {
+			t.Errorf("status outbox %q has no %s", ch, w)
+		}
 	}
 }
 

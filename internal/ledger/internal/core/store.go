@@ -924,7 +924,22 @@ func (s *Store) Cancel(ctx context.Context, cancelKeys []string, reason string) 
 				WHERE `+in+` AND cancel_key <> '' AND state IN ('queued','scheduled') RETURNING id`,
 				append([]any{reason, nowN}, args...)...)
 			total += n
-			return err
+			if err != nil {
+				return err
+			}
+			// Their calls too, when not yet dialled: a fallback call
+			// queued after its SMS failed, or a voice-only call.
+			return queryEach(ctx, t.q, func(r Rows) error {
+				var id, msg int64
+				if err := r.Scan(&id, &msg); err != nil {
+					return err
+				}
+				t.outCall(id, msg, ledger.CallCancelled, reason, nowN)
+				return nil
+			}, `UPDATE calls SET state = 'cancelled', reason = $1, updated_at = $2
+				WHERE state IN ('armed','queued') AND message_id IN (SELECT id FROM messages WHERE `+in+` AND cancel_key <> '')
+				RETURNING id, message_id`,
+				append([]any{reason, nowN}, args...)...)
 		})
 	})
 	if err != nil {
