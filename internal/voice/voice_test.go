@@ -182,6 +182,16 @@ func TestVoiceOnlyConfirmed(t *testing.T) {
 	if st := e.trunk.Stats(); st.Invites != 1 {
 		t.Fatalf("trunk saw %d INVITEs, want 1", st.Invites)
 	}
+	// The ledger says confirmed at the key's first packet; the trunk
+	// logs the key once its last packet went.
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if tc := e.trunk.Calls(); len(tc) == 1 && tc[0].KeysSent != "" {
+			break
+		}
+	}
+	if tc := e.trunk.Calls(); len(tc) != 1 || tc[0].CallID != c.SIPCallID || tc[0].KeysSent != "1" || tc[0].Callee != "13900139001" {
+		t.Fatalf("trunk's calls %+v, want one to 13900139001 under %s with key 1", tc, c.SIPCallID)
+	}
 }
 
 // A fallback call waits for its SMS: a failed SMS queues it (reason

@@ -51,7 +51,8 @@ func cancelledLicences(t *testing.T, at time.Time, phones []string) []kafka.Mess
 	t.Helper()
 	var out []kafka.Message
 	for i, p := range phones {
-		num := fmt.Sprintf("1101051990030%05d", i+1)
+		first := fmt.Sprintf("11010519900307%03d", i+1)
+		num := first + string(event.IDCheckChar(first))
 		ev := &event.Event{ID: fmt.Sprintf("voice-e2e-%d-%d", at.Unix(), i), Source: "e2e", Type: event.TypeLicenceStatusChanged,
 			Time: at, LicenceStatusChanged: &event.LicenceStatusChanged{OldStatus: "M", NewStatus: "G", Reason: "超过有效期一年以上未换证",
 				Licence: event.Licence{Number: num, Holder: "李四", Phone: p, Region: "110105", Class: "C1", Status: "G",
@@ -308,48 +309,70 @@ func TestVoiceCrash(t *testing.T) {
 	sims := failingSimulators(t)
 	trunk, err := trunksim.Start(trunksim.Config{Listen: "127.0.0.1:0", Seed: 20,
 		Mix:     map[string]int{trunksim.Confirm: 5, trunksim.Busy: 1, trunksim.NoAnswer: 1, trunksim.HangUp: 1},
-		RingFor: 400 * time.Millisecond, KeyDelay: 1500 * time.Millisecond, HangUpAfter: 800 * time.Millisecond})
+		RingFor: 400 * time.Millisecond, KeyDelay: time.Second, HangUpAfter: 800 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer trunk.Close()
 
-	const n, maxAttempts = 12, 3
+	const n, maxAttempts = 12, 5
 	ledgerPath := filepath.Join(dir, "ledger.db")
 	journalPath := filepath.Join(dir, "calls.cdr.jsonl")
 	cfgPath := gatewayConfigWith(t, dir, "voice-crash", brokerAddr, "sqlite://"+ledgerPath, sims,
-		voiceConfig(trunk.Addr(), journalPath, func(v *config.Voice) { v.CallsPerSecond = 4 }))
+		voiceConfig(trunk.Addr(), journalPath, func(v *config.Voice) { v.CallsPerSecond, v.Retry.MaxAttempts = 4, maxAttempts }))
 	gwLog := filepath.Join(dir, "gateway.log")
 	view := openView(t, ledgerPath)
 	publishRecords(t, ctx, brokerAddr, cancelledLicences(t, base, phones(n)))
 
 	rng := rand.New(rand.NewPCG(7, 7))
 	kills := 0
-	for run := range 5 {
+	var killedAt []time.Time
+	for run := range 6 {
+		// Calls the last kill left in progress stay so in the ledger
+		// until the new gateway reconciles them: they are not this run's.
+		stale := map[string]bool{}
+		if cs, err := view.calls(); err == nil {
+			for _, c := range cs {
+				stale[c.SIPCallID] = true
+			}
+		}
 		gw := start(t, "gateway", gwLog, bin, "run", "--config", cfgPath, "--now", clock())
-		// Kill while a call is up: once the ledger shows one dialling,
-		// ringing or answered, within the next 1.5 s.
+		// Kill while a call is up. Even runs: once the ledger shows one
+		// dialling, ringing or answered, within the next 1.5 s. Odd runs:
+		// once one is answered, 1.4 to 2.4 s later, when a confirming
+		// callee has pressed 1 (KeyDelay 1 s) and hears the confirmation.
 		inCall := false
 		for wait := time.Now().Add(30 * time.Second); time.Now().Before(wait) && !inCall && !gw.exited(); {
 			cs, _ := view.calls()
 			for _, c := range cs {
-				inCall = inCall || c.State == "dialling" || c.State == "ringing" || c.State == "answered"
+				inCall = inCall || (!stale[c.SIPCallID] && (c.State == "answered" || (run%2 == 0 && (c.State == "dialling" || c.State == "ringing"))))
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 		if !inCall {
 			gw.kill()
 			break // nothing left to call
 		}
-		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		if run%2 == 0 {
+			time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		} else {
+			time.Sleep(1400*time.Millisecond + time.Duration(rng.IntN(1000))*time.Millisecond)
+		}
 		if gw.exited() {
 			t.Fatalf("gateway exited by itself (run %d):\n%s", run, tail(gwLog, 30))
 		}
+		killedAt = append(killedAt, time.Now())
 		gw.kill()
 		kills++
 	}
+	started := countLines(gwLog, "smsgw started")
 	gw := start(t, "gateway", gwLog, bin, "run", "--config", cfgPath, "--now", clock())
 	calls := waitCalls(t, ctx, view, n, func() bool { return !gw.exited() }, gwLog, 3*time.Minute)
+	// The calls may all have ended before this gateway: stop it once it
+	// is up (a SIGTERM while it starts finds no handler yet).
+	for end := time.Now().Add(30 * time.Second); countLines(gwLog, "smsgw started") == started && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err := gw.stop(20 * time.Second); err != nil {
 		t.Errorf("graceful stop: %v", err)
 	}
@@ -391,6 +414,37 @@ func TestVoiceCrash(t *testing.T) {
 			if inv.Invited.After(confirmedAt) {
 				t.Errorf("call %d: called again (%s, %s) after it was confirmed", c.ID, inv.CallID, inv.Behaviour)
 			}
+		}
+	}
+	// From the callee's side: whoever pressed 1 to a gateway that lived
+	// on for another 300 ms after the key's first packet is never called
+	// again.
+	for callee, invites := range byCallee {
+		for _, c := range invites {
+			if !strings.Contains(c.KeysSent, "1") {
+				continue
+			}
+			dead := false
+			for _, k := range killedAt {
+				dead = dead || (k.After(c.Invited) && k.Before(c.FirstKey.Add(300*time.Millisecond)))
+			}
+			if dead {
+				continue
+			}
+			for _, later := range invites {
+				if later.Invited.After(c.KeysAt) {
+					t.Errorf("%s pressed 1 at %s (call %s) and was called again at %s",
+						callee[len(callee)-4:], c.KeysAt.Format("15:04:05.000"), c.CallID, later.Invited.Format("15:04:05.000"))
+				}
+			}
+		}
+	}
+	if os.Getenv("E2E_VOICE_DEBUG") != "" {
+		for _, k := range killedAt {
+			t.Logf("kill %s", k.Format("05.000"))
+		}
+		for _, c := range trunk.Calls() {
+			t.Logf("%s %s inv %s keys %q from %s ended %s", c.Callee[7:], c.Behaviour, c.Invited.Format("05.000"), c.KeysSent, c.FirstKey.Format("05.000"), c.Ended.Format("05.000"))
 		}
 	}
 	t.Logf("calls: %v; trunk: %+v", states, trunk.Stats())

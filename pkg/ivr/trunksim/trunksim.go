@@ -102,7 +102,8 @@ type Call struct {
 	Invited   time.Time
 	Answered  time.Time // zero when not answered
 	KeysSent  string    // keys pressed (confirm callees)
-	KeysAt    time.Time // when the last key went
+	FirstKey  time.Time // when the first key's first packet went
+	KeysAt    time.Time // when the last key's last packet went
 	Ended     time.Time // BYE, CANCEL or our hang-up; zero while up
 }
 
@@ -265,9 +266,9 @@ func (s *Sim) handle(d *diago.DialogServerSession) {
 	}
 	s.logMu.Lock()
 	s.log = append(s.log, c)
-	i := len(s.log) - 1
+	at := len(s.log) - 1
 	s.logMu.Unlock()
-	defer s.update(i, func(c *Call) { c.Ended = time.Now() })
+	defer s.update(at, func(c *Call) { c.Ended = time.Now() })
 	_ = d.Trying()
 	switch b {
 	case Busy:
@@ -287,7 +288,7 @@ func (s *Sim) handle(d *diago.DialogServerSession) {
 		return
 	}
 	s.answered.Add(1)
-	s.update(i, func(c *Call) { c.Answered = time.Now() })
+	s.update(at, func(c *Call) { c.Answered = time.Now() })
 	defer med.Close()
 	switch b {
 	case HangUp:
@@ -304,9 +305,12 @@ func (s *Sim) handle(d *diago.DialogServerSession) {
 			if i > 0 && !sleep(ctx, s.cfg.KeyGap) {
 				break
 			}
+			if i == 0 {
+				s.update(at, func(c *Call) { c.FirstKey = time.Now() })
+			}
 			if s.press(ctx, d, med, k) == nil {
 				s.keys.Add(1)
-				s.update(i, func(c *Call) { c.KeysSent += string(k); c.KeysAt = time.Now() })
+				s.update(at, func(c *Call) { c.KeysSent += string(k); c.KeysAt = time.Now() })
 			}
 		}
 	}
