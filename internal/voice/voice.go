@@ -201,11 +201,15 @@ func (s *Stage) end(ctx context.Context, e ledger.CallEnd) {
 			return
 		}
 		s.m.ledgerErrors.Inc()
+		if i == 4 {
+			break
+		}
 		select {
 		case <-ctx.Done():
-			i = 5
 		case <-time.After(time.Duration(100<<i) * time.Millisecond):
+			continue
 		}
+		break
 	}
 	s.log.Error("call outcome not recorded; reconciled at the next start", "call", e.ID, "outcome", e.Outcome, "err", err)
 }
