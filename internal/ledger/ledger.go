@@ -123,7 +123,8 @@ type Store interface {
 	Requeue(ctx context.Context, ids []int64, maxRequeues int, notBefore time.Time) (RequeueResult, error)
 
 	// RecentDedupe reports which dedupe keys have a non-suppressed message
-	// created at or after since.
+	// (or one suppressed as message.ReasonVoiceOnly: its notice went by
+	// call) created at or after since.
 	RecentDedupe(ctx context.Context, keys []string, since time.Time) (map[string]bool, error)
 	// CountSince counts non-suppressed, non-cancelled messages per
 	// recipient created at or after since. Recipients with none are absent.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ var callTests = []struct {
 	{"CallsInsert", testCallsInsert},
 	{"CallsArm", testCallsArm},
 	{"CallsCancel", testCallsCancel},
+	{"CallsHeldVoiceOnly", testCallsHeldVoiceOnly},
 	{"CallsClaim", testCallsClaim},
 	{"CallsClaimConcurrent", testCallsClaimConcurrent},
 	{"CallsDial", testCallsDial},
@@ -367,6 +369,54 @@ func testCallsCancel(t *testing.T, e *env) {
 		if w := fmt.Sprintf("%d:cancelled(moot)", e.call(cs, m).ID); !slices.Contains(ch, w) {
 			t.Errorf("status outbox %q has no %s", ch, w)
 		}
+	}
+}
+
+// testCallsHeldVoiceOnly: a voice-only message the content check held
+// keeps its call armed; released, the call is queued and the message
+// suppressed voice_only (no SMS ever goes); dropped, the call is
+// cancelled. A voice-only message counts for dedupe.
+func testCallsHeldVoiceOnly(t *testing.T, e *env) {
+	cs := callStore(t, e)
+	rel, drop := VoiceOnlyMsg("ev", "h", 1), VoiceOnlyMsg("ev", "h", 2)
+	for _, m := range []*message.Message{rel, drop} {
+		m.State, m.Reason = message.StateHeld, "content_link"
+	}
+	sent := VoiceOnlyMsg("ev", "h", 3)
+	sent.DedupeKey = "h|dedupe"
+	e.insert(rel, drop, sent)
+	if got := []string{e.callState(cs, rel), e.callState(cs, drop)}; !slices.Equal(got, []string{"armed(voice_only)", "armed(voice_only)"}) {
+		t.Fatalf("calls of held voice-only messages: %q", got)
+	}
+	e.clock.Add(time.Hour)
+	if res := e.armCalls(cs); res != (ledger.ArmResult{}) {
+		t.Fatalf("arm while held: %+v", res)
+	}
+	if _, err := e.s.DecideHeld(e.ctx, []int64{rel.ID}, ledger.HeldDecision{Release: true, Who: "op"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.DecideHeld(e.ctx, []int64{drop.ID}, ledger.HeldDecision{Who: "op"}); err != nil {
+		t.Fatal(err)
+	}
+	e.armCalls(cs)
+	if st := e.state(rel); st != message.StateSuppressed {
+		t.Errorf("released voice-only message %s, want suppressed (voice_only): the SMS must not go", st)
+	}
+	if c := e.call(cs, rel); c.State != ledger.CallQueued || !c.NotBefore.Equal(e.clock.Now()) {
+		t.Errorf("call of the released message %+v, want queued now", c)
+	}
+	if st := e.callState(cs, drop); !strings.HasPrefix(st, "cancelled") {
+		t.Errorf("call of the dropped message %s, want cancelled", st)
+	}
+	if got := e.claim(10, "a"); len(got) != 0 {
+		t.Errorf("SMS claimed for voice-only messages: %v", ids(got))
+	}
+	seen, err := e.s.RecentDedupe(e.ctx, []string{"h|dedupe"}, T0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !seen["h|dedupe"] {
+		t.Errorf("a voice-only notice does not count for dedupe: the daily sweep would call again")
 	}
 }
 

@@ -56,8 +56,14 @@ func newCall(m *message.Message) (st ledger.CallState, reason string, ok bool) {
 	case m.Voice == nil:
 		return "", "", false
 	case m.Voice.Only:
-		if m.State == message.StateSuppressed && m.Reason == message.ReasonVoiceOnly {
+		switch {
+		case m.State == message.StateSuppressed && m.Reason == message.ReasonVoiceOnly:
 			return ledger.CallQueued, message.ReasonVoiceOnly, true
+		case m.State == message.StateHeld:
+			// Held by the content check: armed until an operator
+			// decides; a release queues the call, not the SMS
+			// (DecideHeld), a drop cancels it (ArmCalls).
+			return ledger.CallArmed, message.ReasonVoiceOnly, true
 		}
 		return "", "", false
 	case m.State == message.StateSuppressed:

@@ -43,7 +43,7 @@ func (s *Store) RecentDedupe(ctx context.Context, keys []string, since time.Time
 			}
 			out[k] = true
 			return nil
-		}, `SELECT DISTINCT dedupe_key FROM messages WHERE `+in+` AND dedupe_key <> '' AND created_at >= $1 AND state <> 'suppressed'`,
+		}, `SELECT DISTINCT dedupe_key FROM messages WHERE `+in+` AND dedupe_key <> '' AND created_at >= $1 AND (state <> 'suppressed' OR reason = '`+message.ReasonVoiceOnly+`')`,
 			append([]any{Nanos(since)}, args...)...)
 	})
 	if err != nil {

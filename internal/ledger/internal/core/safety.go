@@ -105,6 +105,28 @@ func (s *Store) DecideHeld(ctx context.Context, ids []int64, d ledger.HeldDecisi
 	err := s.write(ctx, func(t *wtx) error {
 		changed = changed[:0]
 		for _, id := range ids {
+			st, reason, done := st, reason, done
+			if d.Release {
+				// A voice-only message: its call goes, never an SMS.
+				voiceOnly := false
+				if err := queryEach(ctx, t.q, func(r Rows) error {
+					var call int64
+					if err := r.Scan(&call); err != nil {
+						return err
+					}
+					voiceOnly = true
+					t.outCall(call, id, ledger.CallQueued, message.ReasonVoiceOnly, nowN)
+					return nil
+				}, `UPDATE calls SET state = 'queued', not_before = $1, updated_at = $1
+					WHERE message_id = $2 AND state = 'armed' AND reason = $3
+					AND EXISTS (SELECT 1 FROM messages m WHERE m.id = $2 AND m.state = 'held') RETURNING id`,
+					nowN, id, message.ReasonVoiceOnly); err != nil {
+					return fmt.Errorf("message %d: call: %w", id, err)
+				}
+				if voiceOnly {
+					st, reason, done = message.StateSuppressed, message.ReasonVoiceOnly, nowN
+				}
+			}
 			n, err := t.q.Exec(ctx, `UPDATE messages SET state = $1, reason = $2, not_before = $3, done_at = $4, updated_at = $3
 				WHERE id = $5 AND state = 'held'`, string(st), reason, nowN, done, id)
 			if err != nil {
