@@ -189,10 +189,11 @@ func voiceConfig(trunk, journalPath string, mutate func(*config.Voice)) func(*co
 	}
 }
 
-// TestVoiceFallbackSipp: sipp is the callee (presses 2, hears the notice
-// again, presses 1) of every call. Each urgent notice's SMS fails, the
-// gateway calls, the call is confirmed, and the ledger, the call journal
-// and sipp agree.
+// TestVoiceFallbackSipp: sipp is the callee of every call, one UAS
+// scenario per subtest (press 1; press 2, hear the notice again, press 1;
+// answer and hang up; 486; ring until CANCEL). Each urgent notice's SMS
+// fails, the gateway calls (one attempt: no retry), and the ledger, the
+// call journal and sipp agree on how the call ended.
 func TestVoiceFallbackSipp(t *testing.T) {
 	sippBin, err := exec.LookPath("sipp")
 	pcaps := "/usr/share/sip-tester"
@@ -205,13 +206,30 @@ func TestVoiceFallbackSipp(t *testing.T) {
 		}
 		t.Skipf("sipp not installed: %v", err)
 	}
+	for _, c := range []struct {
+		scenario, state string
+		plays           int
+	}{
+		{"uas_confirm.xml", "confirmed", 1},
+		{"uas_again_confirm.xml", "confirmed", 2},
+		{"uas_hangup.xml", "answered_unconfirmed", 1},
+		{"uas_busy.xml", "busy", 0},
+		{"uas_noanswer.xml", "no_answer", 0},
+	} {
+		t.Run(strings.TrimSuffix(c.scenario, ".xml"), func(t *testing.T) {
+			voiceSipp(t, sippBin, pcaps, c.scenario, c.state, c.plays)
+		})
+	}
+}
+
+func voiceSipp(t *testing.T, sippBin, pcaps, scenario, state string, plays int) {
 	bin, dir, base, clock, ctx := setup(t)
 	brokerAddr := freeAddr(t)
 	startBroker(t, bin, brokerAddr, filepath.Join(dir, "kafka"), filepath.Join(dir, "broker.log"))
 	sims := failingSimulators(t)
 
-	const n = 4
-	scen, err := os.ReadFile("../../pkg/ivr/testdata/sipp/uas_again_confirm.xml")
+	const n = 2
+	scen, err := os.ReadFile(filepath.Join("../../pkg/ivr/testdata/sipp", scenario))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +256,7 @@ func TestVoiceFallbackSipp(t *testing.T) {
 	ledgerPath := filepath.Join(dir, "ledger.db")
 	journalPath := filepath.Join(dir, "calls.cdr.jsonl")
 	cfgPath := gatewayConfigWith(t, dir, "voice-gw", brokerAddr, "sqlite://"+ledgerPath, sims,
-		voiceConfig("127.0.0.1:"+strconv.Itoa(port), journalPath, nil))
+		voiceConfig("127.0.0.1:"+strconv.Itoa(port), journalPath, func(v *config.Voice) { v.Retry.MaxAttempts = 1 }))
 	gwLog := filepath.Join(dir, "gateway.log")
 	gw := start(t, "gateway", gwLog, bin, "run", "--config", cfgPath, "--now", clock())
 	view := openView(t, ledgerPath)
@@ -259,17 +277,17 @@ func TestVoiceFallbackSipp(t *testing.T) {
 	}
 	recs := journal(t, journalPath)
 	for _, c := range calls {
-		if c.State != "confirmed" || c.Attempts != 1 || c.SMS != "failed" {
-			t.Errorf("call %d: %s after %d attempts (SMS %s), want confirmed after 1 (SMS failed)", c.ID, c.State, c.Attempts, c.SMS)
+		if c.State != state || c.Attempts != 1 || c.SMS != "failed" {
+			t.Errorf("call %d: %s after %d attempts (SMS %s), want %s after 1 (SMS failed)", c.ID, c.State, c.Attempts, c.SMS, state)
 		}
 		r, ok := recs[c.SIPCallID]
 		if !ok {
 			t.Errorf("call %d: no call record for %s", c.ID, c.SIPCallID)
 			continue
 		}
-		if r.Outcome != c.State || r.NoticeID != strconv.FormatInt(c.ID, 10) || r.Plays != 2 || r.Direction != "outbound" ||
+		if r.Outcome != c.State || r.NoticeID != strconv.FormatInt(c.ID, 10) || r.Plays != plays || r.Direction != "outbound" ||
 			r.Called != ivr.MaskPhone(c.Recipient) {
-			t.Errorf("call %d: record %+v does not agree with the ledger (%s)", c.ID, r, c.State)
+			t.Errorf("call %d: record %+v does not agree with the ledger (%s, %d plays)", c.ID, r, c.State, plays)
 		}
 	}
 	if len(recs) != n {
