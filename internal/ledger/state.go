@@ -48,6 +48,7 @@ type StateStore interface {
 	// has no queued or scheduled message.
 	PruneStates(ctx context.Context, before time.Time) (int, error)
 	// CancelInhibited moves the pending messages each inhibition names to
-	// cancelled with its reason and returns how many.
+	// cancelled with its reason and returns how many; the armed or queued
+	// calls of the reminders it names are cancelled too.
 	CancelInhibited(ctx context.Context, inhs []Inhibition) (int, error)
 }

@@ -364,7 +364,21 @@ func testCallsCancel(t *testing.T, e *env) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("calls after cancel: %q, want %q", got, want)
 	}
-	ch := e.voiceChanges(fb, only, dialled, other)
+	// An inhibition reaches a queued voice-only call by rule and person.
+	inh := VoiceOnlyMsg("ev", "lesser", 5)
+	e.insert(inh)
+	st, ok := e.s.(ledger.StateStore)
+	if !ok {
+		t.Fatalf("%T keeps no states", e.s)
+	}
+	if _, err := st.CancelInhibited(e.ctx, []ledger.Inhibition{{Rules: []string{"lesser"}, Recipient: inh.Recipient,
+		Reason: "inhibited_by:severe"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.callState(cs, inh); got != "cancelled(inhibited_by:severe)" {
+		t.Errorf("inhibited voice-only call: %s", got)
+	}
+	ch := e.voiceChanges(fb, only, dialled, other, inh)
 	for _, m := range []*message.Message{fb, only} {
 		if w := fmt.Sprintf("%d:cancelled(moot)", e.call(cs, m).ID); !slices.Contains(ch, w) {
 			t.Errorf("status outbox %q has no %s", ch, w)

@@ -166,6 +166,19 @@ func (s *Store) CancelInhibited(ctx context.Context, inhs []ledger.Inhibition) (
 				return err
 			}
 			total += n
+			// The calls of those reminders not dialled yet (a fallback
+			// queued after its SMS failed, a voice-only call).
+			if err := queryEach(ctx, t.q, func(r Rows) error {
+				var id, msg int64
+				if err := r.Scan(&id, &msg); err != nil {
+					return err
+				}
+				t.outCall(id, msg, ledger.CallCancelled, in.Reason, nowN)
+				return nil
+			}, `UPDATE calls SET state = 'cancelled', reason = $1, updated_at = $2
+				WHERE state IN ('armed','queued')`+where+` AND `+rin+` RETURNING id, message_id`, append(args, rargs...)...); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
