@@ -91,3 +91,64 @@ func TestStatusOversizeFieldsCut(t *testing.T) {
 		t.Fatalf("status of %v", seen)
 	}
 }
+
+// TestStatusCarriesCalls: a message's fallback call shows on the status
+// topic as channel voice with its call id and state, and the SMS's own
+// records carry no channel (as before calls existed).
+func TestStatusCarriesCalls(t *testing.T) {
+	ctx := t.Context()
+	b, err := broker.Start(ctx, broker.Config{Topics: map[string]int{"sms.status": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := open.Open(ctx, "sqlite::memory:", ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := &message.Message{Key: "ev|r|13800138000", EventID: "ev", RuleID: "r", Recipient: "13800138000", Carrier: "china_mobile",
+		Text: "t", Encoding: "ucs2", Segments: 1, State: message.StateQueued, Voice: &message.Voice{FallbackAfter: time.Hour}}
+	if err := st.Insert(ctx, []*message.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Transition(ctx, []ledger.Transition{{ID: m.ID, State: message.StateFailed, Reason: "UNDELIV"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.(ledger.CallStore).ArmCalls(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addrs()...), Topic: "sms.status", BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	p := &Publisher{Outbox: st, Writer: w, Metrics: NewMetrics(nil)}
+	n, err := p.Once(ctx)
+	if err != nil || n != 4 {
+		t.Fatalf("published %d (%v), want 4: queued, armed, failed, call queued", n, err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs(), Topic: "sms.status", MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var got []string
+	for range n {
+		msg, err := r.ReadMessage(rctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec StatusRecord
+		if err := json.Unmarshal(msg.Value, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if (rec.Channel == "voice") != (rec.CallID != 0) || rec.Key != m.Key {
+			t.Fatalf("record %+v", rec)
+		}
+		if rec.Channel == "voice" && rec.Carrier != "" {
+			t.Fatalf("call record with the SMS's carrier: %+v", rec)
+		}
+		got = append(got, rec.Channel+":"+rec.State)
+	}
+	want := []string{":queued", "voice:armed", ":failed", "voice:queued"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("status records %q, want %q", got, want)
+	}
+}
