@@ -45,7 +45,8 @@ func (a *App) mainMux() *http.ServeMux {
 
 // Readiness is nil when the gateway can do its job: started and not
 // draining, the brokers reachable and consumption not stalled with lag,
-// the ledger taking writes, and every carrier with a bind up.
+// the ledger taking writes, every carrier with a bind up, and (with
+// voice.trunk) the voice stage placing calls.
 func (a *App) Readiness() error {
 	if !a.ready.Load() {
 		return errors.New("starting or draining")
@@ -66,6 +67,11 @@ func (a *App) Readiness() error {
 	if len(down) > 0 {
 		slices.Sort(down)
 		errs = append(errs, fmt.Sprintf("no bind up for %v", down))
+	}
+	if a.voice != nil {
+		if err := a.voice.health(); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

@@ -3,6 +3,7 @@ package smsgw
 import (
 	"database/sql"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -107,4 +108,29 @@ func TestReadyzTellsTheTruth(t *testing.T) {
 		return code == http.StatusServiceUnavailable && strings.Contains(b, "brokers unreachable")
 	})
 	t.Logf("/readyz said %q, then %q, then %q", reasons[0], reasons[1], body)
+}
+
+// TestReadyzVoice: a voice stage that cannot place calls (its SIP port is
+// taken) makes /readyz 503 and names the cause; the SMS side runs on.
+func TestReadyzVoice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level run")
+	}
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	g := startPoisonGateway(t, 0, func(c *config.Config) {
+		c.Voice.Trunk, c.Voice.Bind, c.Voice.CDRTopic = "127.0.0.1:9", taken.LocalAddr().String(), ""
+		c.Voice.Prompts = filepath.Join(repoRoot, "prompts")
+	})
+	// Once the binds are up, the voice stage alone is what is wrong.
+	body := waitReadyz(t, g, "voice reported", func(code int, body string) bool {
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "voice calls stopped") &&
+			!strings.Contains(body, "bind up")
+	})
+	if !strings.HasPrefix(body, "voice calls stopped") || strings.Contains(body, "ledger") {
+		t.Fatalf("/readyz: %q", body)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/traffic12123/gateway/internal/cdr"
@@ -21,6 +22,25 @@ type voiceParts struct {
 	dialler *ivr.Dialler
 	journal *voice.Journal
 	kafka   *cdr.Kafka
+
+	mu     sync.Mutex
+	failed error // why the stage stopped early (/readyz)
+}
+
+// health is nil while the stage can place calls.
+func (v *voiceParts) health() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.failed != nil {
+		return fmt.Errorf("voice calls stopped: %w", v.failed)
+	}
+	return nil
+}
+
+func (v *voiceParts) fail(err error) {
+	v.mu.Lock()
+	v.failed = err
+	v.mu.Unlock()
 }
 
 // buildVoice builds the fallback calls' stage and dialler when the
@@ -129,9 +149,15 @@ func (a *App) journalPath() string {
 // the dialler hangs up the calls in progress and the stage records them.
 func (v *voiceParts) run(ctx context.Context) error {
 	if err := v.dialler.Start(ctx); err != nil {
-		return fmt.Errorf("voice: dialler: %w", err)
+		err = fmt.Errorf("voice: dialler: %w", err)
+		v.fail(err)
+		_ = v.journal.Close()
+		return err
 	}
 	err := v.stage.Run(ctx)
+	if err != nil {
+		v.fail(err)
+	}
 	if cerr := v.dialler.Close(); err == nil {
 		err = cerr
 	}
