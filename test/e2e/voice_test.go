@@ -320,7 +320,17 @@ func freeUDP(t *testing.T) int {
 // and checks that no person whose notice was confirmed is called again,
 // that no call is dialled more often than the ledger counted, and that
 // every call ends.
-func TestVoiceCrash(t *testing.T) {
+func TestVoiceCrash(t *testing.T) { runVoiceCrash(t, "") }
+
+// TestVoiceCrashPostgres is TestVoiceCrash on a PostgreSQL ledger.
+func TestVoiceCrashPostgres(t *testing.T) { runVoiceCrash(t, postgresSchema(t)) }
+
+// runVoiceCrash runs the voice crash test on the ledger at dsn ("": a
+// SQLite file).
+func runVoiceCrash(t *testing.T, dsn string) {
+	if testing.Short() {
+		t.Skip("process-level crash test")
+	}
 	bin, dir, base, clock, ctx := setup(t)
 	brokerAddr := freeAddr(t)
 	startBroker(t, bin, brokerAddr, filepath.Join(dir, "kafka"), filepath.Join(dir, "broker.log"))
@@ -334,12 +344,18 @@ func TestVoiceCrash(t *testing.T) {
 	defer trunk.Close()
 
 	const n, maxAttempts = 12, 5
-	ledgerPath := filepath.Join(dir, "ledger.db")
+	var view *ledgerView
+	if dsn == "" {
+		ledgerPath := filepath.Join(dir, "ledger.db")
+		dsn = "sqlite://" + ledgerPath
+		view = openView(t, ledgerPath)
+	} else {
+		view = openViewDSN(t, "pgx", dsn)
+	}
 	journalPath := filepath.Join(dir, "calls.cdr.jsonl")
-	cfgPath := gatewayConfigWith(t, dir, "voice-crash", brokerAddr, "sqlite://"+ledgerPath, sims,
+	cfgPath := gatewayConfigWith(t, dir, "voice-crash", brokerAddr, dsn, sims,
 		voiceConfig(trunk.Addr(), journalPath, func(v *config.Voice) { v.CallsPerSecond, v.Retry.MaxAttempts = 4, maxAttempts }))
 	gwLog := filepath.Join(dir, "gateway.log")
-	view := openView(t, ledgerPath)
 	publishRecords(t, ctx, brokerAddr, cancelledLicences(t, base, phones(n)))
 
 	rng := rand.New(rand.NewPCG(7, 7))
