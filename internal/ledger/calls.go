@@ -67,6 +67,10 @@ const (
 	// ReasonCallCrash: the call was in progress when its owner died and
 	// no call record says how it ended.
 	ReasonCallCrash = "crash during call"
+	// ReasonCallIDPrefix + the SIP Call-ID is the reason of an attempt's
+	// dialling change on the status outbox (trace reads it back into
+	// TraceEntry.SIPCallID).
+	ReasonCallIDPrefix = "call_id "
 )
 
 // Call is one outbound notice call, stored with the message it is about.

@@ -639,8 +639,8 @@ func testCallsRetry(t *testing.T, e *env) {
 		t.Fatalf("after the last attempt: %s", st)
 	}
 	p := func(s string) string { return fmt.Sprintf("%d:%s", id, s) }
-	want := []string{p("queued(voice_only)"), p("claimed"), p("dialling"), p("busy(486 busy here)"), p("queued(retry after busy)"),
-		p("claimed"), p("dialling"), p("no_answer(timeout)")}
+	want := []string{p("queued(voice_only)"), p("claimed"), p("dialling(call_id sip-1)"), p("busy(486 busy here)"), p("queued(retry after busy)"),
+		p("claimed"), p("dialling(call_id sip-2)"), p("no_answer(timeout)")}
 	if got := e.voiceChanges(m); !slices.Equal(got, want) {
 		t.Fatalf("voice status changes\n%q, want\n%q", got, want)
 	}
@@ -749,7 +749,7 @@ func testCallsTrace(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	want := []string{"state:queued", "call:armed", "state:failed(refused)", "call:queued(sms_failed)", "call:claimed",
-		"call:dialling#1", "call:busy#1", "call:queued(retry after busy)#1", "call:claimed#1",
+		"call:dialling#1 sip-1", "call:busy#1 sip-1", "call:queued(retry after busy)#1 sip-1", "call:claimed#1 sip-1",
 		"call:dialling#2 sip-2", "call:answered#2 sip-2", "call:confirmed#2 sip-2"}
 	check := func() {
 		t.Helper()

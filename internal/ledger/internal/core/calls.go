@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/traffic12123/gateway/internal/ledger"
@@ -326,7 +327,9 @@ func (s *Store) BeforeDial(ctx context.Context, id int64, owner, sipCallID strin
 		if !found {
 			return ledger.ErrCallNotClaimed
 		}
-		t.outCall(id, msg, ledger.CallDialling, "", atN)
+		// The attempt's Call-ID in its dialling row: trace names every
+		// attempt's (the call row keeps only the last).
+		t.outCall(id, msg, ledger.CallDialling, ledger.ReasonCallIDPrefix+sipCallID, atN)
 		return nil
 	})
 	if err != nil {
@@ -529,6 +532,11 @@ func callSummary(ctx context.Context, q Q) (map[ledger.CallState]int, error) {
 // not kept).
 func (s *Store) traceCalls(ctx context.Context, q Q, ids []int64, es []ledger.TraceEntry) error {
 	dials := map[int64]int{}
+	type attempt struct {
+		call int64
+		n    int
+	}
+	sip := map[attempt]string{} // from the dialling rows
 	for i := range es {
 		e := &es[i]
 		if e.Kind != ledger.TraceCall {
@@ -536,8 +544,15 @@ func (s *Store) traceCalls(ctx context.Context, q Q, ids []int64, es []ledger.Tr
 		}
 		if ledger.CallState(e.State) == ledger.CallDialling {
 			dials[e.CallID]++
+			if id, ok := strings.CutPrefix(e.Reason, ledger.ReasonCallIDPrefix); ok {
+				sip[attempt{e.CallID, dials[e.CallID]}] = id
+				e.Reason = ""
+			}
 		}
 		e.Attempt = dials[e.CallID]
+		if e.Attempt > 0 {
+			e.SIPCallID = sip[attempt{e.CallID, e.Attempt}]
+		}
 	}
 	if len(dials) == 0 {
 		return nil
@@ -552,7 +567,7 @@ func (s *Store) traceCalls(ctx context.Context, q Q, ids []int64, es []ledger.Tr
 	}
 	for i := range es {
 		e := &es[i]
-		if c := last[e.CallID]; e.Kind == ledger.TraceCall && c != nil && e.Attempt > 0 && e.Attempt == c.Attempts {
+		if c := last[e.CallID]; e.Kind == ledger.TraceCall && c != nil && e.SIPCallID == "" && e.Attempt > 0 && e.Attempt == c.Attempts {
 			e.SIPCallID = c.SIPCallID
 		}
 	}
