@@ -46,6 +46,8 @@ type rig struct {
 	now      time.Time
 	broker   *broker.Broker
 	sims     map[string]*smsc.Server
+	pgDSN    string // the run's schema in -ledger's database ("": SQLite)
+	dropPG   func()
 }
 
 func newRig(ctx context.Context, o *options, name string, records int) (*rig, error) {
@@ -83,10 +85,19 @@ func newRig(ctx context.Context, o *options, name string, records int) (*rig, er
 		}
 		r.sims[c] = s
 	}
+	if o.ledger != "" && name == "gw" {
+		if r.pgDSN, r.dropPG, err = postgresSchema(ctx, o.ledger); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
 func (r *rig) close() {
+	if r.dropPG != nil && !r.o.keep {
+		r.dropPG()
+	}
 	for _, s := range r.sims {
 		s.Close()
 	}
@@ -146,6 +157,9 @@ func (r *rig) gatewayConfig() (*config.Config, error) {
 	cfg.Kafka.Brokers = r.broker.Addrs()
 	cfg.Kafka.GroupID = "smsgw-bench"
 	cfg.Ledger.DSN = "sqlite://" + filepath.Join(r.dir, "ledger.db")
+	if r.pgDSN != "" {
+		cfg.Ledger.DSN = r.pgDSN
+	}
 	cfg.Rules.Dir = r.rulesDir
 	cfg.Rules.Watch = false
 	addr, err := freeAddr()
@@ -500,7 +514,14 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 		}
 	}
 	defer func() { _ = gw.stop() }()
-	l, err := openLedger(filepath.Join(r.dir, "ledger.db"))
+	var l *ledgerReader
+	if r.pgDSN != "" {
+		l, err = openPostgresLedger(r.pgDSN)
+		res.Ledger = "postgres"
+	} else {
+		l, err = openLedger(filepath.Join(r.dir, "ledger.db"))
+		res.Ledger = "sqlite"
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -517,7 +538,7 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 			return nil, err
 		}
 	}
-	cpu0, self0 := gw.cpu(), selfCPU()
+	cpu0, self0, db0 := gw.cpu(), selfCPU(), postgresCPU()
 	start := time.Now()
 	var profDone chan string
 	if o.gwProfile != "" {
@@ -531,6 +552,9 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 	done, err := waitLedger(ctx, l, gw, len(items), segmentsOf(items), o.timeout, os.Stderr)
 	cpu1, rss := gw.cpu(), gw.rss()
 	res.HarnessCPU = selfCPU() - self0
+	if res.Ledger == "postgres" {
+		res.DBCPUSeconds = postgresCPU() - db0
+	}
 	if o.cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -616,6 +640,7 @@ func (r *rig) fill(ctx context.Context, l *ledgerReader, res *Result, items []it
 	}
 	if res.Messages > 0 {
 		res.CPUPer1000 = res.CPUSeconds / float64(res.Messages) * 1000
+		res.DBCPUPer1000 = res.DBCPUSeconds / float64(res.Messages) * 1000
 	}
 	for name, c := range res.ByCarrier {
 		if t := lastByCarrier[name]; !t.IsZero() {

@@ -62,6 +62,7 @@ type options struct {
 	noStatus     bool
 	gwProfile    string
 	gwProfileLen time.Duration
+	ledger       string // PostgreSQL DSN; "": an SQLite file in the run's directory
 }
 
 func main() {
@@ -104,6 +105,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.kannelLinks, "kannel-links", 1, "SMPP links per carrier for Kannel (give it -binds for a like-for-like run)")
 	fs.StringVar(&o.kannelText, "kannel-text", "", "kannel mode only: send this text instead of the rules' (e.g. one segment)")
 	fs.BoolVar(&o.noStatus, "no-status", false, "run smsgw without its status topic (kafka.status_topic empty)")
+	fs.StringVar(&o.ledger, "ledger", "", "gateway mode: a PostgreSQL DSN (a fresh schema is made in it and dropped after); the database's CPU is reported when it runs on this machine. Default: an SQLite file")
 	fs.IntVar(&o.kannelConc, "kannel-conc", 32, "concurrent sendsms HTTP requests")
 	if err := fs.Parse(args); err != nil {
 		return err

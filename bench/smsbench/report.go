@@ -58,6 +58,12 @@ type Result struct {
 	CPUPer1000     float64                  `json:"cpu_seconds_per_1000_messages"`
 	PeakRSSMB      float64                  `json:"peak_rss_mb"`
 	HarnessCPU     float64                  `json:"harness_cpu_seconds"` // this process: broker, simulators, publisher, callback
+	// Ledger is "sqlite" or "postgres"; DBCPUSeconds the PostgreSQL
+	// server's processes' CPU during the run (when local), and
+	// DBCPUPer1000 per 1,000 messages.
+	Ledger       string  `json:"ledger,omitempty"`
+	DBCPUSeconds float64 `json:"db_cpu_seconds,omitempty"`
+	DBCPUPer1000 float64 `json:"db_cpu_seconds_per_1000_messages,omitempty"`
 	Receipts       map[string]int           `json:"receipts"`            // final status by stat (or DLR type)
 	Duplicates     int                      `json:"duplicates"`          // messages the SMSC saw more than once
 	Complete       bool                     `json:"complete"`
@@ -141,6 +147,10 @@ func writeTable(w io.Writer, r *Report) {
 					"", "half rate", h.Messages, "", "", h.Rate, "", pp(h.EventToSubmit), pp(h.SubmitToStored), "", "", "", h.Complete)
 			}
 			fmt.Fprintf(&b, "%-8s receipts %v; harness CPU %.1f s (broker, simulators, publisher; same 2 cores)\n", "", x.Receipts, x.HarnessCPU)
+			if x.Ledger == "postgres" {
+				fmt.Fprintf(&b, "%-8s ledger PostgreSQL: database CPU %.1f s, %.3f s per 1,000 messages (its processes on this machine)\n",
+					"", x.DBCPUSeconds, x.DBCPUPer1000)
+			}
 			for _, n := range x.Notes {
 				fmt.Fprintf(&b, "%-8s note: %s\n", "", n)
 			}
