@@ -46,28 +46,28 @@ type CarrierResult struct {
 
 // Result is what one system did in one run.
 type Result struct {
-	System         string                   `json:"system"` // "smsgw" or "kannel"
-	Messages       int                      `json:"messages"`
-	Segments       int                      `json:"segments"`
-	Seconds        float64                  `json:"seconds"` // first publish → last receipt stored
-	MessagesPerSec float64                  `json:"messages_per_second"`
-	SegmentsPerSec float64                  `json:"segments_per_second"`
-	EventToSubmit  Latency                  `json:"event_to_submit"`
-	SubmitToStored Latency                  `json:"submit_to_receipt_stored"`
-	CPUSeconds     float64                  `json:"cpu_seconds"`
-	CPUPer1000     float64                  `json:"cpu_seconds_per_1000_messages"`
-	PeakRSSMB      float64                  `json:"peak_rss_mb"`
-	HarnessCPU     float64                  `json:"harness_cpu_seconds"` // this process: broker, simulators, publisher, callback
+	System         string  `json:"system"` // "smsgw" or "kannel"
+	Messages       int     `json:"messages"`
+	Segments       int     `json:"segments"`
+	Seconds        float64 `json:"seconds"` // first publish → last receipt stored
+	MessagesPerSec float64 `json:"messages_per_second"`
+	SegmentsPerSec float64 `json:"segments_per_second"`
+	EventToSubmit  Latency `json:"event_to_submit"`
+	SubmitToStored Latency `json:"submit_to_receipt_stored"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
+	CPUPer1000     float64 `json:"cpu_seconds_per_1000_messages"`
+	PeakRSSMB      float64 `json:"peak_rss_mb"`
+	HarnessCPU     float64 `json:"harness_cpu_seconds"` // this process: broker, simulators, publisher, callback
 	// Ledger is "sqlite" or "postgres"; DBCPUSeconds the PostgreSQL
 	// server's processes' CPU during the run (when local), and
 	// DBCPUPer1000 per 1,000 messages.
-	Ledger       string  `json:"ledger,omitempty"`
-	DBCPUSeconds float64 `json:"db_cpu_seconds,omitempty"`
-	DBCPUPer1000 float64 `json:"db_cpu_seconds_per_1000_messages,omitempty"`
-	Receipts       map[string]int           `json:"receipts"`            // final status by stat (or DLR type)
-	Duplicates     int                      `json:"duplicates"`          // messages the SMSC saw more than once
-	Complete       bool                     `json:"complete"`
-	ByCarrier      map[string]CarrierResult `json:"by_carrier"`
+	Ledger       string                   `json:"ledger,omitempty"`
+	DBCPUSeconds float64                  `json:"db_cpu_seconds,omitempty"`
+	DBCPUPer1000 float64                  `json:"db_cpu_seconds_per_1000_messages,omitempty"`
+	Receipts     map[string]int           `json:"receipts"`   // final status by stat (or DLR type)
+	Duplicates   int                      `json:"duplicates"` // messages the SMSC saw more than once
+	Complete     bool                     `json:"complete"`
+	ByCarrier    map[string]CarrierResult `json:"by_carrier"`
 	// HalfRate is a second pass at half the measured rate, for latency.
 	HalfRate *HalfRate `json:"half_rate,omitempty"`
 	Notes    []string  `json:"notes,omitempty"`
