@@ -153,9 +153,6 @@ type CallStore interface {
 	// not returned. At most one call per recipient is claimed, and none
 	// while another to that recipient is claimed or in progress.
 	ClaimCalls(ctx context.Context, now time.Time, limit int, owner string) ([]*Call, error)
-	// NextCallDue is the earliest NotBefore of a queued call; false when
-	// none.
-	NextCallDue(ctx context.Context) (time.Time, bool, error)
 	// BeforeDial records durably, before the INVITE is sent, that the
 	// call is dialled under sipCallID: a claimed call of owner becomes
 	// dialling and its attempt is counted. Any other state gives

@@ -43,7 +43,6 @@ import (
 type Ledger interface {
 	ArmCalls(ctx context.Context, now time.Time) (ledger.ArmResult, error)
 	ClaimCalls(ctx context.Context, now time.Time, limit int, owner string) ([]*ledger.Call, error)
-	NextCallDue(ctx context.Context) (time.Time, bool, error)
 	BeforeDial(ctx context.Context, id int64, owner, sipCallID string, at time.Time) error
 	CallProgress(ctx context.Context, id int64, sipCallID string, state ledger.CallState, at time.Time) error
 	CallEnded(ctx context.Context, ends []ledger.CallEnd) error

@@ -439,9 +439,6 @@ func testCallsHeldVoiceOnly(t *testing.T, e *env) {
 // call claimed or in progress; future calls wait and expired ones end.
 func testCallsClaim(t *testing.T, e *env) {
 	cs := callStore(t, e)
-	if _, ok, err := cs.NextCallDue(e.ctx); ok || err != nil {
-		t.Fatalf("next call due on an empty ledger: %v %v", ok, err)
-	}
 	urgent, prio, early, future, second, expired := VoiceOnlyMsg("ev", "a", 1), VoiceOnlyMsg("ev", "a", 2),
 		VoiceOnlyMsg("ev", "a", 3), VoiceOnlyMsg("ev", "a", 4), VoiceOnlyMsg("ev", "b", 2), VoiceOnlyMsg("ev", "a", 5)
 	urgent.Urgent = true
@@ -452,8 +449,8 @@ func testCallsClaim(t *testing.T, e *env) {
 	second.Priority, second.NotBefore = 5, T0.Add(time.Second) // same recipient as prio
 	expired.ExpiresAt = T0.Add(time.Minute)
 	e.insert(urgent, prio, early, future, second, expired)
-	if at, ok, err := cs.NextCallDue(e.ctx); err != nil || !ok || !at.Equal(T0.Add(-time.Minute)) {
-		t.Fatalf("next call due %v %v %v, want %v", at, ok, err, T0.Add(-time.Minute))
+	if c := e.call(cs, early); c.State != ledger.CallQueued || !c.NotBefore.Equal(T0.Add(-time.Minute)) {
+		t.Fatalf("early call %+v, want queued for %v", c, T0.Add(-time.Minute))
 	}
 	e.clock.Add(2 * time.Minute)
 	if got := e.claimCalls(cs, 0, "v1"); len(got) != 0 {
@@ -480,8 +477,8 @@ func testCallsClaim(t *testing.T, e *env) {
 	if got := e.claimCalls(cs, 10, "v2"); len(got) != 0 {
 		t.Fatalf("claimed %v while the recipient's call is claimed", callIDs(got))
 	}
-	if at, ok, err := cs.NextCallDue(e.ctx); err != nil || !ok || !at.Equal(T0.Add(time.Second)) {
-		t.Fatalf("next call due %v %v %v, want the waiting call's", at, ok, err)
+	if c := e.call(cs, second); c.State != ledger.CallQueued || !c.NotBefore.Equal(T0.Add(time.Second)) {
+		t.Fatalf("waiting call %+v, want queued for %v", c, T0.Add(time.Second))
 	}
 	// Limit 1 of two due calls to different recipients.
 	other := VoiceOnlyMsg("ev", "a", 6)
@@ -611,8 +608,8 @@ func testCallsRetry(t *testing.T, e *env) {
 	if got := e.claimCalls(cs, 10, "v1"); len(got) != 0 {
 		t.Fatalf("claimed before the retry time: %+v", got)
 	}
-	if at, ok, err := cs.NextCallDue(e.ctx); err != nil || !ok || !at.Equal(retryAt) {
-		t.Fatalf("next call due %v %v %v, want the retry time", at, ok, err)
+	if c := e.call(cs, m); !c.NotBefore.Equal(retryAt) {
+		t.Fatalf("call due %v, want the retry time %v", c.NotBefore, retryAt)
 	}
 	// The ended attempt's Call-ID changes nothing any more.
 	if err := cs.CallProgress(e.ctx, id, "sip-1", ledger.CallRinging, e.clock.Now()); err != nil {

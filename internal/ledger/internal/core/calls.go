@@ -293,25 +293,6 @@ func (s *Store) ClaimCalls(ctx context.Context, now time.Time, limit int, owner 
 	return out, nil
 }
 
-// NextCallDue implements ledger.CallStore.
-func (s *Store) NextCallDue(ctx context.Context) (time.Time, bool, error) {
-	q, err := s.read()
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	var nb int64
-	found := false
-	err = queryEach(ctx, q, func(r Rows) error { found = true; return r.Scan(&nb) },
-		`SELECT not_before FROM calls WHERE state = 'queued' ORDER BY not_before LIMIT 1`)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("ledger next call due: %w", err)
-	}
-	if !found {
-		return time.Time{}, false, nil
-	}
-	return time.Unix(0, nb), true, nil
-}
-
 // BeforeDial implements ledger.CallStore.
 func (s *Store) BeforeDial(ctx context.Context, id int64, owner, sipCallID string, at time.Time) error {
 	atN := s.stamp(at)
