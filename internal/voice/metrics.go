@@ -12,7 +12,7 @@ import (
 type Metrics struct {
 	armed        *prometheus.CounterVec // result: queued, cancelled
 	outcomes     *prometheus.CounterVec // outcome, next: final, retry
-	released     *prometheus.CounterVec // why: hours, not_dialled, recovered
+	released     *prometheus.CounterVec // why: hours, not_dialled, local_error, recovered
 	reconciled   *prometheus.CounterVec // from: record, crash
 	refused      prometheus.Counter
 	ledgerErrors prometheus.Counter

@@ -81,6 +81,9 @@ type Config struct {
 	// StaleAfter: another instance's claim older than this is recovered
 	// (default 15 min: longer than ring timeout plus the longest call).
 	StaleAfter time.Duration
+	// LocalRetry is how long a call that failed here before its INVITE
+	// waits before it is tried again (default 1 min).
+	LocalRetry time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Metrics    *Metrics
@@ -101,6 +104,7 @@ type Stage struct {
 
 	mu     sync.Mutex
 	active map[int64]*ledger.Call // claimed by this stage, by call id
+	local  map[int64]int          // failures before dialling in a row, by call id
 	wg     sync.WaitGroup
 }
 
@@ -121,6 +125,9 @@ func New(cfg Config) (*Stage, error) {
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = DefaultStaleAfter
 	}
+	if cfg.LocalRetry <= 0 {
+		cfg.LocalRetry = time.Minute
+	}
 	if cfg.Retry.MaxAttempts <= 0 {
 		cfg.Retry = ivr.DefaultRetryPolicy
 	}
@@ -134,7 +141,7 @@ func New(cfg Config) (*Stage, error) {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	return &Stage{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, wake: make(chan struct{}, 1),
-		active: map[int64]*ledger.Call{}}, nil
+		active: map[int64]*ledger.Call{}, local: map[int64]int{}}, nil
 }
 
 // SetDialler sets the dialler (it is built with the stage's Guard and
@@ -200,15 +207,9 @@ func (s *Stage) end(ctx context.Context, e ledger.CallEnd) {
 			return
 		}
 		s.m.ledgerErrors.Inc()
-		if i == 4 {
+		if i == 4 || !sleep(ctx, time.Duration(100<<i)*time.Millisecond) {
 			break
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(100<<i) * time.Millisecond):
-			continue
-		}
-		break
 	}
 	s.log.Error("call outcome not recorded; reconciled at the next start", "call", e.ID, "outcome", e.Outcome, "err", err)
 }
@@ -267,9 +268,8 @@ func (s *Stage) round(ctx context.Context, now time.Time) error {
 	}
 	s.m.armed.WithLabelValues("queued").Add(float64(ar.Queued))
 	s.m.armed.WithLabelValues("cancelled").Add(float64(ar.Cancelled))
-	if ok, next := s.cfg.Dialler.Allowed(now); !ok {
-		s.m.outsideHours.Set(1)
-		_ = next // queued calls wait in the ledger; nothing is claimed
+	if ok, _ := s.cfg.Dialler.Allowed(now); !ok {
+		s.m.outsideHours.Set(1) // queued calls wait in the ledger; nothing is claimed
 		return nil
 	}
 	s.m.outsideHours.Set(0)
@@ -315,7 +315,7 @@ func (s *Stage) place(ctx context.Context, c *ledger.Call) {
 		return
 	case errors.Is(err, ivr.ErrBadNotice):
 		// It can never be spoken: fail it without dialling.
-		s.m.outcomes.WithLabelValues(string(ledger.CallFailed), "bad_notice").Inc()
+		s.m.outcomes.WithLabelValues(string(ledger.CallFailed), "final").Inc()
 		s.log.Warn("notice cannot be called", "call", c.ID, "err", err)
 		s.end(bg, ledger.CallEnd{ID: c.ID, Outcome: ledger.CallFailed, Reason: "bad_notice", At: s.cfg.Now()})
 		return
@@ -324,11 +324,26 @@ func (s *Stage) place(ctx context.Context, c *ledger.Call) {
 		// another instance): nothing was dialled, nothing to record.
 		s.m.refused.Inc()
 		return
-	default:
-		// Shutdown or a local failure before the INVITE: not dialled.
+	case ctx.Err() != nil:
+		// Shutdown before the INVITE: not dialled, due again at once.
 		s.release(bg, c, s.cfg.Now(), "not_dialled")
 		return
+	default:
+		// A local failure before the INVITE (no attempt is counted):
+		// again after LocalRetry, and failed after maxLocalFailures of them
+		// in a row, so that a broken dialler cannot claim the same
+		// call for ever.
+		if s.localFailure(c.ID) >= maxLocalFailures {
+			s.m.outcomes.WithLabelValues(string(ledger.CallFailed), "final").Inc()
+			s.log.Error("call failed before dialling, again and again", "call", c.ID, "err", err)
+			s.end(bg, ledger.CallEnd{ID: c.ID, Outcome: ledger.CallFailed, Reason: "local_error", At: s.cfg.Now()})
+			return
+		}
+		s.log.Warn("call failed before dialling; retried later", "call", c.ID, "after", s.cfg.LocalRetry, "err", err)
+		s.release(bg, c, s.cfg.Now().Add(s.cfg.LocalRetry), "local_error")
+		return
 	}
+	s.dialled(c.ID)
 	attempt := c.Attempts + 1 // BeforeDial counted this one
 	e := ledger.CallEnd{ID: c.ID, SIPCallID: res.CallID, Outcome: ledger.CallState(res.Outcome),
 		Reason: res.Reason, SIPStatus: res.SIPStatus, At: res.Ended}
@@ -337,6 +352,42 @@ func (s *Stage) place(ctx context.Context, c *ledger.Call) {
 	}
 	s.m.outcomes.WithLabelValues(string(res.Outcome), retryLabel(e.RetryAt)).Inc()
 	s.end(bg, e)
+}
+
+// maxLocalFailures: a call that fails this many times in a row before
+// its INVITE (not an outcome of the call) ends failed "local_error".
+const maxLocalFailures = 3
+
+// localFailure counts a failure before dialling of call id and returns
+// how many in a row.
+func (s *Stage) localFailure(id int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.local[id]++
+	n := s.local[id]
+	if n >= maxLocalFailures {
+		delete(s.local, id)
+	}
+	return n
+}
+
+// dialled forgets the failures before dialling of call id.
+func (s *Stage) dialled(id int64) {
+	s.mu.Lock()
+	delete(s.local, id)
+	s.mu.Unlock()
+}
+
+// sleep waits d, or less when ctx ends (then false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func retryLabel(t time.Time) string {

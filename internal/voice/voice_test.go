@@ -311,3 +311,56 @@ func TestOutsideHoursWaits(t *testing.T) {
 		}
 	}
 }
+
+// A dialler that fails before any INVITE (here: never started, so every
+// Call says ErrClosed) does not get the same call for ever: it is tried
+// again after LocalRetry, and ends failed "local_error" after 3 failures
+// in a row, with no attempt counted and nothing dialled.
+func TestLocalFailuresAreBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	m := e.insert("13900139008", &message.Voice{Only: true}, message.StateSuppressed, message.ReasonVoiceOnly)
+	reg := prometheus.NewRegistry()
+	s, err := voice.New(voice.Config{Owner: "gw", Ledger: e.store, Records: e.journal, Retry: once,
+		Poll: 20 * time.Millisecond, LocalRetry: 50 * time.Millisecond, Metrics: voice.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := ivr.LoadLibrary("../../prompts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ivr.NewDialler(ivr.DiallerOptions{DiallerConfig: ivr.DiallerConfig{Trunk: e.trunk.Addr(), Bind: "127.0.0.1:0"},
+		Library: lib, Guard: s.Guard(), OnState: s.OnState, Metrics: ivr.NewOutboundMetrics(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetDialler(d) // not started
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	cs := e.waitFinal([]int64{m.ID}, 10*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c := cs[0]; c.State != ledger.CallFailed || c.Reason != "local_error" || c.Attempts != 0 {
+		t.Fatalf("call %+v, want failed local_error without an attempt", *c)
+	}
+	if st := e.trunk.Stats(); st.Invites != 0 {
+		t.Fatalf("trunk saw %d INVITEs", st.Invites)
+	}
+	mfs, _ := reg.Gather()
+	released := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "smsgw_voice_released_total" {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "local_error" {
+					released = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if released != 2 {
+		t.Fatalf("released after a local error %v times, want 2 (then failed)", released)
+	}
+}
