@@ -88,3 +88,23 @@ func TestLoadChecks(t *testing.T) {
 		t.Fatalf("without checks: %v", err)
 	}
 }
+
+// TestVoiceSection: the example's voice section loads (off without a
+// trunk), its retry keys override the dialler's defaults, and a trunk
+// that is not an address is refused.
+func TestVoiceSection(t *testing.T) {
+	c, err := Load([]byte("voice:\n  retry:\n    max_attempts: 5\n    backoff: 30s\n    retry_unconfirmed: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Voice.Enabled() {
+		t.Fatal("voice on without a trunk")
+	}
+	p := c.Voice.RetryPolicy()
+	if p.MaxAttempts != 5 || p.Backoff != 30*time.Second || p.MaxBackoff != time.Hour || p.RetryUnconfirmed {
+		t.Fatalf("retry policy %+v", p)
+	}
+	if _, err := Load([]byte("voice:\n  trunk: \"sip:\"\n")); err == nil || !strings.Contains(err.Error(), "voice.trunk") {
+		t.Fatalf("bad trunk: %v", err)
+	}
+}

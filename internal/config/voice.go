@@ -70,18 +70,6 @@ func (v *Voice) validate(p *problems) {
 
 // RetryPolicy is the configured retry policy.
 func (v *Voice) RetryPolicy() ivr.RetryPolicy {
-	r := ivr.DefaultRetryPolicy
-	if v.Retry.MaxAttempts > 0 {
-		r.MaxAttempts = v.Retry.MaxAttempts
-	}
-	if v.Retry.Backoff > 0 {
-		r.Backoff = v.Retry.Backoff.D()
-	}
-	if v.Retry.MaxBackoff > 0 {
-		r.MaxBackoff = v.Retry.MaxBackoff.D()
-	}
-	if v.Retry.RetryUnconfirmed != nil {
-		r.RetryUnconfirmed = *v.Retry.RetryUnconfirmed
-	}
-	return r
+	r := v.Retry
+	return ivr.DefaultRetryPolicy.With(r.MaxAttempts, r.Backoff.D(), r.MaxBackoff.D(), r.RetryUnconfirmed)
 }

@@ -19,6 +19,24 @@ type RetryPolicy struct {
 // DefaultRetryPolicy: 3 calls, 5 then 10 minutes apart.
 var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 3, Backoff: 5 * time.Minute, MaxBackoff: time.Hour, RetryUnconfirmed: true}
 
+// With returns p with the values that are set (positive; unconfirmed
+// non-nil) put in: a configuration's overrides of the defaults.
+func (p RetryPolicy) With(maxAttempts int, backoff, maxBackoff time.Duration, unconfirmed *bool) RetryPolicy {
+	if maxAttempts > 0 {
+		p.MaxAttempts = maxAttempts
+	}
+	if backoff > 0 {
+		p.Backoff = backoff
+	}
+	if maxBackoff > 0 {
+		p.MaxBackoff = maxBackoff
+	}
+	if unconfirmed != nil {
+		p.RetryUnconfirmed = *unconfirmed
+	}
+	return p
+}
+
 // Next returns the delay before the next call after call number attempt
 // (1 for the first) ended with r, or false to give up.
 func (p RetryPolicy) Next(attempt int, r Result) (time.Duration, bool) {

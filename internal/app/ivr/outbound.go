@@ -74,20 +74,8 @@ func (o *Outbound) validate() []error {
 
 // RetryPolicy is the configured retry policy.
 func (o *Outbound) RetryPolicy() ivr.RetryPolicy {
-	p := ivr.DefaultRetryPolicy
-	if o.Retry.MaxAttempts > 0 {
-		p.MaxAttempts = o.Retry.MaxAttempts
-	}
-	if o.Retry.Backoff > 0 {
-		p.Backoff = o.Retry.Backoff
-	}
-	if o.Retry.MaxBackoff > 0 {
-		p.MaxBackoff = o.Retry.MaxBackoff
-	}
-	if o.Retry.RetryUnconfirmed != nil {
-		p.RetryUnconfirmed = *o.Retry.RetryUnconfirmed
-	}
-	return p
+	r := o.Retry
+	return ivr.DefaultRetryPolicy.With(r.MaxAttempts, r.Backoff, r.MaxBackoff, r.RetryUnconfirmed)
 }
 
 // DiallerConfig builds the dialler's configuration, reading the password
