@@ -7,7 +7,8 @@ import (
 // Voice configures the fallback calls of rules with `channels: [sms,
 // voice]` or `[voice]` (internal/voice): the SIP trunk the dialler
 // (pkg/ivr) calls through and the retry policy. Without Trunk no call is
-// placed; calls wait in the ledger.
+// placed: fallback plans are dropped (dispatch.PipelineConfig
+// NoFallbackCalls) and voice-only calls wait in the ledger.
 type Voice struct {
 	Trunk        string `yaml:"trunk"`     // host:port or sip: URI
 	Transport    string `yaml:"transport"` // udp (default) or tcp

@@ -67,8 +67,13 @@ type PipelineConfig struct {
 	Now       func() time.Time
 	Wake      func() // tells the sender that new messages are due
 	Safety    Safety // content check, audience limit, id conflicts (safety.go)
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// NoFallbackCalls: this gateway places no calls (no voice.trunk), so
+	// a rule's fallback plan is dropped instead of arming a call nothing
+	// would ever settle (it would keep its message from being pruned).
+	// Voice-only plans are kept: their calls wait in the ledger.
+	NoFallbackCalls bool
+	Logger          *slog.Logger
+	Metrics         *Metrics
 }
 
 // Pipeline turns batches of events into messages in the ledger. It is
@@ -267,6 +272,9 @@ func (p *Pipeline) candidate(e *event.Event, d *rules.Decision, phone string, no
 		CreatedAt: now,
 		State:     message.StateQueued,
 		Voice:     cloneVoice(d.Voice),
+	}
+	if p.cfg.NoFallbackCalls && msg.Voice != nil && !msg.Voice.Only {
+		msg.Voice = nil
 	}
 	if msg.NotBefore.After(now) {
 		msg.State = message.StateScheduled

@@ -124,7 +124,14 @@ func TestVoicePlanReachesInsert(t *testing.T) {
 // [sms, voice] message fails (the ledger falls back to the call at once)
 // and keeps its plan; a voice-only message does not need a carrier and
 // is stored voice_only.
-func TestVoiceWithoutSMSCarrier(t *testing.T) {
+func TestVoiceWithoutSMSCarrier(t *testing.T) { voiceWithoutSMSCarrier(t, false) }
+
+// TestNoFallbackWithoutTrunk: a gateway that places no calls drops the
+// fallback plans (nothing would settle their armed calls) and keeps the
+// voice-only ones (their calls wait in the ledger).
+func TestNoFallbackWithoutTrunk(t *testing.T) { voiceWithoutSMSCarrier(t, true) }
+
+func voiceWithoutSMSCarrier(t *testing.T, noFallback bool) {
 	stores(t, func(t *testing.T, open func(func() time.Time) ledger.Store) {
 		now := time.Date(2026, 11, 27, 10, 0, 0, 0, policy.Shanghai())
 		set, err := rules.Load(map[string][]byte{"r.yaml": []byte(voiceRules["r.yaml"])}, rules.Options{})
@@ -149,6 +156,7 @@ func TestVoiceWithoutSMSCarrier(t *testing.T) {
 			Rules: cur, Policy: policy.New(policy.Config{}, s), Router: router, Ledger: spy, Directory: dir,
 			Carriers: map[route.Carrier]bool{}, // no account: every SMS fails carrier_not_configured
 			Now:      func() time.Time { return now }, Metrics: dispatch.NewMetrics(nil),
+			NoFallbackCalls: noFallback,
 		})
 		r := &rig{t: t, store: spy, p: p, set: set, clock: &clock{}}
 		r.clock.Set(now)
@@ -157,8 +165,10 @@ func TestVoiceWithoutSMSCarrier(t *testing.T) {
 			"points_applied": 3, "points_before": 10, "licence": licence("13900139000", 0, map[string]any{"points": 12})})
 		r.handle(e)
 		got := spy.byRule(e.ID)
-		if m := got["t.full"]; m.State != message.StateFailed || m.Reason != dispatch.ReasonNoCarrier || m.Voice == nil || m.Voice.FallbackAfter != 30*time.Minute {
-			t.Errorf("sms+voice message: state %s reason %q voice %+v; want failed carrier_not_configured with its plan", m.State, m.Reason, m.Voice)
+		if m := got["t.full"]; m.State != message.StateFailed || m.Reason != dispatch.ReasonNoCarrier ||
+			(noFallback && m.Voice != nil) || (!noFallback && (m.Voice == nil || m.Voice.FallbackAfter != 30*time.Minute)) {
+			t.Errorf("sms+voice message: state %s reason %q voice %+v; want failed carrier_not_configured, plan dropped: %v",
+				m.State, m.Reason, m.Voice, noFallback)
 		}
 		if m := got["t.call"]; m.State != message.StateSuppressed || m.Reason != message.ReasonVoiceOnly || m.Voice == nil {
 			t.Errorf("voice-only message: state %s reason %q voice %+v; want suppressed voice_only", m.State, m.Reason, m.Voice)

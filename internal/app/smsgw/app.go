@@ -199,8 +199,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Now:       opts.Now,
 		Wake:      a.sender.Wake,
 		Safety:    a.safety(),
-		Logger:    opts.Logger.With("component", "pipeline"),
-		Metrics:   m,
+		// Without a trunk no stage settles armed calls.
+		NoFallbackCalls: !cfg.Voice.Enabled(),
+		Logger:          opts.Logger.With("component", "pipeline"),
+		Metrics:         m,
 	})
 	kafkaTLS, kafkaSASL, err := kafkasec.Build(cfg.Kafka.TLS, cfg.Kafka.SASL)
 	if err != nil {
