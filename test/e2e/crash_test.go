@@ -45,14 +45,7 @@ func runCrash(t *testing.T, dsn string, killRuns int) {
 	// Slow responses and receipts keep submits and receipts in flight when
 	// the kills land.
 	sims := simulators(t, 300*time.Millisecond, smsc.Faults{SlowResponse: 30 * time.Millisecond})
-	var view *ledgerView
-	if dsn == "" {
-		ledgerPath := filepath.Join(dir, "ledger.db")
-		dsn = "sqlite://" + ledgerPath
-		view = openView(t, ledgerPath)
-	} else {
-		view = openViewDSN(t, "pgx", dsn)
-	}
+	dsn, view := ledgerAt(t, dir, dsn)
 	cfgPath := gatewayConfig(t, dir, "crash-gw", brokerAddr, dsn, sims)
 	gwLog := filepath.Join(dir, "gateway.log")
 

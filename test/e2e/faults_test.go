@@ -175,14 +175,7 @@ func runFaultCase(t *testing.T, bin, protocol string, seed int64, events, tps in
 	brokerAddr := freeAddr(t)
 	startBroker(t, bin, brokerAddr, filepath.Join(dir, "kafka"), filepath.Join(dir, "broker.log"))
 	sims := startSims(t, protocol, seed, tps, faults)
-	var view *ledgerView
-	if dsn == "" {
-		ledgerPath := filepath.Join(dir, "ledger.db")
-		dsn = "sqlite://" + ledgerPath
-		view = openView(t, ledgerPath)
-	} else {
-		view = openViewDSN(t, "pgx", dsn)
-	}
+	dsn, view := ledgerAt(t, dir, dsn)
 	cfgPath := faultConfig(t, dir, brokerAddr, dsn, sims)
 	logPath := filepath.Join(dir, "gateway.log")
 	gw := start(t, "gateway", logPath, bin, "run", "--config", cfgPath, "--now", clock())

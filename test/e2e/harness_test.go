@@ -271,6 +271,17 @@ func records(gen *eventgen.Generator, k int) ([]kafka.Message, error) {
 	return out, nil
 }
 
+// ledgerAt is the ledger a test's gateways use: the PostgreSQL one at
+// dsn, or ("") a SQLite file in dir; it returns the DSN and a view.
+func ledgerAt(t *testing.T, dir, dsn string) (string, *ledgerView) {
+	t.Helper()
+	if dsn != "" {
+		return dsn, openViewDSN(t, "pgx", dsn)
+	}
+	path := filepath.Join(dir, "ledger.db")
+	return "sqlite://" + path, openView(t, path)
+}
+
 // ledgerView reads a SQLite ledger read-only while the gateway may write.
 type ledgerView struct{ db *sql.DB }
 

@@ -40,14 +40,7 @@ func runOutage(t *testing.T, dsn string) {
 	brokerAddr := freeAddr(t)
 	startBroker(t, bin, brokerAddr, filepath.Join(dir, "kafka"), filepath.Join(dir, "broker.log"))
 	sims := simulators(t, 100*time.Millisecond, smsc.Faults{})
-	var view *ledgerView
-	if dsn == "" {
-		ledgerPath := filepath.Join(dir, "ledger.db")
-		dsn = "sqlite://" + ledgerPath
-		view = openView(t, ledgerPath)
-	} else {
-		view = openViewDSN(t, "pgx", dsn)
-	}
+	dsn, view := ledgerAt(t, dir, dsn)
 	cfg := gatewayConfig(t, dir, "outage-gw", brokerAddr, dsn, sims)
 	logPath := filepath.Join(dir, "gateway.log")
 	gw := start(t, "gateway", logPath, bin, "run", "--config", cfg, "--now", clock())

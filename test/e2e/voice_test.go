@@ -344,14 +344,7 @@ func runVoiceCrash(t *testing.T, dsn string) {
 	defer trunk.Close()
 
 	const n, maxAttempts = 12, 5
-	var view *ledgerView
-	if dsn == "" {
-		ledgerPath := filepath.Join(dir, "ledger.db")
-		dsn = "sqlite://" + ledgerPath
-		view = openView(t, ledgerPath)
-	} else {
-		view = openViewDSN(t, "pgx", dsn)
-	}
+	dsn, view := ledgerAt(t, dir, dsn)
 	journalPath := filepath.Join(dir, "calls.cdr.jsonl")
 	cfgPath := gatewayConfigWith(t, dir, "voice-crash", brokerAddr, dsn, sims,
 		voiceConfig(trunk.Addr(), journalPath, func(v *config.Voice) { v.CallsPerSecond, v.Retry.MaxAttempts = 4, maxAttempts }))
