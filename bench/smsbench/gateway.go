@@ -48,6 +48,7 @@ type rig struct {
 	sims     map[string]*smsc.Server
 	pgDSN    string // the run's schema in -ledger's database ("": SQLite)
 	dropPG   func()
+	bin      string // the smsgw binary, once built or given
 }
 
 func newRig(ctx context.Context, o *options, name string, records int) (*rig, error) {
@@ -149,11 +150,26 @@ func (r *rig) submits() map[string]*simSubmit {
 	return out
 }
 
-// gatewayConfig is the configuration the gateway runs with: the shipped
-// defaults, pointed at the rig.
-func (r *rig) gatewayConfig() (*config.Config, error) {
+// instanceSuffix tells instance i of n apart in names and files: "" when
+// it is the only one (names as before -instances), else "-1", "-2"...
+func instanceSuffix(i, n int) string {
+	if n == 1 {
+		return ""
+	}
+	return fmt.Sprintf("-%d", i+1)
+}
+
+// gatewayConfig is the configuration instance i of n runs with: the
+// shipped defaults, pointed at the rig. Instances share the brokers, the
+// consumer group, the ledger, the rules and the simulators; each has its
+// own instance name (the owner of its claims in the ledger), HTTP and
+// admin listeners, binds (its own connections to the simulators) and
+// call journal (unused without a voice trunk, but a local file).
+func (r *rig) gatewayConfig(i, n int) (*config.Config, error) {
 	cfg := config.Default()
-	cfg.Instance = "bench"
+	sfx := instanceSuffix(i, n)
+	cfg.Instance = "bench" + sfx
+	cfg.Voice.Journal = filepath.Join(r.dir, "calls"+sfx+".cdr.jsonl")
 	cfg.Kafka.Brokers = r.broker.Addrs()
 	cfg.Kafka.GroupID = "smsgw-bench"
 	cfg.Ledger.DSN = "sqlite://" + filepath.Join(r.dir, "ledger.db")
@@ -206,23 +222,38 @@ func buildBinary(ctx context.Context, pkg, out string) error {
 	return cmd.Run()
 }
 
-func startProcess(ctx context.Context, r *rig, cfg *config.Config) (*gwProcess, error) {
+// binary is -smsgw, or ./cmd/smsgw built into the run's directory once.
+func (r *rig) binary(ctx context.Context) (string, error) {
+	if r.bin != "" {
+		return r.bin, nil
+	}
 	bin := r.o.smsgwBin
 	if bin == "" {
 		bin = filepath.Join(r.dir, "smsgw")
 		if err := buildBinary(ctx, "./cmd/smsgw", bin); err != nil {
-			return nil, fmt.Errorf("build smsgw (run from the repository root): %w", err)
+			return "", fmt.Errorf("build smsgw (run from the repository root): %w", err)
 		}
+	}
+	r.bin = bin
+	return bin, nil
+}
+
+// startProcess runs `smsgw run` with cfg, its configuration and log
+// named smsgw<sfx>.yaml and smsgw<sfx>.log in the run's directory.
+func startProcess(ctx context.Context, r *rig, cfg *config.Config, sfx string) (*gwProcess, error) {
+	bin, err := r.binary(ctx)
+	if err != nil {
+		return nil, err
 	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(r.dir, "smsgw.yaml")
+	path := filepath.Join(r.dir, "smsgw"+sfx+".yaml")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(r.dir, "smsgw.log"))
+	logf, err := os.Create(filepath.Join(r.dir, "smsgw"+sfx+".log"))
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +267,7 @@ func startProcess(ctx context.Context, r *rig, cfg *config.Config) (*gwProcess, 
 	go func() { g.done <- cmd.Wait(); logf.Close() }()
 	if err := waitHTTP(ctx, "http://"+g.addr+"/readyz", 60*time.Second, g.alive); err != nil {
 		_ = g.stop()
-		return nil, fmt.Errorf("smsgw did not get ready (log: %s): %w", logf.Name(), err)
+		return nil, fmt.Errorf("smsgw%s did not get ready (log: %s): %w", sfx, logf.Name(), err)
 	}
 	return g, nil
 }
@@ -313,6 +344,141 @@ func (g *gwInProc) stop() error {
 	case <-time.After(30 * time.Second):
 		return errors.New("in-process gateway did not stop in 30 s")
 	}
+}
+
+// gateways are the instances of one run. They share the ledger and the
+// consumer group; the run's figures add them up.
+type gateways []gateway
+
+// cpus is each instance's CPU seconds so far.
+func (gs gateways) cpus() []float64 {
+	out := make([]float64, len(gs))
+	for i, g := range gs {
+		out[i] = g.cpu()
+	}
+	return out
+}
+
+// rss is each instance's peak RSS so far, MB.
+func (gs gateways) rss() []float64 {
+	out := make([]float64, len(gs))
+	for i, g := range gs {
+		out[i] = g.rss()
+	}
+	return out
+}
+
+// alive is nil while every instance runs, else why the first stopped.
+func (gs gateways) alive() error {
+	for i, g := range gs {
+		if err := g.alive(); err != nil {
+			if len(gs) == 1 {
+				return err
+			}
+			return fmt.Errorf("instance %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// scrape reads every instance's /metrics: the sum of each family over
+// the instances, and each instance's own.
+func (gs gateways) scrape(ctx context.Context) (map[string]float64, []map[string]float64, error) {
+	sum := map[string]float64{}
+	each := make([]map[string]float64, len(gs))
+	for i, g := range gs {
+		m, err := scrape(ctx, g.httpAddr())
+		if err != nil {
+			return nil, nil, err
+		}
+		each[i] = m
+		for k, v := range m {
+			sum[k] += v
+		}
+	}
+	return sum, each, nil
+}
+
+// stop stops every instance and returns the first error.
+func (gs gateways) stop() error {
+	var first error
+	for _, g := range gs {
+		if err := g.stop(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// startGateways starts o.instances smsgw processes, one after the other,
+// and waits until the consumer group is stable with all of them holding
+// partitions, so that the timed run does not include their joining.
+func startGateways(ctx context.Context, r *rig) (gateways, error) {
+	n := r.o.instances
+	var gs gateways
+	group := ""
+	for i := range n {
+		cfg, err := r.gatewayConfig(i, n)
+		if err != nil {
+			_ = gs.stop()
+			return nil, err
+		}
+		group = cfg.Kafka.GroupID
+		g, err := startProcess(ctx, r, cfg, instanceSuffix(i, n))
+		if err != nil {
+			_ = gs.stop()
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	if err := waitGroup(ctx, r.broker.Addrs(), group, n, 60*time.Second, gs.alive); err != nil {
+		_ = gs.stop()
+		return nil, err
+	}
+	return gs, nil
+}
+
+// waitGroup waits until the consumer group is Stable with n members, each
+// assigned at least one partition.
+func waitGroup(ctx context.Context, brokers []string, group string, n int, timeout time.Duration, alive func() error) error {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	deadline := time.Now().Add(timeout)
+	seen := "no answer"
+	for time.Now().Before(deadline) {
+		if err := alive(); err != nil {
+			return err
+		}
+		resp, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+		switch {
+		case err != nil:
+			seen = err.Error()
+		case len(resp.Groups) != 1:
+			seen = fmt.Sprintf("%d groups described", len(resp.Groups))
+		case resp.Groups[0].Error != nil:
+			seen = resp.Groups[0].Error.Error()
+		default:
+			g := resp.Groups[0]
+			assigned := 0
+			for _, m := range g.Members {
+				for _, t := range m.MemberAssignments.Topics {
+					if len(t.Partitions) > 0 {
+						assigned++
+						break
+					}
+				}
+			}
+			if g.GroupState == "Stable" && len(g.Members) == n && assigned == n {
+				return nil
+			}
+			seen = fmt.Sprintf("state %s, %d members, %d holding partitions", g.GroupState, len(g.Members), assigned)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("consumer group %s not stable with %d members after %v: %s", group, n, timeout, seen)
 }
 
 // publish writes items to the broker, at rate events per second (0: as
@@ -422,31 +588,35 @@ func (l *ledgerReader) rows(ctx context.Context) (map[string]ledgerRow, error) {
 var pendingStates = []string{"queued", "sending", "submitted", "unknown", "scheduled"}
 
 // waitLedger waits until want messages exist in the ledger and none is
-// pending. It watches the gateway's receipt counter on /metrics (cheap)
-// and asks the ledger only once the counter reaches segments, or every
-// 5 s: a full count of the messages table every 100 ms costs the machine
-// more CPU than some gateway stages.
-func waitLedger(ctx context.Context, l *ledgerReader, gw gateway, want, segments int, timeout time.Duration, progress io.Writer) (bool, error) {
+// pending. It watches the gateways' receipt counters on /metrics (cheap;
+// summed over the instances, each storing the receipts of its own binds)
+// and asks the ledger only once the sum reaches segments, or every 5 s: a
+// full count of the messages table every 100 ms costs the machine more
+// CPU than some gateway stages. It returns each instance's metrics of the
+// last scrape.
+func waitLedger(ctx context.Context, l *ledgerReader, gw gateways, want, segments int, timeout time.Duration, progress io.Writer) (bool, []map[string]float64, error) {
 	deadline := time.Now().Add(timeout)
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	lastAsk, lastPrint := time.Now(), time.Now()
+	var each []map[string]float64
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return false, each, ctx.Err()
 		case <-t.C:
 		}
 		if err := gw.alive(); err != nil {
-			return false, err
+			return false, each, err
 		}
-		m, err := scrape(ctx, gw.httpAddr())
+		m, e, err := gw.scrape(ctx)
 		if err != nil {
 			continue
 		}
+		each = e
 		receipts := int(m["smsgw_receipts_total"])
 		if time.Since(lastPrint) >= 2*time.Second {
-			fmt.Fprintf(progress, "  smsgw: %d/%d receipts stored, %.0f parts submitted\n", receipts, segments, m["smsgw_segments_submitted_total"])
+			fmt.Fprintf(progress, "  smsgw: %d/%d receipts stored, %.0f parts submitted%s\n", receipts, segments, m["smsgw_segments_submitted_total"], perInstance(e))
 			lastPrint = time.Now()
 		}
 		if receipts < segments && time.Since(lastAsk) < 5*time.Second {
@@ -467,10 +637,28 @@ func waitLedger(ctx context.Context, l *ledgerReader, gw gateway, want, segments
 			}
 		}
 		if total >= want && pending == 0 {
-			return true, nil
+			return true, each, nil
 		}
 	}
-	return false, nil
+	return false, each, nil
+}
+
+// perInstance is each instance's receipts and parts submitted, for the
+// progress line: "" with one instance.
+func perInstance(each []map[string]float64) string {
+	if len(each) < 2 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(" (")
+	for i, m := range each {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "#%d %.0f/%.0f", i+1, m["smsgw_receipts_total"], m["smsgw_segments_submitted_total"])
+	}
+	b.WriteString(")")
+	return b.String()
 }
 
 func segmentsOf(items []item) int {
@@ -492,26 +680,26 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := r.gatewayConfig()
-	if err != nil {
-		return nil, err
-	}
-	var gw gateway
-	res := &Result{System: "smsgw"}
+	var gw gateways
+	res := &Result{System: "smsgw", Instances: o.instances}
 	if o.cpuprofile != "" {
+		cfg, err := r.gatewayConfig(0, 1)
+		if err != nil {
+			return nil, err
+		}
 		logf, err := os.Create(filepath.Join(r.dir, "smsgw.log"))
 		if err != nil {
 			return nil, err
 		}
 		defer logf.Close()
-		if gw, err = startInProc(ctx, cfg, logf); err != nil {
+		g, err := startInProc(ctx, cfg, logf)
+		if err != nil {
 			return nil, err
 		}
+		gw = gateways{g}
 		res.Notes = append(res.Notes, "in-process run for -cpuprofile: CPU and RSS include the broker, the simulators and the harness")
-	} else {
-		if gw, err = startProcess(ctx, r, cfg); err != nil {
-			return nil, err
-		}
+	} else if gw, err = startGateways(ctx, r); err != nil {
+		return nil, err
 	}
 	defer func() { _ = gw.stop() }()
 	var l *ledgerReader
@@ -527,7 +715,7 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 	}
 	defer l.db.Close()
 
-	fmt.Fprintf(os.Stderr, "smsgw: %d messages (%s), publishing\n", len(items), o.carriersFlag)
+	fmt.Fprintf(os.Stderr, "smsgw: %d messages (%s), %d instance(s), publishing\n", len(items), o.carriersFlag, len(gw))
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
 		if err != nil {
@@ -538,19 +726,19 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 			return nil, err
 		}
 	}
-	cpu0, self0, db0 := gw.cpu(), selfCPU(), postgresCPU()
+	cpu0, self0, db0 := gw.cpus(), selfCPU(), postgresCPU()
 	start := time.Now()
 	var profDone chan string
 	if o.gwProfile != "" {
 		profDone = make(chan string, 1)
-		go func() { profDone <- fetchProfile(ctx, gw.httpAddr(), o.gwProfile, o.gwProfileLen) }()
+		go func() { profDone <- fetchProfile(ctx, gw[0].httpAddr(), o.gwProfile, o.gwProfileLen) }()
 	}
 	acked, err := publish(ctx, r.broker.Addrs(), items, o.rate)
 	if err != nil {
 		return nil, err
 	}
-	done, err := waitLedger(ctx, l, gw, len(items), segmentsOf(items), o.timeout, os.Stderr)
-	cpu1, rss := gw.cpu(), gw.rss()
+	done, each, err := waitLedger(ctx, l, gw, len(items), segmentsOf(items), o.timeout, os.Stderr)
+	cpu1, rss := gw.cpus(), gw.rss()
 	res.HarnessCPU = selfCPU() - self0
 	if res.Ledger == "postgres" {
 		res.DBCPUSeconds = postgresCPU() - db0
@@ -562,11 +750,25 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 		return nil, err
 	}
 	if profDone != nil {
-		res.Notes = append(res.Notes, <-profDone)
+		note := <-profDone
+		if len(gw) > 1 {
+			note += " (instance 1 of " + fmt.Sprint(len(gw)) + ")"
+		}
+		res.Notes = append(res.Notes, note)
 	}
 	res.Complete = done
-	res.CPUSeconds = cpu1 - cpu0
-	res.PeakRSSMB = rss
+	for i := range gw {
+		c := cpu1[i] - cpu0[i]
+		res.CPUSeconds += c
+		res.PeakRSSMB = max(res.PeakRSSMB, rss[i])
+		if len(gw) > 1 {
+			res.InstanceCPUSeconds = append(res.InstanceCPUSeconds, c)
+			res.InstancePeakRSSMB = append(res.InstancePeakRSSMB, rss[i])
+			if len(each) == len(gw) {
+				res.InstanceParts = append(res.InstanceParts, int(each[i]["smsgw_segments_submitted_total"]))
+			}
+		}
+	}
 	if err := r.fill(ctx, l, res, items, acked, start); err != nil {
 		return nil, err
 	}
@@ -577,13 +779,23 @@ func runGateway(ctx context.Context, o *options) (*Result, error) {
 		}
 		res.HalfRate = h
 	}
-	if o.metricsOut != "" {
-		dumpMetrics(gw.httpAddr(), o.metricsOut)
-	}
-	if o.allocsOut != "" {
-		dumpHTTP(gw.httpAddr(), "/debug/pprof/allocs", o.allocsOut)
+	for i, g := range gw {
+		if o.metricsOut != "" {
+			dumpMetrics(g.httpAddr(), instanceFile(o.metricsOut, i, len(gw)))
+		}
+		if o.allocsOut != "" {
+			dumpHTTP(g.httpAddr(), "/debug/pprof/allocs", instanceFile(o.allocsOut, i, len(gw)))
+		}
 	}
 	return res, nil
+}
+
+// instanceFile is where instance i of n saves what -metrics-out or
+// -allocs-out name: the file itself with one instance, else the name
+// with "-1", "-2"... before its extension.
+func instanceFile(path string, i, n int) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + instanceSuffix(i, n) + ext
 }
 
 // fill computes the figures of items from the ledger and the simulators.
@@ -653,7 +865,7 @@ func (r *rig) fill(ctx context.Context, l *ledgerReader, res *Result, items []it
 }
 
 // halfRate publishes a second batch at rate and measures its latencies.
-func (r *rig) halfRate(ctx context.Context, l *ledgerReader, gw gateway, rate float64, before, beforeSegs int) (*HalfRate, error) {
+func (r *rig) halfRate(ctx context.Context, l *ledgerReader, gw gateways, rate float64, before, beforeSegs int) (*HalfRate, error) {
 	n := max(1000, min(r.o.n, int(rate*r.o.halfLen.Seconds())))
 	items, err := makeItems(r.set, n, r.o.carriers, 2, 0, r.o.seed, r.now)
 	if err != nil {
@@ -664,7 +876,7 @@ func (r *rig) halfRate(ctx context.Context, l *ledgerReader, gw gateway, rate fl
 	if err != nil {
 		return nil, err
 	}
-	done, err := waitLedger(ctx, l, gw, before+n, beforeSegs+segmentsOf(items), r.o.timeout, os.Stderr)
+	done, _, err := waitLedger(ctx, l, gw, before+n, beforeSegs+segmentsOf(items), r.o.timeout, os.Stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -10,12 +10,13 @@
 // process, builds ./cmd/smsgw and runs `smsgw run --config` as a separate
 // process (its CPU seconds and peak RSS are read from /proc), publishes
 // one violation.recorded event per message and waits until every message
-// has its receipt in the SQLite ledger. Kannel mode runs Debian's
-// bearerbox and smsbox with their own configuration against a fresh
-// simulator and sends the same texts through sendsms with delivery
-// reports to a local callback. The figures are printed as a table and,
-// with -json, as JSON; there are no thresholds. It measures; it owns no
-// part of the gateway.
+// has its receipt in the ledger: SQLite, or with -ledger a fresh schema in
+// a PostgreSQL database, which -instances N gateway processes share.
+// Kannel mode runs Debian's bearerbox and smsbox with their own
+// configuration against a fresh simulator and sends the same texts
+// through sendsms with delivery reports to a local callback. The figures
+// are printed as a table and, with -json, as JSON; there are no
+// thresholds. It measures; it owns no part of the gateway.
 package main
 
 import (
@@ -63,6 +64,32 @@ type options struct {
 	gwProfile    string
 	gwProfileLen time.Duration
 	ledger       string // PostgreSQL DSN; "": an SQLite file in the run's directory
+	instances    int    // smsgw processes sharing the ledger and the consumer group
+}
+
+// maxInstances bounds -instances: each is a whole gateway with its own
+// binds, and they share this machine's cores.
+const maxInstances = 8
+
+// checkInstances refuses an -instances the run cannot honour: several
+// gateways need a ledger they can share (PostgreSQL; SQLite is one
+// process's file), run as processes (-cpuprofile runs the one gateway
+// in this process), and only gateway mode, or the gateway half of both,
+// runs them.
+func checkInstances(o *options) error {
+	switch {
+	case o.instances < 1 || o.instances > maxInstances:
+		return fmt.Errorf("-instances %d: want 1..%d", o.instances, maxInstances)
+	case o.instances == 1:
+		return nil
+	case o.mode != "gateway" && o.mode != "both":
+		return fmt.Errorf("-instances %d: -mode %s runs one gateway (or none); several run in gateway mode (and in both's gateway half)", o.instances, o.mode)
+	case o.ledger == "":
+		return fmt.Errorf("-instances %d needs -ledger DSN: the instances share one PostgreSQL ledger (the SQLite ledger is one process's file)", o.instances)
+	case o.cpuprofile != "":
+		return fmt.Errorf("-instances %d with -cpuprofile: the profiled gateway runs inside this process, and there is one of it", o.instances)
+	}
+	return nil
 }
 
 func main() {
@@ -107,7 +134,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&o.noStatus, "no-status", false, "run smsgw without its status topic (kafka.status_topic empty)")
 	fs.StringVar(&o.ledger, "ledger", "", "gateway mode: a PostgreSQL DSN (a fresh schema is made in it and dropped after); the database's CPU is reported when it runs on this machine. Default: an SQLite file")
 	fs.IntVar(&o.kannelConc, "kannel-conc", 32, "concurrent sendsms HTTP requests")
+	fs.IntVar(&o.instances, "instances", 1, "gateway mode: run this many smsgw processes sharing the -ledger PostgreSQL schema and the Kafka consumer group (own HTTP port, binds and instance name each); more than 1 needs -ledger")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkInstances(o); err != nil {
 		return err
 	}
 	var err error
@@ -123,6 +154,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		LoadBefore: loadAvg(),
 		Commit:     commit(),
 		Mode:       o.mode, N: o.n, Carriers: o.carriers, ReceiptDelay: o.receiptDelay.String(),
+	}
+	if o.mode != "kannel" {
+		rep.Instances = o.instances
 	}
 	switch o.mode {
 	case "gateway":

@@ -61,13 +61,21 @@ type Result struct {
 	// Ledger is "sqlite" or "postgres"; DBCPUSeconds the PostgreSQL
 	// server's processes' CPU during the run (when local), and
 	// DBCPUPer1000 per 1,000 messages.
-	Ledger       string                   `json:"ledger,omitempty"`
-	DBCPUSeconds float64                  `json:"db_cpu_seconds,omitempty"`
-	DBCPUPer1000 float64                  `json:"db_cpu_seconds_per_1000_messages,omitempty"`
-	Receipts     map[string]int           `json:"receipts"`   // final status by stat (or DLR type)
-	Duplicates   int                      `json:"duplicates"` // messages the SMSC saw more than once
-	Complete     bool                     `json:"complete"`
-	ByCarrier    map[string]CarrierResult `json:"by_carrier"`
+	Ledger       string  `json:"ledger,omitempty"`
+	DBCPUSeconds float64 `json:"db_cpu_seconds,omitempty"`
+	DBCPUPer1000 float64 `json:"db_cpu_seconds_per_1000_messages,omitempty"`
+	// Instances is the number of smsgw processes of a gateway run (they
+	// share the ledger and the consumer group): CPUSeconds is their sum,
+	// PeakRSSMB the largest of their peaks, and each one's figures follow
+	// (parts submitted: its smsgw_segments_submitted_total at the end).
+	Instances          int                      `json:"instances,omitempty"`
+	InstanceCPUSeconds []float64                `json:"instance_cpu_seconds,omitempty"`
+	InstancePeakRSSMB  []float64                `json:"instance_peak_rss_mb,omitempty"`
+	InstanceParts      []int                    `json:"instance_parts_submitted,omitempty"`
+	Receipts           map[string]int           `json:"receipts"`   // final status by stat (or DLR type)
+	Duplicates         int                      `json:"duplicates"` // messages the SMSC saw more than once
+	Complete           bool                     `json:"complete"`
+	ByCarrier          map[string]CarrierResult `json:"by_carrier"`
 	// HalfRate is a second pass at half the measured rate, for latency.
 	HalfRate *HalfRate `json:"half_rate,omitempty"`
 	Notes    []string  `json:"notes,omitempty"`
@@ -104,6 +112,7 @@ type Report struct {
 	LoadBefore   string       `json:"loadavg_before"` // /proc/loadavg: other work on the machine skews every figure
 	LoadAfter    string       `json:"loadavg_after"`
 	Mode         string       `json:"mode"`
+	Instances    int          `json:"instances,omitempty"` // smsgw processes (not set in kannel mode)
 	N            int          `json:"n"`
 	Carriers     []string     `json:"carriers"`
 	ReceiptDelay string       `json:"receipt_delay"`
@@ -120,7 +129,11 @@ func writeJSON(w io.Writer, r *Report) error {
 
 func writeTable(w io.Writer, r *Report) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "smsbench %s  n=%d  carriers=%s  receipt-delay=%s  %s  %s\n", r.Mode, r.N, strings.Join(r.Carriers, ","), r.ReceiptDelay, r.Machine, r.Date)
+	inst := ""
+	if r.Instances > 0 {
+		inst = fmt.Sprintf("  instances=%d", r.Instances)
+	}
+	fmt.Fprintf(&b, "smsbench %s  n=%d%s  carriers=%s  receipt-delay=%s  %s  %s\n", r.Mode, r.N, inst, strings.Join(r.Carriers, ","), r.ReceiptDelay, r.Machine, r.Date)
 	fmt.Fprintf(&b, "commit %s; load average before %s, after %s (other work on the machine skews every figure)\n", r.Commit, r.LoadBefore, r.LoadAfter)
 	if len(r.Results) > 0 {
 		fmt.Fprintf(&b, "%-8s %-16s %8s %8s %8s %9s %9s %23s %23s %9s %8s %5s %4s\n",
@@ -145,6 +158,23 @@ func writeTable(w io.Writer, r *Report) {
 			if h := x.HalfRate; h != nil {
 				fmt.Fprintf(&b, "%-8s %-16s %8d %8s %8s %9.0f %9s %23s %23s %9s %8s %5s %4v\n",
 					"", "half rate", h.Messages, "", "", h.Rate, "", pp(h.EventToSubmit), pp(h.SubmitToStored), "", "", "", h.Complete)
+			}
+			if len(x.InstanceCPUSeconds) > 1 {
+				fmt.Fprintf(&b, "%-8s %d instances (cpu s/1k is their sum, rss MB the largest):", "", len(x.InstanceCPUSeconds))
+				for i, c := range x.InstanceCPUSeconds {
+					sep := ";"
+					if i == 0 {
+						sep = ""
+					}
+					fmt.Fprintf(&b, "%s #%d cpu %.1f s", sep, i+1, c)
+					if i < len(x.InstancePeakRSSMB) {
+						fmt.Fprintf(&b, ", peak RSS %.1f MB", x.InstancePeakRSSMB[i])
+					}
+					if i < len(x.InstanceParts) {
+						fmt.Fprintf(&b, ", %d parts submitted", x.InstanceParts[i])
+					}
+				}
+				b.WriteString("\n")
 			}
 			fmt.Fprintf(&b, "%-8s receipts %v; harness CPU %.1f s (broker, simulators, publisher; same 2 cores)\n", "", x.Receipts, x.HarnessCPU)
 			if x.Ledger == "postgres" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,73 @@ func TestProcFigures(t *testing.T) {
 	r, err := peakRSSMB(os.Getpid())
 	if err != nil || r <= 1 {
 		t.Errorf("peakRSSMB = %v, %v", r, err)
+	}
+}
+
+// TestInstancesFlag: several gateways only where they can share a ledger
+// and run as processes; the refusal comes before anything starts.
+func TestInstancesFlag(t *testing.T) {
+	const dsn = "postgres://u@127.0.0.1:1/db"
+	for _, tc := range []struct {
+		name string
+		o    options
+		want string // part of the error; "" for none
+	}{
+		{"one without ledger", options{mode: "gateway", instances: 1}, ""},
+		{"two with postgres", options{mode: "gateway", instances: 2, ledger: dsn}, ""},
+		{"two in both mode", options{mode: "both", instances: 2, ledger: dsn}, ""},
+		{"two on sqlite", options{mode: "gateway", instances: 2}, "needs -ledger"},
+		{"zero", options{mode: "gateway", instances: 0}, "want 1..8"},
+		{"too many", options{mode: "gateway", instances: 9, ledger: dsn}, "want 1..8"},
+		{"kannel", options{mode: "kannel", instances: 2, ledger: dsn}, "-mode kannel runs one"},
+		{"sweep", options{mode: "sweep", instances: 2, ledger: dsn}, "-mode sweep runs one"},
+		{"in-process profile", options{mode: "gateway", instances: 2, ledger: dsn, cpuprofile: "x.pprof"}, "-cpuprofile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkInstances(&tc.o)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("checkInstances: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("checkInstances = %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+	// run parses -instances and refuses before it starts a broker or
+	// builds anything.
+	for _, args := range [][]string{
+		{"-instances", "2", "-n", "10"},
+		{"-mode", "kannel", "-instances", "2", "-ledger", dsn},
+	} {
+		var out strings.Builder
+		if err := run(context.Background(), args, &out); err == nil || !strings.Contains(err.Error(), "-instances 2") || out.Len() > 0 {
+			t.Errorf("run %v: %v, output %q", args, err, out.String())
+		}
+	}
+}
+
+func TestInstanceNames(t *testing.T) {
+	if got := instanceFile("/tmp/m.txt", 0, 1); got != "/tmp/m.txt" {
+		t.Errorf("one instance: %s", got)
+	}
+	if got := instanceFile("/tmp/m.txt", 1, 2); got != "/tmp/m-2.txt" {
+		t.Errorf("second of two: %s", got)
+	}
+	if got := instanceFile("metrics", 0, 2); got != "metrics-1" {
+		t.Errorf("no extension: %s", got)
+	}
+}
+
+func TestTableShowsInstances(t *testing.T) {
+	rep := &Report{Mode: "gateway", Instances: 2, N: 10, Carriers: []string{"china_mobile"}, Results: []*Result{{
+		System: "smsgw", Messages: 10, Instances: 2, CPUSeconds: 3, PeakRSSMB: 120,
+		InstanceCPUSeconds: []float64{1, 2}, InstancePeakRSSMB: []float64{110, 120}, InstanceParts: []int{9, 11},
+	}}}
+	var b strings.Builder
+	writeTable(&b, rep)
+	for _, want := range []string{"n=10  instances=2  carriers=", "#1 cpu 1.0 s, peak RSS 110.0 MB, 9 parts submitted; #2 cpu 2.0 s"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
 	}
 }

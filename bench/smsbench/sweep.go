@@ -33,7 +33,7 @@ func runSweep(ctx context.Context, o *options) (*SweepResult, error) {
 	if err := eventgen.Publish(ctx, r.broker.Addrs(), gen, o.sweepN, eventgen.PublishOptions{Stats: &ps}); err != nil {
 		return nil, err
 	}
-	cfg, err := r.gatewayConfig()
+	cfg, err := r.gatewayConfig(0, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func runSweep(ctx context.Context, o *options) (*SweepResult, error) {
 			return nil, err
 		}
 		defer pprof.StopCPUProfile()
-	} else if gw, err = startProcess(ctx, r, cfg); err != nil {
+	} else if gw, err = startProcess(ctx, r, cfg, ""); err != nil {
 		return nil, err
 	}
 	defer func() { _ = gw.stop() }()
