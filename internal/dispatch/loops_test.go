@@ -399,3 +399,32 @@ func TestReconcileEveryDefault(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A claim that got fewer messages than it had room for is not followed
+// by another at once: nothing else was due, and an empty claim is a
+// write transaction of its own. A full claim is followed by another.
+func TestClaimLoopNoEmptyClaim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newFakeLedger(msgs(1, 3, "c", time.Time{})...)
+		s := loopSender(l, map[string]Submitter{"c": &FakeCarrier{}}, func(c *SenderConfig) { c.ClaimBatch, c.InFlight = 5, 20 })
+		stop := run(s)
+		synctest.Wait()
+		if got := l.snap().limits; len(got) != 1 {
+			t.Fatalf("3 messages, room for 5: claims with limits %v, want one", got)
+		}
+		for _, m := range msgs(10, 7, "c", time.Time{}) {
+			l.put(m)
+		}
+		s.Wake()
+		synctest.Wait()
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if st := l.states(); st[message.StateSubmitted] != 10 {
+			t.Fatalf("%v", st)
+		}
+		if got := l.snap().limits; len(got) != 3 {
+			t.Fatalf("then 7 more: claims with limits %v, want 3 (5 claimed, then 2)", got)
+		}
+	})
+}

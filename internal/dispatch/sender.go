@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/traffic12123/gateway/internal/ledger"
@@ -60,6 +61,10 @@ type Sender struct {
 	queues map[string]chan claimed
 	slots  chan struct{} // one token per message claimed and not yet finished
 	result *batcher[result, struct{}]
+	// waiting: a due message was left unclaimed (its recipient has one
+	// in flight), so a finished message wakes the claim loop. True while
+	// the loop claims; false once nothing due is left.
+	waiting atomic.Bool
 }
 
 // result is what happened to one claimed message (sub or tr), or a late
@@ -68,6 +73,14 @@ type result struct {
 	sub  *ledger.Submission
 	tr   *ledger.Transition
 	late *ledger.LatePart
+}
+
+// requeues reports whether the result puts the message back in the
+// queue (a retry, or the missing parts to resend): the claim loop must
+// learn its new due time.
+func (r result) requeues() bool {
+	queued := func(st message.State) bool { return st == message.StateQueued || st == message.StateScheduled }
+	return r.tr != nil && queued(r.tr.State) || r.sub != nil && queued(r.sub.State)
 }
 
 // NewSender returns a sender; Run starts it.
@@ -154,8 +167,9 @@ func (s *Sender) claimLoop(ctx context.Context) error {
 		case <-s.wake:
 		case <-timer.C:
 		}
+		s.waiting.Store(true)
 		for ctx.Err() == nil {
-			n, err := s.claimOnce(ctx)
+			n, room, err := s.claimOnce(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -163,37 +177,51 @@ func (s *Sender) claimLoop(ctx context.Context) error {
 				s.cfg.Logger.Error("claim failed; retrying", "err", err)
 				break
 			}
-			if n == 0 {
+			// Fewer than there was room for: nothing else is due now.
+			// Claiming again at once would be an empty transaction (half
+			// of all claims at low rates); a message stored or finished
+			// meanwhile wakes the sender (wake holds one signal).
+			if n < room {
 				break
 			}
 		}
-		timer.Reset(s.nextWait(ctx))
+		wait, due := s.nextWait(ctx)
+		s.waiting.Store(due)
+		timer.Reset(wait)
 	}
 }
 
 // nextWait is how long to sleep when nothing could be claimed: until the
 // earliest scheduled message, at most Poll. A message already due that
-// was not claimed waits for its recipient's message in flight (the ledger
-// claims one per recipient); finishing that one wakes the sender, so
-// nothing here may spin on it.
-func (s *Sender) nextWait(ctx context.Context) time.Duration {
-	wait := s.cfg.Poll
-	if t, ok, err := s.cfg.Ledger.NextDue(ctx); err == nil && ok {
-		if d := t.Sub(s.cfg.Now()); d > 0 && d < wait {
+// was not claimed (due) waits for its recipient's message in flight (the
+// ledger claims one per recipient); finishing that one wakes the sender,
+// so nothing here may spin on it. Without such a message a finish wakes
+// nothing: a claim then would be an empty transaction.
+func (s *Sender) nextWait(ctx context.Context) (wait time.Duration, due bool) {
+	wait = s.cfg.Poll
+	t, ok, err := s.cfg.Ledger.NextDue(ctx)
+	if err != nil {
+		return wait, true
+	}
+	if ok {
+		d := t.Sub(s.cfg.Now())
+		if d > 0 && d < wait {
 			wait = d
 		}
+		due = d <= 0
 	}
-	return wait
+	return wait, due
 }
 
 // claimOnce claims as many messages as there is room for and queues them
-// to their carriers' workers. It blocks while every slot is taken.
-func (s *Sender) claimOnce(ctx context.Context) (int, error) {
+// to their carriers' workers: it returns how many it claimed and how many
+// it asked for. It blocks while every slot is taken.
+func (s *Sender) claimOnce(ctx context.Context) (n, room int, err error) {
 	// wait for at least one free slot, then take what is free
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		return 0, nil
+		return 0, 0, nil
 	}
 	free := 1
 	for free < s.cfg.ClaimBatch {
@@ -212,9 +240,9 @@ func (s *Sender) claimOnce(ctx context.Context) (int, error) {
 		<-s.slots
 	}
 	if err != nil {
-		return 0, fmt.Errorf("claim: %w", err)
+		return 0, free, fmt.Errorf("claim: %w", err)
 	}
-	n := len(msgs)
+	n = len(msgs)
 	msgs = s.recheck(ctx, msgs)
 	for _, m := range msgs {
 		q, ok := s.queues[m.Carrier]
@@ -225,7 +253,7 @@ func (s *Sender) claimOnce(ctx context.Context) (int, error) {
 		}
 		q <- claimed{m, time.Now()} // room is guaranteed: each queue holds InFlight and slots bound the total
 	}
-	return n, nil
+	return n, free, nil
 }
 
 // claimed is a message waiting for a worker, and when it was claimed.
@@ -473,6 +501,9 @@ func (s *Sender) OnLate(carrier string) func(context.Context, Late) {
 		}
 		m.lateResponses.WithLabelValues(carrier, "recorded").Inc()
 		s.cfg.Logger.Info("late submit response recorded; no resend of that part", "carrier", carrier, "message", id, "part", l.Part, "parts", l.Parts)
+		if lp.Refused {
+			s.Wake() // the message may be back in the queue to resend its missing parts
+		}
 	}
 }
 
@@ -488,8 +519,12 @@ func (s *Sender) backoff(attempts int) time.Duration {
 // finish records a result (group-committed) and frees the message's slot;
 // then the next message to the same recipient may be claimed.
 func (s *Sender) finish(ctx context.Context, r result) {
-	defer s.Wake()
-	defer func() { <-s.slots }()
+	defer func() {
+		<-s.slots
+		if s.waiting.Load() || r.requeues() {
+			s.Wake()
+		}
+	}()
 	if _, err := s.result.Add(context.WithoutCancel(ctx), r); err != nil {
 		// The ledger refused the result: the row stays "sending" and the
 		// next start's recovery turns it into unknown. Nothing is resent
