@@ -24,16 +24,7 @@ import (
 // flows too.
 func TestStatusOversizeFieldsCut(t *testing.T) {
 	ctx := t.Context()
-	b, err := broker.Start(ctx, broker.Config{Topics: map[string]int{"sms.status": 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := open.Open(ctx, "sqlite::memory:", ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	b, st := statusRig(t)
 	huge := strings.Repeat("x", 400_000)
 	big := &message.Message{Key: huge + "|r|13800138000", EventID: huge, RuleID: "r", Recipient: "13800138000", Carrier: "china_mobile",
 		Text: "t", Encoding: "ucs2", Segments: 1, State: message.StateQueued}
@@ -97,16 +88,7 @@ func TestStatusOversizeFieldsCut(t *testing.T) {
 // records carry no channel (as before calls existed).
 func TestStatusCarriesCalls(t *testing.T) {
 	ctx := t.Context()
-	b, err := broker.Start(ctx, broker.Config{Topics: map[string]int{"sms.status": 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := open.Open(ctx, "sqlite::memory:", ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	b, st := statusRig(t)
 	m := &message.Message{Key: "ev|r|13800138000", EventID: "ev", RuleID: "r", Recipient: "13800138000", Carrier: "china_mobile",
 		Text: "t", Encoding: "ucs2", Segments: 1, State: message.StateQueued, Voice: &message.Voice{FallbackAfter: time.Hour}}
 	if err := st.Insert(ctx, []*message.Message{m}); err != nil {
@@ -151,4 +133,21 @@ func TestStatusCarriesCalls(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("status records %q, want %q", got, want)
 	}
+}
+
+// statusRig is a broker with an sms.status topic and an empty SQLite
+// ledger, both closed when the test ends.
+func statusRig(t *testing.T) (*broker.Broker, ledger.Store) {
+	t.Helper()
+	b, err := broker.Start(t.Context(), broker.Config{Topics: map[string]int{"sms.status": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	st, err := open.Open(t.Context(), "sqlite::memory:", ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return b, st
 }
