@@ -6,20 +6,33 @@ import (
 )
 
 // batcher group-commits items: callers Add and wait, one goroutine flushes
-// whatever has gathered (up to max items, or after linger) in one call.
-// This turns many small ledger writes (one per receipt, one per submit
-// result) into few transactions without making any caller wait long.
-// With linger 0 a batch is flushed as soon as it is taken: what arrives
-// during a flush forms the next batch, so batches grow with load, not with
-// waiting. The gateway's batchers use 0: their callers wait for the commit
-// (a receipt holds the SMSC's window until its deliver_sm_resp), and a
-// linger of 2 ms cost a fifth of the end-to-end rate (bench/README.md).
+// whatever has gathered (up to max items) in one call. This turns many
+// small ledger writes (one per receipt, one per submit result) into few
+// transactions without making any caller wait long.
+//
+// What arrives during a flush forms the next batch, so under load batches
+// grow by themselves and a batch of at least fill items is flushed at
+// once. A smaller one, which only happens when the gateway is lightly
+// loaded, waits up to linger for fill items: at 1,000 msg/s a transaction
+// per one or two receipts cost more CPU per message than the whole
+// pipeline does at full rate (bench/README.md, issue 18). Lingering at
+// every batch cost a fifth of the full-rate throughput (a fixed 2 ms), so
+// it is only for small ones. Callers wait for the commit: a receipt holds
+// the SMSC's window until its deliver_sm_resp, a submit result its
+// sender slot; at light load neither is scarce.
 type batcher[T, R any] struct {
 	in     chan batchItem[T, R]
 	max    int
+	fill   int
 	linger time.Duration
 	flush  func(ctx context.Context, items []T) ([]R, error)
 }
+
+// Fill and linger of the gateway's batchers (receipts, submit results).
+const (
+	batchFill   = 16
+	batchLinger = 5 * time.Millisecond
+)
 
 type batchItem[T, R any] struct {
 	v    T
@@ -31,8 +44,10 @@ type batchResult[R any] struct {
 	err error
 }
 
-func newBatcher[T, R any](size int, linger time.Duration, flush func(context.Context, []T) ([]R, error)) *batcher[T, R] {
-	return &batcher[T, R]{in: make(chan batchItem[T, R], size*2), max: size, linger: linger, flush: flush}
+// newBatcher returns a batcher of up to size items; a batch smaller than
+// fill waits up to linger for more (linger 0: never).
+func newBatcher[T, R any](size, fill int, linger time.Duration, flush func(context.Context, []T) ([]R, error)) *batcher[T, R] {
+	return &batcher[T, R]{in: make(chan batchItem[T, R], size*2), max: size, fill: min(fill, size), linger: linger, flush: flush}
 }
 
 // Add queues v and waits until the batch holding it was flushed.
@@ -93,25 +108,20 @@ func (b *batcher[T, R]) Run(ctx, flushCtx context.Context) {
 					break drain
 				}
 			}
-			if len(items) >= b.max || b.linger <= 0 {
-				do()
-				continue
-			}
-			timer.Reset(b.linger)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				timer.Stop()
-			}
-			// anything that arrived while lingering
-		drain2:
-			for len(items) < b.max {
-				select {
-				case it := <-b.in:
-					items = append(items, it)
-				default:
-					break drain2
+			if len(items) < b.fill && b.linger > 0 {
+				timer.Reset(b.linger)
+			linger:
+				for len(items) < b.fill {
+					select {
+					case it := <-b.in:
+						items = append(items, it)
+					case <-timer.C:
+						break linger
+					case <-ctx.Done():
+						break linger
+					}
 				}
+				timer.Stop()
 			}
 			do()
 		case <-ctx.Done():

@@ -22,13 +22,15 @@ import (
 
 // loopSender is a sender on the bubble's clock: MaxAttempts 5, backoff
 // 1s doubling to 10s, a poll of a minute (so that only due times and
-// wakes make it claim), SendTimeout 1m, DrainTimeout 5s.
+// wakes make it claim), SendTimeout 1m, DrainTimeout 5s, and submit
+// results written as soon as they come (no ResultLinger: these tests
+// count exact times; TestResultLinger covers it).
 func loopSender(l Outbox, carriers map[string]Submitter, tune ...func(*SenderConfig)) *Sender {
 	cfg := SenderConfig{
 		Ledger: l, Carriers: carriers, Owner: "t", ClaimBatch: 10, InFlight: 2,
 		MaxAttempts: 5, RetryBackoff: time.Second, RetryBackoffMax: 10 * time.Second,
 		Poll: time.Minute, DrainTimeout: 5 * time.Second, SendTimeout: time.Minute,
-		Metrics: NewMetrics(prometheus.NewRegistry()),
+		Metrics: NewMetrics(prometheus.NewRegistry()), ResultLinger: -1,
 	}
 	for _, f := range tune {
 		f(&cfg)
@@ -425,6 +427,51 @@ func TestClaimLoopNoEmptyClaim(t *testing.T) {
 		}
 		if got := l.snap().limits; len(got) != 3 {
 			t.Fatalf("then 7 more: claims with limits %v, want 3 (5 claimed, then 2)", got)
+		}
+	})
+}
+
+// Submit results at light load wait batchLinger for company and are
+// written together; a batch of batchFill goes at once. (A worker waits
+// for its result's commit, so InFlight bounds how many results can
+// gather.)
+func TestResultLinger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newFakeLedger(msgs(1, 3, "c", time.Time{})...)
+		s := loopSender(l, map[string]Submitter{"c": &FakeCarrier{}}, func(c *SenderConfig) {
+			c.ResultLinger, c.InFlight, c.ClaimBatch = 0, 2*batchFill, 2*batchFill
+		})
+		stop := run(s)
+		synctest.Wait()
+		time.Sleep(batchLinger - time.Nanosecond)
+		synctest.Wait()
+		if st := l.states(); st[message.StateSending] != 3 {
+			t.Fatalf("before the linger ends: %v, want 3 sending", st)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if st := l.states(); st[message.StateSubmitted] != 3 {
+			t.Fatalf("when the linger ends: %v, want 3 submitted", st)
+		}
+		if n := len(l.snap().subs); n != 3 {
+			t.Fatalf("%d submissions recorded, want 3", n)
+		}
+
+		// A burst: batchFill results or more are written without waiting.
+		l.put(msgs(100, 2*batchFill, "c", time.Time{})[0])
+		for _, m := range msgs(101, 2*batchFill-1, "c", time.Time{}) {
+			l.put(m)
+		}
+		s.Wake()
+		synctest.Wait()
+		if st := l.states(); st[message.StateSubmitted] < 3+batchFill {
+			t.Fatalf("a burst with no time passing: %v, want at least %d submitted", st, 3+batchFill)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if st := l.states(); st[message.StateSubmitted] != 3+2*batchFill {
+			t.Fatalf("after stop: %v, want all %d submitted", st, 3+2*batchFill)
 		}
 	})
 }

@@ -35,7 +35,7 @@ type Receipts struct {
 // to return.
 func NewReceipts(store ReceiptStore, logger *slog.Logger, m *Metrics) *Receipts {
 	r := &Receipts{store: store, logger: logger, metrics: m, now: time.Now}
-	r.b = newBatcher(1000, 0, func(ctx context.Context, rs []ledger.Receipt) ([]ledger.ReceiptResult, error) {
+	r.b = newBatcher(1000, batchFill, batchLinger, func(ctx context.Context, rs []ledger.Receipt) ([]ledger.ReceiptResult, error) {
 		start := time.Now()
 		res, err := store.Receipts(ctx, rs)
 		m.ledgerSeconds.WithLabelValues("receipts").Observe(time.Since(start).Seconds())

@@ -49,6 +49,11 @@ type SenderConfig struct {
 	// Recheck, when set, looks at each claim before it is submitted:
 	// messages no longer due end cancelled with its reason.
 	Recheck Rechecker
+
+	// ResultLinger is how long a small batch of submit results (fewer
+	// than 16: light load) waits for more before it is written; 0 means
+	// 5 ms, negative none (batcher).
+	ResultLinger time.Duration
 }
 
 // Sender claims due messages from the ledger and submits them over the
@@ -105,7 +110,11 @@ func NewSender(cfg SenderConfig) *Sender {
 		capacity += 2 * cfg.InFlight
 	}
 	s.slots = make(chan struct{}, max(capacity, 1))
-	s.result = newBatcher(1000, 0, s.flushResults)
+	linger := cfg.ResultLinger
+	if linger == 0 {
+		linger = batchLinger
+	}
+	s.result = newBatcher(1000, batchFill, max(linger, 0), s.flushResults)
 	return s
 }
 
