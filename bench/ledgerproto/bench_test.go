@@ -16,9 +16,9 @@ import (
 const batchSize = 1000
 
 func BenchmarkProto(b *testing.B) {
-	for _, hot := range []Mode{Plain, Hot, Lean} {
+	for _, hot := range []Mode{Plain, Hot, Lean, Bounded} {
 		for _, fsync := range []bool{false, true} {
-			name := []string{"", "Hot", "Lean"}[hot] + map[bool]string{false: "", true: "Fsync"}[fsync]
+			name := []string{"", "Hot", "Lean", "Bounded"}[hot] + map[bool]string{false: "", true: "Fsync"}[fsync]
 			b.Run("Pipeline2Parts"+name, func(b *testing.B) { benchTwoParts(b, fsync, hot) })
 			b.Run("PipelineSmall"+name, func(b *testing.B) { benchSmall(b, fsync, hot) })
 		}

@@ -130,12 +130,13 @@ type Store struct {
 	// append-only record of transitions, with current state kept where
 	// it is needed". Changes reach these maps only after their batch
 	// committed.
-	hot   bool
-	lean  bool    // Lean: the transient indexes only in memory
-	due   dueHeap // Lean: the due queue
-	live  map[uint64]*Msg
-	parts map[string]partRef
-	busy  map[string]uint64
+	hot     bool
+	lean    bool    // Lean, Bounded: the transient indexes only in memory
+	bounded bool    // Bounded: submitted messages not in memory
+	due     dueHeap // Lean: the due queue
+	live    map[uint64]*Msg
+	parts   map[string]partRef
+	busy    map[string]uint64
 	// pending receipts (few: those that came before their submit
 	// result), so that the common case, none, needs no read.
 	pending map[string]bool
@@ -156,6 +157,11 @@ const (
 	// memory and rebuilt at Open from the records of messages not yet
 	// final. The disk keeps records, permanent indexes and the outbox.
 	Lean
+	// Bounded is Lean that keeps only queued and sending messages in
+	// memory: a submitted message, waiting for its receipts (for days,
+	// if the handset is off), is read from disk when a receipt names it,
+	// through the part index.
+	Bounded
 )
 
 // dueItem is a queued message in Lean's due queue.
@@ -247,7 +253,7 @@ func (o *op) commit() error {
 		s.parts[k] = r
 	}
 	for id, m := range o.msgs {
-		if m.State == Delivered || m.State == Failed {
+		if m.State == Delivered || m.State == Failed || (s.bounded && m.State == Submitted) {
 			delete(s.live, id)
 			for _, cid := range m.CarrierIDs {
 				delete(s.parts, string(partKey(m.Carrier, cid)))
@@ -360,7 +366,7 @@ func Open(dir string, fsync bool, mode Mode) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, sync: pebble.NoSync, hot: hot, lean: mode == Lean, live: map[uint64]*Msg{}, parts: map[string]partRef{}, busy: map[string]uint64{}, pending: map[string]bool{}}
+	s := &Store{db: db, sync: pebble.NoSync, hot: hot, lean: mode >= Lean, bounded: mode == Bounded, live: map[uint64]*Msg{}, parts: map[string]partRef{}, busy: map[string]uint64{}, pending: map[string]bool{}}
 	if fsync {
 		s.sync = pebble.Sync
 	}
@@ -410,7 +416,7 @@ func (s *Store) warm() error {
 				return err
 			}
 			s.live[m.ID] = m
-			if m.State == Sending || m.State == Submitted {
+			if m.State == Sending {
 				s.busy[m.Recipient] = m.ID
 			}
 			for i, cid := range m.CarrierIDs {
@@ -451,7 +457,7 @@ func (s *Store) warmLean() error {
 		if err != nil {
 			return err
 		}
-		if m.State == Delivered || m.State == Failed {
+		if m.State == Delivered || m.State == Failed || (s.bounded && m.State == Submitted) {
 			continue
 		}
 		full, err := s.Get(binary.BigEndian.Uint64(it.Key()[1:9]))
@@ -462,7 +468,7 @@ func (s *Store) warmLean() error {
 		switch full.State {
 		case Queued:
 			heap.Push(&s.due, dueItem{full.Priority, full.NotBefore, full.ID})
-		case Sending, Submitted:
+		case Sending:
 			s.busy[full.Recipient] = full.ID
 		}
 		for i, cid := range full.CarrierIDs {
@@ -703,8 +709,13 @@ func (s *Store) Submitted(subs []Submission) error {
 			del(b, append(key(nil, pSending, m.Owner), u64([]byte{0}, m.ID)...))
 		}
 		s.out(b, m.ID, Submitted, sub.At)
-		if !o.settle(m, sub.At) && !s.lean {
-			set(b, append(u64([]byte{pAwaiting}, uint64(sub.At)), u64(nil, m.ID)...), nil)
+		// Every part accepted: the recipient may have the next one (the
+		// SQLite ledger's Claim rule).
+		o.setBusy(m.Recipient, 0)
+		if !o.settle(m, sub.At) {
+			if !s.lean {
+				set(b, append(u64([]byte{pAwaiting}, uint64(sub.At)), u64(nil, m.ID)...), nil)
+			}
 		}
 		o.put(m)
 	}
@@ -775,7 +786,6 @@ func (o *op) settle(m *Msg, now int64) bool {
 		}
 	}
 	m.State, m.DoneAt = st, now
-	o.setBusy(m.Recipient, 0)
 	if !lazyIndexes {
 		set(o.b, append(u64([]byte{pDone}, uint64(now)), u64(nil, m.ID)...), nil)
 	}
