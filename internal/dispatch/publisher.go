@@ -32,9 +32,15 @@ type StatusWriter interface {
 // a crash between write and ack republishes; consumers dedupe on the
 // outbox sequence (header "seq").
 type Publisher struct {
-	Outbox  StatusOutbox
-	Writer  StatusWriter
-	Every   time.Duration
+	Outbox StatusOutbox
+	Writer StatusWriter
+	// Every is the wait after a read that found nothing (default 200 ms).
+	Every time.Duration
+	// Gather is the wait after a batch smaller than statusRead (default
+	// 50 ms): at light load each outbox read, Kafka write and ack then
+	// carries the changes of 50 ms, not the few of the last write's
+	// round trip. A full batch is followed at once by the next.
+	Gather  time.Duration
 	Logger  *slog.Logger
 	Metrics *Metrics
 	// Truncated counts status records with a field cut to its limit
@@ -91,32 +97,44 @@ func (r StatusRecord) withChannel(ch string) StatusRecord {
 	return r
 }
 
+// statusRead is how many changes Once reads from the outbox at most.
+const statusRead = 5000
+
 // Run publishes until ctx is done.
 func (p *Publisher) Run(ctx context.Context) {
-	every := p.Every
+	every, gather := p.Every, p.Gather
 	if every <= 0 {
 		every = 200 * time.Millisecond
 	}
-	t := time.NewTicker(every)
+	if gather <= 0 {
+		gather = 50 * time.Millisecond
+	}
+	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
 		n, err := p.Once(ctx)
 		if err != nil && ctx.Err() == nil {
 			p.Logger.Warn("publishing status changes failed; will retry", "err", err)
 		}
-		if n == 0 || err != nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+		wait := gather
+		switch {
+		case n == 0 || err != nil:
+			wait = every
+		case n >= statusRead:
+			continue
+		}
+		t.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
 
 // Once publishes one batch and returns how many changes it published.
 func (p *Publisher) Once(ctx context.Context) (int, error) {
-	cs, err := p.Outbox.PendingStatus(ctx, 5000)
+	cs, err := p.Outbox.PendingStatus(ctx, statusRead)
 	if err != nil || len(cs) == 0 {
 		return 0, err
 	}

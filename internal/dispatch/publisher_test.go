@@ -3,8 +3,12 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -150,4 +154,117 @@ func statusRig(t *testing.T) (*broker.Broker, ledger.Store) {
 	}
 	t.Cleanup(func() { st.Close() })
 	return b, st
+}
+
+// memOutbox is a status outbox in memory, for the publisher's pacing on
+// fake time (the real ledger and broker do I/O that a synctest bubble
+// cannot wait on; the tests above use them).
+type memOutbox struct {
+	mu      sync.Mutex
+	changes []ledger.StatusChange
+	acked   int64
+	reads   int
+}
+
+func (o *memOutbox) add(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for range n {
+		id := int64(len(o.changes) + 1)
+		o.changes = append(o.changes, ledger.StatusChange{ID: id, MessageID: id, Key: fmt.Sprint("k", id), State: message.StateQueued, Channel: ledger.ChannelSMS})
+	}
+}
+
+func (o *memOutbox) readCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.reads
+}
+
+func (o *memOutbox) PendingStatus(_ context.Context, limit int) ([]ledger.StatusChange, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.reads++
+	rest := o.changes[o.acked:]
+	return slices.Clone(rest[:min(limit, len(rest))]), nil
+}
+
+func (o *memOutbox) AckStatus(_ context.Context, upTo int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.acked = max(o.acked, upTo)
+	return nil
+}
+
+// memWriter records the sizes of the writes.
+type memWriter struct {
+	mu     sync.Mutex
+	writes []int
+}
+
+func (w *memWriter) WriteMessages(_ context.Context, ms ...kafka.Message) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, len(ms))
+	return nil
+}
+
+func (w *memWriter) sizes() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.writes)
+}
+
+// TestPublisherGathers: after a batch smaller than a full read the
+// publisher waits Gather, so changes that come meanwhile go in one
+// write; a full read is followed at once by the next; an empty one
+// waits Every.
+func TestPublisherGathers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o, w := &memOutbox{}, &memWriter{}
+		o.add(3)
+		p := &Publisher{Outbox: o, Writer: w, Every: 200 * time.Millisecond, Gather: 50 * time.Millisecond, Metrics: NewMetrics(nil)}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); p.Run(ctx) }()
+
+		synctest.Wait()
+		if got := w.sizes(); !slices.Equal(got, []int{3}) {
+			t.Fatalf("at start: writes %v, want [3]", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+		o.add(1)
+		time.Sleep(20 * time.Millisecond)
+		o.add(1)
+		time.Sleep(20*time.Millisecond - time.Nanosecond)
+		synctest.Wait()
+		if got := w.sizes(); !slices.Equal(got, []int{3}) {
+			t.Fatalf("before Gather ends: writes %v, want still [3]", got)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if got := w.sizes(); !slices.Equal(got, []int{3, 2}) {
+			t.Fatalf("when Gather ends: writes %v, want [3 2]: the two changes in one write", got)
+		}
+
+		// A backlog: full reads follow each other without waiting.
+		o.add(2*statusRead + 10)
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		if got := w.sizes(); !slices.Equal(got, []int{3, 2, statusRead, statusRead, 10}) {
+			t.Fatalf("backlog: writes %v, want two full reads then the rest at once", got)
+		}
+
+		// Nothing left: the next read is Every after the last empty one.
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		reads := o.readCount() // the empty read after the 10
+		time.Sleep(200*time.Millisecond - time.Nanosecond)
+		synctest.Wait()
+		if n := o.readCount() - reads; n != 0 {
+			t.Fatalf("%d reads within Every of an empty one, want none", n)
+		}
+		cancel()
+		<-done
+	})
 }
