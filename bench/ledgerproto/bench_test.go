@@ -154,6 +154,8 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// BenchmarkMemtable: Lean with larger memtables, and with uncompressed
+// table blocks.
 func BenchmarkMemtable(b *testing.B) {
 	defer func(v uint64) { memtableBytes = v }(memtableBytes)
 	for _, mb := range []uint64{4, 16, 64} {
@@ -166,24 +168,19 @@ func BenchmarkMemtable(b *testing.B) {
 	b.Run("4MBUncompressed", func(b *testing.B) { benchTwoParts(b, false, Lean) })
 }
 
-// BenchmarkRecord: the whole record rewritten at every transition
-// against a small state record beside it (hot state in memory).
-func BenchmarkRecord(b *testing.B) {
-	defer func() { splitState = true }()
-	for _, split := range []bool{false, true} {
-		splitState = split
-		name := map[bool]string{false: "Whole", true: "Split"}[split]
-		b.Run(name+"Pipeline2Parts", func(b *testing.B) { benchTwoParts(b, false, Lean) })
-		b.Run(name+"PipelineSmall", func(b *testing.B) { benchSmall(b, false, Lean) })
-	}
-}
+// BenchmarkRecord: Lean with the whole record rewritten at every
+// transition, against a small state record beside it.
+func BenchmarkRecord(b *testing.B) { benchToggle(b, &splitState, "Whole", "Split") }
 
 // BenchmarkLazyIndexes: Lean without the keys only trace and prune read.
-func BenchmarkLazyIndexes(b *testing.B) {
-	defer func() { lazyIndexes = false }()
-	for _, lazy := range []bool{false, true} {
-		lazyIndexes = lazy
-		name := map[bool]string{false: "All", true: "Lazy"}[lazy]
+func BenchmarkLazyIndexes(b *testing.B) { benchToggle(b, &lazyIndexes, "All", "Lazy") }
+
+// benchToggle runs Lean's two pipeline shapes with *flag false (named
+// off), then true (on), and puts the flag back.
+func benchToggle(b *testing.B, flag *bool, off, on string) {
+	defer func(v bool) { *flag = v }(*flag)
+	for i, name := range []string{off, on} {
+		*flag = i == 1
 		b.Run(name+"Pipeline2Parts", func(b *testing.B) { benchTwoParts(b, false, Lean) })
 		b.Run(name+"PipelineSmall", func(b *testing.B) { benchSmall(b, false, Lean) })
 	}
