@@ -295,8 +295,9 @@ type Client struct {
 	joiner    *cnsms.MOJoiner[Incoming]
 	submitter cnsms.Submitter
 
-	mu      sync.Mutex
-	inbound map[*cnsms.Session]struct{}
+	mu       sync.Mutex
+	inbound  map[*cnsms.Session]struct{}
+	listener net.Listener // Config.Listener, or ListenAddr's once Listen opened it
 }
 
 // NewClient checks cfg and returns a Client; nothing connects or listens
@@ -306,7 +307,7 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg.defaults()
-	c := &Client{cfg: cfg, log: cfg.Logger.With("component", "sgip", "carrier", cfg.Name), inbound: map[*cnsms.Session]struct{}{}}
+	c := &Client{cfg: cfg, log: cfg.Logger.With("component", "sgip", "carrier", cfg.Name), inbound: map[*cnsms.Session]struct{}{}, listener: cfg.Listener}
 	c.metrics = cfg.Metrics.For(Protocol, cfg.Name)
 	c.throttle = cnsms.NewThrottle(cnsms.ThrottleConfig{
 		TPS: cfg.TPS, Burst: cfg.Burst, Backoff: cfg.ThrottleBackoff, MaxPause: cfg.ThrottleMaxPause, Recover: cfg.ThrottleRecover,
@@ -350,17 +351,36 @@ var dialect = cnsms.Dialect{Protocol: Protocol, Framing: cnsms.FramingSGIP, Term
 // Dialect is what pkg/cnsms's Session needs to speak SGIP.
 func Dialect() cnsms.Dialect { return dialect }
 
+// Listen opens ListenAddr for the SMG's connections now (once; nothing
+// to do with a Listener or without ListenAddr). Without it the SMG's
+// reports have nowhere to go, so a gateway calls Listen before it starts
+// anything: a port already in use is then an error at start-up, not a
+// carrier whose messages wait for reports that never come. Run calls it
+// when the caller did not.
+func (c *Client) Listen() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.listener != nil || c.cfg.ListenAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", c.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("sgip: listen: %w", err)
+	}
+	c.listener = ln
+	return nil
+}
+
 // Run keeps the outgoing connections up and serves the SMG's incoming
 // ones until ctx ends; then it unbinds every connection (bounded by
 // ShutdownTimeout) and returns. A listen error is returned at once.
 func (c *Client) Run(ctx context.Context) error {
-	ln := c.cfg.Listener
-	if ln == nil && c.cfg.ListenAddr != "" {
-		var err error
-		if ln, err = net.Listen("tcp", c.cfg.ListenAddr); err != nil {
-			return fmt.Errorf("sgip: listen: %w", err)
-		}
+	if err := c.Listen(); err != nil {
+		return err
 	}
+	c.mu.Lock()
+	ln := c.listener
+	c.mu.Unlock()
 	var bg sync.WaitGroup
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	bg.Go(func() { c.lates.Run(bgctx) })

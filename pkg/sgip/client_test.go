@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -475,4 +476,74 @@ func TestReportFirstAndDuplicates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestListenPortInUse: a listen address already taken is an error from
+// Listen, before anything runs, and Run returns it at once rather than
+// keeping binds up for a carrier whose reports could never arrive.
+func TestListenPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	c, err := sgip.NewClient(sgip.Config{Name: "cucc", Addr: "127.0.0.1:1", Login: spLogin, Password: spPassword, NodeID: node,
+		ListenAddr: busy.Addr().String(), SMGLogin: smgLogin, SMGPassword: smgPassword, SPNumber: "1065512123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Listen(); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("Listen: %v, want address in use", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Run(ctx); !errors.Is(err, syscall.EADDRINUSE) || ctx.Err() != nil {
+		t.Fatalf("Run: %v (ctx %v), want address in use at once", err, ctx.Err())
+	}
+}
+
+// TestListenOnce: Listen opens ListenAddr once; Run serves on what it
+// opened (the SMG binds and reports through it).
+func TestListenOnce(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close()
+	rc := newReceipts()
+	sim, err := smg.Start(smg.Config{Accounts: map[string]string{spLogin: spPassword}, SPAddr: addr, SPLogin: smgLogin, SPPassword: smgPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c, err := sgip.NewClient(sgip.Config{Name: "cucc", Addr: sim.Addr(), Login: spLogin, Password: spPassword, NodeID: node,
+		ListenAddr: addr, SMGLogin: smgLogin, SMGPassword: smgPassword, SPNumber: "1065512123", OnReceipt: rc.on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Listen(); err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	if err := c.Listen(); err != nil {
+		t.Fatalf("second Listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	if err := c.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Send(wctx, sgip.Message{Dest: "13012345678", Text: "report through the listener Listen opened"}); err != nil {
+		t.Fatal(err)
+	}
+	rc.wait(t, 1)
 }

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -258,6 +260,12 @@ func (a *App) metricsUp() {
 		})
 }
 
+// listener is a carrier connector with a socket of its own to listen on
+// (internal/carrier/sgip).
+type listener interface {
+	Listen() error
+}
+
 // Run starts every component, serves until ctx is done, then drains in
 // order: stop consuming (the last batch is committed once durable), stop
 // claiming and let in-flight submits finish, wait for outstanding receipts,
@@ -274,6 +282,17 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if n > 0 {
 		log.Warn("submits interrupted by the last stop are now unknown and will be reconciled", "messages", n)
+	}
+	// A carrier's listening socket (SGIP's, where the SMG delivers
+	// reports) is opened before anything starts: a port in use stops the
+	// start with its reason instead of leaving that carrier's messages
+	// waiting for reports that cannot arrive.
+	for _, name := range slices.Sorted(maps.Keys(a.clients)) {
+		if l, ok := a.clients[name].(listener); ok {
+			if err := l.Listen(); err != nil {
+				return fmt.Errorf("smsgw: carrier %s: %w", name, err)
+			}
+		}
 	}
 	if err := a.startHTTP(); err != nil {
 		return err

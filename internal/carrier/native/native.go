@@ -56,6 +56,16 @@ func (c *Connector[M, R]) BindsUp() int { return c.Client.ConnsUp() }
 // WaitReady waits until a connection is up.
 func (c *Connector[M, R]) WaitReady(ctx context.Context) error { return c.Client.WaitReady(ctx) }
 
+// Listen opens the client's listening socket now, when it has one
+// (SGIP's, for the SMG's connections): a port in use is then an error at
+// start-up. Nothing to do for the others.
+func (c *Connector[M, R]) Listen() error {
+	if l, ok := c.Client.(interface{ Listen() error }); ok {
+		return l.Listen()
+	}
+	return nil
+}
+
 // Run keeps the connections up until ctx ends.
 func (c *Connector[M, R]) Run(ctx context.Context) error {
 	c.ctx.Store(&ctx)
