@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -434,9 +433,7 @@ type load struct {
 func placeCalls(srv *ivr.Server, sippBin, dir, scen string, calls, rate int) (load, error) {
 	var ld load
 	cpu0, t0 := cpuTime(), time.Now()
-	c, _ := net.ListenPacket("udp", "127.0.0.1:0")
-	sp := c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
+	sp := freePort()
 	cmd := exec.Command(sippBin, "-sf", scen, "-s", "12123", "-m", strconv.Itoa(calls), "-l", strconv.Itoa(calls),
 		"-r", strconv.Itoa(rate), "-i", "127.0.0.1", "-p", strconv.Itoa(sp), "-mp", "46000", "-nostdin",
 		"-timeout", strconv.Itoa(calls/rate+60)+"s", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),

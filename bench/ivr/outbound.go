@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/traffic12123/gateway/internal/loopback"
 	"github.com/traffic12123/gateway/pkg/ivr"
 )
 
@@ -234,11 +235,17 @@ func lateness(reg *prometheus.Registry) (total, within uint64, sum float64) {
 	return total, within, sum
 }
 
+// freePort is a loopback UDP port nothing is bound to, below the
+// ephemeral range (internal/loopback).
 func freePort() int {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	addr, err := loopback.FreeAddr("udp")
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	_, p, _ := net.SplitHostPort(addr)
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }

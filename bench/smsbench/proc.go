@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/traffic12123/gateway/internal/loopback"
 )
 
 // clkTck is USER_HZ, the unit of utime and stime in /proc/PID/stat; it is
@@ -84,15 +86,9 @@ func selfCPU() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+// freeAddr returns a loopback address nobody listens on right now, below
+// the ephemeral range (internal/loopback).
+func freeAddr() (string, error) { return loopback.FreeAddr("tcp") }
 
 // waitHTTP polls url until it answers 200 or the timeout passes.
 func waitHTTP(ctx context.Context, url string, timeout time.Duration, alive func() error) error {

@@ -3,13 +3,13 @@ package smsgw
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	carriercmpp "github.com/traffic12123/gateway/internal/carrier/cmpp"
 	carriersgip "github.com/traffic12123/gateway/internal/carrier/sgip"
 	carriersmgp "github.com/traffic12123/gateway/internal/carrier/smgp"
 	"github.com/traffic12123/gateway/internal/config"
+	"github.com/traffic12123/gateway/internal/loopback"
 	"github.com/traffic12123/gateway/pkg/cmpp/ismg"
 	"github.com/traffic12123/gateway/pkg/sgip/smg"
 	"github.com/traffic12123/gateway/pkg/smgp/smgw"
@@ -59,13 +59,13 @@ func nativeSim(name string, receiptDelay time.Duration, seed int64, log *slog.Lo
 		common.Sections = carriersmgp.Sections(carriersmgp.Section{ClientID: "90123456", ServiceID: "JTGL12123"})
 		return &demoSim{carrier: common, submits: func() int64 { return s.Stats().Submits }, close: s.Close}, nil
 	case carriersgip.Name:
-		// The SMG connects back to our listener: give it a free port.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		// The SMG connects back to our listener: give it a free port,
+		// one that no outgoing connection takes before the gateway
+		// binds it.
+		listen, err := loopback.FreeAddr("tcp")
 		if err != nil {
 			return nil, err
 		}
-		listen := ln.Addr().String()
-		ln.Close()
 		s, err := smg.Start(smg.Config{Accounts: map[string]string{"sp12123": "demo"}, SPAddr: listen, SPLogin: "unicom",
 			SPPassword: "demo-smg", ReportDelay: receiptDelay, Seed: uint64(seed), Logger: log})
 		if err != nil {
