@@ -184,7 +184,7 @@ func runFaultCase(t *testing.T, bin, protocol string, seed int64, events, tps in
 	if err := publish(ctx, brokerAddr, eventgen.New(seed, base), events, 50, 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	states := settleFinal(t, ctx, view, brokerAddr, func() bool { return !gw.exited() }, logPath, 5*time.Minute)
+	states := settleFinal(t, ctx, view, brokerAddr, gw, logPath, 5*time.Minute)
 	t.Logf("%d events settled in %v", events, time.Since(start).Round(time.Second))
 	if err := gw.stop(20 * time.Second); err != nil {
 		t.Errorf("graceful stop: %v", err)
@@ -243,18 +243,21 @@ func faultConfig(t *testing.T, dir, brokerAddr, dsn string, sims map[string]*car
 
 // settleFinal waits until every published event is committed and no
 // message is queued, sending, submitted or unknown (scheduled ones wait
-// for their time by design and are not sent in this run).
-func settleFinal(t *testing.T, ctx context.Context, view *ledgerView, brokerAddr string, alive func() bool, logPath string, within time.Duration) map[string]int {
+// for their time by design and are not sent in this run). When they are
+// not, the failure shows the log's warnings and errors from its start
+// and the gateway's goroutines (it is made to dump them): where it
+// waits.
+func settleFinal(t *testing.T, ctx context.Context, view *ledgerView, brokerAddr string, gw *proc, logPath string, within time.Duration) map[string]int {
 	t.Helper()
 	var states map[string]int
 	deadline := time.Now().Add(within)
 	for {
 		if time.Now().After(deadline) {
-			t.Fatalf("messages not final within %v: states %v\n%s", within, states, tail(logPath, 40))
+			t.Fatalf("messages not final within %v: states %v\n%s\n%s\n%s", within, states, logSummary(logPath), tail(logPath, 40), gw.stacks(logPath))
 		}
 		time.Sleep(500 * time.Millisecond)
-		if !alive() {
-			t.Fatalf("gateway exited:\n%s", tail(logPath, 40))
+		if gw.exited() {
+			t.Fatalf("gateway exited:\n%s\n%s", logSummary(logPath), tail(logPath, 40))
 		}
 		var err error
 		if states, err = view.states(); err != nil {

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +29,7 @@ import (
 	"github.com/traffic12123/gateway/internal/event"
 	"github.com/traffic12123/gateway/internal/eventgen"
 	"github.com/traffic12123/gateway/internal/ingest"
+	"github.com/traffic12123/gateway/internal/loopback"
 	"github.com/traffic12123/gateway/internal/message"
 	"github.com/traffic12123/gateway/internal/route"
 	"github.com/traffic12123/gateway/internal/rules"
@@ -59,15 +62,16 @@ func smsgwBinary(t *testing.T) string {
 	return bin
 }
 
-// freeAddr returns a loopback address nothing listens on right now.
+// freeAddr returns a loopback address nothing listens on right now, for a
+// process started next to listen on: below the ephemeral port range, so
+// that no outgoing connection takes it first (internal/loopback).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.FreeAddr("tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // proc is a child process whose output goes to a log file.
@@ -119,6 +123,124 @@ func (p *proc) stop(d time.Duration) error {
 		p.kill()
 		return fmt.Errorf("%s did not stop within %v", p.name, d)
 	}
+}
+
+// A goroutine's header in a dump ("goroutine 7 gp=... [select, 2
+// minutes]:"), and the arguments after a function's name.
+var (
+	dumpHeader = regexp.MustCompile(`^goroutine \d+ .*\[([^\]]*)\]:$`)
+	dumpArgs   = regexp.MustCompile(`\((\{|0x|\.\.\.).*\)$|\(\)$| in goroutine \d+$`)
+)
+
+// stacks makes a process that stopped making progress dump its
+// goroutines (SIGQUIT; it exits) and returns those running the module's
+// code, one entry per distinct stack of the module's functions with how
+// many share it and what they wait for: where it waits, short enough for
+// a CI log. The whole dump stays in the process's log at logPath.
+func (p *proc) stacks(logPath string) string {
+	if p.exited() {
+		return "(" + p.name + " had exited: no stacks)"
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		return "(" + p.name + " did not dump its stacks within 10s)"
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return err.Error()
+	}
+	dump := string(b)
+	i := strings.LastIndex(dump, "SIGQUIT: quit")
+	if i < 0 {
+		return "(no goroutine dump in " + logPath + ")"
+	}
+	type group struct {
+		state, stack string
+		n            int
+	}
+	var groups []*group
+	seen := map[string]*group{}
+	for _, block := range strings.Split(dump[i:], "\n\n") {
+		lines := strings.Split(strings.TrimSpace(block), "\n")
+		m := dumpHeader.FindStringSubmatch(lines[0])
+		if m == nil || !strings.Contains(block, "traffic12123/gateway/") {
+			continue
+		}
+		var fns []string
+		for _, l := range lines[1:] {
+			if fn, ok := strings.CutPrefix(l, "created by "); ok {
+				l = "created by " + fn
+			}
+			if !strings.HasPrefix(l, "\t") && strings.Contains(l, "traffic12123/gateway/") || strings.HasPrefix(l, "main.") {
+				fns = append(fns, strings.ReplaceAll(dumpArgs.ReplaceAllString(l, ""), "github.com/traffic12123/gateway/", ""))
+			}
+		}
+		key := m[1] + "|" + strings.Join(fns, "<")
+		if g := seen[key]; g != nil {
+			g.n++
+			continue
+		}
+		g := &group{state: m[1], stack: strings.Join(fns, "\n      < "), n: 1}
+		seen[key] = g
+		groups = append(groups, g)
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "goroutines of %s in the module's code (%d distinct stacks; the whole dump is in %s):\n", p.name, len(groups), logPath)
+	for i, g := range groups {
+		if i == 60 {
+			fmt.Fprintf(&out, "  … %d more\n", len(groups)-i)
+			break
+		}
+		fmt.Fprintf(&out, "  %d × [%s]\n      %s\n", g.n, g.state, g.stack)
+	}
+	return out.String()
+}
+
+// logSummary counts a JSON log's warnings and errors by message over the
+// whole log, with the first of each: what went wrong early, which a
+// failure's log tail does not show.
+func logSummary(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	type entry struct {
+		n     int
+		first string
+	}
+	var order []string
+	byMsg := map[string]*entry{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var rec struct{ Level, Msg string }
+		if json.Unmarshal(sc.Bytes(), &rec) != nil || (rec.Level != "WARN" && rec.Level != "ERROR") {
+			continue
+		}
+		key := rec.Level + " " + rec.Msg
+		e := byMsg[key]
+		if e == nil {
+			e = &entry{first: sc.Text()}
+			if len(e.first) > 400 {
+				e.first = e.first[:400] + "…"
+			}
+			byMsg[key] = e
+			order = append(order, key)
+		}
+		e.n++
+	}
+	if len(order) == 0 {
+		return "no warnings or errors in " + path
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "warnings and errors in %s, by message (the first of each):\n", path)
+	for _, k := range order {
+		fmt.Fprintf(&out, "  %d × %s\n      %s\n", byMsg[k].n, k, byMsg[k].first)
+	}
+	return out.String()
 }
 
 func (p *proc) exited() bool {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/traffic12123/gateway/internal/config"
 	"github.com/traffic12123/gateway/internal/event"
+	"github.com/traffic12123/gateway/internal/loopback"
 	"github.com/traffic12123/gateway/pkg/ivr"
 	"github.com/traffic12123/gateway/pkg/ivr/trunksim"
 	"github.com/traffic12123/gateway/pkg/smpp/smsc"
@@ -305,14 +306,20 @@ func tail2(s string, n int) string {
 	return s
 }
 
+// freeUDP returns a loopback UDP port nothing is bound to, below the
+// ephemeral range (internal/loopback).
 func freeUDP(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	addr, err := loopback.FreeAddr("udp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	_, port, _ := net.SplitHostPort(addr)
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestVoiceCrash kills the gateway with SIGKILL while it calls (the
